@@ -1,0 +1,1 @@
+"""tenantry: a self-hostable, multi-region, multi-tenant cloud data platform."""

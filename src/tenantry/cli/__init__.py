@@ -1,0 +1,1 @@
+"""The tenantry command line."""

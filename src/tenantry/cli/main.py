@@ -1,0 +1,110 @@
+"""The `tenantry` command: run a cloud, inspect it, operate it, and check its policy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+tenant_app = typer.Typer(no_args_is_help=True, help="Operate on one tenant (site).")
+policy_app = typer.Typer(no_args_is_help=True, help="The service-to-service allowlist.")
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(policy_app, name="policy")
+err = Console(stderr=True)
+
+DataDir = Annotated[
+    Path, typer.Option("--data-dir", help="Where the cloud keeps its data.", resolve_path=True)
+]
+DEFAULT_DATA_DIR = Path("tenantry-data")
+
+
+@app.command()
+def up(
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Topology file (TOML).", exists=True)
+    ] = None,
+) -> None:
+    """Run a whole multi-region cloud on this machine, in the foreground."""
+    from tenantry.cli.up import run_up
+
+    raise typer.Exit(run_up(data_dir, config))
+
+
+@app.command()
+def status(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+    """Show regions, shards, services and tenant counts of a running cloud."""
+    from tenantry.cli.status import run_status
+
+    raise typer.Exit(run_status(data_dir))
+
+
+@app.command(hidden=True)
+def serve(
+    service: str,
+    region: Annotated[str, typer.Option("--region")],
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)],
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    config: Annotated[Path | None, typer.Option("--config", exists=True)] = None,
+) -> None:
+    """Run one service process (started by `tenantry up`)."""
+    from tenantry.cli.serve import APP_FACTORIES, run_service
+
+    if service not in APP_FACTORIES:
+        err.print(f"[red]unknown service {service!r}[/]; one of: {', '.join(APP_FACTORIES)}")
+        raise typer.Exit(2)
+    try:
+        run_service(service, region, data_dir, port, config)
+    except (ValueError, FileNotFoundError) as exc:
+        err.print(f"[red]cannot start {service}:[/] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _change_status(site: str, data_dir: Path, new_status: str) -> None:
+    from tenantry.cli.operator_calls import set_tenant_status
+
+    try:
+        response = set_tenant_status(data_dir, site, new_status)
+    except (OSError, LookupError) as exc:
+        err.print(f"[red]no running cloud in {data_dir}:[/] {exc}")
+        raise typer.Exit(2) from exc
+    if response.status != 200:
+        err.print(f"[red]{response.json().get('message', response.status)}[/]")
+        raise typer.Exit(1)
+    typer.echo(f"{site}: {new_status}")
+
+
+@tenant_app.command("suspend")
+def tenant_suspend(site: str, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+    """Suspend a site: every edge refuses its requests within a second."""
+    _change_status(site, data_dir, "suspended")
+
+
+@tenant_app.command("resume")
+def tenant_resume(site: str, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+    """Resume a suspended site."""
+    _change_status(site, data_dir, "active")
+
+
+@policy_app.command("check")
+def policy_check(
+    policy: Annotated[Path | None, typer.Option("--policy", exists=True)] = None,
+) -> None:
+    """Fail if the allowlist and the code disagree (a call not allowed, or an allowed route
+    that no service exposes or no code uses)."""
+    from tenantry.cli.policy_check import check_policy
+
+    problems = check_policy(policy)
+    for problem in problems:
+        err.print(f"[red]drift:[/] {problem}")
+    if problems:
+        raise typer.Exit(1)
+    typer.echo("policy matches the code")
+
+
+def main() -> None:
+    """Entry point of the `tenantry` script."""
+    app()

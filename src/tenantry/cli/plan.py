@@ -1,0 +1,93 @@
+"""Which processes a local cloud runs and where they listen, derived from the topology.
+
+`up` writes the result twice: `run/directory.json` (every process, for services to find each
+other) and `cloud.json` (the edges only, for clients).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from tenantry.platform.topology import Topology
+
+GLOBAL = "global"
+GLOBAL_SERVICES = ("identity", "tcs")
+REGIONAL_SERVICES = ("edge", "issues")
+# Every identity that signs service tokens; `operator` is the admin command line's.
+KEY_IDENTITIES = ("identity", "tcs", "edge", "issues", "operator")
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessSpec:
+    """One service process: what it runs, for which region, and its port."""
+
+    service: str
+    region: str
+    port: int
+
+    @property
+    def name(self) -> str:
+        """`identity` for a global service, `edge-eu` for a regional one."""
+        return self.service if self.region == GLOBAL else f"{self.service}-{self.region}"
+
+    @property
+    def url(self) -> str:
+        """The HTTPS base URL the process answers on."""
+        return f"https://{LOOPBACK}:{self.port}"
+
+
+def free_ports(count: int) -> list[int]:
+    """Ask the kernel for `count` distinct free loopback ports.
+
+    All sockets stay open until every port is read, so one run never gets a port twice.
+    """
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind((LOOPBACK, 0))
+            ports.append(int(sock.getsockname()[1]))
+        return ports
+
+
+def plan_processes(topology: Topology) -> list[ProcessSpec]:
+    """Every process of the cloud, global services first, each on a fresh free port."""
+    places = [(service, GLOBAL) for service in GLOBAL_SERVICES]
+    places += [(service, region) for region in topology.regions for service in REGIONAL_SERVICES]
+    ports = free_ports(len(places))
+    return [
+        ProcessSpec(service, region, port)
+        for (service, region), port in zip(places, ports, strict=True)
+    ]
+
+
+def directory_document(processes: list[ProcessSpec], ca: Path) -> dict[str, Any]:
+    """`{"services": {service: {region: url}}, "ca": path}` for `run/directory.json`."""
+    services: dict[str, dict[str, str]] = {}
+    for process in processes:
+        services.setdefault(process.service, {})[process.region] = process.url
+    return {"services": services, "ca": str(ca)}
+
+
+def cloud_document(processes: list[ProcessSpec], ca: Path) -> dict[str, Any]:
+    """`{"edges": {region: url}, "ca": path}`: all a client needs to reach the cloud."""
+    edges = {p.region: p.url for p in processes if p.service == "edge"}
+    return {"edges": edges, "ca": str(ca)}
+
+
+def processes_from_directory(document: dict[str, Any]) -> list[ProcessSpec]:
+    """Read the processes back from a `directory.json` document."""
+    processes = []
+    for service, regions in document["services"].items():
+        for region, url in regions.items():
+            port = urlsplit(str(url)).port
+            if port is None:
+                raise ValueError(f"directory entry {service}/{region} has no port: {url}")
+            processes.append(ProcessSpec(service, region, port))
+    return processes

@@ -1,0 +1,238 @@
+"""`tenantry up`: run a whole cloud on one machine, in the foreground, until Ctrl-C.
+
+It makes the keys and certificates the services need (once), gives every process a free port,
+starts the global services and then the regional ones, waits for each to answer its health check,
+and publishes the edges in `cloud.json`. Stopping it, or the death of any process, stops them all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from tenantry.cli import health
+from tenantry.cli.datadir import DataDir, write_json_atomic
+from tenantry.cli.plan import (
+    GLOBAL,
+    KEY_IDENTITIES,
+    ProcessSpec,
+    cloud_document,
+    directory_document,
+    plan_processes,
+)
+from tenantry.cli.processes import Child, Supervisor, stop_leftovers
+from tenantry.platform import keys, tls
+from tenantry.platform.topology import Topology, TopologyError, load_topology
+
+HEALTH_DEADLINE_SECONDS = 60.0
+POLL_SECONDS = 0.2
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+class UpFailed(Exception):
+    """A reason `up` cannot go on; the message is shown to the user as is."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+
+class AlreadyRunning(Exception):
+    """Another process holds the lock; the message names its pid as it recorded it."""
+
+
+class StopRequest:
+    """Records a stop signal for the loops to notice between steps.
+
+    The handler only sets a field: stopping from inside a signal handler could interrupt a
+    half-started child and leave it behind.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def __call__(self, signum: int, _frame: FrameType | None) -> None:
+        self.signum = signum
+
+    @property
+    def requested(self) -> bool:
+        """True once any stop signal has arrived."""
+        return self.signum is not None
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        """Route the stop signals here for the duration of the block."""
+        previous = {signum: signal.signal(signum, self) for signum in STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+
+def run_up(data_dir: Path, config: Path | None) -> int:
+    """Run the cloud of `data_dir` until a stop signal (exit 0) or a failure (exit 1 or 2)."""
+    dirs = DataDir.at(data_dir)
+    dirs.create()
+    try:
+        topology = load_topology(config)
+    except TopologyError as exc:
+        err.print(f"[red]tenantry up:[/] {exc}")
+        return 2
+    stop = StopRequest()
+    try:
+        with exclusive_lock(dirs.lock_file), stop.installed():
+            return _run_locked(dirs, topology, config, stop)
+    except AlreadyRunning as exc:
+        err.print(
+            f"[red]tenantry up:[/] another `tenantry up` (pid {exc}) is already running on "
+            f"{dirs.root}; stop it first"
+        )
+        return 1
+    except UpFailed as exc:
+        err.print(f"[red]tenantry up:[/] {exc.message}", soft_wrap=True)
+        if exc.detail:
+            err.print(Text(exc.detail), soft_wrap=True)
+        return 1
+    except (OSError, keys.KeyFileError) as exc:
+        err.print(f"[red]tenantry up:[/] {exc}", soft_wrap=True)
+        return 1
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` for the block, or raise AlreadyRunning at once."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            raise AlreadyRunning(holder or "unknown") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _run_locked(dirs: DataDir, topology: Topology, config: Path | None, stop: StopRequest) -> int:
+    leftovers = stop_leftovers(dirs)
+    if leftovers:
+        out.print(f"Stopped processes an earlier `up` left running: {', '.join(leftovers)}")
+    dirs.cloud_file.unlink(missing_ok=True)
+    topology_file = _record_topology(dirs, config)
+    processes = plan_processes(topology)
+    ca = _prepare_credentials(dirs, processes)
+    write_json_atomic(dirs.directory_file, directory_document(processes, ca))
+
+    supervisor = Supervisor(dirs, topology_file)
+    try:
+        with health.client(ca) as http:
+            for phase in _phases(processes):
+                if stop.requested:
+                    return 0
+                started = [supervisor.start(spec) for spec in phase]
+                if not _wait_healthy(http, supervisor, started, stop):
+                    return 0
+        write_json_atomic(dirs.cloud_file, cloud_document(processes, ca))
+        _print_ready(dirs, processes, ca)
+        while not stop.requested:
+            dead = supervisor.exited()
+            if dead is not None:
+                raise UpFailed(_died_message(dead), dead.log_tail())
+            time.sleep(POLL_SECONDS)
+        out.print("Stopping...")
+        return 0
+    finally:
+        supervisor.stop_all()
+        dirs.cloud_file.unlink(missing_ok=True)
+
+
+def _record_topology(dirs: DataDir, config: Path | None) -> Path | None:
+    """Keep a copy of the topology file `up` was given, for the services and `status` to read.
+
+    A copy, so editing or moving the original while the cloud runs changes nothing.
+    """
+    if config is None:
+        dirs.topology_file.unlink(missing_ok=True)
+        return None
+    if config.resolve() != dirs.topology_file:
+        shutil.copyfile(config, dirs.topology_file)
+    return dirs.topology_file
+
+
+def _prepare_credentials(dirs: DataDir, processes: list[ProcessSpec]) -> Path:
+    """Make (first run) or reuse every service key pair, the CA and each process's certificate."""
+    for identity in KEY_IDENTITIES:
+        keys.ensure_service_key(dirs.root, identity)
+    ca = tls.ensure_ca(dirs.tls)
+    for process in processes:
+        tls.ensure_server_cert(dirs.tls, process.name)
+    return ca
+
+
+def _phases(processes: list[ProcessSpec]) -> list[list[ProcessSpec]]:
+    """Global services first: the regional ones call them as they start serving."""
+    global_ones = [p for p in processes if p.region == GLOBAL]
+    return [global_ones, [p for p in processes if p.region != GLOBAL]]
+
+
+def _wait_healthy(
+    http: httpx.Client, supervisor: Supervisor, children: list[Child], stop: StopRequest
+) -> bool:
+    """Wait until every child answers its health check; False if a stop signal came first."""
+    pending = list(children)
+    deadline = time.monotonic() + HEALTH_DEADLINE_SECONDS
+    while pending:
+        if stop.requested:
+            return False
+        dead = supervisor.exited()
+        if dead is not None:
+            raise UpFailed(_died_message(dead), dead.log_tail())
+        pending = [c for c in pending if not health.is_healthy(http, c.spec.url)]
+        if pending and time.monotonic() > deadline:
+            late = pending[0]
+            raise UpFailed(
+                f"{late.spec.name} did not answer {late.spec.url}/_health within "
+                f"{HEALTH_DEADLINE_SECONDS:.0f} s; last lines of {late.log_path}:",
+                late.log_tail(),
+            )
+        if pending:
+            time.sleep(POLL_SECONDS)
+    return True
+
+
+def _died_message(child: Child) -> str:
+    return (
+        f"{child.spec.name} exited unexpectedly with code {child.popen.returncode}; "
+        f"stopping the others. Last lines of {child.log_path}:"
+    )
+
+
+def _print_ready(dirs: DataDir, processes: list[ProcessSpec], ca: Path) -> None:
+    table = Table(title=f"tenantry is up ({dirs.root})", title_justify="left")
+    table.add_column("edge")
+    table.add_column("URL")
+    for process in processes:
+        if process.service == "edge":
+            table.add_row(process.region, process.url)
+    out.print(table)
+    out.print(f"CA certificate: {ca}")
+    out.print(f"Clients read {dirs.cloud_file}. Press Ctrl-C to stop.")

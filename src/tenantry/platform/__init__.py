@@ -1,0 +1,1 @@
+"""The SDK every tenantry service is built on."""

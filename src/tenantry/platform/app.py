@@ -1,0 +1,78 @@
+"""Build a tenantry service as an ASGI app with the platform's controls always on.
+
+Every service gets the same outer layers, in this order: request id, metrics and log line; then
+service-token authentication, the allowlist and the tenant context; then the service's own
+routes. Health, readiness and metrics endpoints are added here, so no service forgets them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from starlette.responses import JSONResponse, Response
+
+from tenantry.platform import metrics
+from tenantry.platform.http_errors import install_error_handlers
+from tenantry.platform.request_middleware import RequestMiddleware
+from tenantry.platform.runtime import ServiceRuntime
+from tenantry.platform.service_auth import ServiceAuthMiddleware
+
+Hook = Callable[[], Awaitable[None]]
+
+
+def create_service_app(
+    runtime: ServiceRuntime,
+    routers: Sequence[APIRouter],
+    *,
+    on_startup: Sequence[Hook] = (),
+    on_shutdown: Sequence[Hook] = (),
+    ready: Callable[[], bool] = lambda: True,
+) -> FastAPI:
+    """Assemble one service: its routers behind the platform's middleware and endpoints."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        for hook in on_startup:
+            await hook()
+        yield
+        for hook in on_shutdown:
+            await hook()
+
+    app = FastAPI(
+        title=f"tenantry {runtime.service}",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+
+    @app.get("/_health", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "service": runtime.service, "region": runtime.region}
+
+    @app.get("/_ready", include_in_schema=False)
+    async def readiness() -> Response:
+        if ready():
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"error": "not_ready", "message": "starting"}, status_code=503)
+
+    @app.get("/_metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        payload, content_type = metrics.render()
+        return Response(payload, media_type=content_type)
+
+    for router in routers:
+        app.include_router(router)
+
+    app.add_middleware(
+        ServiceAuthMiddleware,
+        service=runtime.service,
+        region=runtime.region,
+        tokens=runtime.tokens,
+        policy=runtime.policy,
+        tenant_contexts=runtime.tenant_contexts,
+    )
+    app.add_middleware(RequestMiddleware, service=runtime.service)
+    return app

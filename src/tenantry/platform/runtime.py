@@ -1,0 +1,73 @@
+"""Everything one service process needs to take part in a cloud, loaded once at start.
+
+A runtime names the service and its region, and holds the cloud's topology, the directory of
+service URLs, the allowlist, this service's signing key, and the verifiers for incoming tokens
+and tenant contexts.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from tenantry.platform.directory import ServiceDirectory
+from tenantry.platform.keyrepo_directory import DirectoryKeyRepository
+from tenantry.platform.keys import KeyRepository, ServiceKey, load_service_key
+from tenantry.platform.policy import Policy, load_policy
+from tenantry.platform.replay import ReplayCache
+from tenantry.platform.replay_redis import RedisReplayCache
+from tenantry.platform.replay_sqlite import SqliteReplayCache
+from tenantry.platform.tenant_context import TenantContextVerifier
+from tenantry.platform.tokens import TokenSigner, TokenVerifier
+from tenantry.platform.topology import Topology, load_topology
+
+REDIS_URL_ENV = "TENANTRY_REDIS_URL"
+
+
+def replay_cache_for(data_dir: Path, service: str) -> ReplayCache:
+    """The jti store every process of `service` shares: Redis if configured, else one file."""
+    redis_url = os.environ.get(REDIS_URL_ENV)
+    if redis_url:
+        return RedisReplayCache(redis_url, prefix=f"tenantry:jti:{service}:")
+    return SqliteReplayCache(data_dir / "services" / service / "replay.sqlite")
+
+
+@dataclass(frozen=True)
+class ServiceRuntime:
+    """The loaded configuration and credentials of one service process."""
+
+    service: str
+    region: str
+    data_dir: Path
+    topology: Topology
+    directory: ServiceDirectory
+    policy: Policy
+    keys: KeyRepository
+    key: ServiceKey
+    signer: TokenSigner
+    tokens: TokenVerifier
+    tenant_contexts: TenantContextVerifier
+
+    @classmethod
+    def load(
+        cls, service: str, region: str, data_dir: Path, topology_file: Path | None = None
+    ) -> ServiceRuntime:
+        """Load the runtime of `service` in `region` from a data directory made by `up`."""
+        keys = DirectoryKeyRepository(data_dir / "keys" / "public")
+        key = load_service_key(data_dir, service)
+        return cls(
+            service=service,
+            region=region,
+            data_dir=data_dir,
+            topology=load_topology(topology_file),
+            directory=ServiceDirectory.load(data_dir),
+            policy=load_policy(),
+            keys=keys,
+            key=key,
+            signer=TokenSigner(key),
+            tokens=TokenVerifier(
+                audience=service, keys=keys, replay=replay_cache_for(data_dir, service)
+            ),
+            tenant_contexts=TenantContextVerifier(keys),
+        )

@@ -1,0 +1,107 @@
+"""Authenticate and authorize every call a service receives, then set the request's context.
+
+Order: a single-use service token (ASAP) -> the allowlist entry for caller, callee, method and
+path -> the tcs-signed tenant context, which must name the same tenant as the token and live in
+this service's region. Only then are the tenant and user put into contextvars for the handler.
+"""
+
+from __future__ import annotations
+
+import time
+
+from tenantry.platform import claims as claim
+from tenantry.platform.asgi import ASGIApp, Receive, Scope, Send, header, send_error
+from tenantry.platform.context import TenantContext, UserContext, current_tenant, current_user
+from tenantry.platform.directory import GLOBAL
+from tenantry.platform.errors import ApiError
+from tenantry.platform.logs import security_event
+from tenantry.platform.policy import Policy
+from tenantry.platform.tenant_context import HEADER as TENANT_CONTEXT_HEADER
+from tenantry.platform.tenant_context import TenantContextVerifier
+from tenantry.platform.tokens import TokenError, TokenVerifier
+
+OPEN_PATHS = frozenset({"/_health", "/_ready", "/_metrics"})
+
+
+class ServiceAuthMiddleware:
+    """Refuse any call that is not signed, allowlisted and consistent about its tenant."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        service: str,
+        region: str,
+        tokens: TokenVerifier,
+        policy: Policy,
+        tenant_contexts: TenantContextVerifier,
+    ) -> None:
+        self.app = app
+        self.service = service
+        self.region = region
+        self.tokens = tokens
+        self.policy = policy
+        self.tenant_contexts = tenant_contexts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        try:
+            tenant, user = self._authorize(scope)
+        except ApiError as error:
+            security_event(
+                error.code,
+                service=self.service,
+                method=scope["method"],
+                path=scope["path"],
+            )
+            await send_error(send, error)
+            return
+        if tenant is not None and "tenantry" in scope:
+            scope["tenantry"]["tenant_id"] = tenant.cloud_id
+        tenant_token = current_tenant.set(tenant)
+        user_token = current_user.set(user)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            current_user.reset(user_token)
+            current_tenant.reset(tenant_token)
+
+    def _authorize(self, scope: Scope) -> tuple[TenantContext | None, UserContext | None]:
+        authorization = header(scope, b"authorization")
+        if authorization is None or not authorization.startswith("Bearer "):
+            raise ApiError(401, "token_missing", "a service token is required")
+        try:
+            claims = self.tokens.verify(authorization[7:])
+        except TokenError as exc:
+            raise ApiError(exc.status, exc.code, exc.message) from exc
+        caller = str(claims["iss"])
+        if not self.policy.allows(caller, self.service, scope["method"], scope["path"]):
+            raise ApiError(
+                403,
+                "route_not_allowed",
+                f"{caller} may not call {scope['method']} {scope['path']} on {self.service}",
+            )
+        tenant = self._tenant(scope, claims.get(claim.TENANT))
+        user = None
+        if claims.get(claim.USER) is not None:
+            if tenant is None:
+                raise ApiError(403, "tenant_mismatch", "a user acts only within a tenant")
+            user = UserContext(str(claims[claim.USER]), str(claims.get(claim.ROLE, "user")))
+        return tenant, user
+
+    def _tenant(self, scope: Scope, token_tenant: object) -> TenantContext | None:
+        context = header(scope, TENANT_CONTEXT_HEADER.encode())
+        if context is None and token_tenant is None:
+            return None
+        if context is None or token_tenant is None:
+            raise ApiError(403, "tenant_mismatch", "token and tenant context disagree")
+        tenant = self.tenant_contexts.verify(context, time.time())
+        if tenant.cloud_id != token_tenant:
+            raise ApiError(403, "tenant_mismatch", "the tenant context names another tenant")
+        if self.region != GLOBAL and tenant.region != self.region:
+            raise ApiError(403, "wrong_region", "this tenant's data does not live in this region")
+        if tenant.status != "active":
+            raise ApiError(403, f"tenant_{tenant.status}", f"the tenant is {tenant.status}")
+        return tenant

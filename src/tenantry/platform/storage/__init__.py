@@ -1,0 +1,32 @@
+"""Tenant-scoped relational storage: the only way service code reaches its database.
+
+Services declare models with `TenantOwned`, get engines from a `StorageBackend`, and open
+sessions through `Databases`, whose sessions add the current tenant to every statement.
+"""
+
+from tenantry.platform.storage.backend import GLOBAL_SHARD, StorageBackend
+from tenantry.platform.storage.databases import Databases
+from tenantry.platform.storage.model import TenantOwned, UtcDateTime, utc_now
+from tenantry.platform.storage.sqlite import SqliteBackend
+from tenantry.platform.storage.tenant_session import (
+    CrossTenantError,
+    RawSqlError,
+    TenantIsolationError,
+    TenantSession,
+    tenant_session,
+)
+
+__all__ = [
+    "GLOBAL_SHARD",
+    "CrossTenantError",
+    "Databases",
+    "RawSqlError",
+    "SqliteBackend",
+    "StorageBackend",
+    "TenantIsolationError",
+    "TenantOwned",
+    "TenantSession",
+    "UtcDateTime",
+    "tenant_session",
+    "utc_now",
+]

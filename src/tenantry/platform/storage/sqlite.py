@@ -1,0 +1,86 @@
+"""The embedded storage backend: one SQLite file per service per shard under the data directory.
+
+Layout: `<data_dir>/shards/<shard>/<service>.sqlite`, and `<data_dir>/global/<service>.sqlite`
+for services that are not sharded. Directories are 0700 and database files 0600 (SQLite gives
+its -wal and -shm files the database file's mode), so no other local user can read tenant data.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL
+
+from tenantry.platform.storage.backend import GLOBAL_SHARD, check_name
+
+_DIR_MODE = 0o700
+_FILE_MODE = 0o600
+
+
+class SqliteBackend:
+    """Stores each (service, shard) database as a private SQLite file in WAL mode."""
+
+    def __init__(self, data_dir: Path, busy_timeout_ms: int = 10_000) -> None:
+        self.data_dir = Path(data_dir)
+        self.busy_timeout_ms = int(busy_timeout_ms)
+
+    def path(self, service: str, shard: str) -> Path:
+        """Where the database of `service` on `shard` lives."""
+        check_name("service", service)
+        check_name("shard", shard)
+        if shard == GLOBAL_SHARD:
+            return self.data_dir / GLOBAL_SHARD / f"{service}.sqlite"
+        return self.data_dir / "shards" / shard / f"{service}.sqlite"
+
+    def engine(self, service: str, shard: str) -> Engine:
+        """Create (if needed) the private database file and return a new engine for it."""
+        path = self.path(service, shard)
+        _make_private_dirs(self.data_dir, path.parent)
+        _make_private_file(path)
+        engine = create_engine(
+            URL.create("sqlite+pysqlite", database=str(path)),
+            connect_args={"check_same_thread": False},
+            pool_size=8,
+            max_overflow=24,
+        )
+        event.listen(engine, "connect", _pragmas(self.busy_timeout_ms))
+        return engine
+
+
+def _pragmas(busy_timeout_ms: int) -> Any:
+    """Build the per-connection setup: WAL, NORMAL sync, a busy wait, and enforced foreign keys."""
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms:d}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+        finally:
+            cursor.close()
+
+    return on_connect
+
+
+def _make_private_dirs(root: Path, leaf: Path) -> None:
+    """Create `leaf` and its parents up to `root`, every directory this creates being 0700."""
+    root.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+    current = root
+    for part in leaf.relative_to(root).parts:
+        current = current / part
+        current.mkdir(mode=_DIR_MODE, exist_ok=True)
+        # mkdir's mode is filtered by the umask; the directories under root must be private.
+        os.chmod(current, _DIR_MODE)
+
+
+def _make_private_file(path: Path) -> None:
+    """Create the database file as 0600 before SQLite opens it (never through a symlink)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, _FILE_MODE)
+    try:
+        os.fchmod(fd, _FILE_MODE)
+    finally:
+        os.close(fd)

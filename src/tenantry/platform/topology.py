@@ -1,0 +1,132 @@
+"""The shape of the cloud: regions, their availability zones and shards, and where users live.
+
+One file describes it (TOML); without one, the built-in default is used. Every process of a cloud
+reads the same topology, so placement and routing agree everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+
+class TopologyError(ValueError):
+    """The topology file is unreadable or inconsistent."""
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """A database home for many tenants, in one zone of one region."""
+
+    name: str
+    region: str
+    zone: str
+    dsn: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """A data-residency boundary: tenant data homed here never leaves it."""
+
+    name: str
+    zones: tuple[str, ...]
+    shards: tuple[Shard, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeLimits:
+    """Request-rate limits every edge applies (in `limits` notation, e.g. "100/second")."""
+
+    per_tenant: str = "3000/second;100000/minute"
+    per_client_ip: str = "50/second;1000/minute"
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    """Every region of the cloud and the country table used to place new sites."""
+
+    regions: Mapping[str, Region]
+    countries: Mapping[str, str]
+    default_region: str
+    shards: Mapping[str, Shard] = field(default_factory=dict)
+    edge_limits: EdgeLimits = field(default_factory=EdgeLimits)
+
+    def shard(self, name: str) -> Shard:
+        """Look up a shard by name, raising KeyError for one the topology does not have."""
+        return self.shards[name]
+
+    def region_for_users(self, users_by_country: Mapping[str, int]) -> str:
+        """The region nearest most of a site's expected users (ties go to the first region)."""
+        totals: dict[str, int] = dict.fromkeys(self.regions, 0)
+        for country, users in users_by_country.items():
+            region = self.countries.get(country.upper(), self.default_region)
+            totals[region] += users
+        if not any(totals.values()):
+            return self.default_region
+        return max(totals, key=lambda name: totals[name])
+
+
+def _parse(document: Mapping[str, Any]) -> Topology:
+    raw_regions = document.get("regions")
+    if not isinstance(raw_regions, dict) or not raw_regions:
+        raise TopologyError("the topology needs at least one [regions.<name>] table")
+    regions: dict[str, Region] = {}
+    shards: dict[str, Shard] = {}
+    for region_name, raw in raw_regions.items():
+        if not _NAME.match(region_name):
+            raise TopologyError(f"region name {region_name!r} is not a lowercase identifier")
+        zones = tuple(raw.get("zones", ()))
+        if not zones:
+            raise TopologyError(f"region {region_name!r} has no zones")
+        region_shards = []
+        for raw_shard in raw.get("shards", ()):
+            name, zone = raw_shard.get("name", ""), raw_shard.get("zone", "")
+            if not _NAME.match(name) or name in shards or name == "global":
+                raise TopologyError(f"shard name {name!r} is invalid or used twice")
+            if zone not in zones:
+                raise TopologyError(f"shard {name!r} names zone {zone!r}, not in {region_name!r}")
+            shard = Shard(name=name, region=region_name, zone=zone, dsn=raw_shard.get("dsn"))
+            shards[name] = shard
+            region_shards.append(shard)
+        if not region_shards:
+            raise TopologyError(f"region {region_name!r} has no shards")
+        regions[region_name] = Region(region_name, zones, tuple(region_shards))
+    placement = document.get("placement", {})
+    default_region = placement.get("default_region", next(iter(regions)))
+    if default_region not in regions:
+        raise TopologyError(f"default_region {default_region!r} is not a region")
+    countries: dict[str, str] = {}
+    for country, region_name in placement.get("countries", {}).items():
+        if not _COUNTRY.match(country) or region_name not in regions:
+            raise TopologyError(f"placement entry {country} = {region_name!r} is invalid")
+        countries[country] = region_name
+    raw_limits = document.get("edge", {}).get("limits", {})
+    defaults = EdgeLimits()
+    limits = EdgeLimits(
+        per_tenant=str(raw_limits.get("per_tenant", defaults.per_tenant)),
+        per_client_ip=str(raw_limits.get("per_client_ip", defaults.per_client_ip)),
+    )
+    return Topology(regions, countries, default_region, shards, limits)
+
+
+def load_topology(path: Path | None = None) -> Topology:
+    """Read the topology from `path`, or the built-in default when no path is given."""
+    if path is None:
+        text = resources.files("tenantry.platform").joinpath("default_topology.toml").read_text()
+    else:
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise TopologyError(f"cannot read topology {path}: {exc.strerror}") from exc
+    try:
+        return _parse(tomllib.loads(text))
+    except tomllib.TOMLDecodeError as exc:
+        raise TopologyError(f"topology is not valid TOML: {exc}") from exc

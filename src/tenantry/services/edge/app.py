@@ -1,0 +1,175 @@
+"""The edge: every public request passes this fixed chain, and any link can refuse it.
+
+normalise + size limits -> user token -> tenant lookup (tcs) -> tenant status -> per-tenant
+rate limit -> public route table -> forward to the tenant's home region, whichever edge this is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+
+from tenantry.platform import claims as claim
+from tenantry.platform.asgi import Message, Receive, Scope, Send, header, send_error, send_json
+from tenantry.platform.client import ServiceClient, ServiceResponse
+from tenantry.platform.context import TenantContext, UserContext
+from tenantry.platform.directory import GLOBAL
+from tenantry.platform.errors import ApiError
+from tenantry.platform.logs import security_event
+from tenantry.platform.request_middleware import RequestMiddleware
+from tenantry.platform.runtime import ServiceRuntime
+from tenantry.services.edge.normalise import check_request, read_body
+from tenantry.services.edge.public_routes import ANONYMOUS_PATHS, PublicRoute, find_route
+from tenantry.services.edge.rate_limits import RateLimits
+from tenantry.services.edge.security_headers import SECURITY_HEADERS
+from tenantry.services.edge.tenant_cache import CachedTenant, TenantCache
+from tenantry.services.edge.user_tokens import UserTokens
+
+SITE_HEADER = b"x-tenantry-site"
+_SITE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+_FORWARDED_RESPONSE_HEADERS = ("content-type", "retry-after", "location")
+_SECURITY_REASONS_LOGGED = frozenset({401, 403})
+
+
+class Edge:
+    """The edge's ASGI application (wrapped by the platform's request middleware)."""
+
+    def __init__(self, runtime: ServiceRuntime) -> None:
+        self.region = runtime.region
+        self.client = ServiceClient(runtime.signer, runtime.directory)
+        self.tenants = TenantCache(self.client)
+        self.user_tokens = UserTokens(runtime.keys)
+        self.limits = RateLimits(runtime.topology.edge_limits)
+        self._watcher: asyncio.Task[None] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+
+        async def secure_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *SECURITY_HEADERS]
+            await send(message)
+
+        try:
+            await self._serve(scope, receive, secure_send)
+        except ApiError as error:
+            if error.status in _SECURITY_REASONS_LOGGED:
+                security_event(
+                    error.code, service="edge", method=scope["method"], path=scope["path"]
+                )
+            await send_error(secure_send, error)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        check_request(scope)
+        path, method = scope["path"], scope["method"]
+        if path == "/_health" and method == "GET":
+            await send_json(send, 200, {"status": "ok", "service": "edge", "region": self.region})
+            return
+        if path == "/_edge/tenant_info" and method == "GET":
+            tenant = (await self._tenant(scope))[0]
+            await send_json(send, 200, {"cloud_id": tenant.cloud_id, "region": tenant.region})
+            return
+
+        if path in ANONYMOUS_PATHS:
+            client = scope.get("client")
+            await self.limits.check_client(client[0] if client else "unknown")
+            route = find_route(method, path)
+            await self._forward(scope, receive, send, route, None, None, None)
+            return
+
+        claims = self.user_tokens.verify(header(scope, b"authorization"), time.time())
+        tenant, context = await self._tenant(scope)
+        if claims.get(claim.TENANT) != tenant.cloud_id:
+            raise ApiError(403, "token_wrong_site", "this token was issued for another site")
+        await self.limits.check_tenant(tenant.cloud_id)
+        route = find_route(method, path)
+        user = UserContext(str(claims[claim.USER]), str(claims.get(claim.ROLE, "user")))
+        await self._forward(scope, receive, send, route, tenant, context, user)
+
+    async def _tenant(self, scope: Scope) -> tuple[TenantContext, str]:
+        """Resolve the request's site to an active tenant, or refuse."""
+        site = header(scope, SITE_HEADER)
+        if site is None:
+            raise ApiError(400, "site_required", "name the site with the X-Tenantry-Site header")
+        if not _SITE.match(site):
+            raise ApiError(400, "invalid_site", "the site name is not valid")
+        entry: CachedTenant = await self.tenants.lookup(site)
+        tenant = entry.tenant
+        if tenant is None:
+            raise ApiError(404, "unknown_site", f"there is no site {site!r}")
+        if tenant.status == "suspended":
+            raise ApiError(403, "tenant_suspended", "this site is suspended")
+        if tenant.status == "moving":
+            raise ApiError(503, "tenant_moving", "this site is moving", {"Retry-After": "1"})
+        if tenant.status != "active":
+            raise ApiError(404, "unknown_site", f"there is no site {site!r}")
+        return tenant, entry.context
+
+    async def _forward(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        route: PublicRoute,
+        tenant: TenantContext | None,
+        context: str | None,
+        user: UserContext | None,
+    ) -> None:
+        body = await read_body(scope, receive, header(scope, b"content-length"))
+        headers = {}
+        if body:
+            content_type = header(scope, b"content-type") or ""
+            if content_type.split(";", 1)[0].strip().lower() != "application/json":
+                raise ApiError(415, "unsupported_media_type", "send the body as application/json")
+            headers["content-type"] = "application/json"
+        path = scope["path"]
+        if scope["query_string"]:
+            path += "?" + scope["query_string"].decode("latin-1")
+        region = tenant.region if (tenant is not None and route.regional) else GLOBAL
+        response: ServiceResponse = await self.client.send(
+            route.service,
+            scope["method"],
+            path,
+            body=body,
+            headers=headers,
+            region=region,
+            tenant_context=context,
+            tenant_id=tenant.cloud_id if tenant is not None else None,
+            user=user,
+        )
+        out_headers = [
+            (name.encode(), response.headers[name].encode())
+            for name in _FORWARDED_RESPONSE_HEADERS
+            if name in response.headers
+        ]
+        out_headers.append((b"content-length", str(len(response.body)).encode()))
+        await send(
+            {"type": "http.response.start", "status": response.status, "headers": out_headers}
+        )
+        await send({"type": "http.response.body", "body": response.body})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self._watcher = asyncio.create_task(self.tenants.watch())
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._watcher is not None:
+                    self._watcher.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await self._watcher
+                await self.client.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def create_app(runtime: ServiceRuntime) -> RequestMiddleware:
+    """The edge ASGI app for a runtime loaded by `tenantry serve edge`."""
+    return RequestMiddleware(Edge(runtime), service="edge")

@@ -1,0 +1,60 @@
+"""The first link of the edge's chain: refuse malformed, ambiguous or oversized requests.
+
+Paths that could mean different things to different parsers (dot segments, doubled or encoded
+slashes, backslashes, control characters) are refused rather than rewritten, so what the edge
+checked is exactly what the service receives.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tenantry.platform.asgi import Receive, Scope
+from tenantry.platform.errors import ApiError
+
+MAX_PATH_BYTES = 2048
+MAX_QUERY_BYTES = 4096
+MAX_HEADER_BYTES = 16 * 1024
+MAX_HEADERS = 100
+MAX_BODY_BYTES = 1024 * 1024
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
+_SAFE_PATH = re.compile(rb"^(/[A-Za-z0-9._~!$&'()*+,;=:@-]+)+/?$|^/$")
+_AMBIGUOUS = re.compile(rb"%2[eEfF]|%5[cC]|%00|(^|/)\.\.?(/|$)")
+
+
+def check_request(scope: Scope) -> None:
+    """Raise an ApiError for a request the edge will not interpret."""
+    if scope["method"] not in METHODS:
+        raise ApiError(405, "method_not_allowed", f"method {scope['method']} is not supported")
+    raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+    if len(raw_path) > MAX_PATH_BYTES:
+        raise ApiError(414, "uri_too_long", "the path is too long")
+    if len(scope["query_string"]) > MAX_QUERY_BYTES:
+        raise ApiError(414, "uri_too_long", "the query string is too long")
+    if _AMBIGUOUS.search(raw_path) or not _SAFE_PATH.match(raw_path):
+        raise ApiError(400, "bad_path", "the path has characters or segments that are not allowed")
+    headers = scope["headers"]
+    if len(headers) > MAX_HEADERS or sum(len(k) + len(v) for k, v in headers) > MAX_HEADER_BYTES:
+        raise ApiError(431, "headers_too_large", "the request headers are too large")
+
+
+async def read_body(scope: Scope, receive: Receive, declared_length: str | None) -> bytes:
+    """Read the whole body, refusing more than MAX_BODY_BYTES however it is sent."""
+    if declared_length is not None:
+        if not declared_length.isdigit():
+            raise ApiError(400, "bad_content_length", "Content-Length is not a number")
+        if int(declared_length) > MAX_BODY_BYTES:
+            raise ApiError(413, "body_too_large", f"the body is over {MAX_BODY_BYTES} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ApiError(400, "client_disconnected", "the client went away")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise ApiError(413, "body_too_large", f"the body is over {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)

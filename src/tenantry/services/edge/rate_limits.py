@@ -1,0 +1,52 @@
+"""Per-tenant and per-client-address request limits, so one tenant cannot starve the others."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+
+from tenantry.platform.errors import ApiError
+from tenantry.platform.runtime import REDIS_URL_ENV
+from tenantry.platform.topology import EdgeLimits
+
+
+def _storage() -> Storage:
+    """Redis when configured, so every edge of a fleet shares the counts; memory otherwise."""
+    redis_url = os.environ.get(REDIS_URL_ENV)
+    if redis_url:
+        return RedisStorage("async+" + redis_url)
+    return MemoryStorage()
+
+
+class RateLimits:
+    """Checks a request against the limit for its tenant, or its address when anonymous."""
+
+    def __init__(self, limits: EdgeLimits) -> None:
+        self._limiter = SlidingWindowCounterRateLimiter(_storage())
+        self._per_tenant: list[RateLimitItem] = parse_many(limits.per_tenant)
+        self._per_ip: list[RateLimitItem] = parse_many(limits.per_client_ip)
+
+    async def check_tenant(self, cloud_id: str) -> None:
+        """Refuse with 429 when the tenant is over any of its limits."""
+        await self._check(self._per_tenant, "tenant", cloud_id)
+
+    async def check_client(self, address: str) -> None:
+        """Refuse with 429 when an anonymous client address is over its limits."""
+        await self._check(self._per_ip, "ip", address)
+
+    async def _check(self, items: list[RateLimitItem], kind: str, key: str) -> None:
+        for item in items:
+            if not await self._limiter.hit(item, kind, key):
+                stats = await self._limiter.get_window_stats(item, kind, key)
+                retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+                raise ApiError(
+                    429,
+                    "rate_limited",
+                    f"over the {kind} limit of {item}",
+                    headers={"Retry-After": str(retry_after)},
+                )

@@ -1,0 +1,140 @@
+"""The edge's cache of tenants by site, kept fresh by following tcs's change feed.
+
+A lookup that hits the cache costs a dict read and a clock read. A change in tcs (suspension,
+resumption, removal) evicts the site within milliseconds through the long-poll in `watch`; if the
+feed is lost, the whole cache is dropped, so a stale status is never served for long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import structlog
+
+from tenantry.platform.client import ServiceClient
+from tenantry.platform.context import TenantContext
+from tenantry.platform.errors import ApiError
+
+POSITIVE_TTL_SECONDS = 60.0
+NEGATIVE_TTL_SECONDS = 2.0
+FEED_WAIT_SECONDS = 8
+log = structlog.get_logger("tenantry.edge.tenants")
+
+
+@dataclass(frozen=True, slots=True)
+class CachedTenant:
+    """A tenant as tcs described it, with the signed context to forward, until `expires`."""
+
+    tenant: TenantContext | None
+    context: str
+    expires: float
+
+
+class TenantCache:
+    """Site -> tenant, with single-flight lookups and change-feed eviction."""
+
+    def __init__(self, client: ServiceClient) -> None:
+        self._client = client
+        self._entries: dict[str, CachedTenant] = {}
+        self._inflight: dict[str, asyncio.Future[CachedTenant]] = {}
+        self._epoch = 0
+
+    def cached(self, site: str, now: float) -> CachedTenant | None:
+        """The cached entry for `site` if still fresh (the hot path: no I/O)."""
+        entry = self._entries.get(site)
+        if entry is not None and entry.expires > now:
+            return entry
+        return None
+
+    async def lookup(self, site: str) -> CachedTenant:
+        """The tenant of `site`, from the cache or from tcs; `tenant` is None for no such site."""
+        entry = self.cached(site, time.monotonic())
+        if entry is not None:
+            return entry
+        pending = self._inflight.get(site)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[CachedTenant] = asyncio.get_running_loop().create_future()
+        self._inflight[site] = future
+        try:
+            entry = await self._fetch(site)
+            future.set_result(entry)
+            return entry
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved when nobody else waits
+            raise
+        finally:
+            del self._inflight[site]
+
+    async def _fetch(self, site: str) -> CachedTenant:
+        epoch = self._epoch
+        response = await self._client.call(
+            "tcs", "GET", "/tenants/by-site/{site}", params={"site": site}
+        )
+        now = time.monotonic()
+        if response.status == 404:
+            entry = CachedTenant(None, "", now + NEGATIVE_TTL_SECONDS)
+        elif response.status == 200:
+            document = response.json()
+            tenant = TenantContext(
+                cloud_id=document["cloud_id"],
+                site=document["site"],
+                region=document["region"],
+                shard=document["shard"],
+                status=document["status"],
+            )
+            entry = CachedTenant(tenant, document["context"], now + POSITIVE_TTL_SECONDS)
+        elif response.status == 422:
+            raise ApiError(400, "invalid_site", "the site name is not valid")
+        else:
+            raise ApiError(503, "tenant_lookup_unavailable", "the tenant catalog did not answer")
+        # A change that arrived while we were asking may have made this answer stale already.
+        if epoch == self._epoch:
+            self._entries[site] = entry
+        return entry
+
+    def evict(self, site: str) -> None:
+        """Forget one site now."""
+        self._epoch += 1
+        self._entries.pop(site, None)
+
+    def clear(self) -> None:
+        """Forget every site (the change feed was lost)."""
+        self._epoch += 1
+        self._entries.clear()
+
+    async def watch(self) -> None:
+        """Follow tcs's change feed for as long as the edge runs, evicting changed sites."""
+        seq: int | None = None
+        while True:
+            try:
+                if seq is None:
+                    response = await self._client.call(
+                        "tcs", "GET", "/changes", query={"after": "-1"}
+                    )
+                    seq = int(response.json()["seq"])
+                    self.clear()
+                response = await self._client.call(
+                    "tcs",
+                    "GET",
+                    "/changes",
+                    query={"after": str(seq), "wait": str(FEED_WAIT_SECONDS)},
+                )
+                if response.status != 200:
+                    raise RuntimeError(f"change feed answered {response.status}")
+                document = response.json()
+                for change in document["changes"]:
+                    self.evict(change["site"])
+                # Resume after the last change seen; the feed hands out at most 1000 at a time.
+                last = document["changes"][-1]["seq"] if document["changes"] else document["seq"]
+                seq = int(last)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any failure: drop everything, then start over
+                log.warning("tenant_feed_lost", error=type(exc).__name__)
+                self.clear()
+                seq = None
+                await asyncio.sleep(0.5)

@@ -1,0 +1,28 @@
+"""Assemble the identity process: accounts on the global database, behind the platform layers."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from tenantry.platform.app import create_service_app
+from tenantry.platform.client import ServiceClient
+from tenantry.platform.runtime import ServiceRuntime
+from tenantry.platform.storage.databases import Databases
+from tenantry.platform.storage.sqlite import SqliteBackend
+from tenantry.platform.tokens import TokenSigner
+from tenantry.services.identity.models import IdentityBase
+from tenantry.services.identity.routes import build_router
+
+USER_TOKEN_LIFETIME_SECONDS = 900
+
+
+def create_app(runtime: ServiceRuntime) -> FastAPI:
+    """The identity ASGI app for a runtime loaded by `tenantry serve identity`."""
+    databases = Databases("identity", SqliteBackend(runtime.data_dir), IdentityBase.metadata)
+    client = ServiceClient(runtime.signer, runtime.directory)
+    user_tokens = TokenSigner(runtime.key, lifetime=USER_TOKEN_LIFETIME_SECONDS)
+    return create_service_app(
+        runtime,
+        [build_router(databases, client, user_tokens)],
+        on_shutdown=[client.close],
+    )

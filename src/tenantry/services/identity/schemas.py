@@ -1,0 +1,54 @@
+"""Request bodies identity accepts; unknown fields and wrong types are refused."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Email = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        to_lower=True,
+        max_length=254,
+        pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$",
+    ),
+]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=1024)]
+Site = Annotated[str, StringConstraints(min_length=1, max_length=63)]
+Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+
+
+class Signup(BaseModel):
+    """A new site with its first admin account."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    site: Site
+    email: Email
+    password: Password
+    users_by_country: dict[Country, Annotated[int, Field(ge=0, le=1_000_000_000)]] | None = Field(
+        default=None, max_length=300
+    )
+    region: Annotated[str, StringConstraints(min_length=1, max_length=32)] | None = None
+
+
+class Login(BaseModel):
+    """Credentials for one site."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    site: Site
+    email: Email
+    password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+class NewAccount(BaseModel):
+    """An account an admin adds to their site."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    email: Email
+    password: Password
+    role: Literal["admin", "user"] = "user"

@@ -1,0 +1,102 @@
+"""The issues service's tables: projects, their issues, labels and comments, all tenant-owned.
+
+Every primary key starts with `tenant_id`, and every foreign key carries it, so no row can
+point at another tenant's row.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKeyConstraint, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from tenantry.platform.storage.model import TenantOwned, UtcDateTime
+
+PROJECT_KEY_LENGTH = 10
+ACCOUNT_ID_LENGTH = 64
+LABEL_LENGTH = 50
+
+
+class IssuesBase(DeclarativeBase):
+    """Declarative base of the issues service's own database (one per shard)."""
+
+
+class Project(TenantOwned, IssuesBase):
+    """A tenant's project: the key its issue keys start with, and the counter that numbers them."""
+
+    __tablename__ = "projects"
+
+    key: Mapped[str] = mapped_column(String(PROJECT_KEY_LENGTH), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    # The number of the project's last issue; raised by one UPDATE per new issue.
+    last_number: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Issue(TenantOwned, IssuesBase):
+    """One issue, known by its key (`OPS-12`) and by an internal id that never changes."""
+
+    __tablename__ = "issues"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "project_key"], ["projects.tenant_id", "projects.key"]),
+        UniqueConstraint("tenant_id", "project_key", "number"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_key: Mapped[str] = mapped_column(String(PROJECT_KEY_LENGTH))
+    number: Mapped[int] = mapped_column(Integer)
+    summary: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(32))
+    assignee: Mapped[str | None] = mapped_column(String(ACCOUNT_ID_LENGTH))
+    reporter: Mapped[str] = mapped_column(String(ACCOUNT_ID_LENGTH))
+    labels: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Optimistic locking: two concurrent changes cannot both pass the workflow check.
+    version: Mapped[int] = mapped_column(Integer)
+
+    __mapper_args__: dict[str, Any] = {"version_id_col": version}
+
+    @property
+    def key(self) -> str:
+        """The issue's human key, e.g. `OPS-12`."""
+        return f"{self.project_key}-{self.number}"
+
+
+class IssueLabel(TenantOwned, IssuesBase):
+    """One label of one issue, so listings can filter by label with an index on any database.
+
+    `Issue.labels` keeps the ordered list the API shows; these rows mirror it.
+    """
+
+    __tablename__ = "issue_labels"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "issue_id"], ["issues.tenant_id", "issues.id"], ondelete="CASCADE"
+        ),
+        Index("ix_issue_labels_label", "tenant_id", "label"),
+    )
+
+    issue_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    label: Mapped[str] = mapped_column(String(LABEL_LENGTH), primary_key=True)
+
+
+class Comment(TenantOwned, IssuesBase):
+    """A comment on an issue, in the order it was written."""
+
+    __tablename__ = "comments"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "issue_id"], ["issues.tenant_id", "issues.id"], ondelete="CASCADE"
+        ),
+        Index("ix_comments_issue", "tenant_id", "issue_id", "created_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    issue_id: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(ACCOUNT_ID_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,0 +1,159 @@
+"""The issues HTTP API under `/rest/issues`: projects, issues, workflow changes and comments.
+
+Handlers are plain functions (FastAPI runs them in a worker thread, with the request's
+contextvars copied in). They learn the tenant and user only from `tenantry.platform.context`
+and reach storage only through the tenant-scoped sessions of `Databases`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from starlette.responses import Response
+
+from tenantry.platform.context import UserContext, current_tenant, current_user
+from tenantry.platform.errors import ApiError
+from tenantry.platform.storage.databases import Databases
+from tenantry.services.issues import store
+from tenantry.services.issues.keys import (
+    LABEL_PATTERN,
+    PROJECT_KEY_PATTERN,
+    parse_issue_ref,
+    parse_project_key,
+)
+from tenantry.services.issues.schemas import (
+    CommentOut,
+    CommentPage,
+    IssueOut,
+    IssuePage,
+    IssuePatch,
+    NewComment,
+    NewIssue,
+    NewProject,
+    ProjectList,
+    ProjectOut,
+)
+from tenantry.services.issues.workflow import Status
+
+PREFIX = "/rest/issues"
+DEFAULT_PAGE = 50
+MAX_PAGE = 100
+
+
+async def require_user() -> UserContext:
+    """The signed-in user of the request; 401 `user_required` without one.
+
+    A request without a tenant never reaches storage either (400 `tenant_required`).
+    Runs on the event loop, before the body is validated, so anonymous callers learn nothing.
+    """
+    if current_tenant.get() is None:
+        raise ApiError(400, "tenant_required", "this route needs a tenant (site)")
+    user = current_user.get()
+    if user is None:
+        raise ApiError(401, "user_required", "this route needs a signed-in user")
+    return user
+
+
+User = Annotated[UserContext, Depends(require_user)]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+Cursor = Annotated[str | None, Query(max_length=512)]
+
+
+def build_router(databases: Databases) -> APIRouter:
+    """The issues routes, storing through `databases` (one per process, shared by all tenants)."""
+    router = APIRouter(prefix=PREFIX, tags=["issues"])
+
+    @router.post("/projects", status_code=201)
+    def create_project(body: NewProject, _user: User) -> ProjectOut:
+        with databases.session() as session:
+            return ProjectOut.of(store.create_project(session, body.key, body.name))
+
+    @router.get("/projects")
+    def list_projects(_user: User) -> ProjectList:
+        with databases.session() as session:
+            return ProjectList(projects=[ProjectOut.of(p) for p in store.list_projects(session)])
+
+    @router.get("/projects/{key}")
+    def get_project(key: str, _user: User) -> ProjectOut:
+        project_key = parse_project_key(key)
+        with databases.session() as session:
+            return ProjectOut.of(store.get_project(session, project_key))
+
+    @router.post("/issues", status_code=201)
+    def create_issue(body: NewIssue, user: User) -> IssueOut:
+        with databases.session() as session:
+            issue = store.create_issue(
+                session,
+                project=body.project,
+                summary=body.summary,
+                description=body.description,
+                reporter=user.account_id,
+                assignee=body.assignee,
+                labels=body.labels,
+            )
+            return IssueOut.of(issue)
+
+    @router.get("/issues")
+    def list_issues(
+        _user: User,
+        project: Annotated[str | None, Query(pattern=PROJECT_KEY_PATTERN)] = None,
+        status: Status | None = None,
+        assignee: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+        label: Annotated[str | None, Query(pattern=LABEL_PATTERN)] = None,
+        limit: Limit = DEFAULT_PAGE,
+        cursor: Cursor = None,
+    ) -> IssuePage:
+        where = store.IssueFilter(project=project, status=status, assignee=assignee, label=label)
+        with databases.session() as session:
+            issues, next_cursor = store.list_issues(session, where, limit, cursor)
+            return IssuePage(issues=[IssueOut.of(i) for i in issues], next_cursor=next_cursor)
+
+    @router.get("/issues/{key}")
+    def get_issue(key: str, _user: User) -> IssueOut:
+        ref = parse_issue_ref(key)
+        with databases.session() as session:
+            return IssueOut.of(store.find_issue(session, ref))
+
+    @router.patch("/issues/{key}")
+    def patch_issue(key: str, body: IssuePatch, _user: User) -> IssueOut:
+        ref = parse_issue_ref(key)
+        changes = store.IssueChanges(
+            fields=frozenset(body.model_fields_set),
+            status=body.status,
+            assignee=body.assignee,
+            summary=body.summary,
+            description=body.description,
+            labels=body.labels,
+        )
+        with databases.session() as session:
+            issue = store.find_issue(session, ref)
+            return IssueOut.of(store.change_issue(session, issue, changes))
+
+    @router.delete("/issues/{key}", status_code=204, response_class=Response)
+    def delete_issue(key: str, _user: User) -> Response:
+        ref = parse_issue_ref(key)
+        with databases.session() as session:
+            store.delete_issue(session, store.find_issue(session, ref))
+        return Response(status_code=204)
+
+    @router.post("/issues/{key}/comments", status_code=201)
+    def add_comment(key: str, body: NewComment, user: User) -> CommentOut:
+        ref = parse_issue_ref(key)
+        with databases.session() as session:
+            issue = store.find_issue(session, ref)
+            return CommentOut.of(store.add_comment(session, issue, body.body, user.account_id))
+
+    @router.get("/issues/{key}/comments")
+    def list_comments(
+        key: str, _user: User, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
+    ) -> CommentPage:
+        ref = parse_issue_ref(key)
+        with databases.session() as session:
+            issue = store.find_issue(session, ref)
+            comments, next_cursor = store.list_comments(session, issue, limit, cursor)
+            return CommentPage(
+                comments=[CommentOut.of(c) for c in comments], next_cursor=next_cursor
+            )
+
+    return router

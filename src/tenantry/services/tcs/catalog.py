@@ -1,0 +1,198 @@
+"""The tenant catalog: every site's cloud id, home region, shard and status.
+
+The catalog is global control-plane data, not tenant data, so it is a plain table rather than a
+tenant-scoped one. Every change is also appended to a change feed that edges follow.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from tenantry.platform.context import TenantContext
+from tenantry.platform.errors import ApiError
+from tenantry.platform.topology import Topology
+
+SITE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+RESERVED_SITES = frozenset({"www", "api", "admin", "edge", "tenantry", "status", "login", "signup"})
+STATUSES = ("active", "suspended", "moving", "deleted")
+
+metadata = MetaData()
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("cloud_id", String(36), primary_key=True),
+    Column("site", String(63), nullable=False, unique=True),
+    Column("region", String(32), nullable=False),
+    Column("shard", String(32), nullable=False, index=True),
+    Column("status", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+changes = Table(
+    "changes",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("cloud_id", String(36), nullable=False),
+    Column("site", String(63), nullable=False),
+    Column("at", Float, nullable=False),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    """One catalog row."""
+
+    cloud_id: str
+    site: str
+    region: str
+    shard: str
+    status: str
+
+    def context(self) -> TenantContext:
+        """The part of the row that goes into a signed tenant context."""
+        return TenantContext(self.cloud_id, self.site, self.region, self.shard, self.status)
+
+    def public(self) -> dict[str, str]:
+        """The row as JSON."""
+        return asdict(self)
+
+
+def validate_site(site: str) -> str:
+    """Refuse site names that are not DNS-label-like or are reserved."""
+    if not SITE_PATTERN.match(site) or "--" in site or site in RESERVED_SITES:
+        raise ApiError(
+            422,
+            "invalid_site",
+            "a site name is 3-63 lowercase letters, digits and single hyphens, not reserved",
+        )
+    return site
+
+
+class Catalog:
+    """Reads and writes of the catalog; every write records a change for the edges."""
+
+    def __init__(self, engine: Engine, topology: Topology) -> None:
+        self.engine = engine
+        self.topology = topology
+        metadata.create_all(engine)
+
+    def create(self, site: str, region: str) -> Tenant:
+        """Add a site in `region`, on that region's least-loaded shard."""
+        validate_site(site)
+        shard_names = [shard.name for shard in self.topology.regions[region].shards]
+        with self.engine.begin() as connection:
+            counts: dict[str, int] = dict(
+                connection.execute(
+                    select(tenants.c.shard, func.count())
+                    .where(tenants.c.shard.in_(shard_names))
+                    .group_by(tenants.c.shard)
+                ).all()
+            )
+            shard = min(shard_names, key=lambda name: (counts.get(name, 0), name))
+            tenant = Tenant(str(uuid.uuid4()), site, region, shard, "active")
+            try:
+                connection.execute(
+                    insert(tenants).values(**tenant.public(), created_at=time.time())
+                )
+            except IntegrityError as exc:
+                raise ApiError(409, "site_taken", f"the site {site!r} is taken") from exc
+            self._record_change(connection, tenant)
+        return tenant
+
+    def by_site(self, site: str) -> Tenant | None:
+        """The tenant of a site, or None."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(
+                    tenants.c.cloud_id,
+                    tenants.c.site,
+                    tenants.c.region,
+                    tenants.c.shard,
+                    tenants.c.status,
+                ).where(tenants.c.site == site)
+            ).first()
+        return Tenant(*row) if row is not None else None
+
+    def set_status(self, site: str, status: str) -> Tenant:
+        """Suspend, resume or otherwise change a tenant's status."""
+        if status not in STATUSES:
+            raise ApiError(422, "invalid_status", f"status must be one of {', '.join(STATUSES)}")
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                update(tenants).where(tenants.c.site == site).values(status=status)
+            )
+            if result.rowcount == 0:
+                raise ApiError(404, "unknown_site", f"there is no site {site!r}")
+            row = connection.execute(
+                select(
+                    tenants.c.cloud_id,
+                    tenants.c.site,
+                    tenants.c.region,
+                    tenants.c.shard,
+                    tenants.c.status,
+                ).where(tenants.c.site == site)
+            ).one()
+            tenant = Tenant(*row)
+            self._record_change(connection, tenant)
+        return tenant
+
+    def remove(self, cloud_id: str) -> None:
+        """Drop a tenant from the catalog (a sign-up that could not finish)."""
+        with self.engine.begin() as connection:
+            row = connection.execute(
+                select(tenants.c.site).where(tenants.c.cloud_id == cloud_id)
+            ).first()
+            if row is None:
+                raise ApiError(404, "unknown_tenant", "there is no such tenant")
+            connection.execute(delete(tenants).where(tenants.c.cloud_id == cloud_id))
+            connection.execute(
+                insert(changes).values(cloud_id=cloud_id, site=row.site, at=time.time())
+            )
+
+    def changes_after(self, seq: int) -> tuple[int, list[dict[str, object]]]:
+        """The latest change number, and the changes after `seq` (at most 1000)."""
+        with self.engine.connect() as connection:
+            latest = connection.execute(select(func.max(changes.c.seq))).scalar() or 0
+            rows = connection.execute(
+                select(changes.c.seq, changes.c.site, changes.c.cloud_id)
+                .where(changes.c.seq > seq)
+                .order_by(changes.c.seq)
+                .limit(1000)
+            ).all()
+        return latest, [dict(row._mapping) for row in rows]
+
+    def stats(self) -> dict[str, object]:
+        """Tenant counts per shard and in total."""
+        with self.engine.connect() as connection:
+            per_shard: dict[str, int] = dict(
+                connection.execute(
+                    select(tenants.c.shard, func.count()).group_by(tenants.c.shard)
+                ).all()
+            )
+        shards = {name: per_shard.get(name, 0) for name in self.topology.shards}
+        return {"tenants": sum(shards.values()), "shards": shards}
+
+    @staticmethod
+    def _record_change(connection: Connection, tenant: Tenant) -> None:
+        connection.execute(
+            insert(changes).values(cloud_id=tenant.cloud_id, site=tenant.site, at=time.time())
+        )

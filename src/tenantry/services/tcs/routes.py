@@ -1,0 +1,73 @@
+"""tcs's HTTP API: create and look up tenants, change their status, and follow changes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Response
+
+from tenantry.platform.errors import ApiError
+from tenantry.platform.tenant_context import sign_tenant_context
+from tenantry.platform.tokens import TokenSigner
+from tenantry.services.tcs.catalog import Catalog, validate_site
+from tenantry.services.tcs.feed import ChangeFeed
+from tenantry.services.tcs.schemas import NewTenant, StatusChange
+
+MAX_WAIT_SECONDS = 30.0
+
+
+def build_router(catalog: Catalog, feed: ChangeFeed, signer: TokenSigner) -> APIRouter:
+    """The routes of tcs, bound to its catalog, change feed and context signer."""
+    router = APIRouter()
+
+    @router.post("/tenants", status_code=201)
+    async def create_tenant(body: NewTenant) -> dict[str, str]:
+        if (body.region is None) == (body.users_by_country is None):
+            raise ApiError(
+                422, "invalid_placement", "give exactly one of `region` and `users_by_country`"
+            )
+        if body.region is not None:
+            if body.region not in catalog.topology.regions:
+                raise ApiError(422, "unknown_region", f"there is no region {body.region!r}")
+            region = body.region
+        else:
+            region = catalog.topology.region_for_users(body.users_by_country or {})
+        tenant = catalog.create(body.site, region)
+        feed.notify()
+        return tenant.public()
+
+    @router.get("/tenants/by-site/{site}")
+    async def tenant_by_site(site: str) -> dict[str, str]:
+        validate_site(site)
+        tenant = catalog.by_site(site)
+        if tenant is None:
+            raise ApiError(404, "unknown_site", f"there is no site {site!r}")
+        return {**tenant.public(), "context": sign_tenant_context(signer, tenant.context())}
+
+    @router.delete("/tenants/{cloud_id}", status_code=204)
+    async def remove_tenant(cloud_id: str) -> Response:
+        catalog.remove(cloud_id)
+        feed.notify()
+        return Response(status_code=204)
+
+    @router.post("/tenants/{site}/status")
+    async def change_status(site: str, body: StatusChange) -> dict[str, str]:
+        tenant = catalog.set_status(site, body.status)
+        feed.notify()
+        return tenant.public()
+
+    @router.get("/changes")
+    async def changes(
+        after: int = Query(-1, ge=-1), wait: float = Query(0.0, ge=0.0, le=MAX_WAIT_SECONDS)
+    ) -> dict[str, object]:
+        latest, found = catalog.changes_after(max(after, 0))
+        if after < 0:
+            return {"seq": latest, "changes": []}
+        if not found and wait > 0:
+            await feed.wait(wait)
+            latest, found = catalog.changes_after(after)
+        return {"seq": latest, "changes": found}
+
+    @router.get("/stats")
+    async def stats() -> dict[str, object]:
+        return catalog.stats()
+
+    return router

@@ -1,0 +1,29 @@
+"""Request bodies tcs accepts; anything else is refused before it reaches the catalog."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+
+
+class NewTenant(BaseModel):
+    """A site to add: where its users are, or a pinned region."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    site: Annotated[str, StringConstraints(min_length=1, max_length=63)]
+    users_by_country: dict[Country, Annotated[int, Field(ge=0, le=1_000_000_000)]] | None = Field(
+        default=None, max_length=300
+    )
+    region: Annotated[str, StringConstraints(min_length=1, max_length=32)] | None = None
+
+
+class StatusChange(BaseModel):
+    """A new status for a tenant."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    status: Literal["active", "suspended"]

@@ -1,0 +1,265 @@
+"""The `tenantry up` supervisor on its own, with stub services: start, stop, failures, leftovers."""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tenantry.cli import health, processes
+from tenantry.cli.datadir import DataDir, write_json_atomic
+from tenantry.cli.plan import ProcessSpec
+from tenantry.cli.up import AlreadyRunning, exclusive_lock, run_up
+from tenantry.platform import tls
+
+HERE = Path(__file__).parent
+PROCESSES = {
+    "identity",
+    "tcs",
+    *(f"{service}-{region}" for service in ("edge", "issues") for region in ("us", "eu", "au")),
+}
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+
+
+def alive(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie waiting to be reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def stub_pids(data_dir: Path) -> dict[str, int]:
+    """The pid each stub printed to its log when it started."""
+    pids = {}
+    for log in (data_dir / "logs").glob("*.log"):
+        for match in re.finditer(r"stub (\S+) pid (\d+) starting", log.read_text()):
+            pids[match[1]] = int(match[2])
+    return pids
+
+
+def published(data_dir: Path) -> str:
+    """The text of `cloud.json`, or "" while there is none."""
+    try:
+        return (data_dir / "cloud.json").read_text()
+    except FileNotFoundError:
+        return ""
+
+
+@contextlib.contextmanager
+def stub_up(data_dir: Path, **env: str) -> Iterator[subprocess.Popen[str]]:
+    """Run `up` with stub services; whatever happens, no process of it outlives the test."""
+    up = subprocess.Popen(
+        [sys.executable, str(HERE / "up_with_stub.py"), str(data_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "200", **env},
+    )
+    try:
+        yield up
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+        if (data_dir / "logs").exists():
+            for pid in stub_pids(data_dir).values():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+
+def test_sigint_stops_every_child_and_unpublishes_the_cloud(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with stub_up(data) as up:
+        wait_until(lambda: (data / "cloud.json").exists())
+        cloud = json.loads((data / "cloud.json").read_text())
+        assert set(cloud) == {"edges", "ca"}
+        assert set(cloud["edges"]) == {"us", "eu", "au"}
+        pids = json.loads((data / "run" / "pids.json").read_text())
+        assert pids["up"] == up.pid
+        assert set(pids["children"]) == PROCESSES
+        assert all(alive(pid) for pid in pids["children"].values())
+
+        up.send_signal(signal.SIGINT)
+        output, _ = up.communicate(timeout=30)
+
+    assert up.returncode == 0, output
+    assert not any(alive(pid) for pid in pids["children"].values())
+    assert not (data / "cloud.json").exists()
+    assert not (data / "run" / "pids.json").exists()
+
+
+def test_a_dying_child_stops_the_others_and_is_named(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with stub_up(data, STUB_EXIT="issues-eu") as up:
+        output, _ = up.communicate(timeout=60)
+        pids = stub_pids(data)
+
+    assert up.returncode == 1
+    assert "issues-eu exited unexpectedly with code 3" in output
+    assert "stub issues-eu crashing" in output  # the tail of its log
+    assert set(pids) == PROCESSES
+    assert not any(alive(pid) for pid in pids.values())
+    assert not (data / "cloud.json").exists()
+
+
+def test_a_process_that_never_answers_fails_the_start(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with stub_up(data, STUB_MUTE="tcs", STUB_HEALTH_DEADLINE="2") as up:
+        output, _ = up.communicate(timeout=60)
+        pids = stub_pids(data)
+
+    assert up.returncode == 1
+    assert "tcs did not answer" in output
+    assert "stub tcs pid" in output  # the tail of its log
+    # Regional services wait for the global ones, so none was started.
+    assert set(pids) == {"identity", "tcs"}
+    assert not any(alive(pid) for pid in pids.values())
+    assert not (data / "cloud.json").exists()
+
+
+def test_restart_after_a_killed_up_stops_its_leftover_children(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with stub_up(data) as first:
+        wait_until(lambda: (data / "cloud.json").exists())
+        first_cloud = (data / "cloud.json").read_text()
+        orphans = json.loads((data / "run" / "pids.json").read_text())["children"]
+        first.kill()
+        first.wait()
+        assert all(alive(pid) for pid in orphans.values())
+        ca_before = (data / "tls" / "ca.pem").read_bytes()
+
+        with stub_up(data) as second:
+            wait_until(lambda: published(data) not in ("", first_cloud))
+            assert not any(alive(pid) for pid in orphans.values())
+            assert (data / "tls" / "ca.pem").read_bytes() == ca_before
+            second.send_signal(signal.SIGINT)
+            output, _ = second.communicate(timeout=30)
+        assert second.returncode == 0, output
+        assert "Stopped processes an earlier `up` left running" in output
+
+
+def test_leftover_cleanup_never_signals_unrelated_processes(tmp_path: Path) -> None:
+    dirs = DataDir.at(tmp_path / "data")
+    dirs.create()
+    unrelated = subprocess.Popen(["sleep", "60"])
+    other_cloud = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", "tenantry", "serve", "/elsewhere"]
+    )
+    try:
+        write_json_atomic(
+            dirs.pids_file,
+            {"up": 1, "children": {"edge-us": unrelated.pid, "tcs": other_cloud.pid}},
+        )
+        assert processes.stop_leftovers(dirs, grace=0.5) == []
+        assert unrelated.poll() is None
+        assert other_cloud.poll() is None
+    finally:
+        for process in (unrelated, other_cloud):
+            process.kill()
+            process.wait()
+
+
+def test_stop_kills_a_child_that_ignores_sigterm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dirs = DataDir.at(tmp_path / "data")
+    dirs.create()
+    monkeypatch.setenv("STUB_IGNORE_TERM", "1")
+    monkeypatch.setenv("STUB_MUTE", "edge-us")
+
+    def stub_command(spec: ProcessSpec, data_dir: DataDir, _topology: Path | None) -> list[str]:
+        args = ["--region", spec.region, "--data-dir", str(data_dir.root), "--port", "1"]
+        return [sys.executable, str(HERE / "stub_service.py"), "tenantry", "serve", "edge", *args]
+
+    monkeypatch.setattr(processes, "serve_command", stub_command)
+    supervisor = processes.Supervisor(dirs)
+    child = supervisor.start(ProcessSpec("edge", "us", 1))
+    wait_until(lambda: "starting" in child.log_tail())
+
+    started = time.monotonic()
+    supervisor.stop_all(grace=0.5)
+
+    assert child.popen.returncode == -signal.SIGKILL
+    assert time.monotonic() - started < 5
+    assert not dirs.pids_file.exists()
+
+
+def test_a_second_up_on_a_locked_directory_is_refused_before_touching_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dirs = DataDir.at(tmp_path / "data")
+    dirs.create()
+    with exclusive_lock(dirs.lock_file):
+        with pytest.raises(AlreadyRunning), exclusive_lock(dirs.lock_file):
+            pass
+        assert run_up(dirs.root, None) == 1
+    assert "already running" in capsys.readouterr().err
+    assert not dirs.directory_file.exists()
+    assert not (dirs.root / "keys").exists()
+    # Once released, the lock can be taken again.
+    with exclusive_lock(dirs.lock_file):
+        pass
+
+
+def test_an_unreadable_topology_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_up(tmp_path / "data", tmp_path / "missing.toml") == 2
+    assert "cannot read topology" in capsys.readouterr().err
+
+
+def test_the_data_directory_is_made_private(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    root.mkdir(mode=0o755)
+    root.chmod(0o755)
+    DataDir.at(root).create()
+    for path in (root, root / "run", root / "logs"):
+        assert path.stat().st_mode & 0o777 == 0o700
+
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_health_checks_trust_only_the_cloud_ca(tmp_path: Path) -> None:
+    ours = tls.ensure_ca(tmp_path / "ours")
+    theirs = tls.ensure_ca(tmp_path / "theirs")
+    cert, key = tls.ensure_server_cert(tmp_path / "theirs", "impostor")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health)
+    server.socket = tls.server_ssl_context(cert, key).wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"https://127.0.0.1:{server.server_address[1]}"
+    try:
+        with health.client(ours) as client:
+            assert not health.is_healthy(client, url)
+        with health.client(theirs) as client:
+            assert health.is_healthy(client, url)
+    finally:
+        server.shutdown()
+        server.server_close()

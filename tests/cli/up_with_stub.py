@@ -1,0 +1,33 @@
+"""Run the real `tenantry up` supervisor with stub services, so its own behaviour is tested fast.
+
+Usage: `python up_with_stub.py DATA_DIR`. STUB_HEALTH_DEADLINE shortens the health deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from tenantry.cli import processes, up
+from tenantry.cli.datadir import DataDir
+from tenantry.cli.plan import ProcessSpec
+
+STUB = Path(__file__).with_name("stub_service.py")
+real_serve_command = processes.serve_command
+
+
+def stub_command(spec: ProcessSpec, data_dir: DataDir, topology: Path | None) -> list[str]:
+    """The stub's command line: the real service arguments after the stub script."""
+    return [sys.executable, str(STUB), *real_serve_command(spec, data_dir, topology)[2:]]
+
+
+def main() -> int:
+    processes.serve_command = stub_command
+    if "STUB_HEALTH_DEADLINE" in os.environ:
+        up.HEALTH_DEADLINE_SECONDS = float(os.environ["STUB_HEALTH_DEADLINE"])
+    return up.run_up(Path(sys.argv[1]), None)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

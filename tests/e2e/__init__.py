@@ -1,0 +1,1 @@
+"""End-to-end tests: each module runs a real `tenantry up` and talks to it over TLS."""

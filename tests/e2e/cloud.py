@@ -1,0 +1,125 @@
+"""A real `tenantry up` run as a subprocess, for end-to-end tests to drive like a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+START_TIMEOUT_SECONDS = 90.0
+STOP_TIMEOUT_SECONDS = 30.0
+
+
+def tenantry(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    """Run one `tenantry` command to completion, with a wide terminal so tables do not wrap."""
+    return subprocess.run(
+        [sys.executable, "-m", "tenantry", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "COLUMNS": "200"},
+        check=False,
+    )
+
+
+class Cloud:
+    """One running `tenantry up` on its own data directory."""
+
+    def __init__(self, data_dir: Path, process: subprocess.Popen[bytes], output: Path) -> None:
+        self.data_dir = data_dir
+        self.process = process
+        self.output = output
+        self.edges: dict[str, str] = {}
+        self.ca = ""
+
+    @classmethod
+    def start(cls, data_dir: Path, timeout: float = START_TIMEOUT_SECONDS) -> Cloud:
+        """Start `tenantry up --data-dir data_dir` and wait until it publishes `cloud.json`."""
+        data_dir = data_dir.resolve()
+        output = data_dir.parent / f"{data_dir.name}-up.out"
+        with output.open("ab") as sink:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "tenantry", "up", "--data-dir", str(data_dir)],
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "COLUMNS": "200"},
+            )
+        cloud = cls(data_dir, process, output)
+        cloud_file = data_dir / "cloud.json"
+        deadline = time.monotonic() + timeout
+        while not cloud_file.exists():
+            if process.poll() is not None:
+                raise AssertionError(
+                    f"tenantry up exited with {process.returncode}:\n{cloud.output_text()}"
+                )
+            if time.monotonic() > deadline:
+                cloud.stop(check=False)
+                raise AssertionError(f"no cloud.json after {timeout:.0f} s:\n{cloud.output_text()}")
+            time.sleep(0.2)
+        document = cloud.cloud_json()
+        cloud.edges = dict(document["edges"])
+        cloud.ca = str(document["ca"])
+        return cloud
+
+    @property
+    def running(self) -> bool:
+        """True while the `up` process has not exited."""
+        return self.process.poll() is None
+
+    def cloud_json(self) -> dict[str, Any]:
+        """The published `cloud.json` as it is on disk now."""
+        document: dict[str, Any] = json.loads((self.data_dir / "cloud.json").read_text())
+        return document
+
+    def directory(self) -> dict[str, Any]:
+        """`run/directory.json`: every process's URL."""
+        document: dict[str, Any] = json.loads(
+            (self.data_dir / "run" / "directory.json").read_text()
+        )
+        return document
+
+    def pids(self) -> dict[str, int]:
+        """The pid of every child process, by process name, from `run/pids.json`."""
+        document = json.loads((self.data_dir / "run" / "pids.json").read_text())
+        return {str(name): int(pid) for name, pid in document["children"].items()}
+
+    def output_text(self) -> str:
+        """Everything `up` printed so far."""
+        return self.output.read_text(errors="replace")
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client TLS context trusting the cloud's CA only."""
+        return ssl.create_default_context(cafile=self.ca)
+
+    def http(self, region: str) -> httpx.Client:
+        """A client bound to the edge of `region`, verifying it against the cloud's CA."""
+        return httpx.Client(
+            base_url=self.edges[region], verify=self.ssl_context(), timeout=10.0, trust_env=False
+        )
+
+    def stop(self, *, check: bool = True) -> int:
+        """Press Ctrl-C (SIGINT), wait for `up` to exit, and (by default) assert it exited 0."""
+        if self.running:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                raise AssertionError(
+                    f"tenantry up ignored SIGINT for {STOP_TIMEOUT_SECONDS:.0f} s"
+                ) from None
+        if check:
+            assert self.process.returncode == 0, (
+                f"tenantry up exited with {self.process.returncode}:\n{self.output_text()}"
+            )
+        return self.process.returncode

@@ -1,0 +1,101 @@
+"""The whole spine through a real `tenantry up` over TLS: sign-up to comments, in two regions."""
+
+from __future__ import annotations
+
+from .api import PASSWORD, Site, signup
+from .cloud import Cloud
+
+
+def _work_on_issues(site: Site) -> None:
+    project = site.request("POST", "/rest/issues/projects", json={"key": "OPS", "name": "Ops"})
+    assert project.status_code == 201, project.text
+    created = site.request(
+        "POST",
+        "/rest/issues/issues",
+        json={"project": "OPS", "summary": "Disk full", "description": "on db-1"},
+    )
+    assert created.status_code == 201, created.text
+    issue = created.json()
+    assert issue["key"] == "OPS-1"
+    assert issue["status"] == "To Do"
+
+    read = site.request("GET", "/rest/issues/issues/OPS-1")
+    assert read.status_code == 200
+    assert read.json()["summary"] == "Disk full"
+
+    moved = site.request("PATCH", "/rest/issues/issues/OPS-1", json={"status": "In Progress"})
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["status"] == "In Progress"
+    done = site.request("PATCH", "/rest/issues/issues/OPS-1", json={"status": "Done"})
+    assert done.json()["status"] == "Done"
+    refused = site.request("PATCH", "/rest/issues/issues/OPS-1", json={"status": "To Do"})
+    assert refused.status_code == 409
+    assert refused.json()["error"] == "transition_not_allowed"
+
+    comment = site.request(
+        "POST", "/rest/issues/issues/OPS-1/comments", json={"body": "cleaned up /var/log"}
+    )
+    assert comment.status_code == 201, comment.text
+    assert comment.json()["body"] == "cleaned up /var/log"
+
+    listed = site.request("GET", "/rest/issues/issues", params={"project": "OPS", "status": "Done"})
+    assert listed.status_code == 200
+    assert [row["key"] for row in listed.json()["issues"]] == ["OPS-1"]
+
+
+def test_signup_places_sites_by_their_users_and_serves_them_in_their_region(cloud: Cloud) -> None:
+    europe = signup(cloud, users={"DE": 40, "US": 3}, via="us", prefix="eu")
+    pinned = signup(cloud, region="au", via="eu", prefix="au")
+    assert europe.region == "eu"
+    assert pinned.region == "au"
+    for site in (europe, pinned):
+        info = cloud.http("us").get("/_edge/tenant_info", headers={"X-Tenantry-Site": site.name})
+        assert info.status_code == 200
+        assert info.json() == {"cloud_id": site.cloud_id, "region": site.region}
+
+
+def test_issue_lifecycle_through_the_home_edge_and_another_regions_edge(cloud: Cloud) -> None:
+    home = signup(cloud, region="eu", via="eu", prefix="home")
+    _work_on_issues(home)
+    # The same tenant through the us and au edges reaches the same rows in eu.
+    for region in ("us", "au"):
+        other_edge = home.via(cloud.http(region))
+        read = other_edge.request("GET", "/rest/issues/issues/OPS-1")
+        assert read.status_code == 200, read.text
+        assert read.json()["status"] == "Done"
+    away = signup(cloud, region="us", via="au", prefix="away")
+    _work_on_issues(away.via(cloud.http("eu")))
+
+
+def test_login_with_a_wrong_password_is_refused(cloud: Cloud) -> None:
+    site = signup(cloud, region="us")
+    email = f"admin@{site.name}.test"
+    wrong = site.http.post("/login", json={"site": site.name, "email": email, "password": "nope"})
+    assert wrong.status_code == 401
+    assert wrong.json()["error"] == "invalid_credentials"
+    unknown = site.http.post(
+        "/login", json={"site": site.name, "email": "ghost@x.test", "password": PASSWORD}
+    )
+    assert unknown.status_code == 401
+
+
+def test_a_taken_site_name_is_a_conflict(cloud: Cloud) -> None:
+    site = signup(cloud, region="us")
+    again = cloud.http("eu").post(
+        "/signup",
+        json={"site": site.name, "email": "x@y.test", "password": PASSWORD, "region": "eu"},
+    )
+    assert again.status_code == 409
+    assert again.json()["error"] == "site_taken"
+
+
+def test_every_edge_response_carries_security_headers(cloud: Cloud) -> None:
+    site = signup(cloud, region="us")
+    for response in (
+        site.request("GET", "/rest/issues/projects"),
+        cloud.http("eu").get("/nowhere"),
+    ):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert "max-age" in response.headers["strict-transport-security"]
+        assert response.headers["cache-control"] == "no-store"

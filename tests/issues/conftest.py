@@ -1,0 +1,130 @@
+"""An issues app on a bare FastAPI, with tenant and user taken from test-only headers.
+
+The real service puts token checks in front; here a tiny ASGI middleware stands in for them so
+the routes can be driven directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tenantry.platform.context import TenantContext, UserContext, tenant_scope
+from tenantry.platform.http_errors import install_error_handlers
+from tenantry.platform.storage import Databases, SqliteBackend
+from tenantry.services.issues.models import IssuesBase
+from tenantry.services.issues.routes import build_router
+
+
+class HeaderContextMiddleware:
+    """Test stand-in for the platform's auth layer: context from `x-test-*` headers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        tenant_id = headers.get("x-test-tenant")
+        if tenant_id is None:
+            await self.app(scope, receive, send)
+            return
+        tenant = TenantContext(
+            cloud_id=tenant_id,
+            site=tenant_id,
+            region="eu",
+            shard=headers.get("x-test-shard", "eu-1"),
+            status="active",
+        )
+        account = headers.get("x-test-user")
+        user = UserContext(account_id=account, role="member") if account else None
+        with tenant_scope(tenant, user):
+            await self.app(scope, receive, send)
+
+
+def build_app(databases: Databases) -> FastAPI:
+    app = FastAPI()
+    install_error_handlers(app)
+    app.include_router(build_router(databases))
+    app.add_middleware(HeaderContextMiddleware)
+    return app
+
+
+@pytest.fixture
+def databases(tmp_path: Path) -> Iterator[Databases]:
+    dbs = Databases("issues", SqliteBackend(tmp_path / "data"), IssuesBase.metadata)
+    yield dbs
+    dbs.dispose()
+
+
+@pytest.fixture
+def client(databases: Databases) -> Iterator[TestClient]:
+    with TestClient(build_app(databases), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+class As:
+    """A client acting as one user of one tenant."""
+
+    def __init__(
+        self, client: TestClient, tenant: str, user: str | None = "alice", shard: str = "eu-1"
+    ) -> None:
+        self.client = client
+        self.headers = {"x-test-tenant": tenant, "x-test-shard": shard}
+        if user is not None:
+            self.headers["x-test-user"] = user
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        return self.client.request(method, f"/rest/issues{path}", headers=headers, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        return self.request("POST", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> Any:
+        return self.request("PATCH", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Any:
+        return self.request("DELETE", path, **kwargs)
+
+    def project(self, key: str = "OPS", name: str = "Operations") -> dict[str, Any]:
+        made = self.post("/projects", json={"key": key, "name": name})
+        assert made.status_code == 201, made.text
+        return dict(made.json())
+
+    def issue(self, project: str = "OPS", summary: str = "s", **fields: Any) -> dict[str, Any]:
+        body = {"project": project, "summary": summary, "description": "", **fields}
+        made = self.post("/issues", json=body)
+        assert made.status_code == 201, made.text
+        return dict(made.json())
+
+
+@pytest.fixture
+def as_tenant(client: TestClient) -> Any:
+    """Factory: `as_tenant("tenant-c", user="carol", shard="eu-2")`."""
+
+    def make(tenant: str, user: str | None = "someone", shard: str = "eu-1") -> As:
+        return As(client, tenant, user, shard)
+
+    return make
+
+
+@pytest.fixture
+def alice(client: TestClient) -> As:
+    return As(client, "tenant-a", "alice")
+
+
+@pytest.fixture
+def bob(client: TestClient) -> As:
+    return As(client, "tenant-b", "bob")

@@ -1,0 +1,441 @@
+"""The tenant session keeps every tenant inside its own rows, whatever the calling code tries."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import os
+import stat
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from sqlalchemy import (
+    Engine,
+    ForeignKeyConstraint,
+    String,
+    column,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    table,
+    text,
+    update,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, aliased, mapped_column, relationship
+
+from tenantry.platform.context import (
+    MissingTenantError,
+    TenantContext,
+    current_tenant,
+    require_tenant,
+    tenant_scope,
+)
+from tenantry.platform.storage import (
+    CrossTenantError,
+    Databases,
+    RawSqlError,
+    SqliteBackend,
+    TenantOwned,
+    tenant_session,
+)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Note(TenantOwned, Base):
+    __tablename__ = "notes"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    text: Mapped[str]
+    tags: Mapped[list[Tag]] = relationship(back_populates="note", lazy="select")
+
+
+class Tag(TenantOwned, Base):
+    __tablename__ = "tags"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "note_id"], ["notes.tenant_id", "notes.id"]),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    note_id: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str]
+    note: Mapped[Note] = relationship(back_populates="tags")
+
+
+A = TenantContext(cloud_id="tenant-a", site="a", region="eu", shard="eu-1", status="active")
+B = TenantContext(cloud_id="tenant-b", site="b", region="eu", shard="eu-1", status="active")
+C = TenantContext(cloud_id="tenant-c", site="c", region="eu", shard="eu-2", status="active")
+
+
+@pytest.fixture
+def databases(tmp_path: Path) -> Iterator[Databases]:
+    dbs = Databases("notes", SqliteBackend(tmp_path / "data"), Base.metadata)
+    yield dbs
+    dbs.dispose()
+
+
+@pytest.fixture
+def engine(databases: Databases) -> Engine:
+    """Shard eu-1 holding two notes (one tagged) for each of tenants A and B."""
+    engine = databases.engine_for("eu-1")
+    for tenant in (A, B):
+        with tenant_scope(tenant), tenant_session(engine) as s:
+            s.add_all(
+                [Note(id=f"{tenant.site}1", text="one"), Note(id=f"{tenant.site}2", text="two")]
+            )
+            s.add(Tag(id=f"{tenant.site}t", note_id=f"{tenant.site}1", name="red"))
+    return engine
+
+
+def note_ids(engine: Engine, tenant: TenantContext) -> list[str]:
+    with tenant_scope(tenant), tenant_session(engine) as s:
+        return sorted(s.scalars(select(Note.id)))
+
+
+# --- tables ---------------------------------------------------------------------------------
+
+
+def test_tenant_id_leads_every_primary_key() -> None:
+    for model in (Note, Tag):
+        assert model.__table__.primary_key.columns.keys() == ["tenant_id", "id"]
+        assert model.__table__.c.keys()[0] == "tenant_id"
+
+
+# --- reads ----------------------------------------------------------------------------------
+
+
+def test_select_sees_only_own_rows(engine: Engine) -> None:
+    assert note_ids(engine, A) == ["a1", "a2"]
+    assert note_ids(engine, B) == ["b1", "b2"]
+
+
+def test_get_by_other_tenants_primary_key_finds_nothing(engine: Engine) -> None:
+    with tenant_scope(A), tenant_session(engine) as s:
+        assert s.get(Note, ("tenant-b", "b1")) is None
+        assert s.get(Note, ("tenant-a", "a1")) is not None
+
+
+def test_aliases_joins_subqueries_and_counts_are_scoped(engine: Engine) -> None:
+    with tenant_scope(A), tenant_session(engine) as s:
+        other = aliased(Note)
+        assert s.scalar(select(func.count()).select_from(Note)) == 2
+        assert s.scalars(select(other.id).where(other.id == "b1")).all() == []
+        assert s.scalar(select(exists(select(other.id).where(other.id == "b1")))) is False
+        assert s.scalar(select(Note.id).where(Note.id == "a1").exists().select()) is True
+        joined = s.execute(select(Tag.id, Note.id).join(Note, Tag.note)).all()
+        assert joined == [("at", "a1")]
+        assert s.scalars(select(Note.id).where(Note.tags.any(Tag.name == "red"))).all() == ["a1"]
+        assert s.scalars(select(Tag.id).where(Tag.note.has(Note.text == "one"))).all() == ["at"]
+        sub = select(Note.id).where(Note.text == "one").scalar_subquery()
+        assert s.scalars(select(Tag.id).where(Tag.note_id.in_(select(sub)))).all() == ["at"]
+        assert s.scalars(select(Note.id).where(Note.id.in_(["a1", "b1"]))).all() == ["a1"]
+
+
+def test_relationship_loads_are_scoped(engine: Engine) -> None:
+    with tenant_scope(A), tenant_session(engine) as s:
+        note = s.get(Note, ("tenant-a", "a1"))
+        assert note is not None
+        assert [t.id for t in note.tags] == ["at"]
+
+
+# --- writes ---------------------------------------------------------------------------------
+
+
+def test_update_and_delete_of_other_tenants_rows_affect_nothing(engine: Engine) -> None:
+    with tenant_scope(A), tenant_session(engine) as s:
+        changed = s.execute(update(Note).where(Note.id == "b1").values(text="pwned"))
+        assert changed.rowcount == 0  # type: ignore[attr-defined]
+        everything = s.execute(update(Note).values(text="mine"))
+        assert everything.rowcount == 2  # type: ignore[attr-defined]
+        s.execute(delete(Tag))
+        gone = s.execute(delete(Note).where(Note.id.in_(["b1", "b2"])))
+        assert gone.rowcount == 0  # type: ignore[attr-defined]
+    with tenant_scope(B), tenant_session(engine) as s:
+        assert sorted(s.scalars(select(Note.text))) == ["one", "two"]
+        assert s.scalars(select(Tag.id)).all() == ["bt"]
+
+
+def test_new_objects_get_the_context_tenant(engine: Engine) -> None:
+    with tenant_scope(A), tenant_session(engine) as s:
+        note = Note(id="a3", text="three")
+        s.add(note)
+    assert note.tenant_id == "tenant-a"
+    assert "a3" in note_ids(engine, A)
+    assert "a3" not in note_ids(engine, B)
+
+
+def test_inserting_an_object_claiming_another_tenant_is_refused(engine: Engine) -> None:
+    with pytest.raises(CrossTenantError), tenant_scope(A), tenant_session(engine) as s:
+        s.add(Note(tenant_id="tenant-b", id="planted", text="x"))
+    assert "planted" not in note_ids(engine, B)
+
+
+def test_moving_a_row_to_another_tenant_is_refused(engine: Engine) -> None:
+    with pytest.raises(CrossTenantError), tenant_scope(A), tenant_session(engine) as s:
+        note = s.get(Note, ("tenant-a", "a2"))
+        assert note is not None
+        note.tenant_id = "tenant-b"
+    with pytest.raises(CrossTenantError), tenant_scope(A), tenant_session(engine) as s:
+        s.execute(update(Note).where(Note.id == "a2").values({Note.tenant_id: "tenant-b"}))
+    with pytest.raises(CrossTenantError), tenant_scope(A), tenant_session(engine) as s:
+        s.execute(update(Note).where(Note.id == "a2").values(tenant_id="tenant-b"))
+    with pytest.raises(CrossTenantError), tenant_scope(A), tenant_session(engine) as s:
+        s.execute(update(Note).where(Note.id == "a2"), {"tenant_id": "tenant-b"})
+    assert note_ids(engine, A) == ["a1", "a2"]
+    assert note_ids(engine, B) == ["b1", "b2"]
+
+
+def test_merge_cannot_overwrite_another_tenants_row(engine: Engine) -> None:
+    with pytest.raises(CrossTenantError), tenant_scope(A), tenant_session(engine) as s:
+        s.merge(Note(tenant_id="tenant-b", id="b1", text="overwritten"))
+    with tenant_scope(B), tenant_session(engine) as s:
+        assert s.get(Note, ("tenant-b", "b1")).text == "one"  # type: ignore[union-attr]
+
+
+def test_bulk_statements_are_refused(engine: Engine) -> None:
+    with pytest.raises(RawSqlError), tenant_scope(A), tenant_session(engine) as s:
+        s.execute(insert(Note).values(tenant_id="tenant-b", id="bulk", text="x"))
+    with pytest.raises(RawSqlError), tenant_scope(A), tenant_session(engine) as s:
+        s.execute(insert(Note), [{"id": "bulk", "text": "x"}])
+    with pytest.raises(RawSqlError), tenant_scope(A), tenant_session(engine) as s:
+        s.execute(update(Note), [{"tenant_id": "tenant-b", "id": "b1", "text": "x"}])
+    with pytest.raises(RawSqlError), tenant_scope(A), tenant_session(engine) as s:
+        s.bulk_save_objects([Note(tenant_id="tenant-b", id="bulk", text="x")])
+    with pytest.raises(RawSqlError), tenant_scope(A), tenant_session(engine) as s:
+        s.bulk_insert_mappings(Note, [{"tenant_id": "tenant-b", "id": "bulk", "text": "x"}])
+    assert "bulk" not in note_ids(engine, B)
+
+
+def test_commit_on_success_and_rollback_on_error(engine: Engine) -> None:
+    with pytest.raises(KeyError), tenant_scope(A), tenant_session(engine) as s:
+        s.add(Note(id="lost", text="x"))
+        s.flush()
+        raise KeyError("boom")
+    assert "lost" not in note_ids(engine, A)
+
+
+# --- no tenant, wrong tenant ------------------------------------------------------------------
+
+
+def test_no_tenant_means_no_session(databases: Databases, engine: Engine) -> None:
+    assert current_tenant.get() is None
+    with pytest.raises(MissingTenantError):
+        databases.session()
+    with pytest.raises(MissingTenantError):
+        databases.global_session()
+    with pytest.raises(MissingTenantError), tenant_session(engine):
+        pass
+
+
+def test_statement_after_the_tenant_left_the_context_is_refused(engine: Engine) -> None:
+    with tenant_scope(A), tenant_session(engine) as s:
+        failures: list[BaseException] = []
+
+        def outside() -> None:
+            try:
+                s.scalars(select(Note.id)).all()
+            except BaseException as exc:
+                failures.append(exc)
+
+        worker = threading.Thread(target=outside)  # a bare thread starts with an empty context
+        worker.start()
+        worker.join()
+        assert len(failures) == 1
+        assert isinstance(failures[0], MissingTenantError)
+
+
+def test_session_used_under_another_tenant_is_refused(engine: Engine) -> None:
+    with tenant_scope(A), tenant_session(engine) as s:
+        with tenant_scope(B), pytest.raises(CrossTenantError):
+            s.scalars(select(Note.id)).all()
+        with tenant_scope(B), pytest.raises(CrossTenantError):
+            s.add(Note(id="sneaky", text="x"))
+            s.flush()
+        s.expunge_all()
+    assert "sneaky" not in note_ids(engine, A) + note_ids(engine, B)
+
+
+# --- raw SQL --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        pytest.param(text("SELECT id FROM notes"), id="text"),
+        pytest.param(text("DELETE FROM notes"), id="text-delete"),
+        pytest.param(select(Note.__table__), id="core-table"),
+        pytest.param(select(table("notes", column("id"))), id="lightweight-table"),
+        pytest.param(Note.__table__.delete(), id="core-delete"),
+        pytest.param(select(Note).from_statement(text("SELECT * FROM notes")), id="from-text"),
+        pytest.param(select(Note).where(text("1 = 1")), id="text-fragment"),
+        pytest.param(
+            select(Tag.id, Note.__table__.c.text).join(
+                Note.__table__, Tag.note_id == Note.__table__.c.id
+            ),
+            id="join-core-table",
+        ),
+        pytest.param(
+            select(Tag.id, select(Note.__table__.c.text).scalar_subquery()),
+            id="core-subquery",
+        ),
+        pytest.param(select(Note).from_statement(select(Note.__table__)), id="from-core"),
+        pytest.param(select(exists().where(Note.id == "b1")), id="core-exists"),
+        pytest.param(
+            select(Note.id).where(
+                exists(select(Note.__table__.c.id).where(Note.__table__.c.id == "b1"))
+            ),
+            id="core-key-in-subquery",
+        ),
+        pytest.param(
+            select(Tag.id).join(Note.__table__, Tag.note_id == Note.__table__.c.id),
+            id="join-core-by-key",
+        ),
+    ],
+)
+def test_sql_the_criteria_cannot_see_is_refused(engine: Engine, statement: object) -> None:
+    with pytest.raises(RawSqlError), tenant_scope(A), tenant_session(engine) as s:
+        s.execute(statement)  # type: ignore[call-overload]
+    assert note_ids(engine, B) == ["b1", "b2"]
+
+
+def test_no_bare_connection_from_a_tenant_session(engine: Engine) -> None:
+    with pytest.raises(RawSqlError), tenant_scope(A), tenant_session(engine) as s:
+        s.connection()
+
+
+# --- context propagation ----------------------------------------------------------------------
+
+
+async def test_context_reaches_worker_threads(engine: Engine) -> None:
+    with tenant_scope(A):
+        assert await asyncio.to_thread(note_ids_here, engine) == ["a1", "a2"]
+
+
+def note_ids_here(engine: Engine) -> list[str]:
+    with tenant_session(engine) as s:
+        return sorted(s.scalars(select(Note.id)))
+
+
+async def test_context_never_leaks_between_concurrent_tasks(engine: Engine) -> None:
+    started = asyncio.Event()
+    seen: dict[str, list[str]] = {}
+
+    async def run_as(tenant: TenantContext) -> None:
+        with tenant_scope(tenant):
+            if tenant is A:
+                started.set()
+            else:
+                await started.wait()
+            for _ in range(5):
+                await asyncio.sleep(0)
+                assert require_tenant() is tenant
+            seen[tenant.site] = await asyncio.to_thread(note_ids_here, engine)
+
+    async def no_tenant() -> None:
+        await started.wait()
+        await asyncio.sleep(0)
+        with pytest.raises(MissingTenantError):
+            require_tenant()
+
+    await asyncio.gather(run_as(A), run_as(B), no_tenant())
+    assert seen == {"a": ["a1", "a2"], "b": ["b1", "b2"]}
+    assert current_tenant.get() is None
+
+
+def test_pool_threads_keep_no_tenant_between_jobs(engine: Engine) -> None:
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        with tenant_scope(A):
+            ctx = contextvars.copy_context()
+        assert pool.submit(ctx.run, note_ids_here, engine).result() == ["a1", "a2"]
+        with pytest.raises(MissingTenantError):
+            pool.submit(note_ids_here, engine).result()
+
+
+# --- databases and the SQLite backend ---------------------------------------------------------
+
+
+def test_each_shard_is_its_own_database(databases: Databases, engine: Engine) -> None:
+    with tenant_scope(C), databases.session() as s:
+        assert s.scalars(select(Note.id)).all() == []
+        s.add(Note(id="c1", text="x"))
+    assert databases.engine_for("eu-2") is not engine
+    assert note_ids(databases.engine_for("eu-2"), C) == ["c1"]
+    with tenant_scope(A), databases.session() as s:
+        assert sorted(s.scalars(select(Note.id))) == ["a1", "a2"]
+
+
+def test_global_session_is_tenant_scoped_too(databases: Databases, tmp_path: Path) -> None:
+    for tenant in (A, C):
+        with tenant_scope(tenant), databases.global_session() as s:
+            s.add(Note(id=f"{tenant.site}-g", text="x"))
+    with tenant_scope(A), databases.global_session() as s:
+        assert s.scalars(select(Note.id)).all() == ["a-g"]
+    assert (tmp_path / "data" / "global" / "notes.sqlite").exists()
+
+
+def test_engine_creation_is_thread_safe(databases: Databases) -> None:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        engines = list(pool.map(lambda _: databases.engine_for("eu-9"), range(32)))
+    assert all(e is engines[0] for e in engines)
+
+
+def test_files_are_private_and_pragmas_set(tmp_path: Path) -> None:
+    backend = SqliteBackend(tmp_path / "data")
+    dbs = Databases("notes", backend, Base.metadata)
+    try:
+        engine = dbs.engine_for("eu-1")
+        with tenant_scope(A), tenant_session(engine) as s:
+            s.add(Note(id="a1", text="x"))
+        path = tmp_path / "data" / "shards" / "eu-1" / "notes.sqlite"
+        assert backend.path("notes", "eu-1") == path
+        for directory in (path.parent, path.parent.parent):
+            assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+        for file in path.parent.iterdir():
+            assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
+        with engine.connect() as conn:
+            pragmas = {
+                name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+            }
+        assert pragmas == {
+            "journal_mode": "wal",
+            "synchronous": 1,
+            "foreign_keys": 1,
+            "busy_timeout": 10_000,
+        }
+    finally:
+        dbs.dispose()
+
+
+def test_foreign_keys_are_enforced(engine: Engine) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError), tenant_scope(A), tenant_session(engine) as s:
+        s.add(Tag(id="orphan", note_id="b1", name="x"))  # b1 exists, but not for tenant A
+
+
+@pytest.mark.parametrize("shard", ["../escape", "eu/1", "", "EU-1", ".hidden", "a" * 80])
+def test_unsafe_shard_names_are_refused(tmp_path: Path, shard: str) -> None:
+    backend = SqliteBackend(tmp_path / "data")
+    with pytest.raises(ValueError):
+        backend.engine("notes", shard)
+    with pytest.raises(ValueError):
+        Databases("notes", backend, Base.metadata).engine_for(shard)
+    assert not (tmp_path / "escape").exists()
+
+
+def test_symlinked_database_file_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere.sqlite"
+    target.write_bytes(b"")
+    shard_dir = tmp_path / "data" / "shards" / "eu-1"
+    shard_dir.mkdir(parents=True)
+    os.symlink(target, shard_dir / "notes.sqlite")
+    with pytest.raises(OSError):
+        SqliteBackend(tmp_path / "data").engine("notes", "eu-1")
