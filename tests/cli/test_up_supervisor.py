@@ -65,10 +65,10 @@ def published(data_dir: Path) -> str:
 
 
 @contextlib.contextmanager
-def stub_up(data_dir: Path, **env: str) -> Iterator[subprocess.Popen[str]]:
+def stub_up(data_dir: Path, *config: Path, **env: str) -> Iterator[subprocess.Popen[str]]:
     """Run `up` with stub services; whatever happens, no process of it outlives the test."""
     up = subprocess.Popen(
-        [sys.executable, str(HERE / "up_with_stub.py"), str(data_dir)],
+        [sys.executable, str(HERE / "up_with_stub.py"), str(data_dir), *map(str, config)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -107,6 +107,46 @@ def test_sigint_stops_every_child_and_unpublishes_the_cloud(tmp_path: Path) -> N
     assert not (data / "run" / "pids.json").exists()
 
 
+ONE_REGION = """
+[regions.eu]
+zones = ["eu-a"]
+shards = [{ name = "eu-9", zone = "eu-a" }]
+"""
+
+
+def test_a_topology_file_shapes_the_cloud_and_reaches_services_and_status(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    config = tmp_path / "one-region.toml"
+    config.write_text(ONE_REGION)
+    with stub_up(data, config) as up:
+        wait_until(lambda: (data / "cloud.json").exists())
+        config.write_text("not a topology any more")  # the cloud keeps the copy it started with
+        assert set(json.loads((data / "cloud.json").read_text())["edges"]) == {"eu"}
+        children = json.loads((data / "run" / "pids.json").read_text())["children"]
+        assert set(children) == {"identity", "tcs", "edge-eu", "issues-eu"}
+        copy = str(data / "run" / "topology.toml")
+        for pid in children.values():
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+            assert argv[argv.index("--config") + 1] == copy
+
+        status = subprocess.run(
+            [sys.executable, "-m", "tenantry", "status", "--data-dir", str(data)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "COLUMNS": "200"},
+            timeout=60,
+            check=False,
+        )
+        up.send_signal(signal.SIGINT)
+        up.communicate(timeout=30)
+
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "eu-9" in status.stdout
+    assert "us-1" not in status.stdout
+    # The stubs have no /stats, which status reports instead of failing.
+    assert "Tenants: tcs unavailable" in status.stdout
+
+
 def test_a_dying_child_stops_the_others_and_is_named(tmp_path: Path) -> None:
     data = tmp_path / "data"
     with stub_up(data, STUB_EXIT="issues-eu") as up:
@@ -123,12 +163,14 @@ def test_a_dying_child_stops_the_others_and_is_named(tmp_path: Path) -> None:
 
 def test_a_process_that_never_answers_fails_the_start(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    with stub_up(data, STUB_MUTE="tcs", STUB_HEALTH_DEADLINE="2") as up:
+    with stub_up(data, STUB_MUTE="tcs", STUB_HEALTH_DEADLINE="5") as up:
         output, _ = up.communicate(timeout=60)
         pids = stub_pids(data)
 
     assert up.returncode == 1
-    assert "tcs did not answer" in output
+    late = re.search(r"no answer to GET /_health within 5 s from: (.*); stopping", output)
+    assert late is not None, output
+    assert "tcs" in late[1].split(", ")
     assert "stub tcs pid" in output  # the tail of its log
     # Regional services wait for the global ones, so none was started.
     assert set(pids) == {"identity", "tcs"}

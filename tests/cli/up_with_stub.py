@@ -1,6 +1,7 @@
 """Run the real `tenantry up` supervisor with stub services, so its own behaviour is tested fast.
 
-Usage: `python up_with_stub.py DATA_DIR`. STUB_HEALTH_DEADLINE shortens the health deadline.
+Usage: `python up_with_stub.py DATA_DIR [TOPOLOGY]`. STUB_HEALTH_DEADLINE (seconds) shortens
+the health deadline.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ def main() -> int:
     processes.serve_command = stub_command
     if "STUB_HEALTH_DEADLINE" in os.environ:
         up.HEALTH_DEADLINE_SECONDS = float(os.environ["STUB_HEALTH_DEADLINE"])
-    return up.run_up(Path(sys.argv[1]), None)
+    config = Path(sys.argv[2]) if len(sys.argv) > 2 else None
+    return up.run_up(Path(sys.argv[1]), config)
 
 
 if __name__ == "__main__":

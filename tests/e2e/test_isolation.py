@@ -21,18 +21,18 @@ def _same_shard_pair(cloud: Cloud) -> tuple[Site, Site]:
 
 
 def _shard_of(cloud: Cloud, site: Site) -> str:
+    import httpx
     import jwt
 
     from tenantry.platform.keys import load_service_key
     from tenantry.platform.tokens import TokenSigner
 
-    import httpx
-
     tcs = cloud.directory()["services"]["tcs"]["global"]
     token = TokenSigner(load_service_key(cloud.data_dir, "edge")).sign("tcs")
     with httpx.Client(verify=cloud.ssl_context(), trust_env=False) as http:
-        found = http.get(f"{tcs}/tenants/by-site/{site.name}",
-                         headers={"Authorization": f"Bearer {token}"})
+        found = http.get(
+            f"{tcs}/tenants/by-site/{site.name}", headers={"Authorization": f"Bearer {token}"}
+        )
     context = jwt.decode(found.json()["context"], options={"verify_signature": False})
     return str(context["tenant"]["shard"])
 
@@ -44,7 +44,8 @@ def pair(cloud: Cloud) -> tuple[Site, Site, dict[str, str]]:
         made = site.request("POST", "/rest/issues/projects", json={"key": "OPS", "name": "Ops"})
         assert made.status_code == 201, made.text
     created = alice.request(
-        "POST", "/rest/issues/issues",
+        "POST",
+        "/rest/issues/issues",
         json={"project": "OPS", "summary": "alice secret", "description": "only alice"},
     )
     assert created.status_code == 201, created.text
@@ -79,8 +80,10 @@ def test_no_listing_shows_the_other_tenants_issues(
     for params in ({}, {"status": "To Do"}, {"project": "OPS", "limit": "100"}):
         body = bob.request("GET", "/rest/issues/issues", params=params).text
         assert "alice secret" not in body
-    assert "alice secret" in alice.request("GET", "/rest/issues/issues",
-                                           params={"project": "OPS"}).text
+    assert (
+        "alice secret"
+        in alice.request("GET", "/rest/issues/issues", params={"project": "OPS"}).text
+    )
 
 
 def test_the_other_tenants_issue_key_numbering_is_its_own(
@@ -88,7 +91,8 @@ def test_the_other_tenants_issue_key_numbering_is_its_own(
 ) -> None:
     _, bob, issue = pair
     created = bob.request(
-        "POST", "/rest/issues/issues",
+        "POST",
+        "/rest/issues/issues",
         json={"project": "OPS", "summary": "bob's", "description": ""},
     )
     assert created.status_code == 201

@@ -6,8 +6,8 @@ import ssl
 from pathlib import Path
 from urllib.parse import urlsplit
 
-
 from tls_probes import handshake
+
 from .api import signup
 from .cloud import Cloud
 
@@ -25,12 +25,15 @@ def test_every_listener_refuses_tls_1_1_and_non_forward_secret_suites(cloud: Clo
     assert len(ports) == 2 + 2 * len(cloud.edges)
     for name, port in ports.items():
         assert handshake("127.0.0.1", port, max_version=None, ciphers=None), name
-        assert not handshake("127.0.0.1", port, max_version=ssl.TLSVersion.TLSv1_1,
-                             ciphers=None), f"{name} accepted TLS 1.1"
-        assert not handshake("127.0.0.1", port, max_version=ssl.TLSVersion.TLSv1_2,
-                             ciphers="AES128-GCM-SHA256:AES256-GCM-SHA384:AES128-SHA"), (
-            f"{name} accepted a suite without forward secrecy"
+        assert not handshake("127.0.0.1", port, max_version=ssl.TLSVersion.TLSv1_1, ciphers=None), (
+            f"{name} accepted TLS 1.1"
         )
+        assert not handshake(
+            "127.0.0.1",
+            port,
+            max_version=ssl.TLSVersion.TLSv1_2,
+            ciphers="AES128-GCM-SHA256:AES256-GCM-SHA384:AES128-SHA",
+        ), f"{name} accepted a suite without forward secrecy"
 
 
 def test_stopping_and_starting_up_keeps_all_data(tmp_path: Path) -> None:
@@ -38,23 +41,39 @@ def test_stopping_and_starting_up_keeps_all_data(tmp_path: Path) -> None:
     cloud = Cloud.start(data_dir)
     try:
         site = signup(cloud, region="eu", prefix="restart")
-        assert site.request("POST", "/rest/issues/projects",
-                            json={"key": "OPS", "name": "Ops"}).status_code == 201
-        created = site.request("POST", "/rest/issues/issues",
-                               json={"project": "OPS", "summary": "survive", "description": "d"})
+        assert (
+            site.request(
+                "POST", "/rest/issues/projects", json={"key": "OPS", "name": "Ops"}
+            ).status_code
+            == 201
+        )
+        created = site.request(
+            "POST",
+            "/rest/issues/issues",
+            json={"project": "OPS", "summary": "survive", "description": "d"},
+        )
         assert created.status_code == 201
-        assert site.request("POST", "/rest/issues/issues/OPS-1/comments",
-                            json={"body": "still here"}).status_code == 201
+        assert (
+            site.request(
+                "POST", "/rest/issues/issues/OPS-1/comments", json={"body": "still here"}
+            ).status_code
+            == 201
+        )
     finally:
         cloud.stop()
     again = Cloud.start(data_dir)
     try:
         http = again.http("eu")
-        login = http.post("/login", json={"site": site.name, "email": f"admin@{site.name}.test",
-                                          "password": "correct horse battery staple"})
+        login = http.post(
+            "/login",
+            json={
+                "site": site.name,
+                "email": f"admin@{site.name}.test",
+                "password": "correct horse battery staple",
+            },
+        )
         assert login.status_code == 200, login.text
-        headers = {"X-Tenantry-Site": site.name,
-                   "Authorization": f"Bearer {login.json()['token']}"}
+        headers = {"X-Tenantry-Site": site.name, "Authorization": f"Bearer {login.json()['token']}"}
         issue = http.get("/rest/issues/issues/OPS-1", headers=headers)
         assert issue.status_code == 200
         assert issue.json()["summary"] == "survive"
@@ -62,10 +81,11 @@ def test_stopping_and_starting_up_keeps_all_data(tmp_path: Path) -> None:
         assert "still here" in comments.text
         # The old token still works too: identity's key survived the restart.
         assert http.get("/rest/issues/issues/OPS-1", headers=site.headers()).status_code == 200
-        nxt = http.post("/rest/issues/issues", headers=headers,
-                        json={"project": "OPS", "summary": "next", "description": ""})
+        nxt = http.post(
+            "/rest/issues/issues",
+            headers=headers,
+            json={"project": "OPS", "summary": "next", "description": ""},
+        )
         assert nxt.json()["key"] == "OPS-2"
     finally:
         again.stop()
-
-

@@ -149,6 +149,7 @@ def test_status_shows_regions_shards_and_processes(cloud: Cloud) -> None:
     for name in process_urls(cloud):
         assert re.search(rf"{name}\s.*\sup\s", result.stdout), name
     assert "down" not in result.stdout
+    assert re.search(r"Tenants: \d+", result.stdout)  # tcs answered the operator's /stats
 
 
 def test_ctrl_c_stops_every_child_then_status_reports_no_cloud(cloud: Cloud) -> None:

@@ -194,9 +194,7 @@ def test_missing_issues_are_404(alice: Any) -> None:
 
 def test_malformed_json_is_refused(alice: Any) -> None:
     alice.project()
-    bad = alice.post(
-        "/issues", content=b"{not json", headers={"content-type": "application/json"}
-    )
+    bad = alice.post("/issues", content=b"{not json", headers={"content-type": "application/json"})
     error_of(bad, 400, "malformed_json")
 
 

@@ -62,8 +62,13 @@ def test_policy_is_default_deny() -> None:
 
 
 @pytest.mark.parametrize(
-    "line", ["edge issues GET /x", "edge -> issues: FETCH /x", "Edge -> issues: GET /x",
-             "edge -> issues: GET x"],
+    "line",
+    [
+        "edge issues GET /x",
+        "edge -> issues: FETCH /x",
+        "Edge -> issues: GET /x",
+        "edge -> issues: GET x",
+    ],
 )
 def test_malformed_policy_lines_are_refused(line: str) -> None:
     with pytest.raises(PolicyError):

@@ -41,8 +41,8 @@ from tenantry.platform.storage import (
     RawSqlError,
     SqliteBackend,
     TenantOwned,
-    tenant_session,
 )
+from tenantry.platform.storage.tenant_session import tenant_session
 
 
 class Base(DeclarativeBase):

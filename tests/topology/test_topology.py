@@ -20,8 +20,13 @@ def test_default_has_three_regions_with_two_zones_and_two_shards_each() -> None:
 
 @pytest.mark.parametrize(
     ("users", "region"),
-    [({"DE": 40, "US": 3}, "eu"), ({"US": 10, "DE": 9}, "us"), ({"AU": 5, "NZ": 5, "US": 9}, "au"),
-     ({}, "us"), ({"ZZ": 50, "FR": 1}, "us")],
+    [
+        ({"DE": 40, "US": 3}, "eu"),
+        ({"US": 10, "DE": 9}, "us"),
+        ({"AU": 5, "NZ": 5, "US": 9}, "au"),
+        ({}, "us"),
+        ({"ZZ": 50, "FR": 1}, "us"),
+    ],
 )
 def test_placement_follows_most_users(users: dict[str, int], region: str) -> None:
     assert load_topology().region_for_users(users) == region
@@ -29,8 +34,13 @@ def test_placement_follows_most_users(users: dict[str, int], region: str) -> Non
 
 @pytest.mark.parametrize(
     "text",
-    ["", "[regions.us]\nzones=[]\n", "[regions.us]\nzones=['a']\nshards=[{name='x', zone='b'}]\n",
-     "[regions.US]\nzones=['a']\nshards=[{name='x', zone='a'}]\n", "not toml ["],
+    [
+        "",
+        "[regions.us]\nzones=[]\n",
+        "[regions.us]\nzones=['a']\nshards=[{name='x', zone='b'}]\n",
+        "[regions.US]\nzones=['a']\nshards=[{name='x', zone='a'}]\n",
+        "not toml [",
+    ],
 )
 def test_bad_topology_files_are_refused(tmp_path: Path, text: str) -> None:
     path = tmp_path / "topology.toml"

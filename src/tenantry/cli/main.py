@@ -51,10 +51,10 @@ def serve(
     config: Annotated[Path | None, typer.Option("--config", exists=True)] = None,
 ) -> None:
     """Run one service process (started by `tenantry up`)."""
-    from tenantry.cli.serve import APP_FACTORIES, run_service
+    from tenantry.cli.serve import SERVICES, run_service
 
-    if service not in APP_FACTORIES:
-        err.print(f"[red]unknown service {service!r}[/]; one of: {', '.join(APP_FACTORIES)}")
+    if service not in SERVICES:
+        err.print(f"[red]unknown service {service!r}[/]; one of: {', '.join(sorted(SERVICES))}")
         raise typer.Exit(2)
     try:
         run_service(service, region, data_dir, port, config)

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from tenantry.platform.directory import GLOBAL
 from tenantry.platform.topology import Topology
 
-GLOBAL = "global"
 GLOBAL_SERVICES = ("identity", "tcs")
 REGIONAL_SERVICES = ("edge", "issues")
 # Every identity that signs service tokens; `operator` is the admin command line's.
@@ -81,10 +82,10 @@ def cloud_document(processes: list[ProcessSpec], ca: Path) -> dict[str, Any]:
     return {"edges": edges, "ca": str(ca)}
 
 
-def processes_from_directory(document: dict[str, Any]) -> list[ProcessSpec]:
-    """Read the processes back from a `directory.json` document."""
+def processes_from_directory(services: Mapping[str, Mapping[str, str]]) -> list[ProcessSpec]:
+    """Read the processes back from the services of a `directory.json`."""
     processes = []
-    for service, regions in document["services"].items():
+    for service, regions in services.items():
         for region, url in regions.items():
             port = urlsplit(str(url)).port
             if port is None:

@@ -87,18 +87,19 @@ class Supervisor:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
+                # Same process group as `up`: a Ctrl-C in its terminal reaches every child too.
                 start_new_session=False,
             )
         child = Child(spec, popen, log_path, log_start)
         self.children.append(child)
-        self.write_pids()
+        self._write_pids()
         return child
 
     def exited(self) -> Child | None:
         """The first child that has exited, if any."""
         return next((c for c in self.children if c.popen.poll() is not None), None)
 
-    def write_pids(self) -> None:
+    def _write_pids(self) -> None:
         """Record every child's pid, so a later `up` can find them if this one is killed."""
         children = {c.spec.name: c.popen.pid for c in self.children}
         write_json_atomic(self.data_dir.pids_file, {"up": os.getpid(), "children": children})
@@ -125,8 +126,10 @@ def stop_leftovers(data_dir: DataDir, grace: float = STOP_GRACE_SECONDS) -> list
     so a recycled pid belonging to something else is left alone. Call it holding the `up` lock.
     """
     try:
-        recorded = read_json(data_dir.pids_file).get("children", {})
+        recorded = read_json(data_dir.pids_file).get("children")
     except (OSError, ValueError):
+        return []
+    if not isinstance(recorded, dict):
         return []
     leftovers = {
         name: pid

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from tenantry.platform.asgi import ASGIApp
 from tenantry.platform.directory import GLOBAL
@@ -12,19 +10,31 @@ from tenantry.platform.logs import configure_logging
 from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.server import serve
 from tenantry.platform.tls import ensure_server_cert
-from tenantry.services.edge.app import create_app as create_edge
-from tenantry.services.identity.app import create_app as create_identity
-from tenantry.services.issues.app import create_app as create_issues
-from tenantry.services.tcs.app import create_app as create_tcs
 
 GLOBAL_SERVICES = frozenset({"identity", "tcs"})
 REGIONAL_SERVICES = frozenset({"edge", "issues"})
-APP_FACTORIES: dict[str, Callable[[ServiceRuntime], Any]] = {
-    "identity": create_identity,
-    "tcs": create_tcs,
-    "edge": create_edge,
-    "issues": create_issues,
-}
+SERVICES = GLOBAL_SERVICES | REGIONAL_SERVICES
+
+
+def create_app(service: str, runtime: ServiceRuntime) -> ASGIApp:
+    """Build one service's app, importing only that service (each process runs one)."""
+    if service == "identity":
+        from tenantry.services.identity.app import create_app as create_identity
+
+        return create_identity(runtime)
+    if service == "tcs":
+        from tenantry.services.tcs.app import create_app as create_tcs
+
+        return create_tcs(runtime)
+    if service == "edge":
+        from tenantry.services.edge.app import create_app as create_edge
+
+        return create_edge(runtime)
+    if service == "issues":
+        from tenantry.services.issues.app import create_app as create_issues
+
+        return create_issues(runtime)
+    raise ValueError(f"unknown service {service!r}")
 
 
 def process_name(service: str, region: str) -> str:
@@ -45,6 +55,6 @@ def run_service(
     runtime = ServiceRuntime.load(service, region, data_dir, topology_file)
     if region != GLOBAL and region not in runtime.topology.regions:
         raise ValueError(f"there is no region {region!r} in the topology")
-    app: ASGIApp = APP_FACTORIES[service](runtime)
+    app = create_app(service, runtime)
     cert, key = ensure_server_cert(data_dir / "tls", name)
     serve(app, host="127.0.0.1", port=port, cert=cert, key=key)

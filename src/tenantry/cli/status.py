@@ -16,9 +16,10 @@ from rich.console import Console
 from rich.table import Table
 
 from tenantry.cli import health
-from tenantry.cli.datadir import DataDir, read_json
+from tenantry.cli.datadir import DataDir
 from tenantry.cli.operator_calls import tenant_stats
-from tenantry.cli.plan import GLOBAL, ProcessSpec, processes_from_directory
+from tenantry.cli.plan import ProcessSpec, processes_from_directory
+from tenantry.platform.directory import GLOBAL, ServiceDirectory
 from tenantry.platform.errors import ApiError
 from tenantry.platform.keys import KeyFileError
 from tenantry.platform.topology import Topology, TopologyError, load_topology
@@ -56,15 +57,14 @@ def run_status(data_dir: Path) -> int:
         )
         return 2
     try:
-        directory = read_json(dirs.directory_file)
-        processes = processes_from_directory(directory)
-        ca = Path(directory["ca"])
+        directory = ServiceDirectory.load(dirs.root)
+        processes = processes_from_directory(directory.services)
         topology = load_topology(dirs.topology_file if dirs.topology_file.exists() else None)
     except (OSError, ValueError, KeyError, TypeError, AttributeError, TopologyError) as exc:
         err.print(f"[red]tenantry status:[/] cannot read the cloud in {dirs.root}: {exc}")
         return 2
 
-    with health.client(ca) as http:
+    with health.client(directory.ca_file) as http:
         states = {p.name: health.is_healthy(http, p.url) for p in processes}
     tcs_up = any(states[p.name] for p in processes if p.service == "tcs")
     counts = _tenant_counts(dirs) if tcs_up else None

@@ -25,7 +25,6 @@ from rich.text import Text
 from tenantry.cli import health
 from tenantry.cli.datadir import DataDir, write_json_atomic
 from tenantry.cli.plan import (
-    GLOBAL,
     KEY_IDENTITIES,
     ProcessSpec,
     cloud_document,
@@ -34,6 +33,7 @@ from tenantry.cli.plan import (
 )
 from tenantry.cli.processes import Child, Supervisor, stop_leftovers
 from tenantry.platform import keys, tls
+from tenantry.platform.directory import GLOBAL
 from tenantry.platform.topology import Topology, TopologyError, load_topology
 
 HEALTH_DEADLINE_SECONDS = 60.0
@@ -208,11 +208,11 @@ def _wait_healthy(
             raise UpFailed(_died_message(dead), dead.log_tail())
         pending = [c for c in pending if not health.is_healthy(http, c.spec.url)]
         if pending and time.monotonic() > deadline:
-            late = pending[0]
+            names = ", ".join(c.spec.name for c in pending)
             raise UpFailed(
-                f"{late.spec.name} did not answer {late.spec.url}/_health within "
-                f"{HEALTH_DEADLINE_SECONDS:.0f} s; last lines of {late.log_path}:",
-                late.log_tail(),
+                f"no answer to GET /_health within {HEALTH_DEADLINE_SECONDS:.0f} s from: "
+                f"{names}; stopping the others. Last lines of their logs:",
+                "\n".join(f"--- {c.log_path}\n{c.log_tail()}" for c in pending),
             )
         if pending:
             time.sleep(POLL_SECONDS)

@@ -2,6 +2,8 @@
 
 Services declare models with `TenantOwned`, get engines from a `StorageBackend`, and open
 sessions through `Databases`, whose sessions add the current tenant to every statement.
+The `tenant_session()` function lives in `tenantry.platform.storage.tenant_session` (it is not
+re-exported here, so the submodule of the same name stays reachable).
 """
 
 from tenantry.platform.storage.backend import GLOBAL_SHARD, StorageBackend
@@ -13,7 +15,6 @@ from tenantry.platform.storage.tenant_session import (
     RawSqlError,
     TenantIsolationError,
     TenantSession,
-    tenant_session,
 )
 
 __all__ = [
@@ -27,6 +28,5 @@ __all__ = [
     "TenantOwned",
     "TenantSession",
     "UtcDateTime",
-    "tenant_session",
     "utc_now",
 ]

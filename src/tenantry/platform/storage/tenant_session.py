@@ -15,11 +15,13 @@ A `TenantSession` is bound to the tenant of the running request when it opens. F
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NoReturn
 
-from sqlalchemy import ColumnElement, Engine, Join, TableClause, TextClause, event
+from sqlalchemy import Engine, Join, TableClause, TextClause, event
 from sqlalchemy.orm import Mapper, ORMExecuteState, Session, with_loader_criteria
+from sqlalchemy.orm.util import LoaderCriteriaOption
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import ClauseElement, ColumnClause
 from sqlalchemy.sql.selectable import FromClause, ScalarSelect, Select, SelectBase
@@ -106,13 +108,16 @@ def _scope_statement(state: ORMExecuteState) -> None:
     if not (state.is_column_load or state.is_relationship_load):
         # Those loads are built by the ORM itself from mapped columns, never by callers.
         _check_unscopable_parts(state)
-    tenant_id = session.tenant_id
-    state.statement = state.statement.options(
-        with_loader_criteria(
-            TenantOwned,
-            lambda cls: cls.tenant_id == tenant_id,
-            include_aliases=True,
-        )
+    state.statement = state.statement.options(_tenant_criteria(session.tenant_id))
+
+
+@functools.lru_cache(maxsize=4096)
+def _tenant_criteria(tenant_id: str) -> LoaderCriteriaOption:
+    """The `tenant_id = ...` criteria for every TenantOwned entity (built once per tenant)."""
+    return with_loader_criteria(
+        TenantOwned,
+        lambda cls: cls.tenant_id == tenant_id,
+        include_aliases=True,
     )
 
 
@@ -162,11 +167,11 @@ def _check_unscopable_parts(state: ORMExecuteState) -> None:
             _check_column(element, allowed)
 
 
-def _check_column(column: object, allowed: set[ColumnElement[Any]]) -> None:
+def _check_column(column: object, allowed: set[int]) -> None:
     """Refuse a column of a table that was named directly instead of through its mapped class."""
     if not isinstance(column, ColumnClause) or column.table is None or _is_mapped(column):
         return
-    if column in allowed:
+    if id(column) in allowed:
         return
     raise RawSqlError(
         f"column {column.table.description}.{column.name} must be used through its mapped class"
@@ -179,25 +184,24 @@ def _is_mapped(element: ColumnClause[Any] | TableClause) -> bool:
     return "parententity" in annotations or "parentmapper" in annotations
 
 
-def _primary_key_lookups(
-    statement: ClauseElement, mappers: Iterable[Mapper[Any]]
-) -> set[ColumnElement[Any]]:
+def _primary_key_lookups(statement: ClauseElement, mappers: Iterable[Mapper[Any]]) -> set[int]:
     """Primary-key columns the statement's own WHERE names raw, as `Session.get()` does.
 
-    Only the top level counts: a raw column inside a subquery is never exempt.
+    Only the top level counts: a raw column inside a subquery is never exempt. Columns are
+    compared by identity (`==` on a column builds SQL, and annotated copies share its hash).
     """
     where = getattr(statement, "whereclause", None)
     if where is None:
         return set()
-    keys: set[ColumnElement[Any]] = {c for m in mappers for c in m.primary_key}
-    found: set[ColumnElement[Any]] = set()
+    keys = {id(c) for m in mappers for c in m.primary_key}
+    found: set[int] = set()
     pending: list[ClauseElement] = [where]
     while pending:
         element = pending.pop()
         if isinstance(element, (SelectBase, ScalarSelect, FromClause)):
             continue
-        if isinstance(element, ColumnClause) and element in keys:
-            found.add(element)
+        if isinstance(element, ColumnClause) and id(element) in keys:
+            found.add(id(element))
         pending.extend(element.get_children())
     return found
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
-# Checked against when an email is unknown, so a wrong email costs as much time as a wrong password.
-_DUMMY_HASH = _hasher.hash("tenantry-dummy-password")
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash to check against when an email is unknown, so that costs as much as a known one."""
+    return _hasher.hash("tenantry-dummy-password")
 
 
 def hash_password(password: str) -> str:
@@ -18,7 +24,9 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True if `password` matches; always spends one argon2 verification."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return (
+            _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
+        )
     except (VerificationError, InvalidHashError):
         return False
 
