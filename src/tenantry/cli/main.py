@@ -13,7 +13,7 @@ tenant_app = typer.Typer(no_args_is_help=True, help="Operate on one tenant (site
 policy_app = typer.Typer(no_args_is_help=True, help="The service-to-service allowlist.")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(policy_app, name="policy")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 DataDir = Annotated[
     Path, typer.Option("--data-dir", help="Where the cloud keeps its data.", resolve_path=True)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 from tenantry.platform.client import ServiceClient, ServiceResponse
 from tenantry.platform.directory import ServiceDirectory
@@ -14,28 +14,30 @@ from tenantry.platform.tokens import TokenSigner
 OPERATOR = "operator"
 
 
-async def _call(data_dir: Path, method: str, route: str, **kwargs: Any) -> ServiceResponse:
-    signer = TokenSigner(load_service_key(data_dir, OPERATOR))
-    client = ServiceClient(signer, ServiceDirectory.load(data_dir), timeout=5.0, retries=0)
-    try:
-        return await client.call("tcs", method, route, **kwargs)
-    finally:
-        await client.close()
+def _run(
+    data_dir: Path, call: Callable[[ServiceClient], Awaitable[ServiceResponse]]
+) -> ServiceResponse:
+    async def with_client() -> ServiceResponse:
+        signer = TokenSigner(load_service_key(data_dir, OPERATOR))
+        client = ServiceClient(signer, ServiceDirectory.load(data_dir), timeout=5.0, retries=0)
+        try:
+            return await call(client)
+        finally:
+            await client.close()
+
+    return asyncio.run(with_client())
 
 
 def set_tenant_status(data_dir: Path, site: str, status: str) -> ServiceResponse:
     """Suspend or resume a site through tcs."""
-    return asyncio.run(
-        _call(
-            data_dir,
-            "POST",
-            "/tenants/{site}/status",
-            params={"site": site},
-            json={"status": status},
-        )
+    return _run(
+        data_dir,
+        lambda client: client.call(
+            "tcs", "POST", "/tenants/{site}/status", params={"site": site}, json={"status": status}
+        ),
     )
 
 
 def tenant_stats(data_dir: Path) -> ServiceResponse:
     """Tenant counts per shard, from tcs."""
-    return asyncio.run(_call(data_dir, "GET", "/stats"))
+    return _run(data_dir, lambda client: client.call("tcs", "GET", "/stats"))
