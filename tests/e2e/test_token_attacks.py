@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -278,3 +279,34 @@ def test_jti_replayed_against_a_second_process_is_refused(
     token = insider.edge.sign("issues", insider.tenant_claims())
     assert insider.call(token, context=context, url=second_issues_process).status_code == 200
     _refused(insider.call(token, context=context), 401, "token_replayed", insider)
+
+
+def test_identity_serves_the_key_repository_to_both_asap_implementations(
+    insider: Insider,
+) -> None:
+    from atlassian_jwt_auth.key import HTTPSPublicKeyRetriever
+    from atlassian_jwt_auth.verifier import JWTAuthVerifier
+
+    from tenantry.platform.keyrepo_http import HttpKeyRepository
+    from tenantry.platform.tokens import TokenVerifier
+
+    base = insider.cloud.directory()["services"]["identity"]["global"] + "/asap/keys/"
+    token = insider.edge.sign("issues")
+    ours = TokenVerifier(
+        audience="issues", keys=HttpKeyRepository(base, Path(insider.cloud.ca)), replay=None
+    )
+    assert ours.verify(token)["iss"] == "edge"
+    retriever = HTTPSPublicKeyRetriever(base)
+    claims = JWTAuthVerifier(retriever).verify_jwt(token, "issues", verify=insider.cloud.ca)
+    assert claims["iss"] == "edge"
+
+
+@pytest.mark.parametrize(
+    "path", ["edge/never", "edge/..%2f..%2fca-key", "..%2Fkeys/k1", "edge/k1/extra", "Edge/k1"]
+)
+def test_the_key_repository_reveals_nothing_else(insider: Insider, path: str) -> None:
+    url = insider.cloud.directory()["services"]["identity"]["global"] + "/asap/keys/" + path
+    response = insider.http.get(url)
+    assert response.status_code in (400, 404), response.text
+    assert response.json()["error"] in ("invalid_kid", "unknown_kid", "not_found")
+    assert b"PRIVATE" not in response.content

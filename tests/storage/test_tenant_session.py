@@ -188,6 +188,8 @@ def test_moving_a_row_to_another_tenant_is_refused(engine: Engine) -> None:
         s.execute(update(Note).where(Note.id == "a2").values(tenant_id="tenant-b"))
     with pytest.raises(CrossTenantError), tenant_scope(A), tenant_session(engine) as s:
         s.execute(update(Note).where(Note.id == "a2"), {"tenant_id": "tenant-b"})
+    with pytest.raises(CrossTenantError), tenant_scope(A), tenant_session(engine) as s:
+        s.execute(update(Note).ordered_values((Note.tenant_id, "tenant-b"), (Note.text, "x")))
     assert note_ids(engine, A) == ["a1", "a2"]
     assert note_ids(engine, B) == ["b1", "b2"]
 

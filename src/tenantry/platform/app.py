@@ -29,8 +29,13 @@ def create_service_app(
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
     ready: Callable[[], bool] = lambda: True,
+    public_prefixes: tuple[str, ...] = (),
 ) -> FastAPI:
-    """Assemble one service: its routers behind the platform's middleware and endpoints."""
+    """Assemble one service: its routers behind the platform's middleware and endpoints.
+
+    Paths under `public_prefixes` skip service authentication; only what must be reachable
+    without a token (public keys) belongs there.
+    """
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -73,6 +78,7 @@ def create_service_app(
         tokens=runtime.tokens,
         policy=runtime.policy,
         tenant_contexts=runtime.tenant_contexts,
+        public_prefixes=public_prefixes,
     )
     app.add_middleware(RequestMiddleware, service=runtime.service)
     return app

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tenantry.platform.directory import ServiceDirectory
 from tenantry.platform.keyrepo_directory import DirectoryKeyRepository
+from tenantry.platform.keyrepo_http import HttpKeyRepository
 from tenantry.platform.keys import KeyRepository, ServiceKey, load_service_key
 from tenantry.platform.policy import Policy, load_policy
 from tenantry.platform.replay import ReplayCache
@@ -23,6 +24,22 @@ from tenantry.platform.tokens import TokenSigner, TokenVerifier
 from tenantry.platform.topology import Topology, load_topology
 
 REDIS_URL_ENV = "TENANTRY_REDIS_URL"
+KEY_REPOSITORY_URL_ENV = "TENANTRY_KEY_REPOSITORY_URL"
+
+
+KEY_SERVER = "identity"
+
+
+def key_repository_for(service: str, data_dir: Path, ca_file: Path) -> KeyRepository:
+    """Public keys from a key server when one is configured (fleets), else from the data dir.
+
+    The key server itself always reads the directory: fetching from itself over HTTP would
+    block the very event loop that has to answer.
+    """
+    url = os.environ.get(KEY_REPOSITORY_URL_ENV)
+    if url and service != KEY_SERVER:
+        return HttpKeyRepository(url, ca_file)
+    return DirectoryKeyRepository(data_dir / "keys" / "public")
 
 
 def replay_cache_for(data_dir: Path, service: str) -> ReplayCache:
@@ -54,14 +71,15 @@ class ServiceRuntime:
         cls, service: str, region: str, data_dir: Path, topology_file: Path | None = None
     ) -> ServiceRuntime:
         """Load the runtime of `service` in `region` from a data directory made by `up`."""
-        keys = DirectoryKeyRepository(data_dir / "keys" / "public")
+        directory = ServiceDirectory.load(data_dir)
+        keys = key_repository_for(service, data_dir, directory.ca_file)
         key = load_service_key(data_dir, service)
         return cls(
             service=service,
             region=region,
             data_dir=data_dir,
             topology=load_topology(topology_file),
-            directory=ServiceDirectory.load(data_dir),
+            directory=directory,
             policy=load_policy(),
             keys=keys,
             key=key,

@@ -35,8 +35,10 @@ class ServiceAuthMiddleware:
         tokens: TokenVerifier,
         policy: Policy,
         tenant_contexts: TenantContextVerifier,
+        public_prefixes: tuple[str, ...] = (),
     ) -> None:
         self.app = app
+        self.public_prefixes = public_prefixes
         self.service = service
         self.region = region
         self.tokens = tokens
@@ -44,7 +46,12 @@ class ServiceAuthMiddleware:
         self.tenant_contexts = tenant_contexts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        path = scope.get("path", "")
+        if (
+            scope["type"] != "http"
+            or path in OPEN_PATHS
+            or (self.public_prefixes and path.startswith(self.public_prefixes))
+        ):
             await self.app(scope, receive, send)
             return
         try:

@@ -136,6 +136,8 @@ def _check_dml(state: ORMExecuteState) -> None:
 
 def _dml_value_keys(statement: Any) -> Iterator[Any]:
     """Every column an UPDATE statement assigns, however `values()` was called."""
+    # SQLAlchemy offers no public view of a statement's SET clause; these attributes have held
+    # it since 1.4 and are read defensively.
     yield from getattr(statement, "_values", None) or ()
     for key, _ in getattr(statement, "_ordered_values", None) or ():
         yield key

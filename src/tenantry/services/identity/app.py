@@ -10,6 +10,8 @@ from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.storage.databases import Databases
 from tenantry.platform.storage.sqlite import SqliteBackend
 from tenantry.platform.tokens import TokenSigner
+from tenantry.services.identity.key_server import PREFIX as KEY_SERVER_PREFIX
+from tenantry.services.identity.key_server import build_key_router
 from tenantry.services.identity.models import IdentityBase
 from tenantry.services.identity.routes import build_router
 
@@ -23,6 +25,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     user_tokens = TokenSigner(runtime.key, lifetime=USER_TOKEN_LIFETIME_SECONDS)
     return create_service_app(
         runtime,
-        [build_router(databases, client, user_tokens)],
+        [build_router(databases, client, user_tokens), build_key_router(runtime.keys)],
         on_shutdown=[client.close],
+        public_prefixes=(KEY_SERVER_PREFIX,),
     )
