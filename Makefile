@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA_DIR ?= ./tenantry-data
 
-.PHONY: up test lint typecheck contracts pytest bench clean system-deps
+.PHONY: up test lint typecheck contracts pytest bench clean system-deps local-services
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,13 +17,18 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 # System packages the tests use (openssl for TLS probes, wrk for benchmarks); installed once.
 system-deps:
-	@command -v openssl >/dev/null && command -v wrk >/dev/null || \
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl wrk >/dev/null; }
+	@command -v openssl >/dev/null && command -v wrk >/dev/null && command -v redis-server >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl wrk redis-server >/dev/null; }
+
+# The tests use the Redis on 127.0.0.1:6379; start it if it is installed but not running.
+local-services:
+	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || \
+		redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
 
 up: $(STAMP)
 	$(BIN)/tenantry up --data-dir $(DATA_DIR)
 
-test: $(STAMP) system-deps lint typecheck contracts pytest
+test: $(STAMP) system-deps local-services lint typecheck contracts pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

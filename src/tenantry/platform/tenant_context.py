@@ -11,7 +11,7 @@ from typing import Any
 
 from tenantry.platform.context import TenantContext
 from tenantry.platform.errors import ApiError
-from tenantry.platform.keys import KeyRepository
+from tenantry.platform.keys import KeyRepository, ServiceKey
 from tenantry.platform.tokens import TokenError, TokenSigner, TokenVerifier
 
 AUDIENCE = "tenantry-tenant-context"
@@ -19,6 +19,14 @@ ISSUER = "tcs"
 LIFETIME_SECONDS = 300
 HEADER = "x-tenantry-tenant-context"
 _CACHE_SIZE = 4096
+
+
+def context_signer(key: ServiceKey) -> TokenSigner:
+    """The signer tcs vouches with: contexts are meant to be reused, so it reuses its tokens.
+
+    A context names the tenant's status, so a changed status yields a new token at once.
+    """
+    return TokenSigner(key, lifetime=LIFETIME_SECONDS, reuse=True)
 
 
 def sign_tenant_context(signer: TokenSigner, tenant: TenantContext) -> str:

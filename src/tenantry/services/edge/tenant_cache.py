@@ -19,6 +19,7 @@ from tenantry.platform.errors import ApiError
 
 POSITIVE_TTL_SECONDS = 60.0
 NEGATIVE_TTL_SECONDS = 2.0
+CONTEXT_MARGIN_SECONDS = 30.0
 FEED_WAIT_SECONDS = 8
 log = structlog.get_logger("tenantry.edge.tenants")
 
@@ -86,7 +87,10 @@ class TenantCache:
                 shard=document["shard"],
                 status=document["status"],
             )
-            entry = CachedTenant(tenant, document["context"], now + POSITIVE_TTL_SECONDS)
+            # Keep the entry no longer than its context stays valid, with room for the trip.
+            context_left = float(document["context_expires"]) - time.time() - CONTEXT_MARGIN_SECONDS
+            ttl = min(POSITIVE_TTL_SECONDS, context_left)
+            entry = CachedTenant(tenant, document["context"], now + ttl)
         elif response.status == 422:
             raise ApiError(400, "invalid_site", "the site name is not valid")
         else:

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from tenantry.platform.app import create_service_app
 from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.storage.sqlite import SqliteBackend
+from tenantry.platform.tenant_context import context_signer
 from tenantry.services.tcs.catalog import Catalog
 from tenantry.services.tcs.feed import ChangeFeed
 from tenantry.services.tcs.routes import build_router
@@ -16,4 +17,5 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     """The tcs ASGI app for a runtime loaded by `tenantry serve tcs`."""
     engine = SqliteBackend(runtime.data_dir).engine("tcs", "global")
     catalog = Catalog(engine, runtime.topology)
-    return create_service_app(runtime, [build_router(catalog, ChangeFeed(), runtime.signer)])
+    signer = context_signer(runtime.key)
+    return create_service_app(runtime, [build_router(catalog, ChangeFeed(), signer)])

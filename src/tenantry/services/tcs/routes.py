@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jwt
 from fastapi import APIRouter, Query, Response
 
 from tenantry.platform.errors import ApiError
@@ -35,12 +36,14 @@ def build_router(catalog: Catalog, feed: ChangeFeed, signer: TokenSigner) -> API
         return tenant.public()
 
     @router.get("/tenants/by-site/{site}")
-    async def tenant_by_site(site: str) -> dict[str, str]:
+    async def tenant_by_site(site: str) -> dict[str, object]:
         validate_site(site)
         tenant = catalog.by_site(site)
         if tenant is None:
             raise ApiError(404, "unknown_site", f"there is no site {site!r}")
-        return {**tenant.public(), "context": sign_tenant_context(signer, tenant.context())}
+        context = sign_tenant_context(signer, tenant.context())
+        expires = jwt.decode(context, options={"verify_signature": False})["exp"]
+        return {**tenant.public(), "context": context, "context_expires": expires}
 
     @router.delete("/tenants/{cloud_id}", status_code=204)
     async def remove_tenant(cloud_id: str) -> Response:
