@@ -428,7 +428,6 @@ def render(
         rps_ok = "met" if ratio >= GOAL_RPS_RATIO else "MISSED"
         p50_ok = "met" if added <= GOAL_ADDED_P50_MS else "MISSED"
         lines += [
-            "",
             f"- Req/s ratio full/bare: {ratio:.2f}x (goal >= {GOAL_RPS_RATIO}x: {rps_ok})",
             f"- Added p50: {added:.2f} ms (goal <= {GOAL_ADDED_P50_MS} ms: {p50_ok})",
         ]

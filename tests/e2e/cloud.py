@@ -41,13 +41,23 @@ class Cloud:
         self.ca = ""
 
     @classmethod
-    def start(cls, data_dir: Path, timeout: float = START_TIMEOUT_SECONDS) -> Cloud:
+    def start(
+        cls, data_dir: Path, timeout: float = START_TIMEOUT_SECONDS, config: Path | None = None
+    ) -> Cloud:
         """Start `tenantry up --data-dir data_dir` and wait until it publishes `cloud.json`."""
         data_dir = data_dir.resolve()
         output = data_dir.parent / f"{data_dir.name}-up.out"
         with output.open("ab") as sink:
             process = subprocess.Popen(
-                [sys.executable, "-m", "tenantry", "up", "--data-dir", str(data_dir)],
+                [
+                    sys.executable,
+                    "-m",
+                    "tenantry",
+                    "up",
+                    "--data-dir",
+                    str(data_dir),
+                    *(["--config", str(config)] if config is not None else []),
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=sink,
                 stderr=subprocess.STDOUT,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import time
 
@@ -19,7 +20,7 @@ from tenantry.platform.directory import GLOBAL
 from tenantry.platform.errors import ApiError
 from tenantry.platform.logs import security_event
 from tenantry.platform.request_middleware import RequestMiddleware
-from tenantry.platform.runtime import ServiceRuntime
+from tenantry.platform.runtime import REDIS_URL_ENV, ServiceRuntime
 from tenantry.services.edge.normalise import check_request, read_body
 from tenantry.services.edge.public_routes import ANONYMOUS_PATHS, PublicRoute, find_route
 from tenantry.services.edge.rate_limits import RateLimits
@@ -41,7 +42,7 @@ class Edge:
         self.client = ServiceClient(runtime.signer, runtime.directory)
         self.tenants = TenantCache(self.client)
         self.user_tokens = UserTokens(runtime.keys)
-        self.limits = RateLimits(runtime.topology.edge_limits)
+        self.limits = RateLimits(runtime.topology.edge_limits, os.environ.get(REDIS_URL_ENV))
         self._watcher: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import time
 
 from limits import RateLimitItem, parse_many
@@ -11,23 +10,24 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from tenantry.platform.errors import ApiError
-from tenantry.platform.runtime import REDIS_URL_ENV
 from tenantry.platform.topology import EdgeLimits
 
 
-def _storage() -> Storage:
+def _storage(redis_url: str | None) -> Storage:
     """Redis when configured, so every edge of a fleet shares the counts; memory otherwise."""
-    redis_url = os.environ.get(REDIS_URL_ENV)
     if redis_url:
-        return RedisStorage("async+" + redis_url)
+        # redis-py is already a dependency; the default client would need another one.
+        return RedisStorage(
+            "async+" + redis_url, implementation="redispy", key_prefix="tenantry-limits"
+        )
     return MemoryStorage()
 
 
 class RateLimits:
     """Checks a request against the limit for its tenant, or its address when anonymous."""
 
-    def __init__(self, limits: EdgeLimits) -> None:
-        self._limiter = SlidingWindowCounterRateLimiter(_storage())
+    def __init__(self, limits: EdgeLimits, redis_url: str | None = None) -> None:
+        self._limiter = SlidingWindowCounterRateLimiter(_storage(redis_url))
         self._per_tenant: list[RateLimitItem] = parse_many(limits.per_tenant)
         self._per_ip: list[RateLimitItem] = parse_many(limits.per_client_ip)
 
