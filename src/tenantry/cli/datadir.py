@@ -8,11 +8,11 @@ one file a client of the cloud needs.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tenantry.platform.files import write_atomically
 
 PRIVATE_DIR_MODE = 0o700
 
@@ -82,17 +82,7 @@ class DataDir:
 
 def write_json_atomic(path: Path, document: dict[str, Any]) -> None:
     """Replace `path` in one step, so a reader sees the old document or the new one, never half."""
-    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as tmp:
-            json.dump(document, tmp, indent=2)
-            tmp.write("\n")
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    write_atomically(path, (json.dumps(document, indent=2) + "\n").encode(), 0o644)
 
 
 def read_json(path: Path) -> dict[str, Any]:

@@ -24,6 +24,11 @@ KEY_IDENTITIES = ("identity", "tcs", "edge", "issues", "operator")
 LOOPBACK = "127.0.0.1"
 
 
+def process_name(service: str, region: str) -> str:
+    """The name of a service process: `tcs` for a global one, `edge-eu` for a regional one."""
+    return service if region == GLOBAL else f"{service}-{region}"
+
+
 @dataclass(frozen=True, slots=True)
 class ProcessSpec:
     """One service process: what it runs, for which region, and its port."""
@@ -35,7 +40,7 @@ class ProcessSpec:
     @property
     def name(self) -> str:
         """`identity` for a global service, `edge-eu` for a regional one."""
-        return self.service if self.region == GLOBAL else f"{self.service}-{self.region}"
+        return process_name(self.service, self.region)
 
     @property
     def url(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tenantry.cli.plan import GLOBAL_SERVICES, REGIONAL_SERVICES, process_name
 from tenantry.platform.asgi import ASGIApp
 from tenantry.platform.directory import GLOBAL
 from tenantry.platform.logs import configure_logging
@@ -11,9 +12,7 @@ from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.server import serve
 from tenantry.platform.tls import ensure_server_cert
 
-GLOBAL_SERVICES = frozenset({"identity", "tcs"})
-REGIONAL_SERVICES = frozenset({"edge", "issues"})
-SERVICES = GLOBAL_SERVICES | REGIONAL_SERVICES
+SERVICES = frozenset(GLOBAL_SERVICES + REGIONAL_SERVICES)
 
 
 def create_app(service: str, runtime: ServiceRuntime) -> ASGIApp:
@@ -35,11 +34,6 @@ def create_app(service: str, runtime: ServiceRuntime) -> ASGIApp:
 
         return create_issues(runtime)
     raise ValueError(f"unknown service {service!r}")
-
-
-def process_name(service: str, region: str) -> str:
-    """The name of a service process: `tcs` for a global one, `edge-eu` for a regional one."""
-    return service if region == GLOBAL else f"{service}-{region}"
 
 
 def run_service(

@@ -9,17 +9,17 @@ reference ASAP implementation.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import re
 import stat
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+
+from tenantry.platform.files import directory_lock, write_atomically
 
 _ISSUER = re.compile(r"[a-z][a-z0-9-]{0,62}")
 _KEYNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -97,7 +97,7 @@ def ensure_service_key(data_dir: Path, service: str, keyname: str = "k1") -> Ser
     private_dir = data_dir / "keys" / "private" / service
     public_path = data_dir / "keys" / "public" / service / f"{keyname}.pem"
     private_path = private_dir / f"{keyname}.pem"
-    with _key_lock(data_dir / "keys"):
+    with directory_lock(data_dir / "keys"):
         if not private_path.exists():
             _make_private_dirs(data_dir / "keys" / "private", private_dir)
             private_key = ec.generate_private_key(ec.SECP256R1())
@@ -106,11 +106,11 @@ def ensure_service_key(data_dir: Path, service: str, keyname: str = "k1") -> Ser
                 serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption(),
             )
-            _write_atomically(private_path, pem, 0o600)
+            write_atomically(private_path, pem, 0o600)
         key = _load_private_key(private_path, service, kid)
         if not public_path.exists():
             public_path.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomically(public_path, public_pem(key), 0o644)
+            write_atomically(public_path, public_pem(key), 0o644)
     return key
 
 
@@ -170,31 +170,3 @@ def _make_private_dirs(*dirs: Path) -> None:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         # mkdir's mode is filtered by the umask and ignored for existing directories.
         os.chmod(directory, 0o700)
-
-
-def _write_atomically(path: Path, data: bytes, mode: int) -> None:
-    """Write a file so readers see either nothing or all of it, with `mode` from the start."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-@contextlib.contextmanager
-def _key_lock(keys_dir: Path) -> Iterator[None]:
-    """Serialise key creation across processes that share one data directory."""
-    keys_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(keys_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)

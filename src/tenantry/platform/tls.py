@@ -7,20 +7,19 @@ HTTP locally.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-import fcntl
 import ipaddress
-import os
 import re
 import ssl
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from tenantry.platform.files import directory_lock, write_atomically
 
 # TLS 1.2 suites: ephemeral ECDH key exchange (forward secrecy) with an AEAD cipher only.
 # TLS 1.3 suites are configured separately by OpenSSL and are all forward-secret AEADs.
@@ -36,7 +35,7 @@ def ensure_ca(tls_dir: Path) -> Path:
     """Create the local CA once (`ca.pem`, `ca-key.pem` 0600) and return the path of `ca.pem`."""
     ca_cert = tls_dir / "ca.pem"
     ca_key = tls_dir / "ca-key.pem"
-    with _tls_lock(tls_dir):
+    with directory_lock(tls_dir):
         if ca_cert.exists() and ca_key.exists():
             return ca_cert
         key = ec.generate_private_key(ec.SECP256R1())
@@ -68,8 +67,8 @@ def ensure_ca(tls_dir: Path) -> Path:
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
             .sign(key, hashes.SHA256())
         )
-        _write_atomically(ca_key, _private_pem(key), 0o600)
-        _write_atomically(ca_cert, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+        write_atomically(ca_key, _private_pem(key), 0o600)
+        write_atomically(ca_cert, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     return ca_cert
 
 
@@ -89,7 +88,7 @@ def ensure_server_cert(
     cert_path = tls_dir / f"{name}.pem"
     key_path = tls_dir / f"{name}-key.pem"
     sans = [_san(host) for host in hosts]
-    with _tls_lock(tls_dir):
+    with directory_lock(tls_dir):
         ca_cert = x509.load_pem_x509_certificate(ca_path.read_bytes())
         if key_path.exists() and _still_good(cert_path, ca_cert, sans):
             return cert_path, key_path
@@ -130,8 +129,8 @@ def ensure_server_cert(
             )
             .sign(ca_key, hashes.SHA256())
         )
-        _write_atomically(key_path, _private_pem(key), 0o600)
-        _write_atomically(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+        write_atomically(key_path, _private_pem(key), 0o600)
+        write_atomically(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     return cert_path, key_path
 
 
@@ -184,31 +183,3 @@ def _private_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-
-
-def _write_atomically(path: Path, data: bytes, mode: int) -> None:
-    """Write a file so readers see either nothing or all of it, with `mode` from the start."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-@contextlib.contextmanager
-def _tls_lock(tls_dir: Path) -> Iterator[None]:
-    """Serialise CA and certificate creation across processes sharing one TLS directory."""
-    tls_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(tls_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)

@@ -47,6 +47,13 @@ tenants = Table(
     Column("status", String(16), nullable=False),
     Column("created_at", Float, nullable=False),
 )
+TENANT_COLUMNS = (
+    tenants.c.cloud_id,
+    tenants.c.site,
+    tenants.c.region,
+    tenants.c.shard,
+    tenants.c.status,
+)
 changes = Table(
     "changes",
     metadata,
@@ -121,15 +128,7 @@ class Catalog:
     def by_site(self, site: str) -> Tenant | None:
         """The tenant of a site, or None."""
         with self.engine.connect() as connection:
-            row = connection.execute(
-                select(
-                    tenants.c.cloud_id,
-                    tenants.c.site,
-                    tenants.c.region,
-                    tenants.c.shard,
-                    tenants.c.status,
-                ).where(tenants.c.site == site)
-            ).first()
+            row = connection.execute(select(*TENANT_COLUMNS).where(tenants.c.site == site)).first()
         return Tenant(*row) if row is not None else None
 
     def set_status(self, site: str, status: str) -> Tenant:
@@ -142,15 +141,7 @@ class Catalog:
             )
             if result.rowcount == 0:
                 raise ApiError(404, "unknown_site", f"there is no site {site!r}")
-            row = connection.execute(
-                select(
-                    tenants.c.cloud_id,
-                    tenants.c.site,
-                    tenants.c.region,
-                    tenants.c.shard,
-                    tenants.c.status,
-                ).where(tenants.c.site == site)
-            ).one()
+            row = connection.execute(select(*TENANT_COLUMNS).where(tenants.c.site == site)).one()
             tenant = Tenant(*row)
             self._record_change(connection, tenant)
         return tenant
