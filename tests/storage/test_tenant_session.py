@@ -10,17 +10,21 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import (
     Engine,
     ForeignKeyConstraint,
     String,
+    bindparam,
     column,
     delete,
+    event,
     exists,
     func,
     insert,
+    literal_column,
     select,
     table,
     text,
@@ -42,7 +46,7 @@ from tenantry.platform.storage import (
     SqliteBackend,
     TenantOwned,
 )
-from tenantry.platform.storage.tenant_session import tenant_session
+from tenantry.platform.storage.tenant_session import TENANT_PARAM, tenant_session
 
 
 class Base(DeclarativeBase):
@@ -441,3 +445,225 @@ def test_symlinked_database_file_is_refused(tmp_path: Path) -> None:
     os.symlink(target, shard_dir / "notes.sqlite")
     with pytest.raises(OSError):
         SqliteBackend(tmp_path / "data").engine("notes", "eu-1")
+
+
+# --- the row door: rows() and insert_rows() ---------------------------------------------------
+
+
+def test_row_door_sees_and_changes_only_own_rows(engine: Engine) -> None:
+    with tenant_scope(A), tenant_session(engine) as s:
+        assert sorted(s.rows(select(Note.id)).scalars()) == ["a1", "a2"]
+        assert s.rows(select(Tag.id, Note.id).join(Note, Tag.note)).all() == [("at", "a1")]
+        other = aliased(Note)
+        assert s.rows(select(other.id).where(other.id == "b1")).all() == []
+        assert s.rows(update(Note).where(Note.id == "b1").values(text="pwned")).rowcount == 0
+        assert s.rows(update(Note).values(text="mine")).rowcount == 2
+        s.rows(delete(Tag))
+        assert s.rows(delete(Note).where(Note.id.in_(["b1", "b2"]))).rowcount == 0
+    with tenant_scope(B), tenant_session(engine) as s:
+        assert sorted(s.rows(select(Note.text)).scalars()) == ["one", "two"]
+        assert s.rows(select(Tag.id)).scalars().all() == ["bt"]
+
+
+@pytest.mark.parametrize(
+    ("statement", "params", "error"),
+    [
+        pytest.param(text("SELECT id FROM notes"), None, RawSqlError, id="text"),
+        pytest.param(select(Note.__table__), None, RawSqlError, id="core-table"),
+        pytest.param(select(Note).where(text("1 = 1")), None, RawSqlError, id="text-fragment"),
+        pytest.param(insert(Note).values(id="x", text="x"), None, RawSqlError, id="insert"),
+        pytest.param(
+            update(Note).values(tenant_id="tenant-b"), None, CrossTenantError, id="set-tenant"
+        ),
+        pytest.param(
+            update(Note).where(Note.id == "a1"),
+            {"tenant_id": "tenant-b"},
+            CrossTenantError,
+            id="set-tenant-by-param",
+        ),
+        pytest.param(
+            select(Note.id, literal_column("(SELECT group_concat(text) FROM notes)")),
+            None,
+            RawSqlError,
+            id="literal-column",
+        ),
+    ],
+)
+def test_row_door_refuses_what_the_criteria_cannot_scope(
+    engine: Engine, statement: Any, params: Any, error: type[Exception]
+) -> None:
+    with pytest.raises(error), tenant_scope(A), tenant_session(engine) as s:
+        s.rows(statement, params)
+    assert note_ids(engine, B) == ["b1", "b2"]
+
+
+def test_row_door_refuses_executemany(engine: Engine) -> None:
+    with pytest.raises(RawSqlError), tenant_scope(A), tenant_session(engine) as s:
+        s.rows(update(Note), [{"id": "b1", "text": "x"}])  # type: ignore[arg-type]
+
+
+def test_insert_rows_fills_in_the_tenant(engine: Engine) -> None:
+    with tenant_scope(A), tenant_session(engine) as s:
+        s.insert_rows(Note, [{"id": "a3", "text": "x"}, {"id": "a4", "text": "y"}])
+        s.insert_rows(Note, [{"tenant_id": "tenant-a", "id": "a5", "text": "z"}])
+        s.insert_rows(Note, [])
+    assert note_ids(engine, A) == ["a1", "a2", "a3", "a4", "a5"]
+    assert note_ids(engine, B) == ["b1", "b2"]
+
+
+def test_insert_rows_naming_another_tenant_is_refused(engine: Engine) -> None:
+    with pytest.raises(CrossTenantError), tenant_scope(A), tenant_session(engine) as s:
+        s.insert_rows(Note, [{"id": "a3", "text": "x"}, {"tenant_id": "tenant-b", "id": "p"}])
+    with pytest.raises(TypeError), tenant_scope(A), tenant_session(engine) as s:
+        s.insert_rows(Note, [{Note.tenant_id: "tenant-b", "id": "p", "text": "x"}])  # type: ignore[dict-item]
+    assert note_ids(engine, A) == ["a1", "a2"]
+    assert note_ids(engine, B) == ["b1", "b2"]
+
+
+def test_insert_rows_takes_only_tenant_owned_classes(engine: Engine) -> None:
+    with pytest.raises(RawSqlError), tenant_scope(A), tenant_session(engine) as s:
+        s.insert_rows(TenantOwned, [{"id": "x"}])
+    with pytest.raises(RawSqlError), tenant_scope(A), tenant_session(engine) as s:
+        s.insert_rows(Note.__table__, [{"id": "x"}])  # type: ignore[arg-type]
+
+
+def test_row_door_needs_the_sessions_tenant_in_context(engine: Engine) -> None:
+    with tenant_scope(A), tenant_session(engine) as s:
+        failures: list[BaseException] = []
+
+        def outside() -> None:
+            for attempt in (
+                lambda: s.rows(select(Note.id)),
+                lambda: s.insert_rows(Note, [{"id": "lost", "text": "x"}]),
+            ):
+                try:
+                    attempt()
+                except BaseException as exc:
+                    failures.append(exc)
+
+        worker = threading.Thread(target=outside)
+        worker.start()
+        worker.join()
+        assert [type(f) for f in failures] == [MissingTenantError, MissingTenantError]
+        with tenant_scope(B), pytest.raises(CrossTenantError):
+            s.rows(select(Note.id))
+        with tenant_scope(B), pytest.raises(CrossTenantError):
+            s.insert_rows(Note, [{"id": "sneaky", "text": "x"}])
+    assert "sneaky" not in note_ids(engine, A) + note_ids(engine, B)
+
+
+def test_the_tenant_parameter_cannot_be_supplied_by_callers(engine: Engine) -> None:
+    spoof = {TENANT_PARAM: "tenant-b"}
+    with tenant_scope(A), tenant_session(engine) as s:
+        assert sorted(s.rows(select(Note.id), spoof).scalars()) == ["a1", "a2"]
+        assert sorted(s.scalars(select(Note.id), spoof)) == ["a1", "a2"]
+        s.rows(update(Note).values(text="mine"), spoof)
+    with tenant_scope(B), tenant_session(engine) as s:
+        assert sorted(s.scalars(select(Note.text))) == ["one", "two"]
+
+
+def test_both_doors_share_one_transaction(engine: Engine) -> None:
+    with pytest.raises(KeyError), tenant_scope(A), tenant_session(engine) as s:
+        s.add(Note(id="a3", text="x"))
+        assert sorted(s.rows(select(Note.id)).scalars()) == ["a1", "a2", "a3"]  # autoflushed
+        s.insert_rows(Note, [{"id": "a4", "text": "y"}])
+        assert s.get(Note, ("tenant-a", "a4")) is not None
+        raise KeyError("boom")
+    assert note_ids(engine, A) == ["a1", "a2"]
+
+
+def test_commit_and_rollback_inside_a_block(engine: Engine) -> None:
+    with tenant_scope(A), tenant_session(engine) as s:
+        s.add(Note(id="a3", text="kept"))
+        s.commit()
+        s.insert_rows(Note, [{"id": "a4", "text": "discarded"}])
+        s.add(Note(id="a5", text="discarded"))
+        s.rollback()
+        s.insert_rows(Note, [{"id": "a6", "text": "kept"}])
+        s.add(Note(id="a7", text="kept"))
+    assert note_ids(engine, A) == ["a1", "a2", "a3", "a6", "a7"]
+
+
+# --- more raw SQL, and the cached safety check --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        pytest.param(
+            select(Note.id, literal_column("(SELECT group_concat(text) FROM notes)")),
+            id="literal-column",
+        ),
+        pytest.param(
+            update(Note).values(text=literal_column("(SELECT group_concat(text) FROM notes)")),
+            id="literal-column-in-update",
+        ),
+        pytest.param(select(Note.text).suffix_with("UNION SELECT text FROM notes"), id="suffix"),
+        pytest.param(select(Note.text).prefix_with("DISTINCT"), id="prefix"),
+        pytest.param(select(Note.text).with_hint(Note, "INDEXED BY x"), id="hint"),
+        pytest.param(
+            select(Note.text).where(Note.id.op("IS NOT NULL OR 1 = 1 --")("x")),
+            id="operator-with-comment",
+        ),
+        pytest.param(
+            select(Note.id.op("|| (SELECT group_concat(text) FROM notes) ||")("x")),
+            id="operator-with-query",
+        ),
+        pytest.param(
+            select(Note.text).where(Note.id.op("UNION SELECT text FROM notes WHERE")("x")),
+            id="operator-of-words",
+        ),
+    ],
+)
+def test_other_raw_sql_is_refused_on_both_doors(engine: Engine, statement: Any) -> None:
+    with pytest.raises(RawSqlError), tenant_scope(A), tenant_session(engine) as s:
+        s.execute(statement)
+    with pytest.raises(RawSqlError), tenant_scope(A), tenant_session(engine) as s:
+        s.rows(statement)
+    assert note_ids(engine, B) == ["b1", "b2"]
+    with tenant_scope(B), tenant_session(engine) as s:
+        assert sorted(s.scalars(select(Note.text))) == ["one", "two"]
+
+
+def test_symbol_operators_counts_and_exists_still_work(engine: Engine) -> None:
+    with tenant_scope(A), tenant_session(engine) as s:
+        assert s.rows(select(Note.id).where(Note.text.op("||")("!") == "one!")).all() == [("a1",)]
+        assert s.rows(select(func.count()).select_from(Note)).scalar() == 2
+        assert s.rows(select(Note.id).where(Note.id == "b1").exists().select()).scalar() is False
+        assert s.rows(select(Note.id).where(Note.tags.any(Tag.name == "red"))).all() == [("a1",)]
+
+
+def test_a_refused_shape_stays_refused_after_similar_safe_ones(engine: Engine) -> None:
+    safe = select(Note.id, Note.text).where(Note.id == "a1")
+    unsafe = select(Note.id, Note.__table__.c.text).where(Note.id == "a1")
+    for _ in range(2):
+        with tenant_scope(A), tenant_session(engine) as s:
+            assert s.execute(safe).all() == [("a1", "one")]
+            assert s.rows(safe).all() == [("a1", "one")]
+            with pytest.raises(RawSqlError):
+                s.execute(unsafe)
+            with pytest.raises(RawSqlError):
+                s.rows(unsafe)
+
+
+def test_one_compiled_statement_serves_every_tenant(engine: Engine) -> None:
+    hits: list[bool] = []
+
+    def record(
+        _conn: Any, _cursor: Any, _sql: str, _params: Any, context: Any, _many: bool
+    ) -> None:
+        if "notes" in _sql:
+            hits.append(context.cache_hit == context.dialect.CACHE_HIT)
+
+    by_text = select(Note.id).where(Note.text == bindparam("wanted"))
+    event.listen(engine, "after_cursor_execute", record)
+    try:
+        for tenant in (A, B, A):
+            with tenant_scope(tenant), tenant_session(engine) as s:
+                s.rows(by_text, {"wanted": "one"}).all()
+                s.scalars(select(Note.id).where(Note.text == "one")).all()
+                s.get(Note, (tenant.cloud_id, f"{tenant.site}2"))
+    finally:
+        event.remove(engine, "after_cursor_execute", record)
+    assert len(hits) == 9
+    assert all(hits[3:]), hits  # the second tenant compiles nothing

@@ -18,6 +18,8 @@ from tenantry.platform.storage.backend import GLOBAL_SHARD, check_name
 
 _DIR_MODE = 0o700
 _FILE_MODE = 0o600
+_POOL_SIZE = 16
+_POOL_OVERFLOW = 48
 
 
 class SqliteBackend:
@@ -43,8 +45,11 @@ class SqliteBackend:
         engine = create_engine(
             URL.create("sqlite+pysqlite", database=str(path)),
             connect_args={"check_same_thread": False},
-            pool_size=8,
-            max_overflow=24,
+            # Enough kept connections for a busy worker threadpool, so none is closed and
+            # reopened under load; the most recently used goes out first, page cache warm.
+            pool_size=_POOL_SIZE,
+            max_overflow=_POOL_OVERFLOW,
+            pool_use_lifo=True,
         )
         event.listen(engine, "connect", _pragmas(self.busy_timeout_ms))
         return engine

@@ -4,32 +4,63 @@ A `TenantSession` is bound to the tenant of the running request when it opens. F
 
 - every ORM SELECT, UPDATE and DELETE gets `tenant_id = <tenant>` for each `TenantOwned` entity
   it touches, in joins, aliases and subqueries too (SQLAlchemy's `with_loader_criteria`);
-- new `TenantOwned` objects get the tenant filled in at flush, and an object that names another
-  tenant (new, changed or deleted) fails the flush;
-- anything the criteria cannot see is refused: raw `text()` SQL, Core statements against
-  `Table` objects, Core columns of tables inside ORM statements, bulk INSERTs and bulk
-  UPDATE/DELETE by primary key, UPDATEs that set `tenant_id`, and `Session.connection()`;
+- new `TenantOwned` objects and rows get the tenant filled in, and a write that names another
+  tenant (new, changed or deleted object, inserted row) is refused;
+- anything the criteria cannot see is refused: raw `text()` SQL, `literal_column()`, custom
+  operators spelled in words, statement prefixes/suffixes/hints, Core statements against `Table`
+  objects, Core columns of tables inside ORM statements, INSERT statements and executemany
+  UPDATE/DELETE, UPDATEs that set `tenant_id`, and `Session.connection()`;
 - a statement issued while no tenant (or another tenant) is in context raises.
+
+Two doors lead to the database, and both pass `_scope()`, the one place statements are scoped:
+`execute()` and the rest of the ORM (objects, via the `do_orm_execute` event), and the row
+door, `rows()` / `insert_rows()`, which skips the ORM's object layer for hot paths that need no
+identity map. Both run in one transaction on one connection: a `tenant_session()` block.
+
+The tenant criteria are one shared option whose value travels as the bound parameter
+`TENANT_PARAM`, so a statement compiles once for all tenants and SQLAlchemy's statement cache
+hits. The search for parts the criteria cannot reach walks a statement once per cache key: two
+statements with one cache key compile to the same SQL, so they are equally safe.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-from collections.abc import Iterable, Iterator, Mapping
+import re
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NoReturn
 
-from sqlalchemy import Engine, Join, TableClause, TextClause, event
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Engine,
+    Insert,
+    Join,
+    Table,
+    TableClause,
+    TextClause,
+    bindparam,
+    event,
+    inspect,
+)
 from sqlalchemy.orm import Mapper, ORMExecuteState, Session, with_loader_criteria
-from sqlalchemy.orm.util import LoaderCriteriaOption
 from sqlalchemy.sql import visitors
+from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import ClauseElement, ColumnClause
+from sqlalchemy.sql.operators import custom_op
 from sqlalchemy.sql.selectable import FromClause, ScalarSelect, Select, SelectBase
 
 from tenantry.platform.context import MissingTenantError, current_tenant, require_tenant
 from tenantry.platform.storage.model import TenantOwned
 
 _TENANT_COLUMN = "tenant_id"
+
+TENANT_PARAM = "tenantry_tenant_id"
+"""The bound parameter that carries the session's tenant into the tenant criteria."""
+
+_SAFE_CACHE_SIZE = 4096
+_SYMBOL_OPERATOR = re.compile(r"[<>=!~@#%^&|*+?:-]{1,3}")
 
 
 class TenantIsolationError(RuntimeError):
@@ -47,10 +78,14 @@ class CrossTenantError(TenantIsolationError):
 class TenantSession(Session):
     """A SQLAlchemy session fixed to one tenant; see the module docstring for what it enforces."""
 
-    def __init__(self, bind: Engine, tenant_id: str) -> None:
-        # Objects stay readable after commit: handlers build responses after the block ends.
-        super().__init__(bind=bind, expire_on_commit=False)
+    def __init__(self, connection: Connection, tenant_id: str) -> None:
+        # The session joins the transaction `tenant_session()` began on `connection` and never
+        # ends it: the block is the transaction. Objects stay readable after the block ends.
+        super().__init__(
+            bind=connection, expire_on_commit=False, join_transaction_mode="rollback_only"
+        )
         self.tenant_id = tenant_id
+        self._rows_connection = connection
 
     def check_context(self) -> None:
         """Refuse to work unless the running context is this session's tenant."""
@@ -59,6 +94,56 @@ class TenantSession(Session):
             raise MissingTenantError("no tenant context is set for this storage operation")
         if tenant.cloud_id != self.tenant_id:
             raise CrossTenantError("this session belongs to another tenant than the context")
+
+    def rows(
+        self, statement: Executable, params: Mapping[str, Any] | None = None
+    ) -> CursorResult[Any]:
+        """Run an ORM SELECT, UPDATE or DELETE on this tenant's rows; answer plain rows.
+
+        The statement is scoped exactly as `execute()` scopes it, but runs on the session's
+        connection without building ORM objects: the cheap way for reads and writes that need
+        no identity map. Pending ORM changes are flushed first, so both doors see one state.
+        """
+        scoped, values = _scope(
+            self, statement, params, internal_load=False, mappers=_no_mappers, reuse=True
+        )
+        if self.autoflush:
+            self.flush()
+        return self._rows_connection.execute(scoped, values)
+
+    def insert_rows(self, entity: type[TenantOwned], rows: Iterable[Mapping[str, Any]]) -> None:
+        """Insert rows of a `TenantOwned` class in one statement, each filled in with the tenant.
+
+        Keys are the table's column names. A row that names another tenant is refused, as the
+        flush refuses such an object; database defaults and constraints apply as usual.
+        """
+        self.check_context()
+        tenant_id = self.tenant_id
+        values: list[dict[str, Any]] = []
+        for row in rows:
+            if not all(isinstance(key, str) for key in row):
+                raise TypeError("insert_rows() takes rows keyed by column name")
+            if row.get(_TENANT_COLUMN, tenant_id) != tenant_id:
+                raise CrossTenantError("a new row names another tenant")
+            values.append({**row, _TENANT_COLUMN: tenant_id})
+        if not values:
+            return
+        statement = _insert_statement(entity)
+        if self.autoflush:
+            self.flush()
+        self._rows_connection.execute(statement, values[0] if len(values) == 1 else values)
+
+    def commit(self) -> None:
+        """Flush and commit everything so far; the block goes on in a new transaction."""
+        super().commit()
+        self._rows_connection.commit()
+        self._rows_connection.begin()
+
+    def rollback(self) -> None:
+        """Discard everything since the last commit; the block goes on in a new transaction."""
+        super().rollback()
+        self._rows_connection.rollback()
+        self._rows_connection.begin()
 
     def connection(self, *args: Any, **kwargs: Any) -> NoReturn:
         """Refuse: a bare connection would run SQL the tenant scoping never sees."""
@@ -79,56 +164,118 @@ class TenantSession(Session):
 
 @contextlib.contextmanager
 def tenant_session(engine: Engine) -> Iterator[TenantSession]:
-    """Open a session for the current tenant: commit if the block succeeds, roll back if not."""
+    """Open a session for the current tenant: commit if the block succeeds, roll back if not.
+
+    The block is one transaction on one pooled connection, which both doors of the session
+    share; pending ORM changes are flushed (and checked) before the commit.
+    """
     tenant_id = require_tenant().cloud_id
-    session = TenantSession(engine, tenant_id)
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+    with engine.connect() as connection:
+        connection.begin()
+        session = TenantSession(connection, tenant_id)
+        try:
+            yield session
+            session.flush()
+            connection.commit()
+        finally:
+            if session.in_transaction() or session.identity_map or session.new:
+                session.close()  # only the ORM door leaves anything to release
+            # Nothing is left open after a commit; after an error, whatever is open goes.
+            connection.rollback()
 
 
-def _scope_statement(state: ORMExecuteState) -> None:
-    """Add the tenant criteria to a statement, or refuse it if it cannot be scoped."""
-    session = state.session
-    assert isinstance(session, TenantSession)
+_TENANT_CRITERIA = with_loader_criteria(
+    TenantOwned,
+    # The parameter name is spelled out: a lambda's globals would become cache-tracked values.
+    lambda cls: cls.tenant_id == bindparam("tenantry_tenant_id"),
+    include_aliases=True,
+)
+"""`tenant_id = :tenantry_tenant_id` for every TenantOwned entity; the same for all tenants."""
+
+
+def _scope(
+    session: TenantSession,
+    statement: Executable,
+    params: Any,
+    *,
+    internal_load: bool,
+    mappers: Callable[[], Iterable[Mapper[Any]]],
+    reuse: bool,
+) -> tuple[Executable, dict[str, Any]]:
+    """Add the tenant criteria and parameter to a statement, or refuse it if it cannot be scoped.
+
+    `internal_load` marks the ORM's own column and relationship loads, which it builds from
+    mapped columns, never from callers' SQL. `mappers` names the statement's top-level mappers,
+    whose primary-key columns a `Session.get()` lookup may name raw. With `reuse`, the scoped
+    form of a statement object is kept while the object lives, so a statement built once runs
+    as the very object SQLAlchemy compiled and cached (its cache key and result map are reused).
+    """
     session.check_context()
-    if not state.is_orm_statement:
+    if statement._propagate_attrs.get("compile_state_plugin") != "orm":
         raise RawSqlError(
             "a tenant session runs only ORM statements over mapped classes, not text() or Tables"
         )
-    if state.is_insert:
-        raise RawSqlError("INSERT statements bypass tenant checks; use add() or add_all()")
-    if state.is_update or state.is_delete:
-        _check_dml(state)
-    if not (state.is_column_load or state.is_relationship_load):
-        # Those loads are built by the ORM itself from mapped columns, never by callers.
-        _check_unscopable_parts(state)
-    state.statement = state.statement.options(_tenant_criteria(session.tenant_id))
+    if isinstance(params, Sequence) and not isinstance(params, Mapping):
+        raise RawSqlError("executemany statements are not allowed on a tenant session")
+    if statement.is_dml:
+        if statement.is_insert:
+            raise RawSqlError("INSERT statements bypass tenant checks; use add() or add_all()")
+        if statement.is_update or statement.is_delete:
+            _check_dml(statement, params)
+    scoped = _scoped_statements.get(statement) if reuse else None
+    if scoped is None:
+        scoped = statement.options(_TENANT_CRITERIA)
+        if not internal_load:
+            _check_unscopable_parts_once(scoped, statement, mappers)
+        if reuse:
+            # Rows are read by position or name, never by column object, so a cached compiled
+            # form need not be re-keyed to this statement's columns (the ORM sets this too).
+            scoped = scoped.execution_options(_result_disable_adapt_to_context=True)
+            _scoped_statements[statement] = scoped
+    values = dict(params) if params else {}
+    values[TENANT_PARAM] = session.tenant_id
+    return scoped, values
 
 
-@functools.lru_cache(maxsize=4096)
-def _tenant_criteria(tenant_id: str) -> LoaderCriteriaOption:
-    """The `tenant_id = ...` criteria for every TenantOwned entity (built once per tenant)."""
-    return with_loader_criteria(
-        TenantOwned,
-        lambda cls: cls.tenant_id == tenant_id,
-        include_aliases=True,
+def _no_mappers() -> Iterable[Mapper[Any]]:
+    return ()
+
+
+def _scope_orm_execution(state: ORMExecuteState) -> None:
+    """The `do_orm_execute` door: scope every statement a tenant session executes."""
+    session = state.session
+    assert isinstance(session, TenantSession)
+    state.statement, state.parameters = _scope(
+        session,
+        state.statement,
+        state.parameters,
+        internal_load=state.is_column_load or state.is_relationship_load,
+        mappers=lambda: state.all_mappers,
+        reuse=False,
     )
 
 
-def _check_dml(state: ORMExecuteState) -> None:
-    """Refuse bulk UPDATE/DELETE by primary key and any UPDATE that would move a row's tenant."""
-    params = state.parameters
-    if isinstance(params, list):
-        raise RawSqlError("bulk UPDATE/DELETE by primary key is not allowed on a tenant session")
+_inserts: dict[type[TenantOwned], Insert] = {}
+
+
+def _insert_statement(entity: type[TenantOwned]) -> Insert:
+    """The Core INSERT of a TenantOwned class's table (refusing anything else), built once."""
+    statement = _inserts.get(entity)
+    if statement is None:
+        mapper = inspect(entity, raiseerr=False)
+        if not (isinstance(entity, type) and issubclass(entity, TenantOwned)) or mapper is None:
+            raise RawSqlError("insert_rows() takes a mapped TenantOwned class")
+        table = mapper.local_table
+        assert isinstance(table, Table)
+        statement = _inserts[entity] = table.insert()
+    return statement
+
+
+def _check_dml(statement: Any, params: Any) -> None:
+    """Refuse any UPDATE that would move a row's tenant."""
     if params and _TENANT_COLUMN in params:
         raise CrossTenantError("an UPDATE may not set tenant_id")
-    for key in _dml_value_keys(state.statement):
+    for key in _dml_value_keys(statement):
         name = key if isinstance(key, str) else getattr(key, "key", None)
         if name == _TENANT_COLUMN:
             raise CrossTenantError("an UPDATE may not set tenant_id")
@@ -147,14 +294,41 @@ def _dml_value_keys(statement: Any) -> Iterator[Any]:
                 yield from values
 
 
-def _check_unscopable_parts(state: ORMExecuteState) -> None:
-    """Refuse text fragments and Core columns/tables that tenant criteria would not reach."""
-    statement = state.statement
+_scoped_statements: weakref.WeakKeyDictionary[Executable, Executable] = weakref.WeakKeyDictionary()
+"""Statements run through `rows()`, each with its scoped, already checked form."""
+
+_safe_statements: dict[Any, bool] = {}
+"""Cache keys of statements already walked and found scopable (bounded; cleared when full)."""
+
+
+def _check_unscopable_parts_once(
+    scoped: Executable, statement: Executable, mappers: Callable[[], Iterable[Mapper[Any]]]
+) -> None:
+    """Walk `statement` unless a statement with the same cache key was already found safe.
+
+    The key is taken from the scoped statement, whose key SQLAlchemy memoizes and reuses for
+    its own compiled cache, so the lookup costs no second key. A statement that cannot be
+    cached (no key) is walked every time.
+    """
+    cache_key = scoped._generate_cache_key()  # type: ignore[attr-defined]
+    key = None if cache_key is None else cache_key.key
+    if key is not None and key in _safe_statements:
+        return
+    _check_unscopable_parts(statement, mappers())
+    if key is not None:
+        if len(_safe_statements) >= _SAFE_CACHE_SIZE:
+            _safe_statements.clear()
+        _safe_statements[key] = True
+
+
+def _check_unscopable_parts(statement: object, mappers: Iterable[Mapper[Any]]) -> None:
+    """Refuse raw SQL fragments and Core columns/tables that tenant criteria would not reach."""
     assert isinstance(statement, ClauseElement)
-    allowed = _primary_key_lookups(statement, state.all_mappers)
+    allowed = _primary_key_lookups(statement, mappers)
     for element in visitors.iterate(statement):
         if isinstance(element, TextClause):
             raise RawSqlError("text() fragments are not allowed on a tenant session")
+        _check_raw_sql(element)
         if isinstance(element, Join):
             for side in (element.left, element.right):
                 if isinstance(side, TableClause) and not _is_mapped(side):
@@ -167,6 +341,32 @@ def _check_unscopable_parts(state: ORMExecuteState) -> None:
                     _check_column(description.get("expr"), allowed)
         elif isinstance(element, ColumnClause):
             _check_column(element, allowed)
+
+
+def _check_raw_sql(element: object) -> None:
+    """Refuse the other ways to write SQL text: literal columns, custom operators, and hints.
+
+    `*` and plain numbers stay allowed as literal columns: `count()`, `exists()` and the
+    ORM's `any()`/`has()` are built from them, and neither can hide a query.
+    """
+    if (
+        isinstance(element, ColumnClause)
+        and element.is_literal
+        and not (element.name == "*" or (element.name.isascii() and element.name.isdigit()))
+    ):
+        raise RawSqlError("literal_column() is raw SQL; use mapped columns")
+    for part in ("operator", "modifier"):
+        operator = getattr(element, part, None)
+        if isinstance(operator, custom_op) and not _is_symbol_operator(operator.opstring):
+            raise RawSqlError(f"custom operator {operator.opstring!r} is raw SQL")
+    for part in ("_prefixes", "_suffixes", "_hints", "_statement_hints"):
+        if getattr(element, part, None):
+            raise RawSqlError("statement prefixes, suffixes and hints are raw SQL")
+
+
+def _is_symbol_operator(opstring: str) -> bool:
+    """True for operators spelled in symbols alone (`@>`, `->>`), which cannot hide a query."""
+    return bool(_SYMBOL_OPERATOR.fullmatch(opstring)) and "--" not in opstring
 
 
 def _check_column(column: object, allowed: set[int]) -> None:
@@ -224,5 +424,5 @@ def _check_writes(session: Session, _flush_context: Any, _instances: Any) -> Non
             raise CrossTenantError("an object of another tenant cannot be changed here")
 
 
-event.listen(TenantSession, "do_orm_execute", _scope_statement)
+event.listen(TenantSession, "do_orm_execute", _scope_orm_execution)
 event.listen(TenantSession, "before_flush", _check_writes)

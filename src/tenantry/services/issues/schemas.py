@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 from tenantry.services.issues.keys import LABEL_PATTERN, PROJECT_KEY_PATTERN
-from tenantry.services.issues.models import Comment, Issue, Project
+from tenantry.services.issues.records import StoredComment, StoredIssue, StoredProject
 from tenantry.services.issues.workflow import Status
 
 MAX_TEXT_BYTES = 32 * 1024
@@ -111,7 +111,7 @@ class ProjectOut(BaseModel):
     name: str
 
     @classmethod
-    def of(cls, project: Project) -> ProjectOut:
+    def of(cls, project: StoredProject) -> ProjectOut:
         """Render a stored project."""
         return cls(key=project.key, name=project.name)
 
@@ -138,7 +138,7 @@ class IssueOut(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def of(cls, issue: Issue) -> IssueOut:
+    def of(cls, issue: StoredIssue) -> IssueOut:
         """Render a stored issue."""
         return cls(
             key=issue.key,
@@ -171,7 +171,7 @@ class CommentOut(BaseModel):
     created_at: datetime
 
     @classmethod
-    def of(cls, comment: Comment) -> CommentOut:
+    def of(cls, comment: StoredComment) -> CommentOut:
         """Render a stored comment."""
         return cls(
             id=comment.id, body=comment.body, author=comment.author, created_at=comment.created_at

@@ -1,18 +1,25 @@
 """The issues service's reads and writes, on a tenant session, with the API's error answers.
 
 Route handlers do HTTP; these functions do storage. Each takes the tenant session it runs in,
-so everything here is confined to the current tenant by construction.
+so everything here is confined to the current tenant by construction: statements name mapped
+classes only, and the session adds the tenant to each of them (no tenant filter is written here).
+
+The hot statements are built once, with bound parameters, and run through the session's row
+door (`TenantSession.rows()` / `insert_rows()`): no ORM objects are built, and SQLAlchemy's
+statement cache serves every call after the first. Changes and deletes name the version read,
+so two concurrent edits cannot both win.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.exc import StaleDataError
 
 from tenantry.platform.errors import ApiError
 from tenantry.platform.storage.model import utc_now
@@ -20,6 +27,7 @@ from tenantry.platform.storage.tenant_session import TenantSession
 from tenantry.services.issues.cursor import decode_cursor, encode_cursor
 from tenantry.services.issues.keys import IssueRef
 from tenantry.services.issues.models import Comment, Issue, IssueLabel, Project
+from tenantry.services.issues.records import StoredComment, StoredIssue, StoredProject
 from tenantry.services.issues.workflow import INITIAL_STATUS, check_transition
 
 
@@ -45,30 +53,78 @@ class IssueChanges:
     labels: list[str] | None = None
 
 
-def create_project(session: TenantSession, key: str, name: str) -> Project:
+# Column tuples in the field order of the records, so a row unpacks into one.
+_PROJECT_COLUMNS = (Project.key, Project.name)
+_ISSUE_COLUMNS = (
+    Issue.id,
+    Issue.project_key,
+    Issue.number,
+    Issue.summary,
+    Issue.description,
+    Issue.status,
+    Issue.assignee,
+    Issue.reporter,
+    Issue.labels,
+    Issue.created_at,
+    Issue.updated_at,
+    Issue.version,
+)
+_COMMENT_COLUMNS = (Comment.id, Comment.issue_id, Comment.body, Comment.author, Comment.created_at)
+
+_PROJECT_BY_KEY = select(*_PROJECT_COLUMNS).where(Project.key == bindparam("project"))
+_ALL_PROJECTS = select(*_PROJECT_COLUMNS).order_by(Project.key)
+# One UPDATE both takes the next number and write-locks the counter until commit, so two
+# concurrent creates can never get the same number.
+_NEXT_NUMBER = (
+    update(Project)
+    .where(Project.key == bindparam("project"))
+    .values(last_number=Project.last_number + 1)
+    .returning(Project.last_number)
+)
+_ISSUE_BY_ID = select(*_ISSUE_COLUMNS).where(Issue.id == bindparam("issue_id"))
+_ISSUE_BY_KEY = select(*_ISSUE_COLUMNS).where(
+    Issue.project_key == bindparam("project"), Issue.number == bindparam("number")
+)
+_SAME_VERSION = and_(Issue.id == bindparam("issue_id"), Issue.version == bindparam("read_version"))
+_CHANGE_ISSUE = (
+    update(Issue)
+    .where(_SAME_VERSION)
+    .values(
+        status=bindparam("new_status"),
+        assignee=bindparam("new_assignee"),
+        summary=bindparam("new_summary"),
+        description=bindparam("new_description"),
+        labels=bindparam("new_labels"),
+        updated_at=bindparam("new_updated_at"),
+        version=bindparam("new_version"),
+    )
+)
+_DELETE_ISSUE = delete(Issue).where(_SAME_VERSION)
+_DELETE_LABELS = delete(IssueLabel).where(IssueLabel.issue_id == bindparam("issue_id"))
+
+
+def create_project(session: TenantSession, key: str, name: str) -> StoredProject:
     """Create a project, or answer 409 `project_exists` if this tenant already has the key."""
-    if session.get(Project, (session.tenant_id, key)) is not None:
-        raise _project_exists(key)
-    project = Project(key=key, name=name, last_number=0, created_at=utc_now())
-    session.add(project)
     try:
-        session.flush()
+        session.insert_rows(
+            Project, [{"key": key, "name": name, "last_number": 0, "created_at": utc_now()}]
+        )
     except IntegrityError:
         raise _project_exists(key) from None
-    return project
+    return StoredProject(key=key, name=name)
 
 
-def list_projects(session: TenantSession) -> list[Project]:
+def list_projects(session: TenantSession) -> list[StoredProject]:
     """All of this tenant's projects, by key."""
-    return list(session.scalars(select(Project).order_by(Project.key)))
+    return [_project(row) for row in session.rows(_ALL_PROJECTS)]
 
 
-def get_project(session: TenantSession, key: str) -> Project:
+def get_project(session: TenantSession, key: str) -> StoredProject:
     """One project, or 404 `project_not_found`."""
-    project = session.get(Project, (session.tenant_id, key))
-    if project is None:
+    row = session.rows(_PROJECT_BY_KEY, {"project": key}).first()
+    if row is None:
         raise _project_not_found(key)
-    return project
+    return _project(row)
 
 
 def create_issue(
@@ -80,21 +136,13 @@ def create_issue(
     reporter: str,
     assignee: str | None = None,
     labels: list[str] | None = None,
-) -> Issue:
+) -> StoredIssue:
     """Create an issue with the project's next number (safe under concurrent creates)."""
-    # One UPDATE both takes the next number and write-locks the counter until commit, so two
-    # concurrent creates can never get the same number.
-    number = session.execute(
-        update(Project)
-        .where(Project.key == project)
-        .values(last_number=Project.last_number + 1)
-        .returning(Project.last_number),
-        execution_options={"synchronize_session": False},
-    ).scalar_one_or_none()
+    number = session.rows(_NEXT_NUMBER, {"project": project}).scalar_one_or_none()
     if number is None:
         raise _project_not_found(project)
     now = utc_now()
-    issue = Issue(
+    issue = StoredIssue(
         id=uuid.uuid4().hex,
         project_key=project,
         number=number,
@@ -106,57 +154,77 @@ def create_issue(
         labels=list(labels or []),
         created_at=now,
         updated_at=now,
+        version=1,
     )
-    session.add(issue)
-    session.add_all(IssueLabel(issue_id=issue.id, label=label) for label in issue.labels)
-    session.flush()
+    session.insert_rows(Issue, [_issue_values(issue)])
+    _insert_labels(session, issue)
     return issue
 
 
-def find_issue(session: TenantSession, ref: IssueRef) -> Issue:
+def find_issue(session: TenantSession, ref: IssueRef) -> StoredIssue:
     """The issue a key or id names, or 404 `issue_not_found` (also for other tenants' issues)."""
     if ref.id is not None:
-        issue = session.get(Issue, (session.tenant_id, ref.id))
+        result = session.rows(_ISSUE_BY_ID, {"issue_id": ref.id})
     else:
-        issue = session.scalars(
-            select(Issue).where(Issue.project_key == ref.project, Issue.number == ref.number)
-        ).one_or_none()
-    if issue is None:
+        result = session.rows(_ISSUE_BY_KEY, {"project": ref.project, "number": ref.number})
+    row = result.first()
+    if row is None:
         raise ApiError(404, "issue_not_found", "no such issue")
-    return issue
+    return _issue(row)
 
 
-def change_issue(session: TenantSession, issue: Issue, changes: IssueChanges) -> Issue:
+def change_issue(session: TenantSession, issue: StoredIssue, changes: IssueChanges) -> StoredIssue:
     """Apply a PATCH: the workflow decides status changes; a concurrent edit answers 409."""
-    if "status" in changes.fields and changes.status is not None:
+    fields = changes.fields
+    status = issue.status
+    if "status" in fields and changes.status is not None:
         check_transition(issue.status, changes.status)
-        issue.status = changes.status
-    if "assignee" in changes.fields:
-        issue.assignee = changes.assignee
-    if "summary" in changes.fields and changes.summary is not None:
-        issue.summary = changes.summary
-    if "description" in changes.fields and changes.description is not None:
-        issue.description = changes.description
-    if "labels" in changes.fields and changes.labels is not None:
-        issue.labels = list(changes.labels)
-        session.execute(delete(IssueLabel).where(IssueLabel.issue_id == issue.id))
-        session.add_all(IssueLabel(issue_id=issue.id, label=label) for label in issue.labels)
-    issue.updated_at = utc_now()
-    _flush_or_conflict(session)
-    return issue
+        status = changes.status
+    labels_changed = "labels" in fields and changes.labels is not None
+    changed = dataclasses.replace(
+        issue,
+        status=status,
+        assignee=changes.assignee if "assignee" in fields else issue.assignee,
+        summary=_given(fields, "summary", changes.summary, issue.summary),
+        description=_given(fields, "description", changes.description, issue.description),
+        labels=list(changes.labels or ()) if labels_changed else issue.labels,
+        updated_at=utc_now(),
+        version=issue.version + 1,
+    )
+    updated = session.rows(
+        _CHANGE_ISSUE,
+        {
+            "issue_id": issue.id,
+            "read_version": issue.version,
+            "new_status": changed.status,
+            "new_assignee": changed.assignee,
+            "new_summary": changed.summary,
+            "new_description": changed.description,
+            "new_labels": changed.labels,
+            "new_updated_at": changed.updated_at,
+            "new_version": changed.version,
+        },
+    )
+    if updated.rowcount != 1:
+        raise _edit_conflict()
+    if labels_changed:
+        session.rows(_DELETE_LABELS, {"issue_id": issue.id})
+        _insert_labels(session, changed)
+    return changed
 
 
-def delete_issue(session: TenantSession, issue: Issue) -> None:
+def delete_issue(session: TenantSession, issue: StoredIssue) -> None:
     """Delete an issue; its labels and comments go with it (foreign keys cascade)."""
-    session.delete(issue)
-    _flush_or_conflict(session)
+    deleted = session.rows(_DELETE_ISSUE, {"issue_id": issue.id, "read_version": issue.version})
+    if deleted.rowcount != 1:
+        raise _edit_conflict()
 
 
 def list_issues(
     session: TenantSession, where: IssueFilter, limit: int, cursor: str | None
-) -> tuple[list[Issue], str | None]:
+) -> tuple[list[StoredIssue], str | None]:
     """One page of issues in key order, and the cursor of the next page (None on the last)."""
-    query = select(Issue)
+    query = select(*_ISSUE_COLUMNS)
     if where.project is not None:
         query = query.where(Issue.project_key == where.project)
     if where.status is not None:
@@ -164,13 +232,9 @@ def list_issues(
     if where.assignee is not None:
         query = query.where(Issue.assignee == where.assignee)
     if where.label is not None:
+        # The session scopes both sides of the join to the tenant.
         query = query.join(
-            IssueLabel,
-            and_(
-                IssueLabel.tenant_id == Issue.tenant_id,
-                IssueLabel.issue_id == Issue.id,
-                IssueLabel.label == where.label,
-            ),
+            IssueLabel, and_(IssueLabel.issue_id == Issue.id, IssueLabel.label == where.label)
         )
     if cursor is not None:
         after_project, after_number = decode_cursor(cursor, (str, int))
@@ -180,28 +244,30 @@ def list_issues(
                 and_(Issue.project_key == after_project, Issue.number > after_number),
             )
         )
-    rows = list(session.scalars(query.order_by(Issue.project_key, Issue.number).limit(limit + 1)))
+    query = query.order_by(Issue.project_key, Issue.number).limit(limit + 1)
+    rows = [_issue(row) for row in session.rows(query)]
     if len(rows) <= limit:
         return rows, None
     last = rows[limit - 1]
     return rows[:limit], encode_cursor(last.project_key, last.number)
 
 
-def add_comment(session: TenantSession, issue: Issue, body: str, author: str) -> Comment:
+def add_comment(
+    session: TenantSession, issue: StoredIssue, body: str, author: str
+) -> StoredComment:
     """Add a comment to an issue."""
-    comment = Comment(
+    comment = StoredComment(
         id=uuid.uuid4().hex, issue_id=issue.id, body=body, author=author, created_at=utc_now()
     )
-    session.add(comment)
-    session.flush()
+    session.insert_rows(Comment, [dataclasses.asdict(comment)])
     return comment
 
 
 def list_comments(
-    session: TenantSession, issue: Issue, limit: int, cursor: str | None
-) -> tuple[list[Comment], str | None]:
+    session: TenantSession, issue: StoredIssue, limit: int, cursor: str | None
+) -> tuple[list[StoredComment], str | None]:
     """One page of an issue's comments, oldest first, and the cursor of the next page."""
-    query = select(Comment).where(Comment.issue_id == issue.id)
+    query = select(*_COMMENT_COLUMNS).where(Comment.issue_id == issue.id)
     if cursor is not None:
         after_time, after_id = decode_cursor(cursor, (str, str))
         after = _cursor_time(after_time)
@@ -212,11 +278,54 @@ def list_comments(
             )
         )
     query = query.order_by(Comment.created_at, Comment.id).limit(limit + 1)
-    rows = list(session.scalars(query))
+    rows = [_comment(row) for row in session.rows(query)]
     if len(rows) <= limit:
         return rows, None
     last = rows[limit - 1]
     return rows[:limit], encode_cursor(last.created_at.isoformat(), last.id)
+
+
+def _project(row: Any) -> StoredProject:
+    """A row of `_PROJECT_COLUMNS` as a record."""
+    return StoredProject(*row)
+
+
+def _issue(row: Any) -> StoredIssue:
+    """A row of `_ISSUE_COLUMNS` as a record."""
+    return StoredIssue(*row)
+
+
+def _comment(row: Any) -> StoredComment:
+    """A row of `_COMMENT_COLUMNS` as a record."""
+    return StoredComment(*row)
+
+
+def _issue_values(issue: StoredIssue) -> dict[str, Any]:
+    """The INSERT values of a new issue (its tenant is the session's to fill in)."""
+    return {
+        "id": issue.id,
+        "project_key": issue.project_key,
+        "number": issue.number,
+        "summary": issue.summary,
+        "description": issue.description,
+        "status": issue.status,
+        "assignee": issue.assignee,
+        "reporter": issue.reporter,
+        "labels": issue.labels,
+        "created_at": issue.created_at,
+        "updated_at": issue.updated_at,
+        "version": issue.version,
+    }
+
+
+def _insert_labels(session: TenantSession, issue: StoredIssue) -> None:
+    """Mirror an issue's labels into rows the label filter can find by index."""
+    session.insert_rows(IssueLabel, [{"issue_id": issue.id, "label": x} for x in issue.labels])
+
+
+def _given(fields: frozenset[str], name: str, value: str | None, current: str) -> str:
+    """The new value of a non-nullable field if the PATCH set it, else the current one."""
+    return value if name in fields and value is not None else current
 
 
 def _cursor_time(value: str) -> datetime:
@@ -229,13 +338,8 @@ def _cursor_time(value: str) -> datetime:
     return moment
 
 
-def _flush_or_conflict(session: TenantSession) -> None:
-    try:
-        session.flush()
-    except StaleDataError:
-        raise ApiError(
-            409, "edit_conflict", "the issue changed meanwhile; read it and retry"
-        ) from None
+def _edit_conflict() -> ApiError:
+    return ApiError(409, "edit_conflict", "the issue changed meanwhile; read it and retry")
 
 
 def _project_exists(key: str) -> ApiError:
