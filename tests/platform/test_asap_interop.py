@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import importlib.util
 import json
 import subprocess
 import sys
@@ -13,7 +12,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import atlassian_jwt_auth
@@ -23,6 +21,7 @@ import redis
 from atlassian_jwt_auth.key import BasePublicKeyRetriever, HTTPSPublicKeyRetriever, KeyIdentifier
 from cryptography.hazmat.primitives.asymmetric import ec
 
+import tls_probes as probes
 from tenantry.platform.keyrepo_directory import DirectoryKeyRepository
 from tenantry.platform.keyrepo_http import HttpKeyRepository
 from tenantry.platform.keys import ServiceKey, ensure_service_key
@@ -32,19 +31,6 @@ from tenantry.platform.tls import ensure_server_cert, server_ssl_context
 from tenantry.platform.tokens import TokenError, TokenSigner, TokenVerifier
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def _load_probes() -> ModuleType:
-    path = Path(__file__).resolve().parents[1] / "tls_probes.py"
-    spec = importlib.util.spec_from_file_location("tls_probes", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("tls_probes", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-probes = _load_probes()
 
 
 class DirectoryRetriever(BasePublicKeyRetriever):

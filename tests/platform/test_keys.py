@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import stat
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+import tls_probes as probes
 from tenantry.platform.keyrepo_directory import DirectoryKeyRepository
 from tenantry.platform.keyrepo_http import HttpKeyRepository
 from tenantry.platform.keys import (
@@ -27,19 +25,6 @@ from tenantry.platform.keys import (
     public_pem,
 )
 from tenantry.platform.tls import ensure_server_cert, server_ssl_context
-
-
-def _load_probes() -> ModuleType:
-    path = Path(__file__).resolve().parents[1] / "tls_probes.py"
-    spec = importlib.util.spec_from_file_location("tls_probes", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("tls_probes", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-probes = _load_probes()
 
 
 @pytest.mark.parametrize(

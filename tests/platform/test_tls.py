@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import datetime
-import importlib.util
 import ipaddress
 import socket
 import ssl
 import stat
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from cryptography import x509
@@ -18,6 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+import tls_probes as probes
 from tenantry.platform.tls import (
     client_ssl_context,
     ensure_ca,
@@ -25,18 +23,6 @@ from tenantry.platform.tls import (
     server_ssl_context,
 )
 
-
-def _load_probes() -> ModuleType:
-    path = Path(__file__).resolve().parents[1] / "tls_probes.py"
-    spec = importlib.util.spec_from_file_location("tls_probes", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("tls_probes", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-probes = _load_probes()
 TLS11 = ssl.TLSVersion.TLSv1_1
 TLS12 = ssl.TLSVersion.TLSv1_2
 NON_FS_SUITE = "AES128-GCM-SHA256"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, or_, select, update
+from sqlalchemy import Select, and_, bindparam, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tenantry.platform.errors import ApiError
@@ -236,20 +236,12 @@ def list_issues(
         query = query.join(
             IssueLabel, and_(IssueLabel.issue_id == Issue.id, IssueLabel.label == where.label)
         )
-    if cursor is not None:
-        after_project, after_number = decode_cursor(cursor, (str, int))
-        query = query.where(
-            or_(
-                Issue.project_key > after_project,
-                and_(Issue.project_key == after_project, Issue.number > after_number),
-            )
-        )
-    query = query.order_by(Issue.project_key, Issue.number).limit(limit + 1)
-    rows = [_issue(row) for row in session.rows(query)]
+    after = decode_cursor(cursor, (str, int)) if cursor is not None else None
+    rows = _keyset_page(session, query, (Issue.project_key, Issue.number), after, limit)
+    page = [_issue(row) for row in rows[:limit]]
     if len(rows) <= limit:
-        return rows, None
-    last = rows[limit - 1]
-    return rows[:limit], encode_cursor(last.project_key, last.number)
+        return page, None
+    return page, encode_cursor(page[-1].project_key, page[-1].number)
 
 
 def add_comment(
@@ -268,21 +260,32 @@ def list_comments(
 ) -> tuple[list[StoredComment], str | None]:
     """One page of an issue's comments, oldest first, and the cursor of the next page."""
     query = select(*_COMMENT_COLUMNS).where(Comment.issue_id == issue.id)
+    after = None
     if cursor is not None:
         after_time, after_id = decode_cursor(cursor, (str, str))
-        after = _cursor_time(after_time)
-        query = query.where(
-            or_(
-                Comment.created_at > after,
-                and_(Comment.created_at == after, Comment.id > after_id),
-            )
-        )
-    query = query.order_by(Comment.created_at, Comment.id).limit(limit + 1)
-    rows = [_comment(row) for row in session.rows(query)]
+        after = (_cursor_time(after_time), after_id)
+    rows = _keyset_page(session, query, (Comment.created_at, Comment.id), after, limit)
+    page = [_comment(row) for row in rows[:limit]]
     if len(rows) <= limit:
-        return rows, None
-    last = rows[limit - 1]
-    return rows[:limit], encode_cursor(last.created_at.isoformat(), last.id)
+        return page, None
+    return page, encode_cursor(page[-1].created_at.isoformat(), page[-1].id)
+
+
+def _keyset_page(
+    session: TenantSession,
+    query: Select[*tuple[Any, ...]],
+    order: tuple[Any, Any],
+    after: tuple[Any, Any] | None,
+    limit: int,
+) -> list[Any]:
+    """Up to `limit + 1` rows ordered by the two `order` columns, after the `after` key.
+
+    The extra row tells the caller whether another page follows.
+    """
+    first, second = order
+    if after is not None:
+        query = query.where(or_(first > after[0], and_(first == after[0], second > after[1])))
+    return list(session.rows(query.order_by(first, second).limit(limit + 1)))
 
 
 def _project(row: Any) -> StoredProject:
