@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import ssl
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from tls_probes import handshake
 
-from .api import signup
+from .api import PASSWORD, signup
 from .cloud import Cloud
 
 
@@ -87,5 +89,45 @@ def test_stopping_and_starting_up_keeps_all_data(tmp_path: Path) -> None:
             json={"project": "OPS", "summary": "next", "description": ""},
         )
         assert nxt.json()["key"] == "OPS-2"
+    finally:
+        again.stop()
+
+
+def test_a_killed_service_loses_no_acknowledged_write(tmp_path: Path) -> None:
+    """SIGKILL the issues process right after a burst of writes: every 201 survives."""
+    data_dir = tmp_path / "data"
+    cloud = Cloud.start(data_dir)
+    try:
+        site = signup(cloud, region="us", prefix="killed")
+        assert (
+            site.request("POST", "/rest/issues/projects", json={"key": "OPS", "name": "Ops"})
+        ).status_code == 201
+        acknowledged = []
+        for number in range(40):
+            created = site.request(
+                "POST",
+                "/rest/issues/issues",
+                json={"project": "OPS", "summary": f"write {number}", "description": ""},
+            )
+            assert created.status_code == 201, created.text
+            acknowledged.append(created.json()["key"])
+        os.kill(cloud.pids()["issues-us"], signal.SIGKILL)
+        # `up` sees its child die, stops the rest, and says so with a non-zero exit.
+        assert cloud.process.wait(timeout=60) != 0
+    finally:
+        cloud.stop(check=False)
+    again = Cloud.start(data_dir)
+    try:
+        login = again.http("us").post(
+            "/login",
+            json={"site": site.name, "email": f"admin@{site.name}.test", "password": PASSWORD},
+        )
+        revived = site.via(again.http("us"))
+        revived.token = login.json()["token"]
+        listed = revived.request(
+            "GET", "/rest/issues/issues", params={"project": "OPS", "limit": "100"}
+        )
+        assert listed.status_code == 200, listed.text
+        assert [issue["key"] for issue in listed.json()["issues"]] == acknowledged
     finally:
         again.stop()
