@@ -11,51 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tenantry.platform.context import TenantContext, UserContext, tenant_scope
-from tenantry.platform.http_errors import install_error_handlers
+from issues_harness import build_app
 from tenantry.platform.storage import Databases, SqliteBackend
 from tenantry.services.issues.models import IssuesBase
-from tenantry.services.issues.routes import build_router
-
-
-class HeaderContextMiddleware:
-    """Test stand-in for the platform's auth layer: context from `x-test-*` headers."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        tenant_id = headers.get("x-test-tenant")
-        if tenant_id is None:
-            await self.app(scope, receive, send)
-            return
-        tenant = TenantContext(
-            cloud_id=tenant_id,
-            site=tenant_id,
-            region="eu",
-            shard=headers.get("x-test-shard", "eu-1"),
-            status="active",
-        )
-        account = headers.get("x-test-user")
-        user = UserContext(account_id=account, role="member") if account else None
-        with tenant_scope(tenant, user):
-            await self.app(scope, receive, send)
-
-
-def build_app(databases: Databases) -> FastAPI:
-    app = FastAPI()
-    install_error_handlers(app)
-    app.include_router(build_router(databases))
-    app.add_middleware(HeaderContextMiddleware)
-    return app
 
 
 @pytest.fixture
