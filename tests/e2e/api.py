@@ -64,8 +64,15 @@ def signup(
     assert created.status_code == 201, created.text
     document = created.json()
     assert set(document) == {"site", "cloud_id", "region"}
+    site = Site(name, document["cloud_id"], document["region"], "", http)
+    return log_in(site, http)
+
+
+def log_in(site: Site, http: httpx.Client) -> Site:
+    """Log the site's admin in again through `http` (another edge, or a restarted cloud)."""
     login = http.post(
-        "/login", json={"site": name, "email": f"admin@{name}.test", "password": PASSWORD}
+        "/login",
+        json={"site": site.name, "email": f"admin@{site.name}.test", "password": PASSWORD},
     )
     assert login.status_code == 200, login.text
-    return Site(name, document["cloud_id"], document["region"], login.json()["token"], http)
+    return Site(site.name, site.cloud_id, site.region, login.json()["token"], http)

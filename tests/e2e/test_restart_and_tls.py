@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from tls_probes import handshake
 
-from .api import PASSWORD, signup
+from .api import log_in, signup
 from .cloud import Cloud
 
 
@@ -66,16 +66,7 @@ def test_stopping_and_starting_up_keeps_all_data(tmp_path: Path) -> None:
     again = Cloud.start(data_dir)
     try:
         http = again.http("eu")
-        login = http.post(
-            "/login",
-            json={
-                "site": site.name,
-                "email": f"admin@{site.name}.test",
-                "password": "correct horse battery staple",
-            },
-        )
-        assert login.status_code == 200, login.text
-        headers = {"X-Tenantry-Site": site.name, "Authorization": f"Bearer {login.json()['token']}"}
+        headers = log_in(site, http).headers()
         issue = http.get("/rest/issues/issues/OPS-1", headers=headers)
         assert issue.status_code == 200
         assert issue.json()["summary"] == "survive"
@@ -118,12 +109,7 @@ def test_a_killed_service_loses_no_acknowledged_write(tmp_path: Path) -> None:
         cloud.stop(check=False)
     again = Cloud.start(data_dir)
     try:
-        login = again.http("us").post(
-            "/login",
-            json={"site": site.name, "email": f"admin@{site.name}.test", "password": PASSWORD},
-        )
-        revived = site.via(again.http("us"))
-        revived.token = login.json()["token"]
+        revived = log_in(site, again.http("us"))
         listed = revived.request(
             "GET", "/rest/issues/issues", params={"project": "OPS", "limit": "100"}
         )
