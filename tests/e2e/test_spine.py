@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from .api import PASSWORD, Site, signup
 from .cloud import Cloud
 
@@ -99,3 +101,36 @@ def test_every_edge_response_carries_security_headers(cloud: Cloud) -> None:
         assert response.headers["x-frame-options"] == "DENY"
         assert "max-age" in response.headers["strict-transport-security"]
         assert response.headers["cache-control"] == "no-store"
+
+
+def test_logs_are_json_with_request_and_tenant_ids_and_no_personal_data(cloud: Cloud) -> None:
+    site = signup(cloud, region="au", prefix="logs")
+    secret_summary = "salary review for jane.doe"
+    assert (
+        site.request(
+            "POST", "/rest/issues/projects", json={"key": "HR", "name": "People"}
+        ).status_code
+        == 201
+    )
+    created = site.request(
+        "POST",
+        "/rest/issues/issues",
+        json={"project": "HR", "summary": secret_summary, "description": "private"},
+    )
+    assert created.status_code == 201
+    request_id = created.headers["x-request-id"]
+    logs = cloud.data_dir / "logs"
+    seen_in: set[str] = set()
+    for log in logs.glob("*.log"):
+        text = log.read_text()
+        for forbidden in (f"admin@{site.name}.test", PASSWORD, secret_summary):
+            assert forbidden not in text, f"{forbidden!r} leaked into {log.name}"
+        for line in text.splitlines():
+            if not line.startswith("{"):
+                continue  # a library warning, not one of our records
+            record = json.loads(line)
+            if record.get("request_id") == request_id:
+                assert record.get("tenant_id") == site.cloud_id, record
+                seen_in.add(log.name)
+    # The same request id is logged by the edge and by the issues service it reached.
+    assert {"edge-us.log", "issues-au.log"} <= seen_in, seen_in

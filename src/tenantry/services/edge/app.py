@@ -104,6 +104,8 @@ class Edge:
         tenant = entry.tenant
         if tenant is None:
             raise ApiError(404, "unknown_site", f"there is no site {site!r}")
+        if "tenantry" in scope:  # the request log line names the tenant by its cloud id
+            scope["tenantry"]["tenant_id"] = tenant.cloud_id
         if tenant.status == "suspended":
             raise ApiError(403, "tenant_suspended", "this site is suspended")
         if tenant.status == "moving":
