@@ -16,6 +16,8 @@ Two doors lead to the database, and both pass `_scope()`, the one place statemen
 `execute()` and the rest of the ORM (objects, via the `do_orm_execute` event), and the row
 door, `rows()` / `insert_rows()`, which skips the ORM's object layer for hot paths that need no
 identity map. Both run in one transaction on one connection: a `tenant_session()` block.
+On PostgreSQL each of the block's transactions also starts by naming the tenant to the
+row-level security policies (`tenantry.platform.storage.postgres`), the backstop behind all this.
 
 The tenant criteria are one shared option whose value travels as the bound parameter
 `TENANT_PARAM`, so a statement compiles once for all tenants and SQLAlchemy's statement cache
@@ -42,7 +44,9 @@ from sqlalchemy import (
     TextClause,
     bindparam,
     event,
+    func,
     inspect,
+    select,
 )
 from sqlalchemy.orm import Mapper, ORMExecuteState, Session, with_loader_criteria
 from sqlalchemy.sql import visitors
@@ -53,6 +57,7 @@ from sqlalchemy.sql.selectable import FromClause, ScalarSelect, Select, SelectBa
 
 from tenantry.platform.context import MissingTenantError, current_tenant, require_tenant
 from tenantry.platform.storage.model import TenantOwned
+from tenantry.platform.storage.postgres import TENANT_SETTING
 
 _TENANT_COLUMN = "tenant_id"
 
@@ -137,13 +142,13 @@ class TenantSession(Session):
         """Flush and commit everything so far; the block goes on in a new transaction."""
         super().commit()
         self._rows_connection.commit()
-        self._rows_connection.begin()
+        _begin(self._rows_connection, self.tenant_id)
 
     def rollback(self) -> None:
         """Discard everything since the last commit; the block goes on in a new transaction."""
         super().rollback()
         self._rows_connection.rollback()
-        self._rows_connection.begin()
+        _begin(self._rows_connection, self.tenant_id)
 
     def connection(self, *args: Any, **kwargs: Any) -> NoReturn:
         """Refuse: a bare connection would run SQL the tenant scoping never sees."""
@@ -171,7 +176,7 @@ def tenant_session(engine: Engine) -> Iterator[TenantSession]:
     """
     tenant_id = require_tenant().cloud_id
     with engine.connect() as connection:
-        connection.begin()
+        _begin(connection, tenant_id)
         session = TenantSession(connection, tenant_id)
         try:
             yield session
@@ -182,6 +187,23 @@ def tenant_session(engine: Engine) -> Iterator[TenantSession]:
                 session.close()  # only the ORM door leaves anything to release
             # Nothing is left open after a commit; after an error, whatever is open goes.
             connection.rollback()
+
+
+_SET_TENANT_SETTING = select(
+    func.set_config(TENANT_SETTING, bindparam("tenantry_rls_tenant_id"), True)
+)
+"""`set_config(..., true)`: the SET LOCAL that ends with the transaction, whatever its outcome."""
+
+
+def _begin(connection: Connection, tenant_id: str) -> None:
+    """Begin the block's next transaction; on PostgreSQL, name its tenant to row-level security.
+
+    The setting is transaction-local, so a pooled connection never carries one tenant into the
+    next transaction, whoever runs it.
+    """
+    connection.begin()
+    if connection.dialect.name == "postgresql":
+        connection.execute(_SET_TENANT_SETTING, {"tenantry_rls_tenant_id": tenant_id})
 
 
 _TENANT_CRITERIA = with_loader_criteria(
