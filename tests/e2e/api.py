@@ -76,3 +76,41 @@ def log_in(site: Site, http: httpx.Client) -> Site:
     )
     assert login.status_code == 200, login.text
     return Site(site.name, site.cloud_id, site.region, login.json()["token"], http)
+
+
+def work_on_issues(site: Site) -> None:
+    """A project, an issue taken through the workflow, a comment and a listing, as `site`."""
+    project = site.request("POST", "/rest/issues/projects", json={"key": "OPS", "name": "Ops"})
+    assert project.status_code == 201, project.text
+    created = site.request(
+        "POST",
+        "/rest/issues/issues",
+        json={"project": "OPS", "summary": "Disk full", "description": "on db-1"},
+    )
+    assert created.status_code == 201, created.text
+    issue = created.json()
+    assert issue["key"] == "OPS-1"
+    assert issue["status"] == "To Do"
+
+    read = site.request("GET", "/rest/issues/issues/OPS-1")
+    assert read.status_code == 200
+    assert read.json()["summary"] == "Disk full"
+
+    moved = site.request("PATCH", "/rest/issues/issues/OPS-1", json={"status": "In Progress"})
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["status"] == "In Progress"
+    done = site.request("PATCH", "/rest/issues/issues/OPS-1", json={"status": "Done"})
+    assert done.json()["status"] == "Done"
+    refused = site.request("PATCH", "/rest/issues/issues/OPS-1", json={"status": "To Do"})
+    assert refused.status_code == 409
+    assert refused.json()["error"] == "transition_not_allowed"
+
+    comment = site.request(
+        "POST", "/rest/issues/issues/OPS-1/comments", json={"body": "cleaned up /var/log"}
+    )
+    assert comment.status_code == 201, comment.text
+    assert comment.json()["body"] == "cleaned up /var/log"
+
+    listed = site.request("GET", "/rest/issues/issues", params={"project": "OPS", "status": "Done"})
+    assert listed.status_code == 200
+    assert [row["key"] for row in listed.json()["issues"]] == ["OPS-1"]

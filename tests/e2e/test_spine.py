@@ -4,45 +4,10 @@ from __future__ import annotations
 
 import json
 
-from .api import PASSWORD, Site, signup
+import httpx
+
+from .api import PASSWORD, signup, work_on_issues
 from .cloud import Cloud
-
-
-def _work_on_issues(site: Site) -> None:
-    project = site.request("POST", "/rest/issues/projects", json={"key": "OPS", "name": "Ops"})
-    assert project.status_code == 201, project.text
-    created = site.request(
-        "POST",
-        "/rest/issues/issues",
-        json={"project": "OPS", "summary": "Disk full", "description": "on db-1"},
-    )
-    assert created.status_code == 201, created.text
-    issue = created.json()
-    assert issue["key"] == "OPS-1"
-    assert issue["status"] == "To Do"
-
-    read = site.request("GET", "/rest/issues/issues/OPS-1")
-    assert read.status_code == 200
-    assert read.json()["summary"] == "Disk full"
-
-    moved = site.request("PATCH", "/rest/issues/issues/OPS-1", json={"status": "In Progress"})
-    assert moved.status_code == 200, moved.text
-    assert moved.json()["status"] == "In Progress"
-    done = site.request("PATCH", "/rest/issues/issues/OPS-1", json={"status": "Done"})
-    assert done.json()["status"] == "Done"
-    refused = site.request("PATCH", "/rest/issues/issues/OPS-1", json={"status": "To Do"})
-    assert refused.status_code == 409
-    assert refused.json()["error"] == "transition_not_allowed"
-
-    comment = site.request(
-        "POST", "/rest/issues/issues/OPS-1/comments", json={"body": "cleaned up /var/log"}
-    )
-    assert comment.status_code == 201, comment.text
-    assert comment.json()["body"] == "cleaned up /var/log"
-
-    listed = site.request("GET", "/rest/issues/issues", params={"project": "OPS", "status": "Done"})
-    assert listed.status_code == 200
-    assert [row["key"] for row in listed.json()["issues"]] == ["OPS-1"]
 
 
 def test_signup_places_sites_by_their_users_and_serves_them_in_their_region(cloud: Cloud) -> None:
@@ -58,7 +23,7 @@ def test_signup_places_sites_by_their_users_and_serves_them_in_their_region(clou
 
 def test_issue_lifecycle_through_the_home_edge_and_another_regions_edge(cloud: Cloud) -> None:
     home = signup(cloud, region="eu", via="eu", prefix="home")
-    _work_on_issues(home)
+    work_on_issues(home)
     # The same tenant through the us and au edges reaches the same rows in eu.
     for region in ("us", "au"):
         other_edge = home.via(cloud.http(region))
@@ -66,7 +31,7 @@ def test_issue_lifecycle_through_the_home_edge_and_another_regions_edge(cloud: C
         assert read.status_code == 200, read.text
         assert read.json()["status"] == "Done"
     away = signup(cloud, region="us", via="au", prefix="away")
-    _work_on_issues(away.via(cloud.http("eu")))
+    work_on_issues(away.via(cloud.http("eu")))
 
 
 def test_login_with_a_wrong_password_is_refused(cloud: Cloud) -> None:
@@ -134,3 +99,19 @@ def test_logs_are_json_with_request_and_tenant_ids_and_no_personal_data(cloud: C
                 seen_in.add(log.name)
     # The same request id is logged by the edge and by the issues service it reached.
     assert {"edge-us.log", "issues-au.log"} <= seen_in, seen_in
+
+
+def test_services_expose_readiness_and_prometheus_metrics(cloud: Cloud) -> None:
+    site = signup(cloud, region="us", prefix="metrics")
+    assert site.request("GET", "/rest/issues/projects").status_code == 200
+    services = cloud.directory()["services"]
+    with httpx.Client(verify=cloud.ssl_context(), trust_env=False) as http:
+        for service in ("identity", "tcs", "issues"):
+            for url in services[service].values():
+                assert http.get(f"{url}/_ready").json() == {"status": "ready"}
+        metrics = http.get(services["issues"]["us"] + "/_metrics")
+    assert metrics.status_code == 200
+    assert 'tenantry_requests_total{method="GET",service="issues",status="200"}' in metrics.text
+    assert "tenantry_request_seconds_bucket" in metrics.text
+    # The metrics carry no tenant or user: only service, method and status.
+    assert site.cloud_id not in metrics.text

@@ -32,6 +32,7 @@ from tenantry.cli.plan import (
     plan_processes,
 )
 from tenantry.cli.processes import Child, Supervisor, stop_leftovers
+from tenantry.cli.provision import ProvisioningFailed, provision_databases
 from tenantry.platform import keys, tls
 from tenantry.platform.directory import GLOBAL
 from tenantry.platform.topology import Topology, TopologyError, load_topology
@@ -138,6 +139,7 @@ def _run_locked(dirs: DataDir, topology: Topology, config: Path | None, stop: St
         out.print(f"Stopped processes an earlier `up` left running: {', '.join(leftovers)}")
     dirs.cloud_file.unlink(missing_ok=True)
     topology_file = _record_topology(dirs, config)
+    _provision(topology)
     processes = plan_processes(topology)
     ca = _prepare_credentials(dirs, processes)
     write_json_atomic(dirs.directory_file, directory_document(processes, ca))
@@ -176,6 +178,19 @@ def _record_topology(dirs: DataDir, config: Path | None) -> Path | None:
     if config.resolve() != dirs.topology_file:
         shutil.copyfile(config, dirs.topology_file)
     return dirs.topology_file
+
+
+def _provision(topology: Topology) -> None:
+    """Create and provision the PostgreSQL databases (if any) before a service opens them."""
+    if not topology.uses_postgres:
+        return
+    try:
+        created = provision_databases(topology)
+    except ProvisioningFailed as exc:
+        raise UpFailed(f"PostgreSQL provisioning failed: {exc}") from None
+    if created:
+        out.print(f"Created PostgreSQL databases: {', '.join(created)}")
+    out.print("PostgreSQL databases provisioned.")
 
 
 def _prepare_credentials(dirs: DataDir, processes: list[ProcessSpec]) -> Path:

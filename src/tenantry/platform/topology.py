@@ -16,6 +16,10 @@ from typing import Any
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
+# Short enough that `<prefix>_owner_<service>` stays within PostgreSQL's 63-byte names.
+_ROLE_PREFIX = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_DSN_SCHEMES = ("postgresql://", "postgresql+psycopg://")
+DEFAULT_ROLE_PREFIX = "tenantry"
 
 
 class TopologyError(ValueError):
@@ -58,6 +62,13 @@ class Topology:
     default_region: str
     shards: Mapping[str, Shard] = field(default_factory=dict)
     edge_limits: EdgeLimits = field(default_factory=EdgeLimits)
+    global_dsn: str | None = None
+    role_prefix: str = DEFAULT_ROLE_PREFIX
+
+    @property
+    def uses_postgres(self) -> bool:
+        """True when the databases live on PostgreSQL (every shard and `[global]` have a DSN)."""
+        return self.global_dsn is not None
 
     def shard(self, name: str) -> Shard:
         """Look up a shard by name, raising KeyError for one the topology does not have."""
@@ -93,7 +104,8 @@ def _parse(document: Mapping[str, Any]) -> Topology:
                 raise TopologyError(f"shard name {name!r} is invalid or used twice")
             if zone not in zones:
                 raise TopologyError(f"shard {name!r} names zone {zone!r}, not in {region_name!r}")
-            shard = Shard(name=name, region=region_name, zone=zone, dsn=raw_shard.get("dsn"))
+            dsn = _dsn(f"shard {name!r}", raw_shard.get("dsn"))
+            shard = Shard(name=name, region=region_name, zone=zone, dsn=dsn)
             shards[name] = shard
             region_shards.append(shard)
         if not region_shards:
@@ -114,7 +126,35 @@ def _parse(document: Mapping[str, Any]) -> Topology:
         per_tenant=str(raw_limits.get("per_tenant", defaults.per_tenant)),
         per_client_ip=str(raw_limits.get("per_client_ip", defaults.per_client_ip)),
     )
-    return Topology(regions, countries, default_region, shards, limits)
+    global_dsn = _dsn("[global]", document.get("global", {}).get("dsn"))
+    _check_dsns_all_or_none(global_dsn, shards)
+    role_prefix = document.get("postgres", {}).get("role_prefix", DEFAULT_ROLE_PREFIX)
+    if not isinstance(role_prefix, str) or not _ROLE_PREFIX.match(role_prefix):
+        raise TopologyError(
+            f"[postgres] role_prefix {role_prefix!r} must match {_ROLE_PREFIX.pattern}"
+        )
+    return Topology(regions, countries, default_region, shards, limits, global_dsn, role_prefix)
+
+
+def _dsn(owner: str, value: object) -> str | None:
+    """A PostgreSQL DSN as written in the file, or None when there is none."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.startswith(_DSN_SCHEMES):
+        raise TopologyError(f"{owner} dsn must be a string starting with postgresql://")
+    return value
+
+
+def _check_dsns_all_or_none(global_dsn: str | None, shards: Mapping[str, Shard]) -> None:
+    """Refuse a cloud that would keep some databases in SQLite files and some in PostgreSQL."""
+    missing = [f"shard {name!r}" for name, shard in shards.items() if shard.dsn is None]
+    if global_dsn is None:
+        missing.insert(0, "[global]")
+    if missing and len(missing) < len(shards) + 1:
+        raise TopologyError(
+            "either every shard and [global] have a PostgreSQL dsn, or none do; "
+            f"missing for: {', '.join(missing)}"
+        )
 
 
 def load_topology(path: Path | None = None) -> Topology:

@@ -32,8 +32,10 @@ POLICY_NAME = "tenant_isolation"
 
 _DRIVER = "postgresql+psycopg"
 _MAX_IDENTIFIER = 63
-_POOL_SIZE = 16
-_POOL_OVERFLOW = 48
+# Handlers run their statements one at a time per process, so a few connections are enough;
+# every service process keeps a pool per shard, against PostgreSQL's default of 100 connections.
+_POOL_SIZE = 4
+_POOL_OVERFLOW = 8
 _TENANT_EXPRESSION = f"tenant_id = nullif(current_setting('{TENANT_SETTING}', true), '')"
 
 

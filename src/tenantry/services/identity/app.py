@@ -7,8 +7,8 @@ from fastapi import FastAPI
 from tenantry.platform.app import create_service_app
 from tenantry.platform.client import ServiceClient
 from tenantry.platform.runtime import ServiceRuntime
+from tenantry.platform.storage.choose import storage_backend
 from tenantry.platform.storage.databases import Databases
-from tenantry.platform.storage.sqlite import SqliteBackend
 from tenantry.platform.tokens import TokenSigner
 from tenantry.services.identity.key_server import PREFIX as KEY_SERVER_PREFIX
 from tenantry.services.identity.key_server import build_key_router
@@ -20,7 +20,9 @@ USER_TOKEN_LIFETIME_SECONDS = 900
 
 def create_app(runtime: ServiceRuntime) -> FastAPI:
     """The identity ASGI app for a runtime loaded by `tenantry serve identity`."""
-    databases = Databases("identity", SqliteBackend(runtime.data_dir), IdentityBase.metadata)
+    databases = Databases(
+        "identity", storage_backend(runtime.topology, runtime.data_dir), IdentityBase.metadata
+    )
     client = ServiceClient(runtime.signer, runtime.directory)
     user_tokens = TokenSigner(runtime.key, lifetime=USER_TOKEN_LIFETIME_SECONDS)
     return create_service_app(

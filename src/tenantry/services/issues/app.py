@@ -6,13 +6,15 @@ from fastapi import FastAPI
 
 from tenantry.platform.app import create_service_app
 from tenantry.platform.runtime import ServiceRuntime
+from tenantry.platform.storage.choose import storage_backend
 from tenantry.platform.storage.databases import Databases
-from tenantry.platform.storage.sqlite import SqliteBackend
 from tenantry.services.issues.models import IssuesBase
 from tenantry.services.issues.routes import build_router
 
 
 def create_app(runtime: ServiceRuntime) -> FastAPI:
     """The issues ASGI app for a runtime loaded by `tenantry serve issues --region R`."""
-    databases = Databases("issues", SqliteBackend(runtime.data_dir), IssuesBase.metadata)
+    databases = Databases(
+        "issues", storage_backend(runtime.topology, runtime.data_dir), IssuesBase.metadata
+    )
     return create_service_app(runtime, [build_router(databases)])

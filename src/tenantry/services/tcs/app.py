@@ -6,7 +6,8 @@ from fastapi import FastAPI
 
 from tenantry.platform.app import create_service_app
 from tenantry.platform.runtime import ServiceRuntime
-from tenantry.platform.storage.sqlite import SqliteBackend
+from tenantry.platform.storage.backend import GLOBAL_SHARD
+from tenantry.platform.storage.choose import storage_backend
 from tenantry.platform.tenant_context import context_signer
 from tenantry.services.tcs.catalog import Catalog
 from tenantry.services.tcs.feed import ChangeFeed
@@ -15,7 +16,7 @@ from tenantry.services.tcs.routes import build_router
 
 def create_app(runtime: ServiceRuntime) -> FastAPI:
     """The tcs ASGI app for a runtime loaded by `tenantry serve tcs`."""
-    engine = SqliteBackend(runtime.data_dir).engine("tcs", "global")
+    engine = storage_backend(runtime.topology, runtime.data_dir).engine("tcs", GLOBAL_SHARD)
     catalog = Catalog(engine, runtime.topology)
     signer = context_signer(runtime.key)
     return create_service_app(runtime, [build_router(catalog, ChangeFeed(), signer)])
