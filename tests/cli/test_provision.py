@@ -8,15 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.pool import NullPool
 
+from postgres_server import SERVER, drop_databases_and_roles
 from tenantry.cli.provision import ProvisioningFailed, provision_databases, service_databases
 from tenantry.platform.storage.choose import postgres_backend
 from tenantry.platform.topology import Topology, load_topology
-
-SERVER = "postgresql://postgres@127.0.0.1:5432"
 
 
 @pytest.fixture
@@ -33,20 +30,7 @@ def topology(tmp_path: Path) -> Iterator[Topology]:
     try:
         yield load_topology(path)
     finally:
-        server = create_engine(
-            "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
-            poolclass=NullPool,
-            isolation_level="AUTOCOMMIT",
-        )
-        with server.connect() as c:
-            for name in names:
-                c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            roles = c.execute(
-                text("SELECT rolname FROM pg_roles WHERE starts_with(rolname, :p)"), {"p": prefix}
-            ).scalars()
-            for role in list(roles):
-                c.exec_driver_sql(f'DROP ROLE "{role}"')
-        server.dispose()
+        drop_databases_and_roles(names, prefix)
 
 
 def test_every_service_database_is_provisioned_once_and_again_safely(topology: Topology) -> None:

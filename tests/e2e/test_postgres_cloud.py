@@ -17,10 +17,11 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
+from postgres_server import SERVER, drop_databases_and_roles
+
 from .api import Site, signup, work_on_issues
 from .cloud import Cloud, tenantry
 
-SERVER = "postgresql://postgres@127.0.0.1:5432"
 SHARDS = {"us": ("us-1", "us-2"), "eu": ("eu-1", "eu-2")}
 SET_TENANT = text("SELECT set_config('tenantry.tenant_id', :tenant, true)")
 
@@ -56,25 +57,6 @@ def _topology(databases: dict[str, str], prefix: str) -> str:
     return "\n".join(lines)
 
 
-def _drop(databases: list[str], prefix: str) -> None:
-    server = create_engine(
-        f"{SERVER.replace('postgresql://', 'postgresql+psycopg://')}/postgres",
-        poolclass=NullPool,
-        isolation_level="AUTOCOMMIT",
-    )
-    try:
-        with server.connect() as c:
-            for database in databases:
-                c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-            roles = c.execute(
-                text("SELECT rolname FROM pg_roles WHERE starts_with(rolname, :p)"), {"p": prefix}
-            ).scalars()
-            for role in list(roles):
-                c.exec_driver_sql(f'DROP ROLE "{role}"')
-    finally:
-        server.dispose()
-
-
 @pytest.fixture(scope="module")
 def pg_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgCloud]:
     tag = uuid.uuid4().hex[:10]
@@ -91,7 +73,7 @@ def pg_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgCloud]:
         finally:
             cloud.stop()
     finally:
-        _drop(list(databases.values()), prefix)
+        drop_databases_and_roles(list(databases.values()), prefix)
 
 
 def _shard_of(pg: PgCloud, site: Site) -> str:
@@ -239,7 +221,7 @@ def test_up_fails_clearly_when_the_database_is_missing_and_cannot_be_created(
         assert "may not create it" in result.stderr
         assert "Traceback" not in result.stdout + result.stderr
     finally:
-        _drop([database], f"te{tag}")
+        drop_databases_and_roles([database], f"te{tag}")
         server.dispose()
 
 

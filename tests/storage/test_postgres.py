@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import NullPool
 
+from postgres_server import drop_databases_and_roles
 from tenantry.platform.context import TenantContext, tenant_scope
 from tenantry.platform.errors import ApiError
 from tenantry.platform.storage import Databases, TenantOwned
@@ -110,14 +111,8 @@ def pg() -> Iterator[Pg]:
         yield Pg(dsn, prefix, backend, admin)
     finally:
         admin.dispose()
-        with server.connect() as c:
-            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-            roles = c.execute(
-                text("SELECT rolname FROM pg_roles WHERE starts_with(rolname, :p)"), {"p": prefix}
-            ).scalars()
-            for role in list(roles):
-                c.exec_driver_sql(f'DROP ROLE "{role}"')
         server.dispose()
+        drop_databases_and_roles([database], prefix)
 
 
 @pytest.fixture(scope="module")
