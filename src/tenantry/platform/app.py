@@ -1,8 +1,9 @@
 """Build a tenantry service as an ASGI app with the platform's controls always on.
 
 Every service gets the same outer layers, in this order: request id, metrics and log line; then
-service-token authentication, the allowlist and the tenant context; then the service's own
-routes. Health, readiness and metrics endpoints are added here, so no service forgets them.
+service-token authentication, the allowlist and the tenant context; then the per-tenant
+concurrency cap; then the service's own routes. Health, readiness and metrics endpoints are
+added here, so no service forgets them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from tenantry.platform.http_errors import install_error_handlers
 from tenantry.platform.request_middleware import RequestMiddleware
 from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.service_auth import ServiceAuthMiddleware
+from tenantry.platform.tenant_concurrency import DEFAULT_CAP, TenantConcurrencyMiddleware
 
 Hook = Callable[[], Awaitable[None]]
 
@@ -30,11 +32,13 @@ def create_service_app(
     on_shutdown: Sequence[Hook] = (),
     ready: Callable[[], bool] = lambda: True,
     public_prefixes: tuple[str, ...] = (),
+    per_tenant_concurrency: int = DEFAULT_CAP,
 ) -> FastAPI:
     """Assemble one service: its routers behind the platform's middleware and endpoints.
 
     Paths under `public_prefixes` skip service authentication; only what must be reachable
-    without a token (public keys) belongs there.
+    without a token (public keys) belongs there. No tenant may have more than
+    `per_tenant_concurrency` requests in flight in this process; the rest are refused with 503.
     """
 
     @asynccontextmanager
@@ -71,6 +75,12 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
 
+    if per_tenant_concurrency < 1:
+        raise ValueError("per_tenant_concurrency must be at least 1")
+    # Starlette wraps in reverse order: added first runs innermost, after the tenant is known.
+    app.add_middleware(
+        TenantConcurrencyMiddleware, service=runtime.service, cap=per_tenant_concurrency
+    )
     app.add_middleware(
         ServiceAuthMiddleware,
         service=runtime.service,

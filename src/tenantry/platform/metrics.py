@@ -16,6 +16,11 @@ LATENCY = Histogram(
 SECURITY_EVENTS = Counter(
     "tenantry_security_events_total", "Requests refused for security reasons.", ["reason"]
 )
+TENANT_CONCURRENCY_REFUSED = Counter(
+    "tenantry_tenant_concurrency_refused_total",
+    "Requests refused because their tenant already had the most requests in flight allowed.",
+    ["service"],
+)
 
 
 def render() -> tuple[bytes, str]:
