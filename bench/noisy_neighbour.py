@@ -26,19 +26,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from spine import (
-    BENCH_DIR,
+    LUA_SCRIPT,
     Load,
     Processes,
     WrkResult,
+    command_line,
+    load_arguments,
     machine,
     parse_wrk,
     prepare_tenant,
     run_wrk,
     terminated_on_sigterm,
     wait_for_cloud,
+    wrk_missing,
 )
 
-STATUS_SCRIPT = BENCH_DIR / "wrk" / "create_read_status.lua"
 GOAL_P99_RATIO = 2.0
 HEAD_START_SECONDS = 2
 _STATUS_COUNTS = re.compile(r"^STATUS-COUNTS ?(.*)$", re.MULTILINE)
@@ -53,7 +55,7 @@ class Flood:
 
 
 def parse_statuses(output: str) -> dict[str, int]:
-    """Read the STATUS-COUNTS line of create_read_status.lua."""
+    """Read the STATUS-COUNTS line of create_read.lua."""
     found = _STATUS_COUNTS.search(output)
     if found is None:
         raise RuntimeError(f"no STATUS-COUNTS line in wrk output:\n{output}")
@@ -72,7 +74,7 @@ def flood_argv(edge: str, site: str, token: str, connections: int, seconds: int)
         "5s",
         "--latency",
         "-s",
-        str(STATUS_SCRIPT),
+        str(LUA_SCRIPT),
         edge,
         "--",
         "/rest/issues",
@@ -155,24 +157,18 @@ def render(
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The knobs: B's load, A's flood, run length."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--duration", type=int, default=10, help="seconds B is measured")
-    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up for B")
-    parser.add_argument("--connections", type=int, default=2, help="B's connections")
+    parser = load_arguments(__doc__, connections=2, connections_help="B's connections")
     parser.add_argument("--flood-connections", type=int, default=16, help="A's connections")
-    parser.add_argument("--output", type=Path, help="also write the markdown to this file")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Bring the cloud up, measure B alone and beside A's flood, print the markdown."""
     args = parse_args(argv)
-    if shutil.which("wrk") is None:
-        print("wrk is not installed: run `make system-deps`", file=sys.stderr)
+    if wrk_missing():
         return 2
     load = Load(args.connections, 1, args.duration, args.warmup)
-    command = " ".join([os.path.relpath(sys.executable), "bench/noisy_neighbour.py"])
-    command = " ".join([command, *sys.argv[1:]])
+    command = command_line("bench/noisy_neighbour.py")
     work = Path(tempfile.mkdtemp(prefix="tenantry-noisy-"))
     procs = Processes(work)
     try:

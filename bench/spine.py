@@ -467,27 +467,47 @@ def _shown_path(path: str) -> str:
     return path if relative.startswith("..") else relative
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    """The knobs: run length, load, and which sections to run."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+def command_line(script: str) -> str:
+    """The command that reproduces this run, for RESULTS.md."""
+    return " ".join([_shown_path(sys.executable), script, *sys.argv[1:]])
+
+
+def wrk_missing() -> bool:
+    """True, after telling the user how to install it, when wrk is not on the PATH."""
+    if shutil.which("wrk") is not None:
+        return False
+    print("wrk is not installed: run `make system-deps`", file=sys.stderr)
+    return True
+
+
+def load_arguments(
+    doc: str | None, *, connections: int = 16, connections_help: str | None = None
+) -> argparse.ArgumentParser:
+    """The knobs every benchmark script shares: run length, connections, where to write."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
     parser.add_argument("--duration", type=int, default=10, help="seconds measured per run")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per run")
-    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--connections", type=int, default=connections, help=connections_help)
+    parser.add_argument("--output", type=Path, help="also write the markdown to this file")
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The knobs: run length, load, and which sections to run."""
+    parser = load_arguments(__doc__)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-full", action="store_true", help="do not start `tenantry up`")
     parser.add_argument("--skip-proxy", action="store_true", help="do not compare clients")
-    parser.add_argument("--output", type=Path, help="also write the markdown to this file")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run every section and print the markdown; exit 1 if a run could not be made."""
     args = parse_args(argv)
-    if shutil.which("wrk") is None:
-        print("wrk is not installed: run `make system-deps`", file=sys.stderr)
+    if wrk_missing():
         return 2
     load = Load(args.connections, args.threads, args.duration, args.warmup)
-    command = " ".join([_shown_path(sys.executable), "bench/spine.py", *sys.argv[1:]])
+    command = command_line("bench/spine.py")
     work = Path(tempfile.mkdtemp(prefix="tenantry-bench-"))
     procs = Processes(work)
     try:

@@ -26,24 +26,27 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, text
-from sqlalchemy.pool import NullPool
 
+# The clean-up of test databases and roles is the test suite's; reuse it rather than copy it.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from postgres_server import SERVER, drop_databases_and_roles
 from spine import (
     BENCH_TENANT_LIMIT,
     Load,
     Processes,
     WrkResult,
     bench_topology,
+    command_line,
+    load_arguments,
     machine,
     measure_full_path,
     prepare_tenant,
     run_wrk,
     terminated_on_sigterm,
     wait_for_cloud,
+    wrk_missing,
 )
 
-SERVER = "postgresql://postgres@127.0.0.1:5432"
 _SHARD = re.compile(r'\{ name = "([a-z0-9-]+)", zone = "([a-z0-9-]+)" \}')
 
 
@@ -70,27 +73,6 @@ def postgres_topology(databases: dict[str, str], role_prefix: str) -> str:
     if not all("dsn" in shard for shard in shards) or len(shards) != len(databases) - 1:
         raise RuntimeError("the built-in topology's shard lines no longer have the known shape")
     return text_
-
-
-def drop_databases_and_roles(databases: Sequence[str], role_prefix: str) -> None:
-    """Drop the run's databases (even with connections open) and every role named prefix*."""
-    server = create_engine(
-        f"{SERVER.replace('postgresql://', 'postgresql+psycopg://')}/postgres",
-        poolclass=NullPool,
-        isolation_level="AUTOCOMMIT",
-    )
-    try:
-        with server.connect() as connection:
-            for database in databases:
-                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-            roles = connection.execute(
-                text("SELECT rolname FROM pg_roles WHERE starts_with(rolname, :p)"),
-                {"p": role_prefix},
-            ).scalars()
-            for role in list(roles):
-                connection.exec_driver_sql(f'DROP ROLE "{role}"')
-    finally:
-        server.dispose()
 
 
 def measure_postgres_path(procs: Processes, work: Path, load: Load, config: Path) -> WrkResult:
@@ -138,24 +120,18 @@ def render(sqlite: WrkResult, postgres: WrkResult, load: Load, command: str) -> 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The knobs: run length and load, as spine.py's."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--duration", type=int, default=10, help="seconds measured per run")
-    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per run")
-    parser.add_argument("--connections", type=int, default=16)
+    parser = load_arguments(__doc__)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--output", type=Path, help="also write the markdown to this file")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure the full path on SQLite, then on PostgreSQL; print the markdown."""
     args = parse_args(argv)
-    if shutil.which("wrk") is None:
-        print("wrk is not installed: run `make system-deps`", file=sys.stderr)
+    if wrk_missing():
         return 2
     load = Load(args.connections, args.threads, args.duration, args.warmup)
-    command = " ".join([os.path.relpath(sys.executable), "bench/spine_postgres.py"])
-    command = " ".join([command, *sys.argv[1:]])
+    command = command_line("bench/spine_postgres.py")
     tag = uuid.uuid4().hex[:10]
     role_prefix = f"tb{tag}"
     databases = database_names(tag)

@@ -4,7 +4,10 @@
 -- Each connection sends POST <prefix>/issues; every 201 queues the returned key, and the next
 -- request on that thread reads a queued key with GET <prefix>/issues/<key>. So creates and reads
 -- alternate and every read names an issue that exists. Anything but 201/200 counts as a failure.
--- done() prints one "SPINE-COUNTS" line that spine.py parses next to wrk's --latency figures.
+-- done() prints one "SPINE-COUNTS" line that spine.py parses next to wrk's --latency figures,
+-- and one "STATUS-COUNTS" line: space-separated `<status>:<error code>=<count>` pairs (the error
+-- code is the "error" field of a JSON error body, "-" when there is none), so refusals can be
+-- told apart by cause.
 
 local threads = {}
 
@@ -29,6 +32,7 @@ function init(args)
    create_body = '{"project":"BEN","summary":"s","description":"d"}'
    keys = {}
    creates, reads, failures, unparsed = 0, 0, 0, 0
+   statuses = {}
 end
 
 function request()
@@ -40,6 +44,7 @@ function request()
 end
 
 function response(status, headers, body)
+   local code = "-"
    if status == 201 then
       creates = creates + 1
       local key = body:match('"key"%s*:%s*"([^"]+)"')
@@ -52,19 +57,32 @@ function response(status, headers, body)
       reads = reads + 1
    else
       failures = failures + 1
+      code = body:match('"error"%s*:%s*"([^"]+)"') or "-"
       if failures <= 3 then
          io.stderr:write("spine: unexpected status " .. status .. ": " .. body:sub(1, 200) .. "\n")
       end
    end
+   local tag = status .. ":" .. code
+   statuses[tag] = (statuses[tag] or 0) + 1
 end
 
 function done(summary, latency, requests)
    local c, r, f, u = 0, 0, 0, 0
+   local totals = {}
    for _, thread in ipairs(threads) do
       c = c + thread:get("creates")
       r = r + thread:get("reads")
       f = f + thread:get("failures")
       u = u + thread:get("unparsed")
+      for tag, n in pairs(thread:get("statuses")) do
+         totals[tag] = (totals[tag] or 0) + n
+      end
    end
    io.write(string.format("SPINE-COUNTS creates=%d reads=%d failures=%d unparsed=%d\n", c, r, f, u))
+   local parts = {}
+   for tag, n in pairs(totals) do
+      table.insert(parts, tag .. "=" .. n)
+   end
+   table.sort(parts)
+   io.write("STATUS-COUNTS " .. table.concat(parts, " ") .. "\n")
 end

@@ -39,6 +39,21 @@ class Site:
         headers = {**self.headers(), **kwargs.pop("headers", {})}
         return self.http.request(method, path, headers=headers, **kwargs)
 
+    def create_project(self, key: str = "OPS", name: str = "Ops") -> None:
+        """Create a project, asserting the 201."""
+        made = self.request("POST", "/rest/issues/projects", json={"key": key, "name": name})
+        assert made.status_code == 201, made.text
+
+    def create_issue(self, summary: str, description: str = "", project: str = "OPS") -> Any:
+        """Create an issue, asserting the 201; the issue as the API returned it."""
+        created = self.request(
+            "POST",
+            "/rest/issues/issues",
+            json={"project": project, "summary": summary, "description": description},
+        )
+        assert created.status_code == 201, created.text
+        return created.json()
+
     def via(self, http: httpx.Client) -> Site:
         """The same site and token, talking through another edge."""
         return Site(self.name, self.cloud_id, self.region, self.token, http)
@@ -80,15 +95,8 @@ def log_in(site: Site, http: httpx.Client) -> Site:
 
 def work_on_issues(site: Site) -> None:
     """A project, an issue taken through the workflow, a comment and a listing, as `site`."""
-    project = site.request("POST", "/rest/issues/projects", json={"key": "OPS", "name": "Ops"})
-    assert project.status_code == 201, project.text
-    created = site.request(
-        "POST",
-        "/rest/issues/issues",
-        json={"project": "OPS", "summary": "Disk full", "description": "on db-1"},
-    )
-    assert created.status_code == 201, created.text
-    issue = created.json()
+    site.create_project()
+    issue = site.create_issue("Disk full", "on db-1")
     assert issue["key"] == "OPS-1"
     assert issue["status"] == "To Do"
 

@@ -43,12 +43,7 @@ def test_admins_add_members_and_members_cannot(cloud: Cloud) -> None:
     )
 
     # A member's issues name the member as reporter.
-    assert (
-        site.request(
-            "POST", "/rest/issues/projects", json={"key": "DEV", "name": "Dev"}
-        ).status_code
-        == 201
-    )
+    site.create_project("DEV", "Dev")
     created = site.http.post(
         "/rest/issues/issues",
         headers=member,

@@ -18,8 +18,7 @@ from .cloud import Cloud, tenantry
 @pytest.fixture(scope="module")
 def site(cloud: Cloud) -> Site:
     made = signup(cloud, region="us", prefix="chain")
-    created = made.request("POST", "/rest/issues/projects", json={"key": "OPS", "name": "Ops"})
-    assert created.status_code == 201, created.text
+    made.create_project()
     return made
 
 

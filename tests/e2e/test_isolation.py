@@ -41,15 +41,8 @@ def _shard_of(cloud: Cloud, site: Site) -> str:
 def pair(cloud: Cloud) -> tuple[Site, Site, dict[str, str]]:
     alice, bob = _same_shard_pair(cloud)
     for site in (alice, bob):
-        made = site.request("POST", "/rest/issues/projects", json={"key": "OPS", "name": "Ops"})
-        assert made.status_code == 201, made.text
-    created = alice.request(
-        "POST",
-        "/rest/issues/issues",
-        json={"project": "OPS", "summary": "alice secret", "description": "only alice"},
-    )
-    assert created.status_code == 201, created.text
-    return alice, bob, created.json()
+        site.create_project()
+    return alice, bob, alice.create_issue("alice secret", "only alice")
 
 
 def test_the_other_tenant_cannot_read_change_or_delete_by_key_or_id(
@@ -90,11 +83,6 @@ def test_the_other_tenants_issue_key_numbering_is_its_own(
     pair: tuple[Site, Site, dict[str, str]],
 ) -> None:
     _, bob, issue = pair
-    created = bob.request(
-        "POST",
-        "/rest/issues/issues",
-        json={"project": "OPS", "summary": "bob's", "description": ""},
-    )
-    assert created.status_code == 201
-    assert created.json()["key"] == "OPS-1"
-    assert created.json()["id"] != issue["id"]
+    created = bob.create_issue("bob's")
+    assert created["key"] == "OPS-1"
+    assert created["id"] != issue["id"]

@@ -43,18 +43,8 @@ def test_stopping_and_starting_up_keeps_all_data(tmp_path: Path) -> None:
     cloud = Cloud.start(data_dir)
     try:
         site = signup(cloud, region="eu", prefix="restart")
-        assert (
-            site.request(
-                "POST", "/rest/issues/projects", json={"key": "OPS", "name": "Ops"}
-            ).status_code
-            == 201
-        )
-        created = site.request(
-            "POST",
-            "/rest/issues/issues",
-            json={"project": "OPS", "summary": "survive", "description": "d"},
-        )
-        assert created.status_code == 201
+        site.create_project()
+        site.create_issue("survive", "d")
         assert (
             site.request(
                 "POST", "/rest/issues/issues/OPS-1/comments", json={"body": "still here"}
@@ -90,18 +80,8 @@ def test_a_killed_service_loses_no_acknowledged_write(tmp_path: Path) -> None:
     cloud = Cloud.start(data_dir)
     try:
         site = signup(cloud, region="us", prefix="killed")
-        assert (
-            site.request("POST", "/rest/issues/projects", json={"key": "OPS", "name": "Ops"})
-        ).status_code == 201
-        acknowledged = []
-        for number in range(40):
-            created = site.request(
-                "POST",
-                "/rest/issues/issues",
-                json={"project": "OPS", "summary": f"write {number}", "description": ""},
-            )
-            assert created.status_code == 201, created.text
-            acknowledged.append(created.json()["key"])
+        site.create_project()
+        acknowledged = [site.create_issue(f"write {number}")["key"] for number in range(40)]
         os.kill(cloud.pids()["issues-us"], signal.SIGKILL)
         # `up` sees its child die, stops the rest, and says so with a non-zero exit.
         assert cloud.process.wait(timeout=60) != 0

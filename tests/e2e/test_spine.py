@@ -71,12 +71,7 @@ def test_every_edge_response_carries_security_headers(cloud: Cloud) -> None:
 def test_logs_are_json_with_request_and_tenant_ids_and_no_personal_data(cloud: Cloud) -> None:
     site = signup(cloud, region="au", prefix="logs")
     secret_summary = "salary review for jane.doe"
-    assert (
-        site.request(
-            "POST", "/rest/issues/projects", json={"key": "HR", "name": "People"}
-        ).status_code
-        == 201
-    )
+    site.create_project("HR", "People")
     created = site.request(
         "POST",
         "/rest/issues/issues",
