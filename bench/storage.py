@@ -25,7 +25,7 @@ from tenantry.platform.context import TenantContext, tenant_scope
 from tenantry.platform.storage import Databases, SqliteBackend
 from tenantry.services.issues import store
 from tenantry.services.issues.keys import parse_issue_ref
-from tenantry.services.issues.models import IssuesBase
+from tenantry.services.issues.models import SCHEMA
 from tenantry.services.issues.schemas import IssueOut
 
 TENANT = TenantContext("bench-tenant", "bench", "eu", "eu-1", "active")
@@ -95,7 +95,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp, tenant_scope(TENANT):
-        databases = Databases("issues", SqliteBackend(Path(tmp) / "data"), IssuesBase.metadata)
+        databases = Databases(SCHEMA, SqliteBackend(Path(tmp) / "data"))
         try:
             with databases.session() as session:
                 store.create_project(session, "BEN", "Benchmark")

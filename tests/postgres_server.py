@@ -19,13 +19,15 @@ def server_engine() -> Engine:
     )
 
 
-def drop_databases_and_roles(databases: Iterable[str], role_prefix: str) -> None:
+def drop_databases_and_roles(databases: Iterable[str], role_prefix: str | None) -> None:
     """Drop test databases (even with open connections) and every role named `role_prefix*`."""
     server = server_engine()
     try:
         with server.connect() as connection:
             for database in databases:
                 connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            if role_prefix is None:
+                return
             roles = connection.execute(
                 text("SELECT rolname FROM pg_roles WHERE starts_with(rolname, :p)"),
                 {"p": role_prefix},

@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from backends import BACKEND, postgres_topology
+
 START_TIMEOUT_SECONDS = 90.0
 STOP_TIMEOUT_SECONDS = 30.0
 
@@ -28,6 +30,16 @@ def tenantry(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[s
         env={**os.environ, "COLUMNS": "200"},
         check=False,
     )
+
+
+def _on_test_backend(data_dir: Path, config: Path | None) -> Path | None:
+    """On a PostgreSQL test run, the same topology with a fresh database for every shard."""
+    if BACKEND != "postgres" or (config is not None and "dsn" in config.read_text()):
+        return config
+    text, _names = postgres_topology(data_dir, None if config is None else config.read_text())
+    path = data_dir.parent / f"{data_dir.name}-topology.toml"
+    path.write_text(text)
+    return path
 
 
 class Cloud:
@@ -46,6 +58,7 @@ class Cloud:
     ) -> Cloud:
         """Start `tenantry up --data-dir data_dir` and wait until it publishes `cloud.json`."""
         data_dir = data_dir.resolve()
+        config = _on_test_backend(data_dir, config)
         output = data_dir.parent / f"{data_dir.name}-up.out"
         with output.open("ab") as sink:
             process = subprocess.Popen(

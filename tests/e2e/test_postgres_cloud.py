@@ -1,6 +1,6 @@
 """A whole cloud on PostgreSQL through `tenantry up --config`: one database per shard, RLS on.
 
-`up` creates the databases the topology names and provisions every service; the services run
+`up` creates the databases the topology names and migrates every service; the services run
 as their own roles. The module uses fresh database names and its own role prefix, and drops
 both at the end.
 """
@@ -195,7 +195,7 @@ def test_up_fails_clearly_when_postgresql_is_unreachable(tmp_path: Path) -> None
     config.write_text(_topology(databases, "tenantry").replace(":5432/", ":1/"))
     result = tenantry("up", "--data-dir", str(tmp_path / "data"), "--config", str(config))
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "PostgreSQL provisioning failed" in result.stderr
+    assert "database set-up failed" in result.stderr
     assert "cannot connect" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
 

@@ -13,16 +13,16 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from backends import fresh_databases
 from issues_harness import build_app
-from tenantry.platform.storage import Databases, SqliteBackend
-from tenantry.services.issues.models import IssuesBase
+from tenantry.platform.storage import Databases
+from tenantry.services.issues.models import SCHEMA
 
 
 @pytest.fixture
 def databases(tmp_path: Path) -> Iterator[Databases]:
-    dbs = Databases("issues", SqliteBackend(tmp_path / "data"), IssuesBase.metadata)
-    yield dbs
-    dbs.dispose()
+    with fresh_databases(SCHEMA, tmp_path) as dbs:
+        yield dbs
 
 
 @pytest.fixture

@@ -15,10 +15,10 @@ from schemathesis.checks import not_a_server_error
 
 from issues_harness import build_app
 from tenantry.platform.storage import Databases, SqliteBackend
-from tenantry.services.issues.models import IssuesBase
+from tenantry.services.issues.models import SCHEMA
 
 _data = Path(tempfile.mkdtemp(prefix="tenantry-fuzz-"))
-app = build_app(Databases("issues", SqliteBackend(_data), IssuesBase.metadata))
+app = build_app(Databases(SCHEMA, SqliteBackend(_data)))
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 HEADERS = {"x-test-tenant": "fuzz-tenant", "x-test-user": "fuzzer"}
 

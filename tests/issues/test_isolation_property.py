@@ -13,7 +13,6 @@ Both storage backends run it: SQLite, and PostgreSQL with row-level security beh
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -29,11 +28,10 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from backends import BACKENDS, fresh_databases
 from issues_harness import build_app
-from postgres_server import SERVER, drop_databases_and_roles, server_engine
-from tenantry.platform.storage import Databases, SqliteBackend
-from tenantry.platform.storage.postgres import PostgresBackend
-from tenantry.services.issues.models import IssuesBase
+from tenantry.platform.storage import Databases
+from tenantry.services.issues.models import SCHEMA
 from tenantry.services.issues.workflow import TRANSITIONS
 
 SHARD = "eu-1"
@@ -396,36 +394,7 @@ def run_machine(databases: Databases) -> None:
         run_state_machine_as_test(machine, settings=SETTINGS)
 
 
-def test_tenants_stay_isolated_on_sqlite(tmp_path: Path) -> None:
-    databases = Databases("issues", SqliteBackend(tmp_path / "data"), IssuesBase.metadata)
-    try:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_tenants_stay_isolated(tmp_path: Path, backend: str) -> None:
+    with fresh_databases(SCHEMA, tmp_path, backend) as databases:
         run_machine(databases)
-    finally:
-        databases.dispose()
-
-
-@pytest.fixture
-def postgres_databases() -> Iterator[Databases]:
-    """The issues service on a database and roles of its own, all dropped afterwards."""
-    tag = uuid.uuid4().hex[:12]
-    database, prefix = f"tenantry_prop_{tag}", f"tq{tag}"
-    server = server_engine()
-    try:
-        with server.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{database}"')
-    finally:
-        server.dispose()
-    try:
-        backend = PostgresBackend({SHARD: f"{SERVER}/{database}"}, role_prefix=prefix)
-        backend.provision("issues", SHARD, IssuesBase.metadata)
-        databases = Databases("issues", backend, IssuesBase.metadata)
-        try:
-            yield databases
-        finally:
-            databases.dispose()
-    finally:
-        drop_databases_and_roles([database], prefix)
-
-
-def test_tenants_stay_isolated_on_postgres(postgres_databases: Databases) -> None:
-    run_machine(postgres_databases)

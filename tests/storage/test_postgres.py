@@ -11,15 +11,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, String, create_engine, select, text
+from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import NullPool
 
+import notes_service.models as notes_service
+from notes_service.models import Note
 from postgres_server import drop_databases_and_roles
 from tenantry.platform.context import TenantContext, tenant_scope
 from tenantry.platform.errors import ApiError
-from tenantry.platform.storage import Databases, TenantOwned
+from tenantry.platform.storage import Databases
 from tenantry.platform.storage.postgres import (
     PostgresBackend,
     UnsafeServiceRoleError,
@@ -28,32 +29,13 @@ from tenantry.platform.storage.postgres import (
 from tenantry.platform.storage.tenant_session import tenant_session
 from tenantry.services.issues import store
 from tenantry.services.issues.keys import parse_issue_ref
-from tenantry.services.issues.models import IssuesBase
+from tenantry.services.issues.models import SCHEMA as ISSUES_SCHEMA
 
 SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 SHARD = "eu-1"
 TENANT_A = TenantContext("tenant-a", "a", "eu", SHARD, "active")
 TENANT_B = TenantContext("tenant-b", "b", "eu", SHARD, "active")
 SET_TENANT = text("SELECT set_config('tenantry.tenant_id', :tenant, true)")
-
-
-def notes_metadata() -> Any:
-    """A `notes` table on metadata of its own, so two services can each have one."""
-
-    class Base(DeclarativeBase):
-        pass
-
-    class Row(TenantOwned, Base):
-        __tablename__ = "notes"
-
-        id: Mapped[str] = mapped_column(String(32), primary_key=True)
-        body: Mapped[str] = mapped_column(String(100))
-
-    return Base.metadata, Row
-
-
-NOTES_METADATA, NoteRow = notes_metadata()
-OTHER_METADATA, _ = notes_metadata()
 
 
 @dataclass
@@ -91,21 +73,21 @@ def pg() -> Iterator[Pg]:
     admin = create_engine(dsn, poolclass=NullPool)
     backend = PostgresBackend({SHARD: dsn}, role_prefix=prefix)
     try:
-        for service, metadata in [
-            ("notes", NOTES_METADATA),
-            ("other", OTHER_METADATA),
-            ("issues", IssuesBase.metadata),
+        for schema in [
+            notes_service.schema("notes"),
+            notes_service.schema("other"),
+            ISSUES_SCHEMA,
         ]:
-            backend.provision(service, SHARD, metadata)
+            backend.migrate(schema, SHARD)
         with admin.begin() as c:  # the administrator is a superuser: no policy applies to it
             for tenant in ("tenant-a", "tenant-b"):
                 for n in range(3):
                     c.execute(
-                        text("INSERT INTO notes.notes (tenant_id, id, body) VALUES (:t, :i, 'x')"),
+                        text("INSERT INTO notes.notes (tenant_id, id, text) VALUES (:t, :i, 'x')"),
                         {"t": tenant, "i": f"{tenant}-{n}"},
                     )
                 c.execute(
-                    text("INSERT INTO other.notes (tenant_id, id, body) VALUES (:t, 'o', 'x')"),
+                    text("INSERT INTO other.notes (tenant_id, id, text) VALUES (:t, 'o', 'x')"),
                     {"t": tenant},
                 )
         yield Pg(dsn, prefix, backend, admin)
@@ -117,7 +99,7 @@ def pg() -> Iterator[Pg]:
 
 @pytest.fixture(scope="module")
 def notes(pg: Pg) -> Iterator[Engine]:
-    engine = pg.backend.engine("notes", SHARD)
+    engine = pg.backend.open(notes_service.SCHEMA, SHARD)
     yield engine
     engine.dispose()
 
@@ -155,7 +137,7 @@ def test_writes_past_the_tenant_are_refused_or_reach_nothing(notes: Engine) -> N
     with notes.begin() as c:
         c.execute(SET_TENANT, {"tenant": "tenant-a"})
         assert (
-            c.exec_driver_sql("UPDATE notes SET body = 'y' WHERE tenant_id = 'tenant-b'").rowcount
+            c.exec_driver_sql("UPDATE notes SET text = 'y' WHERE tenant_id = 'tenant-b'").rowcount
             == 0
         )
         assert c.exec_driver_sql("DELETE FROM notes").rowcount == 3
@@ -228,12 +210,12 @@ def test_start_up_check_refuses_a_member_of_the_owner_role(pg: Pg) -> None:
 
 def test_start_up_check_refuses_a_missing_schema(pg: Pg) -> None:
     pg.login_role("absent")  # the role exists, its schema was never provisioned
-    with pytest.raises(UnsafeServiceRoleError, match="provision"):
+    with pytest.raises(UnsafeServiceRoleError, match="tenantry migrate"):
         pg.backend.engine("absent", SHARD)
 
 
 def test_provisioning_again_changes_nothing(pg: Pg, notes: Engine) -> None:
-    pg.backend.provision("notes", SHARD, NOTES_METADATA)
+    pg.backend.migrate(notes_service.SCHEMA, SHARD)
     with pg.admin.connect() as c:
         policies = c.exec_driver_sql(
             "SELECT tablename, policyname FROM pg_policies WHERE schemaname = 'notes'"
@@ -246,7 +228,7 @@ def test_provisioning_again_changes_nothing(pg: Pg, notes: Engine) -> None:
             "SELECT rolcanlogin, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = %(r)s",
             {"r": pg.backend.service_role("notes")},
         ).one()
-    assert policies == [("notes", "tenant_isolation")]
+    assert sorted(policies) == [("notes", "tenant_isolation"), ("tags", "tenant_isolation")]
     assert (owner, forced) == (pg.backend.owner_role("notes"), True)
     assert tuple(service) == (True, False, False)
     check_service_role(notes)
@@ -275,21 +257,21 @@ def test_engines_never_carry_the_administrators_password() -> None:
 
 def test_tenant_session_names_its_tenant_in_every_transaction(pg: Pg, notes: Engine) -> None:
     with tenant_scope(TENANT_A), tenant_session(notes) as s:
-        s.add(NoteRow(id="first", body="1"))
+        s.add(Note(id="first", text="1"))
         s.commit()  # the block goes on in a new transaction, which must name the tenant again
-        s.add(NoteRow(id="second", body="2"))
+        s.add(Note(id="second", text="2"))
         s.flush()
         s.rollback()
-        s.add(NoteRow(id="third", body="3"))
+        s.add(Note(id="third", text="3"))
     with tenant_scope(TENANT_A), tenant_session(notes) as s:
-        ids = s.scalars(select(NoteRow.id).order_by(NoteRow.id)).all()
+        ids = s.scalars(select(Note.id).order_by(Note.id)).all()
     assert [i for i in ids if not i.startswith("tenant-")] == ["first", "third"]
     with pg.admin.begin() as c:
         c.exec_driver_sql("DELETE FROM notes.notes WHERE id IN ('first', 'third')")
 
 
 def test_issues_store_end_to_end_on_postgres(pg: Pg) -> None:
-    databases = Databases("issues", pg.backend, IssuesBase.metadata)
+    databases = Databases(ISSUES_SCHEMA, pg.backend)
     try:
         with tenant_scope(TENANT_A):
             with databases.session() as s:

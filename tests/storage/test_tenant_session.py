@@ -15,8 +15,6 @@ from typing import Any
 import pytest
 from sqlalchemy import (
     Engine,
-    ForeignKeyConstraint,
-    String,
     bindparam,
     column,
     delete,
@@ -30,8 +28,9 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, aliased, mapped_column, relationship
+from sqlalchemy.orm import aliased
 
+from notes_service.models import SCHEMA, Note, Tag
 from tenantry.platform.context import (
     MissingTenantError,
     TenantContext,
@@ -48,31 +47,6 @@ from tenantry.platform.storage import (
 )
 from tenantry.platform.storage.tenant_session import TENANT_PARAM, tenant_session
 
-
-class Base(DeclarativeBase):
-    pass
-
-
-class Note(TenantOwned, Base):
-    __tablename__ = "notes"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    text: Mapped[str]
-    tags: Mapped[list[Tag]] = relationship(back_populates="note", lazy="select")
-
-
-class Tag(TenantOwned, Base):
-    __tablename__ = "tags"
-    __table_args__ = (
-        ForeignKeyConstraint(["tenant_id", "note_id"], ["notes.tenant_id", "notes.id"]),
-    )
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    note_id: Mapped[str] = mapped_column(String(32))
-    name: Mapped[str]
-    note: Mapped[Note] = relationship(back_populates="tags")
-
-
 A = TenantContext(cloud_id="tenant-a", site="a", region="eu", shard="eu-1", status="active")
 B = TenantContext(cloud_id="tenant-b", site="b", region="eu", shard="eu-1", status="active")
 C = TenantContext(cloud_id="tenant-c", site="c", region="eu", shard="eu-2", status="active")
@@ -80,7 +54,7 @@ C = TenantContext(cloud_id="tenant-c", site="c", region="eu", shard="eu-2", stat
 
 @pytest.fixture
 def databases(tmp_path: Path) -> Iterator[Databases]:
-    dbs = Databases("notes", SqliteBackend(tmp_path / "data"), Base.metadata)
+    dbs = Databases(SCHEMA, SqliteBackend(tmp_path / "data"))
     yield dbs
     dbs.dispose()
 
@@ -394,7 +368,7 @@ def test_engine_creation_is_thread_safe(databases: Databases) -> None:
 
 def test_files_are_private_and_pragmas_set(tmp_path: Path) -> None:
     backend = SqliteBackend(tmp_path / "data")
-    dbs = Databases("notes", backend, Base.metadata)
+    dbs = Databases(SCHEMA, backend)
     try:
         engine = dbs.engine_for("eu-1")
         with tenant_scope(A), tenant_session(engine) as s:
@@ -433,7 +407,7 @@ def test_unsafe_shard_names_are_refused(tmp_path: Path, shard: str) -> None:
     with pytest.raises(ValueError):
         backend.engine("notes", shard)
     with pytest.raises(ValueError):
-        Databases("notes", backend, Base.metadata).engine_for(shard)
+        Databases(SCHEMA, backend).engine_for(shard)
     assert not (tmp_path / "escape").exists()
 
 

@@ -35,6 +35,25 @@ def up(
 
 
 @app.command()
+def migrate(
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", help="Topology file (default: the one `up` recorded).", exists=True
+        ),
+    ] = None,
+    jobs: Annotated[
+        int, typer.Option("--jobs", min=1, max=64, help="Databases migrated at once.")
+    ] = 4,
+) -> None:
+    """Bring every service database on every shard to the schema revision the code expects."""
+    from tenantry.cli.migrate import run_migrate
+
+    raise typer.Exit(run_migrate(data_dir, config, jobs))
+
+
+@app.command()
 def status(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     """Show regions, shards, services and tenant counts of a running cloud."""
     from tenantry.cli.status import run_status

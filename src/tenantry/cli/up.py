@@ -24,6 +24,7 @@ from rich.text import Text
 
 from tenantry.cli import health
 from tenantry.cli.datadir import DataDir, write_json_atomic
+from tenantry.cli.migrate import MigrationFailed, create_databases, migrate_with_progress
 from tenantry.cli.plan import (
     KEY_IDENTITIES,
     ProcessSpec,
@@ -32,7 +33,6 @@ from tenantry.cli.plan import (
     plan_processes,
 )
 from tenantry.cli.processes import Child, Supervisor, stop_leftovers
-from tenantry.cli.provision import ProvisioningFailed, provision_databases
 from tenantry.platform import keys, tls
 from tenantry.platform.directory import GLOBAL
 from tenantry.platform.topology import Topology, TopologyError, load_topology
@@ -139,7 +139,7 @@ def _run_locked(dirs: DataDir, topology: Topology, config: Path | None, stop: St
         out.print(f"Stopped processes an earlier `up` left running: {', '.join(leftovers)}")
     dirs.cloud_file.unlink(missing_ok=True)
     topology_file = _record_topology(dirs, config)
-    _provision(topology)
+    _migrate(dirs, topology)
     processes = plan_processes(topology)
     ca = _prepare_credentials(dirs, processes)
     write_json_atomic(dirs.directory_file, directory_document(processes, ca))
@@ -180,17 +180,21 @@ def _record_topology(dirs: DataDir, config: Path | None) -> Path | None:
     return dirs.topology_file
 
 
-def _provision(topology: Topology) -> None:
-    """Create and provision the PostgreSQL databases (if any) before a service opens them."""
-    if not topology.uses_postgres:
-        return
+def _migrate(dirs: DataDir, topology: Topology) -> None:
+    """Bring every service database to its head revision before any service opens it."""
     try:
-        created = provision_databases(topology)
-    except ProvisioningFailed as exc:
-        raise UpFailed(f"PostgreSQL provisioning failed: {exc}") from None
-    if created:
-        out.print(f"Created PostgreSQL databases: {', '.join(created)}")
-    out.print("PostgreSQL databases provisioned.")
+        created = create_databases(topology)
+        if created:
+            out.print(f"Created PostgreSQL databases: {', '.join(created)}")
+        outcomes = migrate_with_progress(topology, dirs.root, out)
+    except MigrationFailed as exc:
+        raise UpFailed(f"database set-up failed: {exc}") from None
+    failed = [o for o in outcomes if o.error is not None]
+    if failed:
+        raise UpFailed(
+            f"migrating {failed[0].target.name} failed: {failed[0].error}; "
+            "fix it and run `tenantry migrate` (or `up` again)"
+        )
 
 
 def _prepare_credentials(dirs: DataDir, processes: list[ProcessSpec]) -> Path:

@@ -95,8 +95,8 @@ def _parse(document: Mapping[str, Any]) -> Topology:
         if not _NAME.match(region_name):
             raise TopologyError(f"region name {region_name!r} is not a lowercase identifier")
         zones = tuple(raw.get("zones", ()))
-        if not zones:
-            raise TopologyError(f"region {region_name!r} has no zones")
+        if not zones or not all(isinstance(zone, str) for zone in zones):
+            raise TopologyError(f"region {region_name!r} needs zones, a list of names")
         region_shards = []
         for raw_shard in raw.get("shards", ()):
             name, zone = raw_shard.get("name", ""), raw_shard.get("zone", "")
@@ -170,3 +170,9 @@ def load_topology(path: Path | None = None) -> Topology:
         return _parse(tomllib.loads(text))
     except tomllib.TOMLDecodeError as exc:
         raise TopologyError(f"topology is not valid TOML: {exc}") from exc
+    except (TypeError, AttributeError) as exc:
+        # A value of the wrong kind where a table, list or string belongs (`zones = 3`).
+        raise TopologyError(
+            f"topology has a value of the wrong type ({exc}); compare it with the built-in "
+            "default_topology.toml"
+        ) from None

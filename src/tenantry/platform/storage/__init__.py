@@ -8,6 +8,7 @@ re-exported here, so the submodule of the same name stays reachable).
 
 from tenantry.platform.storage.backend import GLOBAL_SHARD, StorageBackend
 from tenantry.platform.storage.databases import Databases
+from tenantry.platform.storage.migrations import SchemaNotCurrentError, ServiceSchema
 from tenantry.platform.storage.model import TenantOwned, UtcDateTime, utc_now
 from tenantry.platform.storage.sqlite import SqliteBackend
 from tenantry.platform.storage.tenant_session import (
@@ -22,6 +23,8 @@ __all__ = [
     "CrossTenantError",
     "Databases",
     "RawSqlError",
+    "SchemaNotCurrentError",
+    "ServiceSchema",
     "SqliteBackend",
     "StorageBackend",
     "TenantIsolationError",

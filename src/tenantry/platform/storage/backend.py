@@ -1,7 +1,8 @@
 """The seam between services and where their databases live (SQLite files or PostgreSQL).
 
-A service never builds an engine itself; it asks a backend for the engine of one service on one
-shard, so the same service code runs on the embedded default and on a fleet.
+A service never builds an engine itself; it asks a backend to open its schema on one shard, so
+the same service code runs on the embedded default and on a fleet. Building and upgrading the
+schema (`migrate`) is the operator's step on PostgreSQL; SQLite files upgrade as they open.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from typing import Protocol
 
 from sqlalchemy import Engine
 
+from tenantry.platform.storage.migrations import ServiceSchema
+
 GLOBAL_SHARD = "global"
 """The shard name of services that are not sharded (identity, tcs)."""
 
@@ -18,10 +21,18 @@ _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 
 
 class StorageBackend(Protocol):
-    """Hands out one engine per (service, shard): each service has its own database per shard."""
+    """Opens and migrates one database per (service, shard): no service sees another's."""
 
-    def engine(self, service: str, shard: str) -> Engine:
-        """Return an engine for `service`'s database on `shard` (creating the database if new)."""
+    def open(self, schema: ServiceSchema, shard: str) -> Engine:
+        """An engine for the service's database on `shard`, its schema checked to be current."""
+        ...
+
+    def migrate(self, schema: ServiceSchema, shard: str) -> None:
+        """Bring the service's database on `shard` to the head revision, all or nothing."""
+        ...
+
+    def revision(self, schema: ServiceSchema, shard: str) -> str | None:
+        """The revision the service's database on `shard` is at (None if never migrated)."""
         ...
 
 

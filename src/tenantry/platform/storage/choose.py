@@ -1,7 +1,7 @@
 """Pick where a cloud's databases live from its topology: SQLite files, or PostgreSQL.
 
 Every service process and `up` make the same choice from the same topology file, so the
-databases `up` provisions are the ones the services open.
+databases `up` and `migrate` prepare are the ones the services open.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def storage_backend(topology: Topology, data_dir: Path) -> StorageBackend:
 def postgres_backend(topology: Topology) -> PostgresBackend:
     """The PostgreSQL backend of a topology with DSNs: `[global]` is the shard "global".
 
-    The DSNs are the administrator's, used only to provision. Services log in as their own
+    The DSNs are the administrator's, used only to migrate. Services log in as their own
     roles with no password: the cluster is expected to trust local connections for them
     (trust or peer authentication), until service passwords are handed out.
     """

@@ -9,25 +9,25 @@ from __future__ import annotations
 import threading
 from contextlib import AbstractContextManager
 
-from sqlalchemy import Engine, MetaData
+from sqlalchemy import Engine
 
 from tenantry.platform.context import require_tenant
 from tenantry.platform.storage.backend import GLOBAL_SHARD, StorageBackend, check_name
+from tenantry.platform.storage.migrations import ServiceSchema
 from tenantry.platform.storage.tenant_session import TenantSession, tenant_session
 
 
 class Databases:
     """Engines of one service, one per shard, opened lazily and shared by all threads.
 
-    The first use of a shard creates the service's tables there with `metadata.create_all`
-    (which only adds missing tables). Versioned, per-shard migrations replace this once the
-    schema starts to change; until then, a new column means a new table or a fresh data dir.
+    The first use of a shard opens it through the backend, which checks (on SQLite: brings)
+    its schema at the service's head revision.
     """
 
-    def __init__(self, service: str, backend: StorageBackend, metadata: MetaData) -> None:
-        self.service = check_name("service", service)
+    def __init__(self, schema: ServiceSchema, backend: StorageBackend) -> None:
+        self.schema = schema
+        self.service = check_name("service", schema.service)
         self._backend = backend
-        self._metadata = metadata
         self._engines: dict[str, Engine] = {}
         self._lock = threading.Lock()
 
@@ -42,15 +42,14 @@ class Databases:
         return tenant_session(self.engine_for(GLOBAL_SHARD))
 
     def engine_for(self, shard: str) -> Engine:
-        """The engine of `shard`, created (with the service's tables) on first use."""
+        """The engine of `shard`, opened (its schema checked current) on first use."""
         engine = self._engines.get(shard)
         if engine is not None:
             return engine
         with self._lock:
             engine = self._engines.get(shard)
             if engine is None:
-                engine = self._backend.engine(self.service, check_name("shard", shard))
-                self._metadata.create_all(engine)
+                engine = self._backend.open(self.schema, check_name("shard", shard))
                 self._engines[shard] = engine
             return engine
 

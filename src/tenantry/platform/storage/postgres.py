@@ -9,8 +9,8 @@ named by the transaction-local setting `tenantry.tenant_id`, which the tenant se
 start of each transaction. The tenant session's own scoping stays the first line; the policy is
 the backstop when a statement slips past it.
 
-`provision()` runs with an administrator's connection and is idempotent. Services never hold
-that connection: `engine()` connects as the service role, and refuses to hand out an engine
+`migrate()` runs with an administrator's connection and is idempotent. Services never hold
+that connection: `open()` connects as the service role, and refuses to hand out an engine
 whose role could bypass the policies (`check_service_role()`).
 """
 
@@ -18,11 +18,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import Connection, Engine, MetaData, create_engine
+from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from tenantry.platform.storage.backend import check_name
+from tenantry.platform.storage.migrations import (
+    ServiceSchema,
+    current_revision,
+    require_current,
+    upgrade,
+)
 
 TENANT_SETTING = "tenantry.tenant_id"
 """The transaction-local setting the row-level security policies compare `tenant_id` with."""
@@ -36,6 +43,9 @@ _MAX_IDENTIFIER = 63
 # every service process keeps a pool per shard, against PostgreSQL's default of 100 connections.
 _POOL_SIZE = 4
 _POOL_OVERFLOW = 8
+# unique_violation (a role made meanwhile), serialization_failure, deadlock_detected
+_RACE_STATES = frozenset({"23505", "40001", "40P01"})
+_MIGRATE_ATTEMPTS = 3
 _TENANT_EXPRESSION = f"tenant_id = nullif(current_setting('{TENANT_SETTING}', true), '')"
 
 
@@ -47,7 +57,7 @@ class PostgresBackend:
     """Hands out engines that connect as a service's own role to its schema on a shard database.
 
     `dsn_by_shard` names each shard's database; its user and password are the administrator's
-    and are used only by `provision()` (and only if `admin_dsn_by_shard` does not name the shard).
+    and are used only by `migrate()` (and only if `admin_dsn_by_shard` does not name the shard).
     Engines take the host, port and database from it and the credentials of the service role:
     its name, and its password from `passwords` (keyed by service) when the server asks for one.
     """
@@ -110,23 +120,72 @@ class PostgresBackend:
             raise
         return engine
 
-    def provision(self, service: str, shard: str, metadata: MetaData) -> None:
-        """Create (or bring back in line) the roles, schema, tables, grants and policies.
-
-        Runs as the administrator in one transaction, so it applies entirely or not at all, and
-        running it again changes nothing that is already right. Tables are created as the owner
-        role, and only missing tables are created (no migrations here).
-        """
-        schema = check_name("service", service)
-        url = self._admin_dsn_by_shard.get(shard) or self._dsn(shard)
-        admin = create_engine(_shard_url(url), poolclass=NullPool)
+    def open(self, schema: ServiceSchema, shard: str) -> Engine:
+        """The service role's engine, once the role is safe and the schema is current."""
+        engine = self.engine(schema.service, shard)
         try:
-            with admin.begin() as connection:
-                _provision(connection, schema, self.owner_role(service), self.service_role(service))
-                _create_tables(connection, schema, self.owner_role(service), metadata)
-                _grant_and_protect(connection, schema, self.service_role(service))
+            with engine.connect() as connection:
+                require_current(connection, schema, f"shard {shard!r}", schema.service)
+        except BaseException:
+            engine.dispose()
+            raise
+        return engine
+
+    def migrate(self, schema: ServiceSchema, shard: str) -> None:
+        """Create or bring in line the roles, schema, revisions, grants and policies.
+
+        Runs as the administrator in one transaction, so it applies entirely or not at all,
+        and running it again changes nothing that is already right. Revisions run as the owner
+        role (so the owner owns what they create); an advisory lock makes concurrent runs on
+        the same database take turns.
+        """
+        check_name("service", schema.service)
+        admin = self._admin_engine(shard)
+        try:
+            for attempt in range(_MIGRATE_ATTEMPTS):
+                try:
+                    self._migrate_once(admin, schema)
+                    return
+                except DBAPIError as exc:
+                    # Two shards on one server may create the same new role at once; the loser
+                    # rolls back whole and tries again, finding the role made.
+                    lost_race = getattr(exc.orig, "sqlstate", None) in _RACE_STATES
+                    if not lost_race or attempt == _MIGRATE_ATTEMPTS - 1:
+                        raise
         finally:
             admin.dispose()
+
+    def _migrate_once(self, admin: Engine, schema: ServiceSchema) -> None:
+        service = schema.service
+        owner, login = self.owner_role(service), self.service_role(service)
+        with admin.begin() as connection:
+            connection.exec_driver_sql(
+                "SELECT pg_advisory_xact_lock(hashtext(%(lock)s))",
+                {"lock": f"tenantry.migrate.{service}"},
+            )
+            _provision(connection, service, owner, login)
+            connection.exec_driver_sql(f"SET LOCAL ROLE {_quote(owner)}")
+            connection.exec_driver_sql(f"SET LOCAL search_path TO {_quote(service)}")
+            if current_revision(connection, service) != schema.head:
+                upgrade(connection, schema, service)
+            _grant_and_protect(connection, service, login)
+
+    def revision(self, schema: ServiceSchema, shard: str) -> str | None:
+        """The revision of the service's schema on `shard`, read as the administrator."""
+        service = check_name("service", schema.service)
+        admin = self._admin_engine(shard)
+        try:
+            with admin.connect() as connection:
+                table = connection.exec_driver_sql(
+                    "SELECT to_regclass(%(name)s)", {"name": f"{_quote(service)}.alembic_version"}
+                ).scalar_one()
+                return None if table is None else current_revision(connection, service)
+        finally:
+            admin.dispose()
+
+    def _admin_engine(self, shard: str) -> Engine:
+        url = self._admin_dsn_by_shard.get(shard) or self._dsn(shard)
+        return create_engine(_shard_url(url), poolclass=NullPool)
 
     def _dsn(self, shard: str) -> str:
         try:
@@ -149,7 +208,7 @@ def check_service_role(engine: Engine) -> None:
         if superuser:
             raise UnsafeServiceRoleError(
                 f"database role {name!r} is a superuser, which bypasses row-level security; "
-                "connect the service as its own role made by PostgresBackend.provision() "
+                "connect the service as its own role made by `tenantry migrate` "
                 f"(or run: ALTER ROLE {_quote(name)} NOSUPERUSER)"
             )
         if bypass:
@@ -160,7 +219,7 @@ def check_service_role(engine: Engine) -> None:
         if schema is None:
             raise UnsafeServiceRoleError(
                 f"database role {name!r} sees no schema on its search path; "
-                "run PostgresBackend.provision() for this service and shard first"
+                "run `tenantry migrate` first"
             )
         owned = connection.exec_driver_sql(
             "SELECT n.nspname FROM pg_catalog.pg_namespace n"
@@ -179,7 +238,7 @@ def check_service_role(engine: Engine) -> None:
                 f"database role {name!r} owns (or is a member of the role that owns) "
                 f"{', '.join(names)}, so it could drop or disable row-level security; "
                 "give the schema and tables to the service's owner role "
-                "(ALTER ... OWNER TO <prefix>_owner_<service>, as PostgresBackend.provision() "
+                "(ALTER ... OWNER TO <prefix>_owner_<service>, as `tenantry migrate` "
                 "does) and revoke that role's membership from the service role"
             )
 
@@ -209,13 +268,6 @@ def _provision(connection: Connection, schema: str, owner: str, service_role: st
     connection.exec_driver_sql(f"GRANT USAGE ON SCHEMA {_quote(schema)} TO {_quote(service_role)}")
 
 
-def _create_tables(connection: Connection, schema: str, owner: str, metadata: MetaData) -> None:
-    """Create the missing tables in `schema` as the owner role (so the owner owns them)."""
-    connection.exec_driver_sql(f"SET LOCAL ROLE {_quote(owner)}")
-    connection.exec_driver_sql(f"SET LOCAL search_path TO {_quote(schema)}")
-    metadata.create_all(connection)
-
-
 def _grant_and_protect(connection: Connection, schema: str, service_role: str) -> None:
     """As the owner: row rights for the service role, and a forced policy on tenant tables."""
     quoted_schema, quoted_role = _quote(schema), _quote(service_role)
@@ -234,6 +286,11 @@ def _grant_and_protect(connection: Connection, schema: str, service_role: str) -
     connection.exec_driver_sql(
         f"ALTER DEFAULT PRIVILEGES IN SCHEMA {quoted_schema}"
         f" GRANT USAGE, SELECT ON SEQUENCES TO {quoted_role}"
+    )
+    # The revision table is the migrator's: the service may read it (to check it is current).
+    connection.exec_driver_sql(
+        f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {quoted_schema}.alembic_version"
+        f" FROM {quoted_role}"
     )
     tables = connection.exec_driver_sql(
         "SELECT c.relname FROM pg_catalog.pg_class c"
@@ -257,12 +314,27 @@ def _grant_and_protect(connection: Connection, schema: str, service_role: str) -
 
 
 def _ensure_role(connection: Connection, role: str, attributes: str) -> None:
-    """Create `role`, or reset an existing one's attributes to the ones it must have."""
-    exists = connection.exec_driver_sql(
-        "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = %(role)s", {"role": role}
+    """Create `role`, or reset an existing one's attributes if they are not the ones it needs.
+
+    Roles belong to the whole server, so shards on one server share them; an existing role that
+    is already right is left untouched, so migrations of those shards can run side by side.
+    """
+    found = connection.exec_driver_sql(
+        "SELECT rolcanlogin, rolsuper, rolbypassrls, rolcreatedb, rolcreaterole, rolinherit"
+        " FROM pg_catalog.pg_roles WHERE rolname = %(role)s",
+        {"role": role},
     ).first()
-    verb = "ALTER" if exists else "CREATE"
-    connection.exec_driver_sql(f"{verb} ROLE {_quote(role)} WITH {attributes}")
+    if found is None:
+        connection.exec_driver_sql(f"CREATE ROLE {_quote(role)} WITH {attributes}")
+    elif tuple(found) != _flags(attributes):
+        connection.exec_driver_sql(f"ALTER ROLE {_quote(role)} WITH {attributes}")
+
+
+def _flags(attributes: str) -> tuple[bool, ...]:
+    """The pg_roles columns that `attributes` (LOGIN, NOSUPERUSER, ...) sets, in query order."""
+    words = set(attributes.split())
+    names = ("LOGIN", "SUPERUSER", "BYPASSRLS", "CREATEDB", "CREATEROLE", "INHERIT")
+    return tuple(name in words for name in names)
 
 
 def _shard_url(dsn: str) -> URL:

@@ -11,10 +11,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL
+from sqlalchemy.pool import NullPool
 
 from tenantry.platform.storage.backend import GLOBAL_SHARD, check_name
+from tenantry.platform.storage.migrations import ServiceSchema, current_revision, upgrade
 
 _DIR_MODE = 0o700
 _FILE_MODE = 0o600
@@ -37,11 +39,42 @@ class SqliteBackend:
             return self.data_dir / GLOBAL_SHARD / f"{service}.sqlite"
         return self.data_dir / "shards" / shard / f"{service}.sqlite"
 
+    def open(self, schema: ServiceSchema, shard: str) -> Engine:
+        """Upgrade the file to the head revision if it is behind, then hand out its engine.
+
+        The file belongs to the service alone, so the service is its own migrator.
+        """
+        self.migrate(schema, shard)
+        return self.engine(schema.service, shard)
+
+    def migrate(self, schema: ServiceSchema, shard: str) -> None:
+        """Apply the missing revisions in one write transaction (BEGIN IMMEDIATE).
+
+        Two processes opening the same file at once take turns: the second finds it current.
+        """
+        engine = self._migration_engine(self._create(schema.service, shard))
+        try:
+            with engine.begin() as connection:
+                if current_revision(connection) != schema.head:
+                    upgrade(connection, schema)
+        finally:
+            engine.dispose()
+
+    def revision(self, schema: ServiceSchema, shard: str) -> str | None:
+        """The file's revision; None when the file does not exist yet (it is not created)."""
+        path = self.path(schema.service, shard)
+        if not path.exists():
+            return None
+        engine = self._migration_engine(path)
+        try:
+            with engine.connect() as connection:
+                return current_revision(connection)
+        finally:
+            engine.dispose()
+
     def engine(self, service: str, shard: str) -> Engine:
         """Create (if needed) the private database file and return a new engine for it."""
-        path = self.path(service, shard)
-        _make_private_dirs(self.data_dir, path.parent)
-        _make_private_file(path)
+        path = self._create(service, shard)
         engine = create_engine(
             URL.create("sqlite+pysqlite", database=str(path)),
             connect_args={"check_same_thread": False},
@@ -52,6 +85,36 @@ class SqliteBackend:
             pool_use_lifo=True,
         )
         event.listen(engine, "connect", _pragmas(self.busy_timeout_ms))
+        return engine
+
+    def _create(self, service: str, shard: str) -> Path:
+        path = self.path(service, shard)
+        _make_private_dirs(self.data_dir, path.parent)
+        _make_private_file(path)
+        return path
+
+    def _migration_engine(self, path: Path) -> Engine:
+        """An engine whose transactions really begin, so schema changes roll back on failure.
+
+        By default the sqlite3 module begins a transaction only before data changes, which
+        would commit each CREATE or ALTER at once; this engine takes control of BEGIN itself.
+        """
+        engine = create_engine(
+            URL.create("sqlite+pysqlite", database=str(path)),
+            connect_args={"check_same_thread": False},
+            poolclass=NullPool,
+        )
+        pragmas = _pragmas(self.busy_timeout_ms)
+
+        def on_connect(dbapi_connection: Any, record: Any) -> None:
+            pragmas(dbapi_connection, record)
+            dbapi_connection.isolation_level = None
+
+        def on_begin(connection: Connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        event.listen(engine, "connect", on_connect)
+        event.listen(engine, "begin", on_begin)
         return engine
 
 

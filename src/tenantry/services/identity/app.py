@@ -12,7 +12,7 @@ from tenantry.platform.storage.databases import Databases
 from tenantry.platform.tokens import TokenSigner
 from tenantry.services.identity.key_server import PREFIX as KEY_SERVER_PREFIX
 from tenantry.services.identity.key_server import build_key_router
-from tenantry.services.identity.models import IdentityBase
+from tenantry.services.identity.models import SCHEMA
 from tenantry.services.identity.routes import build_router
 
 USER_TOKEN_LIFETIME_SECONDS = 900
@@ -20,9 +20,7 @@ USER_TOKEN_LIFETIME_SECONDS = 900
 
 def create_app(runtime: ServiceRuntime) -> FastAPI:
     """The identity ASGI app for a runtime loaded by `tenantry serve identity`."""
-    databases = Databases(
-        "identity", storage_backend(runtime.topology, runtime.data_dir), IdentityBase.metadata
-    )
+    databases = Databases(SCHEMA, storage_backend(runtime.topology, runtime.data_dir))
     client = ServiceClient(runtime.signer, runtime.directory)
     user_tokens = TokenSigner(runtime.key, lifetime=USER_TOKEN_LIFETIME_SECONDS)
     return create_service_app(

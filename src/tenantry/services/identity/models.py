@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import Float, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from tenantry.platform.storage.migrations import ServiceSchema
 from tenantry.platform.storage.model import TenantOwned
 
 
@@ -27,3 +30,7 @@ class Account(TenantOwned, IdentityBase):
     def public(self) -> dict[str, str]:
         """What the API shows of an account (never the hash)."""
         return {"account_id": self.account_id, "email": self.email, "role": self.role}
+
+
+SCHEMA = ServiceSchema("identity", IdentityBase.metadata, Path(__file__).with_name("migrations"))
+"""identity's tables on the global database, built by its revisions."""

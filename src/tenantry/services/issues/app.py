@@ -8,13 +8,11 @@ from tenantry.platform.app import create_service_app
 from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.storage.choose import storage_backend
 from tenantry.platform.storage.databases import Databases
-from tenantry.services.issues.models import IssuesBase
+from tenantry.services.issues.models import SCHEMA
 from tenantry.services.issues.routes import build_router
 
 
 def create_app(runtime: ServiceRuntime) -> FastAPI:
     """The issues ASGI app for a runtime loaded by `tenantry serve issues --region R`."""
-    databases = Databases(
-        "issues", storage_backend(runtime.topology, runtime.data_dir), IssuesBase.metadata
-    )
+    databases = Databases(SCHEMA, storage_backend(runtime.topology, runtime.data_dir))
     return create_service_app(runtime, [build_router(databases)])

@@ -7,11 +7,13 @@ point at another tenant's row.
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKeyConstraint, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from tenantry.platform.storage.migrations import ServiceSchema
 from tenantry.platform.storage.model import TenantOwned, UtcDateTime
 
 PROJECT_KEY_LENGTH = 10
@@ -100,3 +102,7 @@ class Comment(TenantOwned, IssuesBase):
     body: Mapped[str] = mapped_column(Text)
     author: Mapped[str] = mapped_column(String(ACCOUNT_ID_LENGTH))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+SCHEMA = ServiceSchema("issues", IssuesBase.metadata, Path(__file__).with_name("migrations"))
+"""The issues service's tables on every shard, built by its revisions."""

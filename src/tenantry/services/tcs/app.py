@@ -9,14 +9,14 @@ from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.storage.backend import GLOBAL_SHARD
 from tenantry.platform.storage.choose import storage_backend
 from tenantry.platform.tenant_context import context_signer
-from tenantry.services.tcs.catalog import Catalog
+from tenantry.services.tcs.catalog import SCHEMA, Catalog
 from tenantry.services.tcs.feed import ChangeFeed
 from tenantry.services.tcs.routes import build_router
 
 
 def create_app(runtime: ServiceRuntime) -> FastAPI:
     """The tcs ASGI app for a runtime loaded by `tenantry serve tcs`."""
-    engine = storage_backend(runtime.topology, runtime.data_dir).engine("tcs", GLOBAL_SHARD)
+    engine = storage_backend(runtime.topology, runtime.data_dir).open(SCHEMA, GLOBAL_SHARD)
     catalog = Catalog(engine, runtime.topology)
     signer = context_signer(runtime.key)
     return create_service_app(runtime, [build_router(catalog, ChangeFeed(), signer)])

@@ -10,6 +10,7 @@ import re
 import time
 import uuid
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from sqlalchemy import (
     Column,
@@ -30,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tenantry.platform.context import TenantContext
 from tenantry.platform.errors import ApiError
+from tenantry.platform.storage.migrations import ServiceSchema
 from tenantry.platform.topology import Topology
 
 SITE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
@@ -62,6 +64,8 @@ changes = Table(
     Column("site", String(63), nullable=False),
     Column("at", Float, nullable=False),
 )
+SCHEMA = ServiceSchema("tcs", metadata, Path(__file__).with_name("migrations"))
+"""The catalog's tables on the global database, built by tcs's revisions."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +104,6 @@ class Catalog:
     def __init__(self, engine: Engine, topology: Topology) -> None:
         self.engine = engine
         self.topology = topology
-        metadata.create_all(engine)
 
     def create(self, site: str, region: str) -> Tenant:
         """Add a site in `region`, on that region's least-loaded shard."""

@@ -1,0 +1,1 @@
+"""identity's schema revisions (applied by `tenantry migrate`)."""

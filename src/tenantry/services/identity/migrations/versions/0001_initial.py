@@ -1,0 +1,28 @@
+"""Accounts: one row per person per site.
+
+Revision ID: 0001
+Revises:
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    """Create the accounts table, one email per site."""
+    op.create_table(
+        "accounts",
+        sa.Column("tenant_id", sa.String(length=64), nullable=False),
+        sa.Column("account_id", sa.String(length=32), nullable=False),
+        sa.Column("email", sa.String(length=254), nullable=False),
+        sa.Column("password_hash", sa.String(length=255), nullable=False),
+        sa.Column("role", sa.String(length=16), nullable=False),
+        sa.Column("created_at", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("tenant_id", "account_id"),
+        sa.UniqueConstraint("tenant_id", "email"),
+    )

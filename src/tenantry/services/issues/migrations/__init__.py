@@ -1,0 +1,1 @@
+"""The issues service's schema revisions (applied by `tenantry migrate`)."""

@@ -1,0 +1,1 @@
+"""tcs's schema revisions (applied by `tenantry migrate`)."""
