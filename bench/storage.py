@@ -14,6 +14,7 @@ Run: `.venv/bin/python bench/storage.py [--pairs N] [--rounds R]`.
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import statistics
 import tempfile
@@ -22,6 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tenantry.platform.context import TenantContext, tenant_scope
+from tenantry.platform.crypto import DataKey
+from tenantry.platform.data_keys import TenantKeys
 from tenantry.platform.storage import Databases, SqliteBackend
 from tenantry.services.issues import store
 from tenantry.services.issues.keys import parse_issue_ref
@@ -29,6 +32,13 @@ from tenantry.services.issues.models import SCHEMA
 from tenantry.services.issues.schemas import IssueOut
 
 TENANT = TenantContext("bench-tenant", "bench", "eu", "eu-1", "active")
+_KEY = DataKey(1, os.urandom(32))
+KEYS = TenantKeys(_KEY, {1: _KEY})
+
+
+def tenant_keys() -> TenantKeys:
+    """The benchmark tenant's data key, as kms would hand it to the issues service."""
+    return KEYS
 
 
 def _tenantry_pair(databases: Databases, labels: list[str]) -> Callable[[], None]:
@@ -39,6 +49,7 @@ def _tenantry_pair(databases: Databases, labels: list[str]) -> Callable[[], None
             created = IssueOut.of(
                 store.create_issue(
                     session,
+                    tenant_keys(),
                     project="BEN",
                     summary="benchmark issue",
                     description="created by bench/storage.py",
@@ -47,7 +58,7 @@ def _tenantry_pair(databases: Databases, labels: list[str]) -> Callable[[], None
                 )
             )
         with databases.session() as session:
-            IssueOut.of(store.find_issue(session, parse_issue_ref(created.key)))
+            IssueOut.of(store.find_issue(session, tenant_keys(), parse_issue_ref(created.key)))
 
     return pair
 

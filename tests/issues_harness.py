@@ -6,10 +6,14 @@ the routes can be driven directly.
 
 from __future__ import annotations
 
+import hashlib
+
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tenantry.platform.context import TenantContext, UserContext, tenant_scope
+from tenantry.platform.context import TenantContext, UserContext, require_tenant, tenant_scope
+from tenantry.platform.crypto import DataKey
+from tenantry.platform.data_keys import DataKeys, TenantKeys
 from tenantry.platform.http_errors import install_error_handlers
 from tenantry.platform.storage import Databases
 from tenantry.services.issues.routes import build_router
@@ -43,9 +47,26 @@ class HeaderContextMiddleware:
             await self.app(scope, receive, send)
 
 
+def tenant_keys() -> TenantKeys:
+    """Test stand-in for the current tenant's data key from kms: fixed, derived from its id."""
+    material = hashlib.sha256(b"test data key " + require_tenant().cloud_id.encode()).digest()
+    key = DataKey(1, material)
+    return TenantKeys(key, {1: key})
+
+
+class FixedDataKeys(DataKeys):
+    """Data keys without a kms: every tenant has `tenant_keys()`."""
+
+    def __init__(self) -> None:
+        super().__init__(client=None)  # type: ignore[arg-type]  # never called
+
+    async def for_tenant(self, min_version: int = 0) -> TenantKeys:
+        return tenant_keys()
+
+
 def build_app(databases: Databases) -> FastAPI:
     app = FastAPI()
     install_error_handlers(app)
-    app.include_router(build_router(databases))
+    app.include_router(build_router(databases, FixedDataKeys()))
     app.add_middleware(HeaderContextMiddleware)
     return app

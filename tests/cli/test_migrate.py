@@ -25,9 +25,10 @@ from tenantry.platform.storage.choose import postgres_backend
 from tenantry.platform.topology import Topology, load_topology
 from tenantry.services.identity.models import SCHEMA as IDENTITY_SCHEMA
 from tenantry.services.issues.models import SCHEMA as ISSUES_SCHEMA
+from tenantry.services.kms.models import SCHEMA as KMS_SCHEMA
 from tenantry.services.tcs.catalog import SCHEMA as TCS_SCHEMA
 
-SCHEMAS = [IDENTITY_SCHEMA, TCS_SCHEMA, ISSUES_SCHEMA]
+SCHEMAS = [IDENTITY_SCHEMA, TCS_SCHEMA, ISSUES_SCHEMA, KMS_SCHEMA]
 HEAD = {schema.service: schema.head for schema in SCHEMAS}
 
 
@@ -70,14 +71,14 @@ def test_migrate_brings_every_database_to_head_then_skips_them(
     topology = load_topology(config)
     code, output = migrate(tmp_path / "data", config)
     assert code == 0, output
-    assert "4 migrated, 0 already current, 0 failed" in output
+    assert "7 migrated, 0 already current, 0 failed" in output
     assert "issues on shard a-2: empty -> 0001" in output
     assert set(revisions(topology, tmp_path)) == {t.name for t in targets(topology)}
     assert all(r == HEAD[name.split()[0]] for name, r in revisions(topology, tmp_path).items())
 
     code, output = migrate(tmp_path / "data", config, "--jobs", "1")
     assert code == 0, output
-    assert "0 migrated, 4 already current" in output
+    assert "0 migrated, 7 already current" in output
 
     backend = postgres_backend(topology)
     for target in targets(topology):  # every service opens: role safe, schema current
@@ -139,7 +140,7 @@ def test_a_failure_mid_way_stops_cleanly_and_the_next_run_repairs_it(
         c.exec_driver_sql("DROP TABLE issues.comments")
     code, output = migrate(tmp_path / "data", config)
     assert code == 0, output
-    assert "2 migrated, 2 already current, 0 failed" in output
+    assert "4 migrated, 3 already current, 0 failed" in output
     assert set(revisions(topology, tmp_path).values()) == {"0001"}
     shard.dispose()
 

@@ -1,4 +1,4 @@
-"""One real cloud per test module: starting its eight processes is slow, so tests share it."""
+"""One real cloud per test module: starting its processes is slow, so tests share it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`tenantry up` and `tenantry status` against a real cloud of eight processes.
+"""`tenantry up` and `tenantry status` against a real cloud of eleven processes.
 
 The tests share one cloud; the last one stops it with Ctrl-C, so it stays last in the file.
 """
@@ -58,6 +58,7 @@ def test_the_directory_names_every_process(cloud: Cloud) -> None:
         "tcs": {"global"},
         "edge": REGIONS,
         "issues": REGIONS,
+        "kms": REGIONS,
     }
     assert directory["services"]["edge"] == cloud.edges
     assert set(cloud.pids()) == set(process_urls(cloud))
@@ -154,7 +155,7 @@ def test_status_shows_regions_shards_and_processes(cloud: Cloud) -> None:
 
 def test_ctrl_c_stops_every_child_then_status_reports_no_cloud(cloud: Cloud) -> None:
     pids = cloud.pids()
-    assert len(pids) == 2 + 2 * len(REGIONS)
+    assert len(pids) == 2 + 3 * len(REGIONS)
 
     cloud.stop()
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from issues_harness import tenant_keys
 from tenantry.platform.context import TenantContext, tenant_scope
 from tenantry.platform.errors import ApiError
 from tenantry.platform.storage import Databases
@@ -368,19 +369,26 @@ def test_concurrent_edits_are_409_not_lost(databases: Databases) -> None:
     with tenant_scope(tenant):
         with databases.session() as s:
             store.create_project(s, "OPS", "Ops")
-            store.create_issue(s, project="OPS", summary="s", description="", reporter="r")
+            store.create_issue(
+                s, tenant_keys(), project="OPS", summary="s", description="", reporter="r"
+            )
         ref = parse_issue_ref("OPS-1")
         changes = store.IssueChanges(fields=frozenset({"summary"}), summary="first")
         with pytest.raises(ApiError) as refused, databases.session() as stale:
-            issue = store.find_issue(stale, ref)
+            issue = store.find_issue(stale, tenant_keys(), ref)
             with databases.session() as other:
-                store.change_issue(other, store.find_issue(other, ref), changes)
+                store.change_issue(
+                    other, tenant_keys(), store.find_issue(other, tenant_keys(), ref), changes
+                )
             store.change_issue(
-                stale, issue, store.IssueChanges(fields=frozenset({"summary"}), summary="lost")
+                stale,
+                tenant_keys(),
+                issue,
+                store.IssueChanges(fields=frozenset({"summary"}), summary="lost"),
             )
         assert (refused.value.status, refused.value.code) == (409, "edit_conflict")
         with databases.session() as s:
-            assert store.find_issue(s, ref).summary == "first"
+            assert store.find_issue(s, tenant_keys(), ref).summary == "first"
 
 
 # --- comments -------------------------------------------------------------------------------

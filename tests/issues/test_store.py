@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from issues_harness import tenant_keys
 from tenantry.platform.context import TenantContext, tenant_scope
 from tenantry.platform.errors import ApiError
 from tenantry.platform.storage import Databases
@@ -52,16 +53,20 @@ def test_deleting_an_issue_changed_meanwhile_is_409(databases: Databases) -> Non
     with tenant_scope(TENANT):
         with databases.session() as s:
             store.create_project(s, "OPS", "Ops")
-            store.create_issue(s, project="OPS", summary="s", description="", reporter="r")
+            store.create_issue(
+                s, tenant_keys(), project="OPS", summary="s", description="", reporter="r"
+            )
         changes = store.IssueChanges(fields=frozenset({"summary"}), summary="changed")
         with pytest.raises(ApiError) as refused, databases.session() as stale:
-            issue = store.find_issue(stale, ref)
+            issue = store.find_issue(stale, tenant_keys(), ref)
             with databases.session() as other:
-                store.change_issue(other, store.find_issue(other, ref), changes)
+                store.change_issue(
+                    other, tenant_keys(), store.find_issue(other, tenant_keys(), ref), changes
+                )
             store.delete_issue(stale, issue)
         assert (refused.value.status, refused.value.code) == (409, "edit_conflict")
         with databases.session() as s:
-            assert store.find_issue(s, ref).summary == "changed"
+            assert store.find_issue(s, tenant_keys(), ref).summary == "changed"
 
 
 def test_a_change_answers_what_was_stored(databases: Databases) -> None:
@@ -69,7 +74,13 @@ def test_a_change_answers_what_was_stored(databases: Databases) -> None:
         with databases.session() as s:
             store.create_project(s, "OPS", "Ops")
             made = store.create_issue(
-                s, project="OPS", summary="s", description="d", reporter="r", labels=["a"]
+                s,
+                tenant_keys(),
+                project="OPS",
+                summary="s",
+                description="d",
+                reporter="r",
+                labels=["a"],
             )
         changes = store.IssueChanges(
             fields=frozenset({"status", "assignee", "labels"}),
@@ -78,9 +89,14 @@ def test_a_change_answers_what_was_stored(databases: Databases) -> None:
             labels=["b", "c"],
         )
         with databases.session() as s:
-            changed = store.change_issue(s, store.find_issue(s, parse_issue_ref(made.id)), changes)
+            changed = store.change_issue(
+                s,
+                tenant_keys(),
+                store.find_issue(s, tenant_keys(), parse_issue_ref(made.id)),
+                changes,
+            )
         with databases.session() as s:
-            assert store.find_issue(s, parse_issue_ref(made.key)) == changed
+            assert store.find_issue(s, tenant_keys(), parse_issue_ref(made.key)) == changed
         assert changed.version == made.version + 1
         assert (changed.status, changed.assignee, changed.labels) == (
             "In Progress",

@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 import notes_service.models as notes_service
+from issues_harness import tenant_keys
 from notes_service.models import Note
 from postgres_server import drop_databases_and_roles
 from tenantry.platform.context import TenantContext, tenant_scope
@@ -278,6 +279,7 @@ def test_issues_store_end_to_end_on_postgres(pg: Pg) -> None:
                 store.create_project(s, "OPS", "Operations")
                 made = store.create_issue(
                     s,
+                    tenant_keys(),
                     project="OPS",
                     summary="disk full",
                     description="d",
@@ -285,7 +287,7 @@ def test_issues_store_end_to_end_on_postgres(pg: Pg) -> None:
                     labels=["infra"],
                 )
             with databases.session() as s:
-                found = store.find_issue(s, parse_issue_ref("OPS-1"))
+                found = store.find_issue(s, tenant_keys(), parse_issue_ref("OPS-1"))
         assert (made.key, found.id, found.summary, found.labels) == (
             "OPS-1",
             made.id,
@@ -295,7 +297,7 @@ def test_issues_store_end_to_end_on_postgres(pg: Pg) -> None:
         with tenant_scope(TENANT_B), databases.session() as s:
             for ref in ("OPS-1", made.id):
                 with pytest.raises(ApiError) as missing:
-                    store.find_issue(s, parse_issue_ref(ref))
+                    store.find_issue(s, tenant_keys(), parse_issue_ref(ref))
                 assert (missing.value.status, missing.value.code) == (404, "issue_not_found")
         with pg.admin.connect() as c:
             stored = c.exec_driver_sql("SELECT tenant_id, number FROM issues.issues").all()

@@ -8,11 +8,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from tenantry.cli.keys import keys_app
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 tenant_app = typer.Typer(no_args_is_help=True, help="Operate on one tenant (site).")
 policy_app = typer.Typer(no_args_is_help=True, help="The service-to-service allowlist.")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(policy_app, name="policy")
+app.add_typer(keys_app, name="keys")
 err = Console(stderr=True, soft_wrap=True)
 
 DataDir = Annotated[

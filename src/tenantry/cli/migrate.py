@@ -1,11 +1,11 @@
 """`tenantry migrate`: bring every service database of a cloud to the revision its code expects.
 
-The targets are identity and tcs on the global database and issues on every shard. Each target
-migrates in one transaction (all of its revisions or none), several at a time. A target already
-at the head revision is skipped. After a failure no new target starts; the ones under way finish,
-so a second run picks up exactly what is left, including the target that failed. `up` runs the
-same steps before it starts any service. On PostgreSQL the steps begin by creating any database
-the topology names that the cluster lacks.
+The targets are identity, tcs and kms on the global database, and issues and kms on every
+shard. Each target migrates in one transaction (all of its revisions or none), several at a
+time. A target already at the head revision is skipped. After a failure no new target starts;
+the ones under way finish, so a second run picks up exactly what is left, including the target
+that failed. `up` runs the same steps before it starts any service. On PostgreSQL the steps
+begin by creating any database the topology names that the cluster lacks.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from tenantry.platform.storage.postgres_databases import DatabaseSetupError, ens
 from tenantry.platform.topology import Topology, TopologyError, load_topology
 from tenantry.services.identity.models import SCHEMA as IDENTITY_SCHEMA
 from tenantry.services.issues.models import SCHEMA as ISSUES_SCHEMA
+from tenantry.services.kms.models import SCHEMA as KMS_SCHEMA
 from tenantry.services.tcs.catalog import SCHEMA as TCS_SCHEMA
 
 DEFAULT_JOBS = 4
@@ -39,7 +40,9 @@ class MigrationFailed(Exception):
     """A database could not be reached or created; the message is fit to show as is."""
 
 
-SCHEMAS = {schema.service: schema for schema in (IDENTITY_SCHEMA, TCS_SCHEMA, ISSUES_SCHEMA)}
+SCHEMAS = {
+    schema.service: schema for schema in (IDENTITY_SCHEMA, TCS_SCHEMA, ISSUES_SCHEMA, KMS_SCHEMA)
+}
 
 
 @dataclass(frozen=True)
@@ -78,8 +81,10 @@ class Outcome:
 
 def targets(topology: Topology) -> list[Target]:
     """Every database the cloud needs: the global services first, then each shard's."""
-    found = [Target("identity", GLOBAL_SHARD), Target("tcs", GLOBAL_SHARD)]
-    return found + [Target("issues", shard) for shard in topology.shards]
+    found = [Target(service, GLOBAL_SHARD) for service in ("identity", "tcs", "kms")]
+    return found + [
+        Target(service, shard) for service in ("issues", "kms") for shard in topology.shards
+    ]
 
 
 def create_databases(topology: Topology) -> list[str]:
@@ -106,22 +111,44 @@ def migrate_cloud(
 ) -> list[Outcome]:
     """Migrate every target, `jobs` at a time; stop starting new ones after the first failure.
 
-    Returns the outcome of every target that was looked at (a target never started after a
-    failure has none). `on_outcome` sees each as it arrives, for progress display.
+    Targets already current are found first and skipped. Returns the outcome of every target
+    that was looked at (a target never started after a failure has none). `on_outcome` sees
+    each as it arrives, for progress display.
     """
     if jobs < 1:
         raise ValueError("jobs must be at least 1")
     create_databases(topology)
+    backend = storage_backend(topology, data_dir)
     outcomes: list[Outcome] = []
-    queue = iter(targets(topology))
+
+    def record(outcome: Outcome) -> bool:
+        outcomes.append(outcome)
+        on_outcome(outcome)
+        return outcome.error is None
+
+    pending = []
+    for target in targets(topology):
+        try:
+            before = backend.revision(target.schema, target.shard)
+        except (SQLAlchemyError, OSError, ValueError) as exc:
+            record(Outcome(target, None, None, _reason(exc)))
+            return outcomes
+        if before == target.schema.head:
+            record(Outcome(target, before, before))
+        else:
+            pending.append(target)
+    if jobs == 1 or len(pending) <= 1:
+        for target in pending:
+            if not record(_migrate_one(topology, data_dir, target)):
+                break
+        return outcomes
     # Processes, not threads: Alembic keeps the running migration in module globals.
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=spawn) as pool:
         running: set[Future[Outcome]] = set()
         work = partial(_migrate_one, topology, data_dir)
-        for outcome in _as_completed(pool, running, queue, work, jobs):
-            outcomes.append(outcome)
-            on_outcome(outcome)
+        for outcome in _as_completed(pool, running, iter(pending), work, jobs):
+            record(outcome)
     return outcomes
 
 

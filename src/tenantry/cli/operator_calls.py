@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 from tenantry.platform.client import ServiceClient, ServiceResponse
 from tenantry.platform.directory import ServiceDirectory
@@ -12,14 +13,17 @@ from tenantry.platform.keys import load_service_key
 from tenantry.platform.tokens import TokenSigner
 
 OPERATOR = "operator"
+T = TypeVar("T")
 
 
-def _run(
-    data_dir: Path, call: Callable[[ServiceClient], Awaitable[ServiceResponse]]
-) -> ServiceResponse:
-    async def with_client() -> ServiceResponse:
+def run_as_operator(
+    data_dir: Path, call: Callable[[ServiceClient], Awaitable[T]], timeout: float = 5.0
+) -> T:
+    """Run `call` with a client that signs as the operator, against the cloud of `data_dir`."""
+
+    async def with_client() -> T:
         signer = TokenSigner(load_service_key(data_dir, OPERATOR))
-        client = ServiceClient(signer, ServiceDirectory.load(data_dir), timeout=5.0, retries=0)
+        client = ServiceClient(signer, ServiceDirectory.load(data_dir), timeout=timeout, retries=0)
         try:
             return await call(client)
         finally:
@@ -30,7 +34,7 @@ def _run(
 
 def set_tenant_status(data_dir: Path, site: str, status: str) -> ServiceResponse:
     """Suspend or resume a site through tcs."""
-    return _run(
+    return run_as_operator(
         data_dir,
         lambda client: client.call(
             "tcs", "POST", "/tenants/{site}/status", params={"site": site}, json={"status": status}
@@ -40,4 +44,4 @@ def set_tenant_status(data_dir: Path, site: str, status: str) -> ServiceResponse
 
 def tenant_stats(data_dir: Path) -> ServiceResponse:
     """Tenant counts per shard, from tcs."""
-    return _run(data_dir, lambda client: client.call("tcs", "GET", "/stats"))
+    return run_as_operator(data_dir, lambda client: client.call("tcs", "GET", "/stats"))

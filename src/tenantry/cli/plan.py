@@ -18,9 +18,9 @@ from tenantry.platform.directory import GLOBAL
 from tenantry.platform.topology import Topology
 
 GLOBAL_SERVICES = ("identity", "tcs")
-REGIONAL_SERVICES = ("edge", "issues")
+REGIONAL_SERVICES = ("edge", "issues", "kms")
 # Every identity that signs service tokens; `operator` is the admin command line's.
-KEY_IDENTITIES = ("identity", "tcs", "edge", "issues", "operator")
+KEY_IDENTITIES = ("identity", "tcs", "edge", "issues", "kms", "operator")
 LOOPBACK = "127.0.0.1"
 
 

@@ -6,8 +6,9 @@ Three kinds of drift fail the check:
 - an entry no code uses (a permission nobody needs is one an attacker could use).
 
 Calls are found by reading the source: `client.call("callee", "METHOD", "/route/{param}")` with
-literal arguments, plus the edge's public route table. Exposed routes come from each service's
-own router.
+literal arguments, plus the edge's public route table. A call written in a platform module is
+made by every service that imports that module. Exposed routes come from each service's own
+routers.
 """
 
 from __future__ import annotations
@@ -22,21 +23,25 @@ import tenantry
 from tenantry.platform.policy import Policy, load_policy, normalise_pattern
 from tenantry.services.edge.public_routes import PUBLIC_ROUTES
 from tenantry.services.identity.routes import build_router as identity_router
+from tenantry.services.issues.internal_routes import build_internal_router as issues_internal
 from tenantry.services.issues.routes import build_router as issues_router
+from tenantry.services.kms.routes import build_router as kms_router
 from tenantry.services.tcs.routes import build_router as tcs_router
 
 Call = tuple[str, str, str, str]  # caller, callee, method, route
 
-ROUTER_BUILDERS: dict[str, Callable[..., Any]] = {
-    "identity": identity_router,
-    "tcs": tcs_router,
-    "issues": issues_router,
+ROUTER_BUILDERS: dict[str, list[Callable[..., Any]]] = {
+    "identity": [identity_router],
+    "tcs": [tcs_router],
+    "issues": [issues_router, issues_internal],
+    "kms": [kms_router],
 }
 CALLERS_BY_PACKAGE = {
     "services/identity": "identity",
     "services/tcs": "tcs",
     "services/edge": "edge",
     "services/issues": "issues",
+    "services/kms": "kms",
     "cli": "operator",
 }
 PLATFORM_ROUTES = frozenset({"/_health", "/_ready", "/_metrics"})
@@ -45,12 +50,13 @@ PLATFORM_ROUTES = frozenset({"/_health", "/_ready", "/_metrics"})
 def exposed_routes() -> set[tuple[str, str, str]]:
     """(service, METHOD, normalised pattern) for every route each service serves."""
     routes = set()
-    for service, build in ROUTER_BUILDERS.items():
-        # Building a router only declares routes; its dependencies are never touched here.
-        placeholders = [None] * len(inspect.signature(build).parameters)
-        for route in build(*placeholders).routes:
-            for method in getattr(route, "methods", ()):
-                routes.add((service, method, normalise_pattern(route.path)))
+    for service, builders in ROUTER_BUILDERS.items():
+        for build in builders:
+            # Building a router only declares routes; its dependencies are never touched here.
+            placeholders = [None] * len(inspect.signature(build).parameters)
+            for route in build(*placeholders).routes:
+                for method in getattr(route, "methods", ()):
+                    routes.add((service, method, normalise_pattern(route.path)))
     return routes
 
 
@@ -69,13 +75,33 @@ def _literal_calls(tree: ast.AST, caller: str) -> Iterator[Call]:
             yield caller, values[0], values[1], values[2]
 
 
+def _imported_modules(tree: ast.AST) -> set[str]:
+    modules = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            modules.add(node.module)
+        elif isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+    return modules
+
+
 def calls_in_code() -> set[Call]:
     """Every inter-service call the source makes, plus the edge's forwarded public routes."""
     root = Path(tenantry.__file__).parent
+    platform_calls = {
+        "tenantry." + ".".join(source.relative_to(root).with_suffix("").parts): list(
+            _literal_calls(ast.parse(source.read_text()), "")
+        )
+        for source in (root / "platform").rglob("*.py")
+    }
     calls: set[Call] = set()
     for package, caller in CALLERS_BY_PACKAGE.items():
         for source in (root / package).rglob("*.py"):
-            calls.update(_literal_calls(ast.parse(source.read_text()), caller))
+            tree = ast.parse(source.read_text())
+            calls.update(_literal_calls(tree, caller))
+            for module in _imported_modules(tree):
+                for _, callee, method, pattern in platform_calls.get(module, ()):
+                    calls.add((caller, callee, method, pattern))
     for route in PUBLIC_ROUTES:
         calls.add(("edge", route.service, route.method, route.pattern))
     return calls

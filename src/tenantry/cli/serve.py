@@ -33,6 +33,10 @@ def create_app(service: str, runtime: ServiceRuntime) -> ASGIApp:
         from tenantry.services.issues.app import create_app as create_issues
 
         return create_issues(runtime)
+    if service == "kms":
+        from tenantry.services.kms.app import create_app as create_kms
+
+        return create_kms(runtime)
     raise ValueError(f"unknown service {service!r}")
 
 

@@ -24,7 +24,12 @@ from rich.text import Text
 
 from tenantry.cli import health
 from tenantry.cli.datadir import DataDir, write_json_atomic
-from tenantry.cli.migrate import MigrationFailed, create_databases, migrate_with_progress
+from tenantry.cli.migrate import (
+    DEFAULT_JOBS,
+    MigrationFailed,
+    create_databases,
+    migrate_with_progress,
+)
 from tenantry.cli.plan import (
     KEY_IDENTITIES,
     ProcessSpec,
@@ -186,7 +191,9 @@ def _migrate(dirs: DataDir, topology: Topology) -> None:
         created = create_databases(topology)
         if created:
             out.print(f"Created PostgreSQL databases: {', '.join(created)}")
-        outcomes = migrate_with_progress(topology, dirs.root, out)
+        # SQLite files migrate in a few milliseconds each: worker processes would cost more.
+        jobs = DEFAULT_JOBS if topology.uses_postgres else 1
+        outcomes = migrate_with_progress(topology, dirs.root, out, jobs=jobs)
     except MigrationFailed as exc:
         raise UpFailed(f"database set-up failed: {exc}") from None
     failed = [o for o in outcomes if o.error is not None]

@@ -38,6 +38,8 @@ class MissingTenantError(RuntimeError):
 current_tenant: ContextVar[TenantContext | None] = ContextVar("tenantry_tenant", default=None)
 current_user: ContextVar[UserContext | None] = ContextVar("tenantry_user", default=None)
 current_request_id: ContextVar[str | None] = ContextVar("tenantry_request_id", default=None)
+current_tenant_token: ContextVar[str | None] = ContextVar("tenantry_tenant_token", default=None)
+"""The tenant context exactly as tcs signed it, for passing on to the services this one calls."""
 
 
 def require_tenant() -> TenantContext:

@@ -11,7 +11,13 @@ import time
 
 from tenantry.platform import claims as claim
 from tenantry.platform.asgi import ASGIApp, Receive, Scope, Send, header, send_error
-from tenantry.platform.context import TenantContext, UserContext, current_tenant, current_user
+from tenantry.platform.context import (
+    TenantContext,
+    UserContext,
+    current_tenant,
+    current_tenant_token,
+    current_user,
+)
 from tenantry.platform.directory import GLOBAL
 from tenantry.platform.errors import ApiError
 from tenantry.platform.logs import security_event
@@ -68,11 +74,15 @@ class ServiceAuthMiddleware:
         if tenant is not None and "tenantry" in scope:
             scope["tenantry"]["tenant_id"] = tenant.cloud_id
         tenant_token = current_tenant.set(tenant)
+        signed_token = current_tenant_token.set(
+            header(scope, TENANT_CONTEXT_HEADER.encode()) if tenant is not None else None
+        )
         user_token = current_user.set(user)
         try:
             await self.app(scope, receive, send)
         finally:
             current_user.reset(user_token)
+            current_tenant_token.reset(signed_token)
             current_tenant.reset(tenant_token)
 
     def _authorize(self, scope: Scope) -> tuple[TenantContext | None, UserContext | None]:

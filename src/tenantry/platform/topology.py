@@ -51,6 +51,8 @@ class EdgeLimits:
 
     per_tenant: str = "3000/second;100000/minute"
     per_client_ip: str = "50/second;1000/minute"
+    max_in_flight: int = 0
+    """Requests one edge process forwards at once, shared fairly by tenants (0: 4 per core)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +127,10 @@ def _parse(document: Mapping[str, Any]) -> Topology:
     limits = EdgeLimits(
         per_tenant=str(raw_limits.get("per_tenant", defaults.per_tenant)),
         per_client_ip=str(raw_limits.get("per_client_ip", defaults.per_client_ip)),
+        max_in_flight=raw_limits.get("max_in_flight", defaults.max_in_flight),
     )
+    if not isinstance(limits.max_in_flight, int) or limits.max_in_flight < 0:
+        raise TopologyError("[edge.limits] max_in_flight must be a whole number, 0 for the default")
     global_dsn = _dsn("[global]", document.get("global", {}).get("dsn"))
     _check_dsns_all_or_none(global_dsn, shards)
     role_prefix = document.get("postgres", {}).get("role_prefix", DEFAULT_ROLE_PREFIX)

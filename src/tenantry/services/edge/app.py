@@ -21,6 +21,7 @@ from tenantry.platform.errors import ApiError
 from tenantry.platform.logs import security_event
 from tenantry.platform.request_middleware import RequestMiddleware
 from tenantry.platform.runtime import REDIS_URL_ENV, ServiceRuntime
+from tenantry.services.edge.fair_share import FairShare, default_slots
 from tenantry.services.edge.normalise import check_request, read_body
 from tenantry.services.edge.public_routes import ANONYMOUS_PATHS, PublicRoute, find_route
 from tenantry.services.edge.rate_limits import RateLimits
@@ -43,6 +44,7 @@ class Edge:
         self.tenants = TenantCache(self.client)
         self.user_tokens = UserTokens(runtime.keys)
         self.limits = RateLimits(runtime.topology.edge_limits, os.environ.get(REDIS_URL_ENV))
+        self.fair_share = FairShare(runtime.topology.edge_limits.max_in_flight or default_slots())
         self._watcher: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -91,7 +93,8 @@ class Edge:
         await self.limits.check_tenant(tenant.cloud_id)
         route = find_route(method, path)
         user = UserContext(str(claims[claim.USER]), str(claims.get(claim.ROLE, "user")))
-        await self._forward(scope, receive, send, route, tenant, context, user)
+        async with self.fair_share.slot(tenant.cloud_id):
+            await self._forward(scope, receive, send, route, tenant, context, user)
 
     async def _tenant(self, scope: Scope) -> tuple[TenantContext, str]:
         """Resolve the request's site to an active tenant, or refuse."""

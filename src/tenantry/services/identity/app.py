@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from tenantry.platform.app import create_service_app
 from tenantry.platform.client import ServiceClient
+from tenantry.platform.data_keys import DataKeys, data_key_max_age
 from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.storage.choose import storage_backend
 from tenantry.platform.storage.databases import Databases
@@ -23,9 +24,13 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     databases = Databases(SCHEMA, storage_backend(runtime.topology, runtime.data_dir))
     client = ServiceClient(runtime.signer, runtime.directory)
     user_tokens = TokenSigner(runtime.key, lifetime=USER_TOKEN_LIFETIME_SECONDS)
+    data_keys = DataKeys(client, max_age=data_key_max_age())
     return create_service_app(
         runtime,
-        [build_router(databases, client, user_tokens), build_key_router(runtime.keys)],
+        [
+            build_router(databases, client, user_tokens, data_keys),
+            build_key_router(runtime.keys),
+        ],
         on_shutdown=[client.close],
         public_prefixes=(KEY_SERVER_PREFIX,),
     )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import time
-import uuid
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter
@@ -16,13 +16,16 @@ from tenantry.platform.client import ServiceClient
 from tenantry.platform.context import (
     TenantContext,
     UserContext,
+    current_tenant_token,
     current_user,
     require_tenant,
     tenant_scope,
 )
+from tenantry.platform.data_keys import DataKeys, TenantKeys
 from tenantry.platform.errors import ApiError
 from tenantry.platform.storage.databases import Databases
 from tenantry.platform.tokens import TokenSigner
+from tenantry.services.identity.accounts import email_index, new_account, public
 from tenantry.services.identity.models import Account
 from tenantry.services.identity.passwords import hash_password, needs_rehash, verify_password
 from tenantry.services.identity.schemas import Login, NewAccount, Signup
@@ -63,21 +66,37 @@ def _require_admin() -> UserContext:
     return user
 
 
-def _new_account(email: str, password_hash: str, role: str) -> Account:
-    return Account(
-        account_id=uuid.uuid4().hex,
-        email=email,
-        password_hash=password_hash,
-        role=role,
-        created_at=time.time(),
-    )
+@contextlib.contextmanager
+def _signed_scope(tenant: TenantContext, signed_context: str) -> Iterator[None]:
+    """Act as `tenant`, forwarding its tcs-signed context (kms wants it for the data keys).
+
+    Requests through the edge get both from the service auth layer; sign-up and login, which
+    find their tenant by asking tcs, set them from tcs's answer here.
+    """
+    token = current_tenant_token.set(signed_context)
+    try:
+        with tenant_scope(tenant):
+            yield
+    finally:
+        current_tenant_token.reset(token)
 
 
 def build_router(
-    databases: Databases, client: ServiceClient, user_tokens: TokenSigner
+    databases: Databases, client: ServiceClient, user_tokens: TokenSigner, data_keys: DataKeys
 ) -> APIRouter:
-    """identity's routes, bound to its database, its tcs client and its user-token signer."""
+    """identity's routes, bound to its database, tcs client, user-token signer and data keys.
+
+    Emails are sealed with the tenant's data key, so work that writes or reads one runs
+    through `data_keys.run`, which hands it the tenant's keys.
+    """
     router = APIRouter()
+
+    def store_account(keys: TenantKeys, email: str, password_hash: str, role: str) -> str:
+        """Add an account to the current tenant; its id. IntegrityError if the email is taken."""
+        account = new_account(keys, email, password_hash, role)
+        with databases.global_session() as session:
+            session.add(account)
+        return account.account_id
 
     @router.post("/signup", status_code=201)
     async def signup(body: Signup) -> dict[str, str]:
@@ -93,8 +112,10 @@ def build_router(
             raise _relay(created.status, document)
         tenant = _tenant_from(document)
         try:
-            with tenant_scope(tenant), databases.global_session() as session:
-                session.add(_new_account(body.email, password_hash, "admin"))
+            with _signed_scope(tenant, document["context"]):
+                await data_keys.run(
+                    lambda keys: store_account(keys, body.email, password_hash, "admin")
+                )
         except Exception:
             await client.call(
                 "tcs", "DELETE", "/tenants/{cloud_id}", params={"cloud_id": tenant.cloud_id}
@@ -113,9 +134,15 @@ def build_router(
         tenant = _tenant_from(document)
         if tenant.status != "active":
             raise ApiError(403, f"tenant_{tenant.status}", f"the site is {tenant.status}")
-        with tenant_scope(tenant), databases.global_session() as session:
-            account = session.scalars(select(Account).where(Account.email == body.email)).first()
-            stored_hash = account.password_hash if account is not None else None
+
+        def find(keys: TenantKeys) -> Account | None:
+            index = email_index(keys, body.email)
+            with databases.global_session() as session:
+                return session.scalars(select(Account).where(Account.email_index == index)).first()
+
+        with _signed_scope(tenant, document["context"]):
+            account = await data_keys.run(find)
+        stored_hash = account.password_hash if account is not None else None
         if not await run_in_threadpool(verify_password, stored_hash, body.password):
             raise ApiError(401, "invalid_credentials", "the email or password is wrong")
         assert account is not None
@@ -136,30 +163,41 @@ def build_router(
         return {"token": token}
 
     @router.get("/rest/identity/me")
-    def me() -> dict[str, str]:
+    async def me() -> dict[str, str]:
         user = _require_user()
-        with databases.global_session() as session:
-            account = session.get(Account, (require_tenant().cloud_id, user.account_id))
-            if account is None:
-                raise ApiError(404, "account_not_found", "this account no longer exists")
-            return account.public()
+
+        def read(keys: TenantKeys) -> dict[str, str]:
+            with databases.global_session() as session:
+                account = session.get(Account, (require_tenant().cloud_id, user.account_id))
+                if account is None:
+                    raise ApiError(404, "account_not_found", "this account no longer exists")
+                return public(keys, account)
+
+        return await data_keys.run(read)
 
     @router.get("/rest/identity/accounts")
-    def list_accounts() -> dict[str, list[dict[str, str]]]:
+    async def list_accounts() -> dict[str, list[dict[str, str]]]:
         _require_admin()
-        with databases.global_session() as session:
-            accounts = session.scalars(select(Account).order_by(Account.email)).all()
-            return {"accounts": [account.public() for account in accounts]}
+
+        def read(keys: TenantKeys) -> list[dict[str, str]]:
+            with databases.global_session() as session:
+                accounts = session.scalars(select(Account)).all()
+                # Emails are sealed, so the database cannot order by them.
+                shown = [public(keys, account) for account in accounts]
+            return sorted(shown, key=lambda account: (account["email"], account["account_id"]))
+
+        return {"accounts": await data_keys.run(read)}
 
     @router.post("/rest/identity/accounts", status_code=201)
-    def add_account(body: NewAccount) -> dict[str, str]:
+    async def add_account(body: NewAccount) -> dict[str, str]:
         _require_admin()
-        account = _new_account(body.email, hash_password(body.password), body.role)
+        password_hash = await run_in_threadpool(hash_password, body.password)
         try:
-            with databases.global_session() as session:
-                session.add(account)
+            account_id = await data_keys.run(
+                lambda keys: store_account(keys, body.email, password_hash, body.role)
+            )
         except IntegrityError as exc:
             raise ApiError(409, "account_exists", "that email already has an account") from exc
-        return account.public()
+        return {"account_id": account_id, "email": body.email, "role": body.role}
 
     return router

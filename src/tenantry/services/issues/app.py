@@ -5,9 +5,12 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from tenantry.platform.app import create_service_app
+from tenantry.platform.client import ServiceClient
+from tenantry.platform.data_keys import DataKeys, data_key_max_age
 from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.storage.choose import storage_backend
 from tenantry.platform.storage.databases import Databases
+from tenantry.services.issues.internal_routes import build_internal_router
 from tenantry.services.issues.models import SCHEMA
 from tenantry.services.issues.routes import build_router
 
@@ -15,4 +18,10 @@ from tenantry.services.issues.routes import build_router
 def create_app(runtime: ServiceRuntime) -> FastAPI:
     """The issues ASGI app for a runtime loaded by `tenantry serve issues --region R`."""
     databases = Databases(SCHEMA, storage_backend(runtime.topology, runtime.data_dir))
-    return create_service_app(runtime, [build_router(databases)])
+    client = ServiceClient(runtime.signer, runtime.directory)
+    data_keys = DataKeys(client, max_age=data_key_max_age())
+    return create_service_app(
+        runtime,
+        [build_router(databases, data_keys), build_internal_router(databases, data_keys)],
+        on_shutdown=[client.close],
+    )

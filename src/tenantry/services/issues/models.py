@@ -10,7 +10,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKeyConstraint, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from tenantry.platform.storage.migrations import ServiceSchema
@@ -49,8 +57,9 @@ class Issue(TenantOwned, IssuesBase):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     project_key: Mapped[str] = mapped_column(String(PROJECT_KEY_LENGTH))
     number: Mapped[int] = mapped_column(Integer)
-    summary: Mapped[str] = mapped_column(String(255))
-    description: Mapped[str] = mapped_column(Text)
+    # Sealed with the tenant's data key (bound to this row and column), never plaintext.
+    summary: Mapped[bytes] = mapped_column(LargeBinary)
+    description: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(32))
     assignee: Mapped[str | None] = mapped_column(String(ACCOUNT_ID_LENGTH))
     reporter: Mapped[str] = mapped_column(String(ACCOUNT_ID_LENGTH))
@@ -99,7 +108,7 @@ class Comment(TenantOwned, IssuesBase):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     issue_id: Mapped[str] = mapped_column(String(32))
-    body: Mapped[str] = mapped_column(Text)
+    body: Mapped[bytes] = mapped_column(LargeBinary)  # sealed, like an issue's summary
     author: Mapped[str] = mapped_column(String(ACCOUNT_ID_LENGTH))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

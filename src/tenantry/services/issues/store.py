@@ -3,6 +3,8 @@
 Route handlers do HTTP; these functions do storage. Each takes the tenant session it runs in,
 so everything here is confined to the current tenant by construction: statements name mapped
 classes only, and the session adds the tenant to each of them (no tenant filter is written here).
+Summaries, descriptions and comment bodies are sealed with the tenant's data key (`keys`) as
+they are written and opened as they are read; each is bound to its row and column.
 
 The hot statements are built once, with bound parameters, and run through the session's row
 door (`TenantSession.rows()` / `insert_rows()`): no ORM objects are built, and SQLAlchemy's
@@ -21,7 +23,9 @@ from typing import Any
 from sqlalchemy import Select, and_, bindparam, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from tenantry.platform.data_keys import TenantKeys
 from tenantry.platform.errors import ApiError
+from tenantry.platform.sealing import open_text, seal_text
 from tenantry.platform.storage.model import utc_now
 from tenantry.platform.storage.tenant_session import TenantSession
 from tenantry.services.issues.cursor import decode_cursor, encode_cursor
@@ -129,6 +133,7 @@ def get_project(session: TenantSession, key: str) -> StoredProject:
 
 def create_issue(
     session: TenantSession,
+    keys: TenantKeys,
     *,
     project: str,
     summary: str,
@@ -156,12 +161,12 @@ def create_issue(
         updated_at=now,
         version=1,
     )
-    session.insert_rows(Issue, [_issue_values(issue)])
+    session.insert_rows(Issue, [_issue_values(issue, keys)])
     _insert_labels(session, issue)
     return issue
 
 
-def find_issue(session: TenantSession, ref: IssueRef) -> StoredIssue:
+def find_issue(session: TenantSession, keys: TenantKeys, ref: IssueRef) -> StoredIssue:
     """The issue a key or id names, or 404 `issue_not_found` (also for other tenants' issues)."""
     if ref.id is not None:
         result = session.rows(_ISSUE_BY_ID, {"issue_id": ref.id})
@@ -170,10 +175,12 @@ def find_issue(session: TenantSession, ref: IssueRef) -> StoredIssue:
     row = result.first()
     if row is None:
         raise ApiError(404, "issue_not_found", "no such issue")
-    return _issue(row)
+    return _issue(row, keys)
 
 
-def change_issue(session: TenantSession, issue: StoredIssue, changes: IssueChanges) -> StoredIssue:
+def change_issue(
+    session: TenantSession, keys: TenantKeys, issue: StoredIssue, changes: IssueChanges
+) -> StoredIssue:
     """Apply a PATCH: the workflow decides status changes; a concurrent edit answers 409."""
     fields = changes.fields
     status = issue.status
@@ -198,8 +205,10 @@ def change_issue(session: TenantSession, issue: StoredIssue, changes: IssueChang
             "read_version": issue.version,
             "new_status": changed.status,
             "new_assignee": changed.assignee,
-            "new_summary": changed.summary,
-            "new_description": changed.description,
+            "new_summary": seal_text(keys, "issues", issue.id, "summary", changed.summary),
+            "new_description": seal_text(
+                keys, "issues", issue.id, "description", changed.description
+            ),
             "new_labels": changed.labels,
             "new_updated_at": changed.updated_at,
             "new_version": changed.version,
@@ -221,7 +230,7 @@ def delete_issue(session: TenantSession, issue: StoredIssue) -> None:
 
 
 def list_issues(
-    session: TenantSession, where: IssueFilter, limit: int, cursor: str | None
+    session: TenantSession, keys: TenantKeys, where: IssueFilter, limit: int, cursor: str | None
 ) -> tuple[list[StoredIssue], str | None]:
     """One page of issues in key order, and the cursor of the next page (None on the last)."""
     query = select(*_ISSUE_COLUMNS)
@@ -238,25 +247,26 @@ def list_issues(
         )
     after = decode_cursor(cursor, (str, int)) if cursor is not None else None
     rows = _keyset_page(session, query, (Issue.project_key, Issue.number), after, limit)
-    page = [_issue(row) for row in rows[:limit]]
+    page = [_issue(row, keys) for row in rows[:limit]]
     if len(rows) <= limit:
         return page, None
     return page, encode_cursor(page[-1].project_key, page[-1].number)
 
 
 def add_comment(
-    session: TenantSession, issue: StoredIssue, body: str, author: str
+    session: TenantSession, keys: TenantKeys, issue: StoredIssue, body: str, author: str
 ) -> StoredComment:
     """Add a comment to an issue."""
     comment = StoredComment(
         id=uuid.uuid4().hex, issue_id=issue.id, body=body, author=author, created_at=utc_now()
     )
-    session.insert_rows(Comment, [dataclasses.asdict(comment)])
+    sealed = seal_text(keys, "comments", comment.id, "body", body)
+    session.insert_rows(Comment, [{**dataclasses.asdict(comment), "body": sealed}])
     return comment
 
 
 def list_comments(
-    session: TenantSession, issue: StoredIssue, limit: int, cursor: str | None
+    session: TenantSession, keys: TenantKeys, issue: StoredIssue, limit: int, cursor: str | None
 ) -> tuple[list[StoredComment], str | None]:
     """One page of an issue's comments, oldest first, and the cursor of the next page."""
     query = select(*_COMMENT_COLUMNS).where(Comment.issue_id == issue.id)
@@ -265,7 +275,7 @@ def list_comments(
         after_time, after_id = decode_cursor(cursor, (str, str))
         after = (_cursor_time(after_time), after_id)
     rows = _keyset_page(session, query, (Comment.created_at, Comment.id), after, limit)
-    page = [_comment(row) for row in rows[:limit]]
+    page = [_comment(row, keys) for row in rows[:limit]]
     if len(rows) <= limit:
         return page, None
     return page, encode_cursor(page[-1].created_at.isoformat(), page[-1].id)
@@ -293,24 +303,32 @@ def _project(row: Any) -> StoredProject:
     return StoredProject(*row)
 
 
-def _issue(row: Any) -> StoredIssue:
-    """A row of `_ISSUE_COLUMNS` as a record."""
-    return StoredIssue(*row)
+def _issue(row: Any, keys: TenantKeys) -> StoredIssue:
+    """A row of `_ISSUE_COLUMNS` as a record, its sealed fields opened."""
+    issue = StoredIssue(*row)
+    return dataclasses.replace(
+        issue,
+        summary=open_text(keys, "issues", issue.id, "summary", row.summary),
+        description=open_text(keys, "issues", issue.id, "description", row.description),
+    )
 
 
-def _comment(row: Any) -> StoredComment:
-    """A row of `_COMMENT_COLUMNS` as a record."""
-    return StoredComment(*row)
+def _comment(row: Any, keys: TenantKeys) -> StoredComment:
+    """A row of `_COMMENT_COLUMNS` as a record, its body opened."""
+    comment = StoredComment(*row)
+    return dataclasses.replace(
+        comment, body=open_text(keys, "comments", comment.id, "body", row.body)
+    )
 
 
-def _issue_values(issue: StoredIssue) -> dict[str, Any]:
-    """The INSERT values of a new issue (its tenant is the session's to fill in)."""
+def _issue_values(issue: StoredIssue, keys: TenantKeys) -> dict[str, Any]:
+    """The INSERT values of a new issue, fields sealed (the session fills in its tenant)."""
     return {
         "id": issue.id,
         "project_key": issue.project_key,
         "number": issue.number,
-        "summary": issue.summary,
-        "description": issue.description,
+        "summary": seal_text(keys, "issues", issue.id, "summary", issue.summary),
+        "description": seal_text(keys, "issues", issue.id, "description", issue.description),
         "status": issue.status,
         "assignee": issue.assignee,
         "reporter": issue.reporter,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from tenantry.platform.errors import ApiError
 from tenantry.platform.tenant_context import sign_tenant_context
 from tenantry.platform.tokens import TokenSigner
-from tenantry.services.tcs.catalog import Catalog, validate_site
+from tenantry.services.tcs.catalog import Catalog, Tenant, validate_site
 from tenantry.services.tcs.feed import ChangeFeed
 from tenantry.services.tcs.schemas import NewTenant, StatusChange
 
@@ -19,8 +19,14 @@ def build_router(catalog: Catalog, feed: ChangeFeed, signer: TokenSigner) -> API
     """The routes of tcs, bound to its catalog, change feed and context signer."""
     router = APIRouter()
 
+    def with_context(tenant: Tenant) -> dict[str, object]:
+        """A tenant as JSON with its signed context, which its caller forwards on its behalf."""
+        context = sign_tenant_context(signer, tenant.context())
+        expires = jwt.decode(context, options={"verify_signature": False})["exp"]
+        return {**tenant.public(), "context": context, "context_expires": expires}
+
     @router.post("/tenants", status_code=201)
-    async def create_tenant(body: NewTenant) -> dict[str, str]:
+    async def create_tenant(body: NewTenant) -> dict[str, object]:
         if (body.region is None) == (body.users_by_country is None):
             raise ApiError(
                 422, "invalid_placement", "give exactly one of `region` and `users_by_country`"
@@ -33,7 +39,7 @@ def build_router(catalog: Catalog, feed: ChangeFeed, signer: TokenSigner) -> API
             region = catalog.topology.region_for_users(body.users_by_country or {})
         tenant = catalog.create(body.site, region)
         feed.notify()
-        return tenant.public()
+        return with_context(tenant)
 
     @router.get("/tenants/by-site/{site}")
     async def tenant_by_site(site: str) -> dict[str, object]:
@@ -41,9 +47,7 @@ def build_router(catalog: Catalog, feed: ChangeFeed, signer: TokenSigner) -> API
         tenant = catalog.by_site(site)
         if tenant is None:
             raise ApiError(404, "unknown_site", f"there is no site {site!r}")
-        context = sign_tenant_context(signer, tenant.context())
-        expires = jwt.decode(context, options={"verify_signature": False})["exp"]
-        return {**tenant.public(), "context": context, "context_expires": expires}
+        return with_context(tenant)
 
     @router.delete("/tenants/{cloud_id}", status_code=204)
     async def remove_tenant(cloud_id: str) -> Response:

@@ -14,7 +14,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Create the four tenant-owned tables; every key starts with `tenant_id`."""
+    """Create the four tenant-owned tables; every key starts with `tenant_id`.
+
+    Summaries, descriptions and comment bodies are sealed bytes (AES-256-GCM under the tenant's
+    data key), so their columns are binary.
+    """
     op.create_table(
         "projects",
         sa.Column("tenant_id", sa.String(length=64), nullable=False),
@@ -30,8 +34,8 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("project_key", sa.String(length=10), nullable=False),
         sa.Column("number", sa.Integer(), nullable=False),
-        sa.Column("summary", sa.String(length=255), nullable=False),
-        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("summary", sa.LargeBinary(), nullable=False),
+        sa.Column("description", sa.LargeBinary(), nullable=False),
         sa.Column("status", sa.String(length=32), nullable=False),
         sa.Column("assignee", sa.String(length=64), nullable=True),
         sa.Column("reporter", sa.String(length=64), nullable=False),
@@ -50,7 +54,7 @@ def upgrade() -> None:
         sa.Column("tenant_id", sa.String(length=64), nullable=False),
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("issue_id", sa.String(length=32), nullable=False),
-        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("body", sa.LargeBinary(), nullable=False),
         sa.Column("author", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(

@@ -1,0 +1,44 @@
+"""Blind indexes: find a row by a sealed value (an email, say) without storing the value.
+
+A sealed column cannot be searched: every sealing uses a fresh nonce. Beside it a service stores
+HMAC-SHA256 of the (normalised) value under a per-tenant index key, and looks rows up by that.
+
+The index key is derived (HKDF-SHA256, one `purpose` per column) from the tenant's data key of
+version 1, always, so rotating the data key never breaks lookups. The price of that:
+- the index key does not rotate with the data keys; rotation re-seals values but leaves their
+  index as it was;
+- someone holding the database and the tenant's version-1 data key can confirm guesses (is
+  alice@example.com an account here?), though never read a value back from its index;
+- an index reveals which rows hold equal values, within one tenant and purpose only.
+Destroying a tenant's keys makes its indexes meaningless too, as it does its sealed values.
+"""
+
+from __future__ import annotations
+
+from cryptography.hazmat.primitives import hashes, hmac
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from tenantry.platform.crypto import DataKey
+from tenantry.platform.data_keys import TenantKeys
+
+INDEX_KEY_VERSION = 1
+"""The data key version every index key derives from, whatever the current version is."""
+INDEX_KEY_SIZE = 32
+
+
+def index_key(key: DataKey, purpose: bytes) -> bytes:
+    """The index key of one `purpose` (a column's own label), derived from `key` with HKDF."""
+    return HKDF(algorithm=hashes.SHA256(), length=INDEX_KEY_SIZE, salt=None, info=purpose).derive(
+        key.material
+    )
+
+
+def blind_index(keys: TenantKeys, purpose: bytes, value: str) -> str:
+    """The current tenant's index of `value` for `purpose`, as 64 hex digits.
+
+    The caller normalises `value` first (equal values must be equal strings). Raises
+    `KeyVersionNeeded` when version 1 is not held yet, for `DataKeys.run` to fetch it.
+    """
+    mac = hmac.HMAC(index_key(keys(INDEX_KEY_VERSION), purpose), hashes.SHA256())
+    mac.update(value.encode())
+    return mac.finalize().hex()

@@ -1,0 +1,205 @@
+"""Tenants' data keys: made on first use, kept wrapped on the tenant's shard, unwrapped on request.
+
+Every method works for the tenant of the running context, through a tenant session on that
+tenant's shard. Provider calls happen between short transactions, never inside one, so a slow
+key provider holds no database lock. Failures of the provider surface as its typed errors.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.exc import IntegrityError
+
+from tenantry.platform.context import TenantContext, require_tenant
+from tenantry.platform.crypto import DataKey
+from tenantry.platform.storage.databases import Databases
+from tenantry.platform.storage.model import utc_now
+from tenantry.services.kms.audit import key_event
+from tenantry.services.kms.errors import kms_error
+from tenantry.services.kms.holders import KeyHolders
+from tenantry.services.kms.keyring import wrap_context
+from tenantry.services.kms.models import WrappedDataKey
+from tenantry.services.kms.providers import DATA_KEY_BYTES, KeyProvider
+from tenantry.services.kms.root_keys import RootKey, RootKeys
+
+FIRST_VERSION = 1
+ACTIVE = "active"
+
+_COLUMNS = (
+    WrappedDataKey.version,
+    WrappedDataKey.wrapped,
+    WrappedDataKey.root_key_ref,
+    WrappedDataKey.root_version,
+)
+_CURRENT = (
+    select(*_COLUMNS)
+    .where(WrappedDataKey.state == ACTIVE)
+    .order_by(WrappedDataKey.version.desc())
+    .limit(1)
+)
+_LATEST = select(*_COLUMNS).order_by(WrappedDataKey.version.desc()).limit(1)
+_BY_VERSION = select(*_COLUMNS).where(WrappedDataKey.version == bindparam("key_version"))
+_NOT_UNDER_ROOT = select(*_COLUMNS).where(WrappedDataKey.root_version != bindparam("target"))
+# Names the root version read, so a row another rotation rewrapped meanwhile is left alone.
+_REWRAP = (
+    update(WrappedDataKey)
+    .where(
+        WrappedDataKey.version == bindparam("key_version"),
+        WrappedDataKey.root_version == bindparam("old_root_version"),
+    )
+    .values(
+        wrapped=bindparam("new_wrapped"),
+        root_key_ref=bindparam("new_ref"),
+        root_version=bindparam("new_root_version"),
+    )
+)
+
+
+class DataKeys:
+    """The data keys of the tenants homed on `shards` of `region`."""
+
+    def __init__(
+        self,
+        databases: Databases,
+        roots: RootKeys,
+        provider: KeyProvider,
+        region: str,
+        shards: Iterable[str],
+    ) -> None:
+        self._databases = databases
+        self._roots = roots
+        self._provider = provider
+        self._holders = KeyHolders(databases)
+        self.region = region
+        self.shards = tuple(shards)
+
+    @property
+    def holders(self) -> KeyHolders:
+        """The list of tenants with keys, per shard."""
+        return self._holders
+
+    def current(self) -> DataKey:
+        """The tenant's newest active data key; version 1 is made on the first request.
+
+        Concurrent first requests all answer the one key that was stored: the primary key lets
+        only one version 1 in, and the others read it back.
+        """
+        tenant = self._home_tenant()
+        row = self._read(_CURRENT)
+        if row is not None:
+            return self._unwrap(tenant, row)
+        return self._create_first(tenant)
+
+    def at_version(self, version: int) -> DataKey:
+        """The tenant's data key of `version` (retired ones too), or 404 `data_key_not_found`."""
+        tenant = self._home_tenant()
+        row = self._read(_BY_VERSION, {"key_version": version})
+        if row is None:
+            raise kms_error(404, "data_key_not_found", f"the tenant has no data key {version}")
+        return self._unwrap(tenant, row)
+
+    def rotate(self) -> int:
+        """Make the tenant's next data key version, the one every new seal uses from now on.
+
+        Older versions stay active for reading until everything sealed with them is resealed.
+        Two rotations at once: one wins, the other is refused with 409 `rotation_conflict`.
+        """
+        tenant = self._home_tenant()
+        latest = self._read(_LATEST)
+        version = FIRST_VERSION if latest is None else latest.version + 1
+        try:
+            self._store_new(tenant, version, "data_key_rotated")
+        except IntegrityError:
+            raise kms_error(
+                409, "rotation_conflict", "another rotation of this key ran meanwhile"
+            ) from None
+        return version
+
+    def rewrap(self, root: RootKey) -> int:
+        """Rewrap every data key of the tenant not yet under `root`; the number rewrapped.
+
+        Only the wrapping changes: the data keys, and so everything sealed with them, stay as
+        they are.
+        """
+        tenant = require_tenant()
+        with self._databases.session() as session:
+            rows = list(session.rows(_NOT_UNDER_ROOT, {"target": root.version}))
+        if not rows:
+            return 0
+        updates = []
+        for row in rows:
+            context = wrap_context(tenant.cloud_id, row.version)
+            material = self._provider.unwrap(row.root_key_ref, row.wrapped, context)
+            updates.append(
+                {
+                    "key_version": row.version,
+                    "old_root_version": row.root_version,
+                    "new_wrapped": self._provider.wrap(root.ref, material, context),
+                    "new_ref": root.ref,
+                    "new_root_version": root.version,
+                }
+            )
+        rewrapped = []
+        with self._databases.session() as session:
+            for values in updates:
+                if session.rows(_REWRAP, values).rowcount == 1:
+                    rewrapped.append(values["key_version"])
+        key_event(
+            "data_keys_rewrapped",
+            tenant_id=tenant.cloud_id,
+            versions=rewrapped,
+            from_root_versions=sorted({row.root_version for row in rows}),
+            root_version=root.version,
+        )
+        return len(rewrapped)
+
+    def _home_tenant(self) -> TenantContext:
+        """The context's tenant, which must live on one of this process's shards."""
+        tenant = require_tenant()
+        if tenant.region != self.region or tenant.shard not in self.shards:
+            raise kms_error(403, "wrong_region", "this tenant's keys do not live in this region")
+        return tenant
+
+    def _read(self, statement: Any, params: dict[str, Any] | None = None) -> Any:
+        with self._databases.session() as session:
+            return session.rows(statement, params).first()
+
+    def _unwrap(self, tenant: TenantContext, row: Any) -> DataKey:
+        context = wrap_context(tenant.cloud_id, row.version)
+        return DataKey(row.version, self._provider.unwrap(row.root_key_ref, row.wrapped, context))
+
+    def _create_first(self, tenant: TenantContext) -> DataKey:
+        try:
+            return DataKey(
+                FIRST_VERSION, self._store_new(tenant, FIRST_VERSION, "data_key_created")
+            )
+        except IntegrityError:
+            stored = self._read(_CURRENT)
+            if stored is None:
+                raise kms_error(
+                    409, "no_active_data_key", "the tenant's data keys are all retired"
+                ) from None
+            return self._unwrap(tenant, stored)
+
+    def _store_new(self, tenant: TenantContext, version: int, event: str) -> bytes:
+        """Make, wrap and store data key `version`; IntegrityError if it exists already."""
+        root = self._roots.active(self.region)
+        material = secrets.token_bytes(DATA_KEY_BYTES)
+        wrapped = self._provider.wrap(root.ref, material, wrap_context(tenant.cloud_id, version))
+        self._holders.add(tenant.shard, tenant.cloud_id)
+        row = {
+            "version": version,
+            "wrapped": wrapped,
+            "root_key_ref": root.ref,
+            "root_version": root.version,
+            "state": ACTIVE,
+            "created_at": utc_now(),
+        }
+        with self._databases.session() as session:
+            session.insert_rows(WrappedDataKey, [row])
+        key_event(event, tenant_id=tenant.cloud_id, version=version, root_version=root.version)
+        return material

@@ -1,0 +1,1 @@
+"""The key service's schema revisions (applied by `tenantry migrate`)."""

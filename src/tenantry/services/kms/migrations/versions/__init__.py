@@ -1,0 +1,1 @@
+"""Revision scripts, one file per revision, oldest first."""

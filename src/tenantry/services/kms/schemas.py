@@ -1,0 +1,36 @@
+"""What the key service's routes accept and answer; anything else is refused before it acts."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from tenantry.platform.crypto import DataKey
+
+MAX_AGE_SECONDS = 300
+"""How long a caller may keep a data key in memory before asking again."""
+
+AccountId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^\S+$")]
+
+
+class DataKeyOut(BaseModel):
+    """A tenant's data key in the clear: for callers inside the cloud only, never cached."""
+
+    version: int
+    key: str
+    max_age: int = MAX_AGE_SECONDS
+
+    @classmethod
+    def of(cls, key: DataKey) -> DataKeyOut:
+        """The answer for `key`, its material in standard base64."""
+        return cls(version=key.version, key=base64.b64encode(key.material).decode("ascii"))
+
+
+class RotateRequest(BaseModel):
+    """Who owns the new root key version (an account id), or nobody."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    owner: AccountId | None = None

@@ -1,0 +1,147 @@
+"""kms in a real `tenantry up`: one process per region, its root keys listed and rotated by the CLI.
+
+The data-key calls are made the way a service makes them: signed with that service's key from the
+data directory, carrying the tenant context tcs signed for the site.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from e2e.api import Site, signup
+from e2e.cloud import Cloud
+from tenantry.cli.keys import keys_app
+from tenantry.platform.client import ServiceClient, ServiceResponse
+from tenantry.platform.directory import ServiceDirectory
+from tenantry.platform.keys import load_service_key
+from tenantry.platform.tokens import TokenSigner
+from tenantry.platform.topology import load_topology
+
+pytestmark = pytest.mark.e2e
+
+REGIONS = set(load_topology(None).regions)
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    running = Cloud.start(tmp_path_factory.mktemp("kms-cloud") / "data")
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def keys_cli(cloud: Cloud, *args: str) -> Any:
+    result = CliRunner().invoke(
+        keys_app, [*args, "--data-dir", str(cloud.data_dir)], env={"COLUMNS": "200"}
+    )
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result
+
+
+def call_as(cloud: Cloud, caller: str, *args: Any, **kwargs: Any) -> ServiceResponse:
+    """One signed call, as `caller` would make it, with that service's own key."""
+
+    async def run() -> ServiceResponse:
+        signer = TokenSigner(load_service_key(cloud.data_dir, caller))
+        client = ServiceClient(signer, ServiceDirectory.load(cloud.data_dir), retries=0)
+        try:
+            return await client.call(*args, **kwargs)
+        finally:
+            await client.close()
+
+    return asyncio.run(run())
+
+
+def tenant_context(cloud: Cloud, site: Site) -> str:
+    found = call_as(
+        cloud, "edge", "tcs", "GET", "/tenants/by-site/{site}", params={"site": site.name}
+    )
+    assert found.status == 200, found.body
+    return str(found.json()["context"])
+
+
+def data_key(cloud: Cloud, site: Site, *, caller: str = "issues", region: str = "") -> Any:
+    return call_as(
+        cloud,
+        caller,
+        "kms",
+        "GET",
+        "/kms/data-key",
+        region=region or site.region,
+        tenant_context=tenant_context(cloud, site),
+        tenant_id=site.cloud_id,
+    )
+
+
+def test_every_region_runs_its_own_kms(cloud: Cloud) -> None:
+    kms = cloud.directory()["services"]["kms"]
+    assert set(kms) == REGIONS
+    assert {f"kms-{region}" for region in REGIONS} <= set(cloud.pids())
+    with httpx.Client(verify=cloud.ssl_context(), timeout=5.0, trust_env=False) as client:
+        for region, url in kms.items():
+            health = client.get(f"{url}/_health")
+            assert health.json() == {"status": "ok", "service": "kms", "region": region}
+
+
+def test_keys_list_shows_each_regions_first_root_key(cloud: Cloud) -> None:
+    result = keys_cli(cloud, "list")
+    assert result.exit_code == 0, result.output
+    for region in REGIONS:
+        assert f"local:root-{region}-v1" in result.output
+    assert result.output.count("active") == len(REGIONS)
+    # The root keys themselves live under the data directory, one private store per region.
+    for region in REGIONS:
+        store = cloud.data_dir / "kms" / region
+        assert (store / "root-keys.json").is_file()
+        assert store.stat().st_mode & 0o077 == 0
+
+
+def test_a_tenant_key_survives_a_root_rotation_made_with_the_cli(cloud: Cloud) -> None:
+    site = signup(cloud, region="eu", via="eu", prefix="kms")
+    first = data_key(cloud, site)
+    assert first.status == 200, first.body
+    assert first.headers["cache-control"] == "no-store"
+    assert len(base64.b64decode(first.json()["key"])) == 32
+
+    rotated = keys_cli(cloud, "rotate", "--region", "eu", "--owner", "acct-ops")
+    assert rotated.exit_code == 0, rotated.output
+    assert "eu: root key version 2" in rotated.output
+
+    assert data_key(cloud, site).json() == first.json()
+    listed = keys_cli(cloud, "list")
+    assert "local:root-eu-v2" in listed.output and "acct-ops" in listed.output
+    assert "retired" in listed.output
+
+
+def test_kms_refuses_other_callers_and_other_regions_tenants(cloud: Cloud) -> None:
+    site = signup(cloud, region="eu", via="eu", prefix="kms")
+    as_edge = data_key(cloud, site, caller="edge")
+    assert as_edge.status == 403
+    assert as_edge.json()["error"] == "route_not_allowed"
+    elsewhere = data_key(cloud, site, region="us")
+    assert elsewhere.status == 403
+    assert elsewhere.json()["error"] == "wrong_region"
+    no_tenant = call_as(cloud, "issues", "kms", "GET", "/kms/data-key", region="eu")
+    assert no_tenant.status == 400
+    assert no_tenant.json()["error"] == "tenant_required"
+
+
+def test_keys_rotate_refuses_an_unknown_region(cloud: Cloud) -> None:
+    result = keys_cli(cloud, "rotate", "--region", "mars")
+    assert result.exit_code == 2
+    assert "no region 'mars'" in result.output
+
+
+def test_keys_without_a_running_cloud_says_so(tmp_path: Path) -> None:
+    result = CliRunner().invoke(keys_app, ["list", "--data-dir", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2
+    assert "no running cloud" in result.output
