@@ -41,7 +41,7 @@ contracts: $(STAMP)
 	$(BIN)/lint-imports
 
 # The whole suite on SQLite, then every test that stores data again on PostgreSQL (127.0.0.1:5432).
-POSTGRES_TESTS := tests/storage tests/issues tests/cli tests/e2e
+POSTGRES_TESTS := tests/storage tests/issues tests/kms tests/cli tests/e2e
 pytest: $(STAMP)
 	$(BIN)/pytest -n 2 --dist loadfile
 	TENANTRY_TEST_BACKEND=postgres $(BIN)/pytest -n 2 --dist loadfile $(POSTGRES_TESTS)

@@ -1,4 +1,4 @@
-"""Run-wide set-up: PostgreSQL databases and roles made by this run are dropped at its end."""
+"""Run-wide set-up: the shared cloud, and dropping the PostgreSQL databases this run made."""
 
 from __future__ import annotations
 
@@ -7,9 +7,25 @@ from collections.abc import Iterator
 import pytest
 
 from backends import drop_run_databases
+from e2e.cloud import Cloud
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _drop_postgres_databases_of_this_run() -> Iterator[None]:
     yield
     drop_run_databases()
+
+
+@pytest.fixture(scope="session")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    """A running `tenantry up`, shared by the end-to-end tests of one test process.
+
+    Starting its processes is slow, so tests share it. Each signs up sites of its own (unique
+    names), so they cannot see each other's data; a test that stops, kills or reconfigures a
+    cloud starts its own. Stopped (exit 0 checked) when the run ends.
+    """
+    running = Cloud.start(tmp_path_factory.mktemp("cloud") / "data")
+    try:
+        yield running
+    finally:
+        running.stop()

@@ -1,12 +1,14 @@
 """`tenantry up` and `tenantry status` against a real cloud of eleven processes.
 
-The tests share one cloud; the last one stops it with Ctrl-C, so it stays last in the file.
+The tests share a cloud of their own (not the session's); the last one stops it with Ctrl-C, so
+it stays last in the file.
 """
 
 from __future__ import annotations
 
 import re
 import ssl
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -22,6 +24,16 @@ TOPOLOGY = load_topology(None)
 REGIONS = set(TOPOLOGY.regions)
 SERVICE_KEYS = ("identity", "tcs", "edge", "issues", "operator")
 URL = re.compile(r"^https://127\.0\.0\.1:\d{1,5}$")
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    """This module's own cloud, since its last test stops it."""
+    running = Cloud.start(tmp_path_factory.mktemp("up-cloud") / "data")
+    try:
+        yield running
+    finally:
+        running.stop(check=False)
 
 
 def process_urls(cloud: Cloud) -> dict[str, str]:

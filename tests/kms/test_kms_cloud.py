@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +27,6 @@ from tenantry.platform.topology import load_topology
 pytestmark = pytest.mark.e2e
 
 REGIONS = set(load_topology(None).regions)
-
-
-@pytest.fixture(scope="module")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
-    running = Cloud.start(tmp_path_factory.mktemp("kms-cloud") / "data")
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def keys_cli(cloud: Cloud, *args: str) -> Any:
