@@ -35,6 +35,8 @@ from spine import (
     machine,
     parse_wrk,
     prepare_tenant,
+    publish,
+    run_main,
     run_wrk,
     terminated_on_sigterm,
     wait_for_cloud,
@@ -188,14 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         procs.stop_all()
         shutil.rmtree(work, ignore_errors=True)
-    print(report, end="")
-    if args.output:
-        args.output.write_text(report)
-    return 0
+    return publish(report, args.output)
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run_main(main)

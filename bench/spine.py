@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 import tomllib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from importlib import resources
@@ -480,6 +480,22 @@ def wrk_missing() -> bool:
     return True
 
 
+def publish(report: str, output: Path | None) -> int:
+    """Print a benchmark's markdown report, write it to `output` if asked; exit status 0."""
+    print(report, end="")
+    if output:
+        output.write_text(report)
+    return 0
+
+
+def run_main(main: Callable[[], int]) -> None:
+    """Exit with `main()`'s status; Ctrl-C exits 130 after the benchmark has cleaned up."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
 def load_arguments(
     doc: str | None, *, connections: int = 16, connections_help: str | None = None
 ) -> argparse.ArgumentParser:
@@ -543,7 +559,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run_main(main)

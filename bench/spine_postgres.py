@@ -41,6 +41,8 @@ from spine import (
     machine,
     measure_full_path,
     prepare_tenant,
+    publish,
+    run_main,
     run_wrk,
     terminated_on_sigterm,
     wait_for_cloud,
@@ -161,14 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         pg_procs.stop_all()
         drop_databases_and_roles(list(databases.values()), role_prefix)
         shutil.rmtree(work, ignore_errors=True)
-    print(report, end="")
-    if args.output:
-        args.output.write_text(report)
-    return 0
+    return publish(report, args.output)
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run_main(main)
