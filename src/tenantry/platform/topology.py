@@ -52,7 +52,7 @@ class EdgeLimits:
     per_tenant: str = "3000/second;100000/minute"
     per_client_ip: str = "50/second;1000/minute"
     max_in_flight: int = 0
-    """Requests one edge process forwards at once, shared fairly by tenants (0: 4 per core)."""
+    """Requests one edge process forwards at once, shared fairly by tenants (0: one per core)."""
 
 
 @dataclass(frozen=True, slots=True)

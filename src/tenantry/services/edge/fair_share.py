@@ -25,8 +25,13 @@ DEFAULT_QUEUE_LIMIT = 256
 
 
 def default_slots() -> int:
-    """Four forwarded requests per core: enough to keep the services busy, few enough to share."""
-    return 4 * (os.cpu_count() or 1)
+    """One forwarded request per core.
+
+    On the noisy-neighbour benchmark (2 cores) this kept the light tenant's p99 within 1.64x of
+    its p99 alone, where 2 per core gave 2.16x and 4 per core 3.99x; a single tenant's full-path
+    throughput was the same with 1 per core as with 4 (bench/RESULTS.md).
+    """
+    return os.cpu_count() or 1
 
 
 class FairShare:
