@@ -43,8 +43,9 @@ _MAX_IDENTIFIER = 63
 # every service process keeps a pool per shard, against PostgreSQL's default of 100 connections.
 _POOL_SIZE = 4
 _POOL_OVERFLOW = 8
-# unique_violation (a role made meanwhile), serialization_failure, deadlock_detected
-_RACE_STATES = frozenset({"23505", "40001", "40P01"})
+# Another migration on the same server made the role meanwhile: unique_violation or
+# duplicate_object (whichever check saw it first); or serialization_failure, deadlock_detected.
+_RACE_STATES = frozenset({"23505", "42710", "40001", "40P01"})
 _MIGRATE_ATTEMPTS = 3
 _TENANT_EXPRESSION = f"tenant_id = nullif(current_setting('{TENANT_SETTING}', true), '')"
 
