@@ -101,8 +101,13 @@ class ServiceClient:
         tenant_context: str | None = None,
         tenant_id: str | None = None,
         user: UserContext | None = None,
+        attempt_seconds: float | None = None,
     ) -> ServiceResponse:
-        """Call `METHOD route` on `callee`; `route` is a literal template the policy check reads."""
+        """Call `METHOD route` on `callee`; `route` is a literal template the policy check reads.
+
+        `attempt_seconds` bounds each attempt, where the caller must answer sooner than the
+        client's default allows (its own caller is waiting with a timeout of its own).
+        """
         path = fill_route(route, params or {})
         if query:
             path += "?" + "&".join(f"{quote(k)}={quote(v, safe='')}" for k, v in query.items())
@@ -118,6 +123,7 @@ class ServiceClient:
             tenant_context=tenant_context,
             tenant_id=tenant_id,
             user=user,
+            attempt_seconds=attempt_seconds,
         )
 
     async def send(
@@ -133,6 +139,7 @@ class ServiceClient:
         tenant_id: str | None = None,
         user: UserContext | None = None,
         max_response_bytes: int = 8 * 1024 * 1024,
+        attempt_seconds: float | None = None,
     ) -> ServiceResponse:
         """Send a prepared request (path with query) to `callee`, signing each attempt anew."""
         url = self._directory.url(callee, region) + path
@@ -149,19 +156,31 @@ class ServiceClient:
         if request_id is not None:
             base_headers["x-request-id"] = request_id
         attempts = 1 + (self._retries if method in IDEMPOTENT else 0)
+        attempt_timeout = (
+            self._timeout
+            if attempt_seconds is None
+            else aiohttp.ClientTimeout(total=attempt_seconds, connect=min(2.0, attempt_seconds))
+        )
         for attempt in range(attempts):
             token = self._signer.sign(callee, extra_claims)
             request_headers = {**base_headers, "authorization": f"Bearer {token}"}
             try:
                 async with self._http().request(
-                    method, url, data=body or None, headers=request_headers
+                    method, url, data=body or None, headers=request_headers, timeout=attempt_timeout
                 ) as response:
                     payload = await response.content.read(max_response_bytes + 1)
                     if len(payload) > max_response_bytes:
                         raise ApiError(
                             502, "upstream_response_too_large", f"{callee} answer too big"
                         )
-                    if response.status in RETRYABLE_STATUS and attempt + 1 < attempts:
+                    # A 5xx that says when to come back (`retry-after`) is the callee's
+                    # considered answer (its key service is down, its fair share is full):
+                    # passed on at once, not retried into the caller's own timeout.
+                    if (
+                        response.status in RETRYABLE_STATUS
+                        and "retry-after" not in response.headers
+                        and attempt + 1 < attempts
+                    ):
                         await asyncio.sleep(0.05 * (attempt + 1))
                         continue
                     headers = {name.lower(): value for name, value in response.headers.items()}

@@ -30,6 +30,9 @@ DEFAULT_MAX_AGE_SECONDS = 300.0
 MAX_AGE_VARIABLE = "TENANTRY_DATA_KEY_MAX_AGE"
 """Seconds a process may hold a data key (default 300); tests and strict deployments lower it."""
 KEY_UNAVAILABLE = "tenant_key_unavailable"
+KMS_ATTEMPT_TIMEOUT_SECONDS = 2.5
+"""Each kms attempt's bound: with its retries it stays under the edge's 10 s wait for the service,
+so a client whose key cannot be fetched gets this layer's 503 `kms_unavailable`, not a timeout."""
 _MISSING_VERSION_RETRIES = 4
 
 T = TypeVar("T")
@@ -104,6 +107,12 @@ class DataKeys:
         kms is asked again if the one held is older.
         """
         tenant = require_tenant()
+        if not tenant.key_available:
+            # The signed context says the tenant's own key was revoked: nothing held may open.
+            self.forget(tenant.cloud_id)
+            raise ApiError(
+                503, KEY_UNAVAILABLE, "the tenant's encryption key is unavailable", _RETRY
+            )
         held = self._held.get(tenant.cloud_id)
         if held is None or held.expires <= self._clock() or held.current < min_version:
             held = await self._single_flight(tenant, None)
@@ -170,6 +179,7 @@ class DataKeys:
             "region": tenant.region,
             "tenant_context": current_tenant_token.get(),
             "tenant_id": tenant.cloud_id,
+            "attempt_seconds": KMS_ATTEMPT_TIMEOUT_SECONDS,
         }
         if version is None:
             return self._client.call("kms", "GET", "/kms/data-key", **common)
