@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA_DIR ?= ./tenantry-data
 
-.PHONY: up test lint typecheck contracts pytest bench clean system-deps local-services
+.PHONY: up test lint typecheck contracts pytest bench clean system-deps office-deps local-services
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,15 +20,21 @@ system-deps:
 	@command -v openssl >/dev/null && command -v wrk >/dev/null && command -v redis-server >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl wrk redis-server >/dev/null; }
 
+# LibreOffice (headless, no GUI) and fonts for media previews of Office files; installed once.
+OFFICE_PACKAGES := libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui fonts-dejavu-core
+office-deps:
+	@command -v soffice >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(OFFICE_PACKAGES) >/dev/null; }
+
 # The tests use the Redis on 127.0.0.1:6379; start it if it is installed but not running.
 local-services:
 	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || \
 		redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
 
-up: $(STAMP)
+up: $(STAMP) office-deps
 	$(BIN)/tenantry up --data-dir $(DATA_DIR)
 
-test: $(STAMP) system-deps local-services lint typecheck contracts pytest
+test: $(STAMP) system-deps office-deps local-services lint typecheck contracts pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -1,0 +1,1 @@
+"""The media service: files in collections, scoped media tokens, encrypted blobs, previews."""
