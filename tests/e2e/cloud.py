@@ -54,9 +54,16 @@ class Cloud:
 
     @classmethod
     def start(
-        cls, data_dir: Path, timeout: float = START_TIMEOUT_SECONDS, config: Path | None = None
+        cls,
+        data_dir: Path,
+        timeout: float = START_TIMEOUT_SECONDS,
+        config: Path | None = None,
+        env: dict[str, str] | None = None,
     ) -> Cloud:
-        """Start `tenantry up --data-dir data_dir` and wait until it publishes `cloud.json`."""
+        """Start `tenantry up --data-dir data_dir` and wait until it publishes `cloud.json`.
+
+        `env` adds variables to the environment `up` (and so its services) starts with.
+        """
         data_dir = data_dir.resolve()
         config = _on_test_backend(data_dir, config)
         output = data_dir.parent / f"{data_dir.name}-up.out"
@@ -74,7 +81,7 @@ class Cloud:
                 stdin=subprocess.DEVNULL,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, "COLUMNS": "200"},
+                env={**os.environ, **(env or {}), "COLUMNS": "200"},
             )
         cloud = cls(data_dir, process, output)
         cloud_file = data_dir / "cloud.json"

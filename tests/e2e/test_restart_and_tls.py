@@ -24,7 +24,7 @@ def _ports(cloud: Cloud) -> dict[str, int]:
 
 def test_every_listener_refuses_tls_1_1_and_non_forward_secret_suites(cloud: Cloud) -> None:
     ports = _ports(cloud)
-    assert len(ports) == 2 + 3 * len(cloud.edges)  # identity, tcs; edge, issues, kms per region
+    assert len(ports) == 2 + 4 * len(cloud.edges)  # identity, tcs; edge, issues, kms, media each
     for name, port in ports.items():
         assert handshake("127.0.0.1", port, max_version=None, ciphers=None), name
         assert not handshake("127.0.0.1", port, max_version=ssl.TLSVersion.TLSv1_1, ciphers=None), (

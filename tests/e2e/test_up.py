@@ -71,6 +71,7 @@ def test_the_directory_names_every_process(cloud: Cloud) -> None:
         "edge": REGIONS,
         "issues": REGIONS,
         "kms": REGIONS,
+        "media": REGIONS,
     }
     assert directory["services"]["edge"] == cloud.edges
     assert set(cloud.pids()) == set(process_urls(cloud))
@@ -167,7 +168,7 @@ def test_status_shows_regions_shards_and_processes(cloud: Cloud) -> None:
 
 def test_ctrl_c_stops_every_child_then_status_reports_no_cloud(cloud: Cloud) -> None:
     pids = cloud.pids()
-    assert len(pids) == 2 + 3 * len(REGIONS)
+    assert len(pids) == 2 + 4 * len(REGIONS)
 
     cloud.stop()
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -28,6 +29,7 @@ from tenantry.platform.data_keys import DataKeys
 from tenantry.platform.http_errors import install_error_handlers
 from tenantry.platform.storage import Databases
 from tenantry.platform.tokens import TokenSigner
+from tenantry.services.identity.kms_notices import KmsNotices
 from tenantry.services.identity.routes import build_router
 
 
@@ -49,6 +51,7 @@ class FakeCloud:
         self.deleted: list[str] = []
         self.kms_calls: list[tuple[str, str, str | None]] = []
         self.kms_down = False
+        self.owner_notices: list[tuple[str, dict[str, str]]] = []
 
     def context_of(self, tenant: TenantContext) -> str:
         """The stand-in for the context tcs signs for `tenant`."""
@@ -76,6 +79,11 @@ class FakeCloud:
         params = params or {}
         if callee == "tcs":
             return self._tcs(method, route, params, json)
+        if (callee, method, route) == ("kms", "POST", "/kms/owners/changed"):
+            if self.kms_down:
+                return _answer(503, {"error": "kms_unavailable", "message": "down"})
+            self.owner_notices.append((region, json))
+            return _answer(200, {"region": region, "rotated": None, **json})
         assert callee == "kms" and method == "GET", (callee, method, route)
         self.kms_calls.append((region, route, tenant_context))
         return self._kms(route, params, region, tenant_context, tenant_id)
@@ -160,15 +168,26 @@ class HeaderContextMiddleware:
             current_tenant_token.reset(signed)
 
 
-def build_app(databases: Databases, cloud: FakeCloud, user_tokens: TokenSigner) -> FastAPI:
+REGIONS = ("au", "eu", "us")
+
+
+def build_app(
+    databases: Databases,
+    cloud: FakeCloud,
+    user_tokens: TokenSigner,
+    clock: Callable[[], float] = time.time,
+) -> FastAPI:
     """identity's routes on `databases`, with `cloud` as its tcs and kms.
 
-    The app's `DataKeys` is `app.state.data_keys`, for tests that make it forget held keys.
+    The app's `DataKeys` is `app.state.data_keys`, for tests that make it forget held keys;
+    its kms outbox is `app.state.notices` (no delivery loop runs: tests deliver by hand).
     """
     app = FastAPI()
     install_error_handlers(app)
     data_keys = DataKeys(cloud)  # type: ignore[arg-type]  # FakeCloud has the one method used
+    notices = KmsNotices(databases, cloud, REGIONS, clock=clock)  # type: ignore[arg-type]
     app.state.data_keys = data_keys
-    app.include_router(build_router(databases, cloud, user_tokens, data_keys))  # type: ignore[arg-type]
+    app.state.notices = notices
+    app.include_router(build_router(databases, cloud, user_tokens, data_keys, notices))  # type: ignore[arg-type]
     app.add_middleware(HeaderContextMiddleware, cloud=cloud)
     return app

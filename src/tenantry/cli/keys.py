@@ -7,12 +7,16 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import aiohttp
+import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from tenantry.cli.byok import ByokFailed, set_customer_key
 from tenantry.cli.data_key_rotation import RotationFailed
 from tenantry.cli.data_key_rotation import rotate_data_key as rotate_site_key
+from tenantry.cli.key_audit import audit_events, audit_logs, details
+from tenantry.cli.key_owners import OwnerRefused, set_owner
 from tenantry.cli.kms_calls import kms_regions, list_root_keys, rotate_root_key
 from tenantry.cli.operator_calls import run_as_operator
 from tenantry.platform.client import ServiceResponse
@@ -102,6 +106,87 @@ def rotate_data_key(site: str, data_dir: DataDirOption = DEFAULT_DATA_DIR) -> No
         err.print(f"[red]{site}:[/] {exc}")
         raise typer.Exit(1) from exc
     typer.echo(f"{site}: data key version {done['version']}, {done['resealed']} rows resealed")
+
+
+@keys_app.command("owner")
+def owner(
+    account: Annotated[str, typer.Argument(help="Account id (from GET /rest/identity/accounts).")],
+    region: Annotated[str, typer.Option("--region", help="The region whose root key it owns.")],
+    site: Annotated[str, typer.Option("--site", help="The site the account belongs to.")],
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+) -> None:
+    """Make an admin account the owner of the region's active root key.
+
+    When the owner's role changes or the account is removed, kms rotates that key by itself.
+    """
+    regions = _reach(data_dir, lambda: kms_regions(data_dir))
+    if region not in regions:
+        err.print(f"[red]no region {region!r}[/]; one of: {', '.join(regions)}")
+        raise typer.Exit(2)
+    try:
+        done = _reach(
+            data_dir,
+            lambda: run_as_operator(
+                data_dir, lambda client: set_owner(client, region, site, account)
+            ),
+        )
+    except OwnerRefused as exc:
+        err.print(f"[red]owner not set:[/] {exc}")
+        raise typer.Exit(1) from exc
+    typer.echo(f"{done['region']}: root key version {done['version']} is owned by {account}")
+
+
+@keys_app.command("audit")
+def audit(
+    region: Annotated[
+        str | None, typer.Option("--region", help="Only this region's key events.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+) -> None:
+    """Show the key events each region's kms recorded (from its log), oldest first."""
+    logs = {name: path for name, path in audit_logs(data_dir, region).items() if path.is_file()}
+    if not logs:
+        where = f" for region {region!r}" if region else ""
+        err.print(f"[red]no kms log in {data_dir}{where}[/]")
+        raise typer.Exit(2)
+    table = Table(title="Key events", title_justify="left")
+    for column in ("time", "region", "action", "details"):
+        table.add_column(column)
+    for name, path in logs.items():
+        for entry in audit_events(path):
+            if as_json:
+                typer.echo(orjson.dumps(entry).decode())
+            else:
+                table.add_row(
+                    str(entry.get("timestamp", "")), name, str(entry.get("action")), details(entry)
+                )
+    if not as_json:
+        out.print(table)
+
+
+@keys_app.command("byok")
+def byok(
+    site: str,
+    aws_kms_key: Annotated[
+        str | None, typer.Option("--aws-kms-key", help="ARN of the customer's AWS KMS key.")
+    ] = None,
+    off: Annotated[
+        bool, typer.Option("--off", help="Put the site's keys back under the root key.")
+    ] = False,
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+) -> None:
+    """Wrap a site's data keys under the customer's own AWS KMS key (BYOK), online."""
+    if (aws_kms_key is None) != off:
+        err.print("[red]give exactly one of --aws-kms-key ARN and --off[/]")
+        raise typer.Exit(2)
+    try:
+        done = _reach(data_dir, lambda: set_customer_key(data_dir, site, aws_kms_key))
+    except ByokFailed as exc:
+        err.print(f"[red]{site}:[/] {exc}")
+        raise typer.Exit(1) from exc
+    under = done["key_ref"] or "the region's root key"
+    typer.echo(f"{site}: data keys under {under}, {done['rewrapped']} versions rewrapped")
 
 
 def _reach(data_dir: Path, call: Callable[[], T]) -> T:

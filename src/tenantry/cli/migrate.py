@@ -1,7 +1,7 @@
 """`tenantry migrate`: bring every service database of a cloud to the revision its code expects.
 
-The targets are identity, tcs and kms on the global database, and issues and kms on every
-shard. Each target migrates in one transaction (all of its revisions or none), several at a
+The targets are identity, tcs and kms on the global database, and issues, kms and media on
+every shard. Each target migrates in one transaction (all of its revisions or none), several at a
 time. A target already at the head revision is skipped. After a failure no new target starts;
 the ones under way finish, so a second run picks up exactly what is left, including the target
 that failed. `up` runs the same steps before it starts any service. On PostgreSQL the steps
@@ -31,6 +31,7 @@ from tenantry.platform.topology import Topology, TopologyError, load_topology
 from tenantry.services.identity.models import SCHEMA as IDENTITY_SCHEMA
 from tenantry.services.issues.models import SCHEMA as ISSUES_SCHEMA
 from tenantry.services.kms.models import SCHEMA as KMS_SCHEMA
+from tenantry.services.media.models import SCHEMA as MEDIA_SCHEMA
 from tenantry.services.tcs.catalog import SCHEMA as TCS_SCHEMA
 
 DEFAULT_JOBS = 4
@@ -41,7 +42,8 @@ class MigrationFailed(Exception):
 
 
 SCHEMAS = {
-    schema.service: schema for schema in (IDENTITY_SCHEMA, TCS_SCHEMA, ISSUES_SCHEMA, KMS_SCHEMA)
+    schema.service: schema
+    for schema in (IDENTITY_SCHEMA, TCS_SCHEMA, ISSUES_SCHEMA, KMS_SCHEMA, MEDIA_SCHEMA)
 }
 
 
@@ -83,7 +85,9 @@ def targets(topology: Topology) -> list[Target]:
     """Every database the cloud needs: the global services first, then each shard's."""
     found = [Target(service, GLOBAL_SHARD) for service in ("identity", "tcs", "kms")]
     return found + [
-        Target(service, shard) for service in ("issues", "kms") for shard in topology.shards
+        Target(service, shard)
+        for service in ("issues", "kms", "media")
+        for shard in topology.shards
     ]
 
 

@@ -18,9 +18,9 @@ from tenantry.platform.directory import GLOBAL
 from tenantry.platform.topology import Topology
 
 GLOBAL_SERVICES = ("identity", "tcs")
-REGIONAL_SERVICES = ("edge", "issues", "kms")
+REGIONAL_SERVICES = ("edge", "issues", "kms", "media")
 # Every identity that signs service tokens; `operator` is the admin command line's.
-KEY_IDENTITIES = ("identity", "tcs", "edge", "issues", "kms", "operator")
+KEY_IDENTITIES = ("identity", "tcs", "edge", "issues", "kms", "media", "operator")
 LOOPBACK = "127.0.0.1"
 
 

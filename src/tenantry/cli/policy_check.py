@@ -25,7 +25,10 @@ from tenantry.services.edge.public_routes import PUBLIC_ROUTES
 from tenantry.services.identity.routes import build_router as identity_router
 from tenantry.services.issues.internal_routes import build_internal_router as issues_internal
 from tenantry.services.issues.routes import build_router as issues_router
+from tenantry.services.kms.byok_routes import build_byok_router as kms_byok_router
+from tenantry.services.kms.owner_routes import build_owner_router as kms_owner_router
 from tenantry.services.kms.routes import build_router as kms_router
+from tenantry.services.media.routes import build_router as media_router
 from tenantry.services.tcs.routes import build_router as tcs_router
 
 Call = tuple[str, str, str, str]  # caller, callee, method, route
@@ -34,7 +37,8 @@ ROUTER_BUILDERS: dict[str, list[Callable[..., Any]]] = {
     "identity": [identity_router],
     "tcs": [tcs_router],
     "issues": [issues_router, issues_internal],
-    "kms": [kms_router],
+    "kms": [kms_router, kms_owner_router, kms_byok_router],
+    "media": [media_router],
 }
 CALLERS_BY_PACKAGE = {
     "services/identity": "identity",
@@ -42,6 +46,7 @@ CALLERS_BY_PACKAGE = {
     "services/edge": "edge",
     "services/issues": "issues",
     "services/kms": "kms",
+    "services/media": "media",
     "cli": "operator",
 }
 PLATFORM_ROUTES = frozenset({"/_health", "/_ready", "/_metrics"})

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,17 @@ def serve_command(spec: ProcessSpec, data_dir: DataDir, topology: Path | None) -
     return command if topology is None else [*command, "--config", str(topology)]
 
 
+PRIVATE_ENVIRONMENT = {"media": "TENANTRY_MEDIA_"}
+"""Variables with these prefixes (the media store's location and credentials) reach the named
+service's processes only."""
+
+
+def service_environment(service: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment a child of `service` starts with: `up`'s, less other services' secrets."""
+    withheld = tuple(p for owner, p in PRIVATE_ENVIRONMENT.items() if owner != service)
+    return {name: value for name, value in environ.items() if not name.startswith(withheld)}
+
+
 class Supervisor:
     """Owns the children of one `up`: starts them, notices deaths, and stops them all."""
 
@@ -80,7 +92,7 @@ class Supervisor:
         fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(fd, "ab") as log:
             log_start = log.seek(0, os.SEEK_END)
-            env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+            env = {**service_environment(spec.service, os.environ), "PYTHONUNBUFFERED": "1"}
             popen = subprocess.Popen(
                 serve_command(spec, self.data_dir, self.topology),
                 stdin=subprocess.DEVNULL,

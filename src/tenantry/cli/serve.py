@@ -37,6 +37,10 @@ def create_app(service: str, runtime: ServiceRuntime) -> ASGIApp:
         from tenantry.services.kms.app import create_app as create_kms
 
         return create_kms(runtime)
+    if service == "media":
+        from tenantry.services.media.app import create_app as create_media
+
+        return create_media(runtime)
     raise ValueError(f"unknown service {service!r}")
 
 

@@ -168,7 +168,14 @@ class ServiceClient:
                 async with self._http().request(
                     method, url, data=body or None, headers=request_headers, timeout=attempt_timeout
                 ) as response:
-                    payload = await response.content.read(max_response_bytes + 1)
+                    # read(n) returns what has arrived so far, not n bytes: read until EOF.
+                    received = bytearray()
+                    while len(received) <= max_response_bytes:
+                        piece = await response.content.read(max_response_bytes + 1 - len(received))
+                        if not piece:
+                            break
+                        received += piece
+                    payload = bytes(received)
                     if len(payload) > max_response_bytes:
                         raise ApiError(
                             502, "upstream_response_too_large", f"{callee} answer too big"

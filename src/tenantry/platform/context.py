@@ -21,6 +21,8 @@ class TenantContext:
     region: str
     shard: str
     status: str
+    key_available: bool = True
+    """False while the tenant's own key (BYOK) is disabled or revoked: its data must not open."""
 
 
 @dataclass(frozen=True, slots=True)

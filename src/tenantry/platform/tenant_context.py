@@ -40,6 +40,7 @@ def sign_tenant_context(signer: TokenSigner, tenant: TenantContext) -> str:
                 "region": tenant.region,
                 "shard": tenant.shard,
                 "status": tenant.status,
+                "key_available": tenant.key_available,
             }
         },
     )
@@ -56,6 +57,7 @@ def _tenant_from_claims(claims: dict[str, Any]) -> TenantContext:
             region=str(raw["region"]),
             shard=str(raw["shard"]),
             status=str(raw["status"]),
+            key_available=raw.get("key_available", True) is not False,
         )
     except KeyError as exc:
         raise ApiError(403, "tenant_context_invalid", f"tenant context lacks {exc}") from exc

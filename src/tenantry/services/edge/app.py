@@ -22,8 +22,19 @@ from tenantry.platform.logs import security_event
 from tenantry.platform.request_middleware import RequestMiddleware
 from tenantry.platform.runtime import REDIS_URL_ENV, ServiceRuntime
 from tenantry.services.edge.fair_share import FairShare, default_slots
-from tenantry.services.edge.normalise import check_request, read_body
-from tenantry.services.edge.public_routes import ANONYMOUS_PATHS, PublicRoute, find_route
+from tenantry.services.edge.media_tokens import MediaTokens
+from tenantry.services.edge.normalise import (
+    MAX_BODY_BYTES,
+    MAX_MEDIA_BODY_BYTES,
+    check_request,
+    read_body,
+)
+from tenantry.services.edge.public_routes import (
+    ANONYMOUS_PATHS,
+    PublicRoute,
+    find_media_route,
+    find_route,
+)
 from tenantry.services.edge.rate_limits import RateLimits
 from tenantry.services.edge.security_headers import SECURITY_HEADERS
 from tenantry.services.edge.tenant_cache import CachedTenant, TenantCache
@@ -31,7 +42,10 @@ from tenantry.services.edge.user_tokens import UserTokens
 
 SITE_HEADER = b"x-tenantry-site"
 _SITE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
-_FORWARDED_RESPONSE_HEADERS = ("content-type", "retry-after", "location")
+_FORWARDED_RESPONSE_HEADERS = ("content-type", "retry-after", "location", "content-disposition")
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+MAX_MEDIA_RESPONSE_BYTES = 256 * 1024 * 1024
+"""Downloads through the edge are buffered whole, up to this size."""
 _SECURITY_REASONS_LOGGED = frozenset({401, 403})
 
 
@@ -43,6 +57,7 @@ class Edge:
         self.client = ServiceClient(runtime.signer, runtime.directory)
         self.tenants = TenantCache(self.client)
         self.user_tokens = UserTokens(runtime.keys)
+        self.media_tokens = MediaTokens(runtime.keys)
         self.limits = RateLimits(runtime.topology.edge_limits, os.environ.get(REDIS_URL_ENV))
         self.fair_share = FairShare(runtime.topology.edge_limits.max_in_flight or default_slots())
         self._watcher: asyncio.Task[None] | None = None
@@ -86,6 +101,11 @@ class Edge:
             await self._forward(scope, receive, send, route, None, None, None)
             return
 
+        media_route = find_media_route(method, path)
+        if media_route is not None:
+            await self._serve_media(scope, receive, send, media_route)
+            return
+
         claims = self.user_tokens.verify(header(scope, b"authorization"), time.time())
         tenant, context = await self._tenant(scope)
         if claims.get(claim.TENANT) != tenant.cloud_id:
@@ -96,9 +116,28 @@ class Edge:
         async with self.fair_share.slot(tenant.cloud_id):
             await self._forward(scope, receive, send, route, tenant, context, user)
 
-    async def _tenant(self, scope: Scope) -> tuple[TenantContext, str]:
-        """Resolve the request's site to an active tenant, or refuse."""
+    async def _serve_media(
+        self, scope: Scope, receive: Receive, send: Send, route: PublicRoute
+    ) -> None:
+        """A plain media link: the media token stands in for the user token and the site header.
+
+        The rest of the chain is the same: tenant status, rate limit, fair share, forwarding to
+        the tenant's home region. Media checks the token's collection and action itself.
+        """
+        named = self.media_tokens.verify(scope["query_string"])
         site = header(scope, SITE_HEADER)
+        if site is not None and site != named.site:
+            raise ApiError(403, "media_token_wrong_site", "this media token is for another site")
+        tenant, context = await self._tenant(scope, named.site)
+        if tenant.cloud_id != named.cloud_id:
+            raise ApiError(403, "media_token_wrong_site", "this media token is for another site")
+        await self.limits.check_tenant(tenant.cloud_id)
+        async with self.fair_share.slot(tenant.cloud_id):
+            await self._forward(scope, receive, send, route, tenant, context, None)
+
+    async def _tenant(self, scope: Scope, site: str | None = None) -> tuple[TenantContext, str]:
+        """Resolve the request's site (or `site`) to an active tenant, or refuse."""
+        site = site or header(scope, SITE_HEADER)
         if site is None:
             raise ApiError(400, "site_required", "name the site with the X-Tenantry-Site header")
         if not _SITE.match(site):
@@ -115,6 +154,13 @@ class Edge:
             raise ApiError(503, "tenant_moving", "this site is moving", {"Retry-After": "1"})
         if tenant.status != "active":
             raise ApiError(404, "unknown_site", f"there is no site {site!r}")
+        if not tenant.key_available:
+            raise ApiError(
+                503,
+                "tenant_key_unavailable",
+                "this site's encryption key is disabled or revoked by its owner",
+                {"Retry-After": "5"},
+            )
         return tenant, entry.context
 
     async def _forward(
@@ -127,9 +173,12 @@ class Edge:
         context: str | None,
         user: UserContext | None,
     ) -> None:
-        body = await read_body(scope, receive, header(scope, b"content-length"))
+        limit = MAX_MEDIA_BODY_BYTES if route.service == "media" else MAX_BODY_BYTES
+        body = await read_body(scope, receive, header(scope, b"content-length"), limit)
         headers = {}
-        if body:
+        if body and route.media_token:
+            headers["content-type"] = header(scope, b"content-type") or "application/octet-stream"
+        elif body:
             content_type = header(scope, b"content-type") or ""
             if content_type.split(";", 1)[0].strip().lower() != "application/json":
                 raise ApiError(415, "unsupported_media_type", "send the body as application/json")
@@ -148,6 +197,9 @@ class Edge:
             tenant_context=context,
             tenant_id=tenant.cloud_id if tenant is not None else None,
             user=user,
+            max_response_bytes=MAX_MEDIA_RESPONSE_BYTES
+            if route.media_token
+            else MAX_RESPONSE_BYTES,
         )
         out_headers = [
             (name.encode(), response.headers[name].encode())

@@ -17,6 +17,8 @@ MAX_QUERY_BYTES = 4096
 MAX_HEADER_BYTES = 16 * 1024
 MAX_HEADERS = 100
 MAX_BODY_BYTES = 1024 * 1024
+MAX_MEDIA_BODY_BYTES = 16 * 1024 * 1024
+"""Uploads to media through the edge: one chunk, or a whole file up to this size."""
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
 _SAFE_PATH = re.compile(rb"^(/[A-Za-z0-9._~!$&'()*+,;=:@-]+)+/?$|^/$")
 _AMBIGUOUS = re.compile(rb"%2[eEfF]|%5[cC]|%00|(^|/)\.\.?(/|$)")
@@ -38,13 +40,15 @@ def check_request(scope: Scope) -> None:
         raise ApiError(431, "headers_too_large", "the request headers are too large")
 
 
-async def read_body(scope: Scope, receive: Receive, declared_length: str | None) -> bytes:
-    """Read the whole body, refusing more than MAX_BODY_BYTES however it is sent."""
+async def read_body(
+    scope: Scope, receive: Receive, declared_length: str | None, limit: int = MAX_BODY_BYTES
+) -> bytes:
+    """Read the whole body, refusing more than `limit` bytes however it is sent."""
     if declared_length is not None:
         if not declared_length.isdigit():
             raise ApiError(400, "bad_content_length", "Content-Length is not a number")
-        if int(declared_length) > MAX_BODY_BYTES:
-            raise ApiError(413, "body_too_large", f"the body is over {MAX_BODY_BYTES} bytes")
+        if int(declared_length) > limit:
+            raise ApiError(413, "body_too_large", f"the body is over {limit} bytes")
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -53,8 +57,8 @@ async def read_body(scope: Scope, receive: Receive, declared_length: str | None)
             raise ApiError(400, "client_disconnected", "the client went away")
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise ApiError(413, "body_too_large", f"the body is over {MAX_BODY_BYTES} bytes")
+        if size > limit:
+            raise ApiError(413, "body_too_large", f"the body is over {limit} bytes")
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)

@@ -22,6 +22,8 @@ class PublicRoute:
     service: str
     needs_user: bool = True
     regional: bool = True
+    media_token: bool = False
+    """Authorised by a media token in `?token=` (plain links), not by a user token."""
     regex: re.Pattern[str] = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -37,6 +39,8 @@ TENANT_ROUTES = (
     PublicRoute("GET", "/rest/identity/me", "identity", regional=False),
     PublicRoute("GET", "/rest/identity/accounts", "identity", regional=False),
     PublicRoute("POST", "/rest/identity/accounts", "identity", regional=False),
+    PublicRoute("PATCH", "/rest/identity/accounts/{account_id}", "identity", regional=False),
+    PublicRoute("DELETE", "/rest/identity/accounts/{account_id}", "identity", regional=False),
     PublicRoute("POST", "/rest/issues/projects", "issues"),
     PublicRoute("GET", "/rest/issues/projects", "issues"),
     PublicRoute("GET", "/rest/issues/projects/{key}", "issues"),
@@ -49,8 +53,45 @@ TENANT_ROUTES = (
     PublicRoute("GET", "/rest/issues/issues/{key}/comments", "issues"),
 )
 
-PUBLIC_ROUTES = ANONYMOUS_ROUTES + TENANT_ROUTES
+MEDIA_PREFIX = "/rest/media/"
+MEDIA_SETTINGS_ROUTES = (
+    PublicRoute("GET", "/rest/media/settings", "media"),
+    PublicRoute("PUT", "/rest/media/settings", "media"),
+)
+
+
+def _media(method: str, pattern: str) -> PublicRoute:
+    return PublicRoute(method, MEDIA_PREFIX + pattern, "media", needs_user=False, media_token=True)
+
+
+MEDIA_TOKEN_ROUTES = (
+    _media("POST", "collections/{collection}/files"),
+    _media("GET", "collections/{collection}/files"),
+    _media("POST", "collections/{collection}/uploads"),
+    _media("GET", "uploads/{upload_id}"),
+    _media("PUT", "uploads/{upload_id}/chunks/{index}"),
+    _media("POST", "uploads/{upload_id}/complete"),
+    _media("DELETE", "uploads/{upload_id}"),
+    _media("GET", "files/{file_id}"),
+    _media("PATCH", "files/{file_id}"),
+    _media("GET", "files/{file_id}/content"),
+    _media("GET", "files/{file_id}/preview/{page}"),
+    _media("GET", "files/{file_id}/thumbnail"),
+    _media("DELETE", "files/{file_id}"),
+)
+
+PUBLIC_ROUTES = ANONYMOUS_ROUTES + TENANT_ROUTES + MEDIA_SETTINGS_ROUTES + MEDIA_TOKEN_ROUTES
 ANONYMOUS_PATHS = frozenset(route.pattern for route in ANONYMOUS_ROUTES)
+
+
+def find_media_route(method: str, path: str) -> PublicRoute | None:
+    """The media-token route for `method path`, if it is one (checked before any user token)."""
+    if not path.startswith(MEDIA_PREFIX):
+        return None
+    for route in MEDIA_TOKEN_ROUTES:
+        if route.method == method and route.regex.match(path):
+            return route
+    return None
 
 
 def find_route(method: str, path: str) -> PublicRoute:

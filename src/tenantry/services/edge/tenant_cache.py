@@ -86,6 +86,7 @@ class TenantCache:
                 region=document["region"],
                 shard=document["shard"],
                 status=document["status"],
+                key_available=document.get("key_available", True) is not False,
             )
             # Keep the entry no longer than its context stays valid, with room for the trip.
             context_left = float(document["context_expires"]) - time.time() - CONTEXT_MARGIN_SECONDS

@@ -13,6 +13,7 @@ from tenantry.platform.storage.databases import Databases
 from tenantry.platform.tokens import TokenSigner
 from tenantry.services.identity.key_server import PREFIX as KEY_SERVER_PREFIX
 from tenantry.services.identity.key_server import build_key_router
+from tenantry.services.identity.kms_notices import KmsNotices
 from tenantry.services.identity.models import SCHEMA
 from tenantry.services.identity.routes import build_router
 
@@ -25,12 +26,14 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     client = ServiceClient(runtime.signer, runtime.directory)
     user_tokens = TokenSigner(runtime.key, lifetime=USER_TOKEN_LIFETIME_SECONDS)
     data_keys = DataKeys(client, max_age=data_key_max_age())
+    notices = KmsNotices(databases, client, sorted(runtime.topology.regions))
     return create_service_app(
         runtime,
         [
-            build_router(databases, client, user_tokens, data_keys),
+            build_router(databases, client, user_tokens, data_keys, notices),
             build_key_router(runtime.keys),
         ],
-        on_shutdown=[client.close],
+        on_startup=[notices.start],
+        on_shutdown=[notices.stop, client.close],
         public_prefixes=(KEY_SERVER_PREFIX,),
     )

@@ -1,10 +1,10 @@
-"""identity's tables: one row per account, owned by the site (tenant) it belongs to."""
+"""identity's tables: accounts, owned by the site (tenant) they belong to, and the kms outbox."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Float, LargeBinary, String, UniqueConstraint
+from sqlalchemy import Float, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from tenantry.platform.storage.migrations import ServiceSchema
@@ -31,6 +31,27 @@ class Account(TenantOwned, IdentityBase):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[float] = mapped_column(Float)
+
+
+class KmsNotice(IdentityBase):
+    """One account change that one region's kms has still to hear of (the outbox).
+
+    A row is written in the same transaction as the change itself and deleted once that
+    region's kms has answered, so a kms that is down hears of it later, never not at all. It
+    is control-plane data keyed by account id, with no `tenant_id` column: the delivery loop
+    reads it for every site at once.
+    """
+
+    __tablename__ = "kms_notices"
+
+    notice_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    region: Mapped[str] = mapped_column(String(32))
+    account_id: Mapped[str] = mapped_column(String(32))
+    change: Mapped[str] = mapped_column(String(16))
+    role: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[float] = mapped_column(Float)
 
 
 SCHEMA = ServiceSchema("identity", IdentityBase.metadata, Path(__file__).with_name("migrations"))

@@ -1,4 +1,8 @@
-"""identity's HTTP API: sign-up, login, and the accounts of a site."""
+"""identity's HTTP API: sign-up, login, and the accounts of a site and their roles.
+
+A role change or removal is written together with a notice for every region's kms
+(`kms_notices`), since kms rotates any root key the account owns.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from tenantry.platform import claims as claim
 from tenantry.platform.client import ServiceClient
 from tenantry.platform.context import (
+    MissingTenantError,
     TenantContext,
     UserContext,
     current_tenant_token,
@@ -24,11 +29,13 @@ from tenantry.platform.context import (
 from tenantry.platform.data_keys import DataKeys, TenantKeys
 from tenantry.platform.errors import ApiError
 from tenantry.platform.storage.databases import Databases
+from tenantry.platform.storage.tenant_session import TenantSession
 from tenantry.platform.tokens import TokenSigner
 from tenantry.services.identity.accounts import email_index, new_account, public
+from tenantry.services.identity.kms_notices import KmsNotices
 from tenantry.services.identity.models import Account
 from tenantry.services.identity.passwords import hash_password, needs_rehash, verify_password
-from tenantry.services.identity.schemas import Login, NewAccount, Signup
+from tenantry.services.identity.schemas import AccountId, Login, NewAccount, RoleChange, Signup
 
 USER_TOKEN_AUDIENCE = "edge"  # noqa: S105 (an audience, not a secret)
 
@@ -40,6 +47,7 @@ def _tenant_from(document: dict[str, Any]) -> TenantContext:
         region=document["region"],
         shard=document["shard"],
         status=document["status"],
+        key_available=document.get("key_available", True) is not False,
     )
 
 
@@ -66,6 +74,23 @@ def _require_admin() -> UserContext:
     return user
 
 
+def _account(session: TenantSession, account_id: str) -> Account:
+    """The current tenant's account `account_id`, or 404 `account_not_found`."""
+    account = session.get(Account, (require_tenant().cloud_id, account_id))
+    if account is None:
+        raise ApiError(404, "account_not_found", "the site has no such account")
+    return account
+
+
+def _keep_an_admin(session: TenantSession, leaving: Account) -> None:
+    """Refuse (409 `last_admin`) to take away the site's last admin."""
+    if leaving.role != "admin":
+        return
+    admins = session.scalar(select(func.count(Account.account_id)).where(Account.role == "admin"))
+    if (admins or 0) <= 1:
+        raise ApiError(409, "last_admin", "a site keeps at least one admin")
+
+
 @contextlib.contextmanager
 def _signed_scope(tenant: TenantContext, signed_context: str) -> Iterator[None]:
     """Act as `tenant`, forwarding its tcs-signed context (kms wants it for the data keys).
@@ -82,9 +107,14 @@ def _signed_scope(tenant: TenantContext, signed_context: str) -> Iterator[None]:
 
 
 def build_router(
-    databases: Databases, client: ServiceClient, user_tokens: TokenSigner, data_keys: DataKeys
+    databases: Databases,
+    client: ServiceClient,
+    user_tokens: TokenSigner,
+    data_keys: DataKeys,
+    notices: KmsNotices,
 ) -> APIRouter:
-    """identity's routes, bound to its database, tcs client, user-token signer and data keys.
+    """identity's routes, bound to its database, tcs client, user-token signer, data keys and
+    kms outbox.
 
     Emails are sealed with the tenant's data key, so work that writes or reads one runs
     through `data_keys.run`, which hands it the tenant's keys.
@@ -199,5 +229,50 @@ def build_router(
         except IntegrityError as exc:
             raise ApiError(409, "account_exists", "that email already has an account") from exc
         return {"account_id": account_id, "email": body.email, "role": body.role}
+
+    @router.patch("/rest/identity/accounts/{account_id}")
+    async def change_role(account_id: AccountId, body: RoleChange) -> dict[str, str]:
+        _require_admin()
+        changed = False
+
+        def change(keys: TenantKeys) -> dict[str, str]:
+            nonlocal changed
+            with databases.global_session() as session:
+                account = _account(session, account_id)
+                if account.role != body.role:
+                    _keep_an_admin(session, account)
+                    account.role = body.role
+                    notices.record(session, account_id, "role_changed", body.role)
+                    changed = True
+                return public(keys, account)
+
+        shown = await data_keys.run(change)
+        if changed:
+            notices.wake()
+        return shown
+
+    @router.delete("/rest/identity/accounts/{account_id}", status_code=204)
+    async def remove_account(account_id: AccountId) -> None:
+        _require_admin()
+
+        def remove() -> None:
+            with databases.global_session() as session:
+                account = _account(session, account_id)
+                _keep_an_admin(session, account)
+                session.delete(account)
+                notices.record(session, account_id, "removed")
+
+        remove()
+        notices.wake()
+
+    @router.get("/internal/identity/accounts/{account_id}")
+    async def account_role(account_id: AccountId) -> dict[str, str]:
+        """For the operator: does the site have this account, and with which role (no email)."""
+        try:
+            with databases.global_session() as session:
+                account = _account(session, account_id)
+                return {"account_id": account.account_id, "role": account.role}
+        except MissingTenantError:
+            raise ApiError(400, "tenant_required", "this route needs a tenant context") from None
 
     return router

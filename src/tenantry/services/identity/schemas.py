@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 Email = Annotated[
@@ -52,3 +53,17 @@ class NewAccount(BaseModel):
     email: Email
     password: Password
     role: Literal["admin", "user"] = "user"
+
+
+Role = Literal["admin", "user"]
+
+AccountId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
+"""An account id in a URL: 32 lower-case hex digits, as identity makes them."""
+
+
+class RoleChange(BaseModel):
+    """An admin gives an account of their site another role."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    role: Role

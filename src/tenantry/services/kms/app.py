@@ -8,10 +8,16 @@ from tenantry.platform.app import create_service_app
 from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.storage.choose import storage_backend
 from tenantry.platform.storage.databases import Databases
+from tenantry.services.kms.byok import Byok
+from tenantry.services.kms.byok_routes import build_byok_router
 from tenantry.services.kms.data_keys import DataKeys
+from tenantry.services.kms.key_availability import KeyWatchTask
 from tenantry.services.kms.keyring import create_root_key, key_provider
 from tenantry.services.kms.models import SCHEMA
+from tenantry.services.kms.owner_routes import build_owner_router
+from tenantry.services.kms.owners import KeyOwners
 from tenantry.services.kms.providers import KeyProvider
+from tenantry.services.kms.providers.routing import KeyProviders
 from tenantry.services.kms.root_keys import RootKeys
 from tenantry.services.kms.rotation import RootRotation
 from tenantry.services.kms.routes import build_router
@@ -21,12 +27,16 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     """The kms ASGI app for a runtime loaded by `tenantry serve kms --region R`."""
     databases = Databases(SCHEMA, storage_backend(runtime.topology, runtime.data_dir))
     shards = [shard.name for shard in runtime.topology.regions[runtime.region].shards]
-    router = build_kms_router(databases, key_provider(runtime), runtime.region, shards)
+    provider = key_provider(runtime)
+    router = build_kms_router(databases, provider, runtime.region, shards)
+    watch = KeyWatchTask(runtime, databases, KeyProviders(provider))
 
     async def dispose() -> None:
         databases.dispose()
 
-    return create_service_app(runtime, [router], on_shutdown=[dispose])
+    return create_service_app(
+        runtime, [router], on_startup=[watch.start], on_shutdown=[watch.stop, dispose]
+    )
 
 
 def build_kms_router(
@@ -35,5 +45,11 @@ def build_kms_router(
     """The kms routes of `region`, its first root key made if it has none yet."""
     roots = RootKeys(databases)
     roots.ensure_first(region, lambda name: create_root_key(provider, name))
-    keys = DataKeys(databases, roots, provider, region, shards)
-    return build_router(keys, roots, RootRotation(roots, keys, provider))
+    # Data keys are wrapped by the root key, or by a tenant's own AWS KMS key (BYOK).
+    keys = DataKeys(databases, roots, KeyProviders(provider), region, shards)
+    rotation = RootRotation(roots, keys, provider)
+    router = APIRouter()
+    router.include_router(build_router(keys, roots, rotation))
+    router.include_router(build_byok_router(Byok(keys, roots, keys.provider)))
+    router.include_router(build_owner_router(KeyOwners(databases, roots, rotation, region)))
+    return router

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
@@ -19,15 +20,20 @@ from tenantry.platform.crypto import DataKey
 from tenantry.platform.storage.databases import Databases
 from tenantry.platform.storage.model import utc_now
 from tenantry.services.kms.audit import key_event
+from tenantry.services.kms.customer_keys import CustomerKey, CustomerKeys
 from tenantry.services.kms.errors import kms_error
 from tenantry.services.kms.holders import KeyHolders
 from tenantry.services.kms.keyring import wrap_context
 from tenantry.services.kms.models import WrappedDataKey
 from tenantry.services.kms.providers import DATA_KEY_BYTES, KeyProvider
 from tenantry.services.kms.root_keys import RootKey, RootKeys
+from tenantry.services.kms.schemas import CUSTOMER_KEY_MAX_AGE_SECONDS, MAX_AGE_SECONDS
 
 FIRST_VERSION = 1
 ACTIVE = "active"
+CUSTOMER_KEY_ROOT_VERSION = 0
+"""The `root_version` of a data key wrapped by the tenant's own key: no root rotation touches it."""
+MAX_MOVE_PASSES = 5
 
 _COLUMNS = (
     WrappedDataKey.version,
@@ -43,7 +49,11 @@ _CURRENT = (
 )
 _LATEST = select(*_COLUMNS).order_by(WrappedDataKey.version.desc()).limit(1)
 _BY_VERSION = select(*_COLUMNS).where(WrappedDataKey.version == bindparam("key_version"))
-_NOT_UNDER_ROOT = select(*_COLUMNS).where(WrappedDataKey.root_version != bindparam("target"))
+_NOT_UNDER_ROOT = select(*_COLUMNS).where(
+    WrappedDataKey.root_version != bindparam("target"),
+    WrappedDataKey.root_version != CUSTOMER_KEY_ROOT_VERSION,
+)
+_NOT_UNDER_REF = select(*_COLUMNS).where(WrappedDataKey.root_key_ref != bindparam("target_ref"))
 # Names the root version read, so a row another rotation rewrapped meanwhile is left alone.
 _REWRAP = (
     update(WrappedDataKey)
@@ -57,6 +67,38 @@ _REWRAP = (
         root_version=bindparam("new_root_version"),
     )
 )
+# Guarded by the ref and root version read, so a row rewrapped meanwhile is read again instead.
+_MOVE = (
+    update(WrappedDataKey)
+    .where(
+        WrappedDataKey.version == bindparam("key_version"),
+        WrappedDataKey.root_key_ref == bindparam("old_ref"),
+        WrappedDataKey.root_version == bindparam("old_root_version"),
+    )
+    .values(
+        wrapped=bindparam("new_wrapped"),
+        root_key_ref=bindparam("new_ref"),
+        root_version=bindparam("new_root_version"),
+    )
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Wrapping:
+    """What wraps a tenant's data keys: a root key version, or the tenant's own key."""
+
+    ref: str
+    root_version: int
+
+    @classmethod
+    def of_root(cls, root: RootKey) -> Wrapping:
+        """Wrapping under a version of the region's root key."""
+        return cls(root.ref, root.version)
+
+    @classmethod
+    def of_customer(cls, key_ref: str) -> Wrapping:
+        """Wrapping under the tenant's own AWS KMS key."""
+        return cls(key_ref, CUSTOMER_KEY_ROOT_VERSION)
 
 
 class DataKeys:
@@ -69,13 +111,20 @@ class DataKeys:
         provider: KeyProvider,
         region: str,
         shards: Iterable[str],
+        customers: CustomerKeys | None = None,
     ) -> None:
         self._databases = databases
         self._roots = roots
         self._provider = provider
         self._holders = KeyHolders(databases)
+        self.customers = customers or CustomerKeys(databases)
         self.region = region
         self.shards = tuple(shards)
+
+    @property
+    def provider(self) -> KeyProvider:
+        """What wraps and unwraps this region's data keys (root keys and customer keys)."""
+        return self._provider
 
     @property
     def holders(self) -> KeyHolders:
@@ -89,6 +138,7 @@ class DataKeys:
         only one version 1 in, and the others read it back.
         """
         tenant = self._home_tenant()
+        self._refuse_if_revoked(tenant)
         row = self._read(_CURRENT)
         if row is not None:
             return self._unwrap(tenant, row)
@@ -97,6 +147,7 @@ class DataKeys:
     def at_version(self, version: int) -> DataKey:
         """The tenant's data key of `version` (retired ones too), or 404 `data_key_not_found`."""
         tenant = self._home_tenant()
+        self._refuse_if_revoked(tenant)
         row = self._read(_BY_VERSION, {"key_version": version})
         if row is None:
             raise kms_error(404, "data_key_not_found", f"the tenant has no data key {version}")
@@ -157,6 +208,58 @@ class DataKeys:
         )
         return len(rewrapped)
 
+    def max_age(self) -> int:
+        """How long a service may hold the tenant's keys: shorter under the tenant's own key."""
+        if self.customers.of(require_tenant().cloud_id) is not None:
+            return CUSTOMER_KEY_MAX_AGE_SECONDS
+        return MAX_AGE_SECONDS
+
+    def move_to(self, target: Wrapping) -> list[int]:
+        """Rewrap every data key version of the tenant under `target`; the versions moved.
+
+        Used to switch a tenant to its own key (BYOK) and back, online: each version is
+        unwrapped with the key that wraps it now and wrapped again under `target`. The data
+        keys stay the same. Versions made or rewrapped meanwhile are picked up by another pass.
+        """
+        tenant = self._home_tenant()
+        moved: list[int] = []
+        for _ in range(MAX_MOVE_PASSES):
+            with self._databases.session() as session:
+                rows = list(session.rows(_NOT_UNDER_REF, {"target_ref": target.ref}))
+            if not rows:
+                return moved
+            for row in rows:
+                context = wrap_context(tenant.cloud_id, row.version)
+                material = self._provider.unwrap(row.root_key_ref, row.wrapped, context)
+                values = {
+                    "key_version": row.version,
+                    "old_ref": row.root_key_ref,
+                    "old_root_version": row.root_version,
+                    "new_wrapped": self._provider.wrap(target.ref, material, context),
+                    "new_ref": target.ref,
+                    "new_root_version": target.root_version,
+                }
+                with self._databases.session() as session:
+                    if session.rows(_MOVE, values).rowcount == 1:
+                        moved.append(row.version)
+        raise kms_error(409, "rotation_conflict", "the data keys kept changing during the rewrap")
+
+    def _refuse_if_revoked(self, tenant: TenantContext) -> CustomerKey | None:
+        """The tenant's customer key, if any; 503 while kms finds that key unusable."""
+        customer = self.customers.of(tenant.cloud_id)
+        if customer is not None and not customer.usable:
+            raise kms_error(
+                503, "tenant_key_unavailable", "the tenant's own key is disabled or revoked"
+            )
+        return customer
+
+    def _wrapping(self, tenant: TenantContext) -> Wrapping:
+        """What a new data key version of the tenant is wrapped under now."""
+        customer = self._refuse_if_revoked(tenant)
+        if customer is not None:
+            return Wrapping.of_customer(customer.key_ref)
+        return Wrapping.of_root(self._roots.active(self.region))
+
     def _home_tenant(self) -> TenantContext:
         """The context's tenant, which must live on one of this process's shards."""
         tenant = require_tenant()
@@ -187,19 +290,25 @@ class DataKeys:
 
     def _store_new(self, tenant: TenantContext, version: int, event: str) -> bytes:
         """Make, wrap and store data key `version`; IntegrityError if it exists already."""
-        root = self._roots.active(self.region)
+        target = self._wrapping(tenant)
         material = secrets.token_bytes(DATA_KEY_BYTES)
-        wrapped = self._provider.wrap(root.ref, material, wrap_context(tenant.cloud_id, version))
+        wrapped = self._provider.wrap(target.ref, material, wrap_context(tenant.cloud_id, version))
         self._holders.add(tenant.shard, tenant.cloud_id)
         row = {
             "version": version,
             "wrapped": wrapped,
-            "root_key_ref": root.ref,
-            "root_version": root.version,
+            "root_key_ref": target.ref,
+            "root_version": target.root_version,
             "state": ACTIVE,
             "created_at": utc_now(),
         }
         with self._databases.session() as session:
             session.insert_rows(WrappedDataKey, [row])
-        key_event(event, tenant_id=tenant.cloud_id, version=version, root_version=root.version)
+        key_event(
+            event, tenant_id=tenant.cloud_id, version=version, root_version=target.root_version
+        )
+        # A switch to or from the tenant's own key that finished meanwhile missed this version.
+        now = self._wrapping(tenant)
+        if now != target:
+            self.move_to(now)
         return material

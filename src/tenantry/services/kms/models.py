@@ -1,8 +1,8 @@
 """The key service's tables: tenants' wrapped data keys on their shards, root keys globally.
 
 One schema serves both places, so `tenantry migrate` builds the same tables on the global
-database and on every shard; kms uses `data_keys` and `key_holders` on shards and `root_keys`
-on the global database.
+database and on every shard; kms uses `data_keys` and `key_holders` on shards, and `root_keys`
+and `customer_keys` on the global database.
 """
 
 from __future__ import annotations
@@ -59,6 +59,19 @@ root_keys = Table(
     Column("owner", String(ACCOUNT_ID_LENGTH), nullable=True),
     Column("state", String(STATE_LENGTH), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+)
+
+# Tenants whose data keys are wrapped by their own AWS KMS key (BYOK), on the global database:
+# which key, and whether kms last found it usable. kms's key watch reads it for its region.
+customer_keys = Table(
+    "customer_keys",
+    KmsBase.metadata,
+    Column("cloud_id", String(TENANT_ID_LENGTH), primary_key=True),
+    Column("region", String(REGION_LENGTH), nullable=False, index=True),
+    Column("shard", String(REGION_LENGTH), nullable=False),
+    Column("key_ref", String(KEY_REF_LENGTH), nullable=False),
+    Column("state", String(STATE_LENGTH), nullable=False),
+    Column("changed_at", UtcDateTime, nullable=False),
 )
 
 SCHEMA = ServiceSchema("kms", KmsBase.metadata, Path(__file__).with_name("migrations"))

@@ -43,8 +43,11 @@ class RootRotation:
         self._provider = provider
         self._lock = threading.Lock()
 
-    def rotate(self, owner: str | None) -> Rotation:
-        """Make the next root version (owned by `owner`) and rewrap every data key under it."""
+    def rotate(self, owner: str | None, reason: str = "operator") -> Rotation:
+        """Make the next root version (owned by `owner`) and rewrap every data key under it.
+
+        `reason` says in the audit log why it rotated (`operator`, or an owner change).
+        """
         region = self._keys.region
         with self._lock:
             root = self._roots.add(
@@ -54,7 +57,13 @@ class RootRotation:
                 expected=self._roots.latest_version(region),
             )
             rewrapped = sum(self._rewrap_shard(shard, root) for shard in self._keys.shards)
-        key_event("root_key_rotated", region=region, root_version=root.version, rewrapped=rewrapped)
+        key_event(
+            "root_key_rotated",
+            region=region,
+            root_version=root.version,
+            rewrapped=rewrapped,
+            reason=reason,
+        )
         return Rotation(root, rewrapped)
 
     def _rewrap_shard(self, shard: str, root: RootKey) -> int:

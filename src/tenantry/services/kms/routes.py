@@ -46,12 +46,12 @@ def build_router(keys: DataKeys, roots: RootKeys, rotation: RootRotation) -> API
     @router.get("/data-key")
     def current_data_key(_tenant: Tenant) -> DataKeyOut:
         with provider_errors():
-            return DataKeyOut.of(keys.current())
+            return DataKeyOut.of(keys.current(), keys.max_age())
 
     @router.get("/data-key/{version}")
     def data_key(version: Version, _tenant: Tenant) -> DataKeyOut:
         with provider_errors(version=version):
-            return DataKeyOut.of(keys.at_version(version))
+            return DataKeyOut.of(keys.at_version(version), keys.max_age())
 
     @router.post("/data-key/rotate")
     def rotate_data_key(_tenant: Tenant) -> dict[str, int]:

@@ -11,6 +11,9 @@ from tenantry.platform.crypto import DataKey
 
 MAX_AGE_SECONDS = 300
 """How long a caller may keep a data key in memory before asking again."""
+CUSTOMER_KEY_MAX_AGE_SECONDS = 30
+"""The same for a tenant under its own key (BYOK): a caller holding a tenant context signed
+before the customer revoked the key can use a held key this long at most, then kms refuses."""
 
 AccountId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^\S+$")]
 
@@ -23,9 +26,13 @@ class DataKeyOut(BaseModel):
     max_age: int = MAX_AGE_SECONDS
 
     @classmethod
-    def of(cls, key: DataKey) -> DataKeyOut:
+    def of(cls, key: DataKey, max_age: int = MAX_AGE_SECONDS) -> DataKeyOut:
         """The answer for `key`, its material in standard base64."""
-        return cls(version=key.version, key=base64.b64encode(key.material).decode("ascii"))
+        return cls(
+            version=key.version,
+            key=base64.b64encode(key.material).decode("ascii"),
+            max_age=max_age,
+        )
 
 
 class RotateRequest(BaseModel):
@@ -34,3 +41,11 @@ class RotateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     owner: AccountId | None = None
+
+
+class ByokRequest(BaseModel):
+    """The customer's AWS KMS key (a key or alias ARN) to wrap the tenant's data keys under."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    aws_kms_key: Annotated[str, StringConstraints(min_length=1, max_length=2048)]

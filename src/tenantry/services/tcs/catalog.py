@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Connection,
     Engine,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    true,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -48,6 +50,9 @@ tenants = Table(
     Column("shard", String(32), nullable=False, index=True),
     Column("status", String(16), nullable=False),
     Column("created_at", Float, nullable=False),
+    # False while the tenant's own key (BYOK) is disabled or revoked; kept apart from `status`,
+    # so a suspended tenant stays suspended when its key comes back.
+    Column("key_available", Boolean, nullable=False, server_default=true()),
 )
 TENANT_COLUMNS = (
     tenants.c.cloud_id,
@@ -55,6 +60,7 @@ TENANT_COLUMNS = (
     tenants.c.region,
     tenants.c.shard,
     tenants.c.status,
+    tenants.c.key_available,
 )
 changes = Table(
     "changes",
@@ -77,12 +83,15 @@ class Tenant:
     region: str
     shard: str
     status: str
+    key_available: bool = True
 
     def context(self) -> TenantContext:
         """The part of the row that goes into a signed tenant context."""
-        return TenantContext(self.cloud_id, self.site, self.region, self.shard, self.status)
+        return TenantContext(
+            self.cloud_id, self.site, self.region, self.shard, self.status, self.key_available
+        )
 
-    def public(self) -> dict[str, str]:
+    def public(self) -> dict[str, object]:
         """The row as JSON."""
         return asdict(self)
 
@@ -148,6 +157,25 @@ class Catalog:
             tenant = Tenant(*row)
             self._record_change(connection, tenant)
         return tenant
+
+    def set_key_available(self, cloud_id: str, available: bool) -> tuple[Tenant, bool]:
+        """Record whether the tenant's own key works; the tenant, and whether that changed."""
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                update(tenants)
+                .where(tenants.c.cloud_id == cloud_id, tenants.c.key_available != available)
+                .values(key_available=available)
+            )
+            row = connection.execute(
+                select(*TENANT_COLUMNS).where(tenants.c.cloud_id == cloud_id)
+            ).first()
+            if row is None:
+                raise ApiError(404, "unknown_tenant", "there is no such tenant")
+            tenant = Tenant(*row)
+            changed = result.rowcount == 1
+            if changed:
+                self._record_change(connection, tenant)
+        return tenant, changed
 
     def remove(self, cloud_id: str) -> None:
         """Drop a tenant from the catalog (a sign-up that could not finish)."""

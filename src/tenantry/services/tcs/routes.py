@@ -10,7 +10,7 @@ from tenantry.platform.tenant_context import sign_tenant_context
 from tenantry.platform.tokens import TokenSigner
 from tenantry.services.tcs.catalog import Catalog, Tenant, validate_site
 from tenantry.services.tcs.feed import ChangeFeed
-from tenantry.services.tcs.schemas import NewTenant, StatusChange
+from tenantry.services.tcs.schemas import KeyAvailability, NewTenant, StatusChange
 
 MAX_WAIT_SECONDS = 30.0
 
@@ -56,9 +56,16 @@ def build_router(catalog: Catalog, feed: ChangeFeed, signer: TokenSigner) -> API
         return Response(status_code=204)
 
     @router.post("/tenants/{site}/status")
-    async def change_status(site: str, body: StatusChange) -> dict[str, str]:
+    async def change_status(site: str, body: StatusChange) -> dict[str, object]:
         tenant = catalog.set_status(site, body.status)
         feed.notify()
+        return tenant.public()
+
+    @router.put("/tenants/{cloud_id}/key-availability")
+    async def change_key_availability(cloud_id: str, body: KeyAvailability) -> dict[str, object]:
+        tenant, changed = catalog.set_key_available(cloud_id, body.available)
+        if changed:
+            feed.notify()
         return tenant.public()
 
     @router.get("/changes")

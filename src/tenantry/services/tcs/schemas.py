@@ -27,3 +27,11 @@ class StatusChange(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     status: Literal["active", "suspended"]
+
+
+class KeyAvailability(BaseModel):
+    """Whether a tenant's own key works (kms says so when it finds it revoked or back)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    available: bool

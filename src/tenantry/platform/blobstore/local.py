@@ -1,0 +1,116 @@
+"""A blob store in a local directory: the embedded default, for one machine.
+
+The root is created 0700 and every file 0600, so only the owning account can read it. A write
+goes to a temporary file in the same directory, is flushed to disk and then renamed over the
+key, so readers see the old bytes or the new ones, never a torn file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from tenantry.platform.blobstore import check_key
+
+READ_SIZE = 1024 * 1024
+_TMP_PREFIX = ".tmp-"
+
+
+class LocalBlobStore:
+    """Blobs as files under one directory, a key's `/` segments as subdirectories."""
+
+    def __init__(self, root: Path) -> None:
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(root, 0o700)
+        self.root = root.resolve()
+
+    def _path(self, key: str) -> Path:
+        path = self.root.joinpath(*check_key(key).split("/"))
+        # check_key already forbids dot segments; this guards against symlinks planted inside.
+        if not path.resolve().is_relative_to(self.root):
+            raise KeyError(key)
+        return path
+
+    def put(self, key: str, data: bytes) -> None:
+        """Store `data` under `key` atomically."""
+        self.put_chunks(key, [data])
+
+    def put_chunks(self, key: str, chunks: Iterable[bytes]) -> int:
+        """Write the chunks to a temporary file, fsync it, then rename it over `key`."""
+        path = self._path(key)
+        self._make_parents(path.parent)
+        tmp = path.with_name(f"{_TMP_PREFIX}{secrets.token_hex(8)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        written = 0
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                for chunk in chunks:
+                    handle.write(chunk)
+                    written += len(chunk)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        _fsync_directory(path.parent)
+        return written
+
+    def get(self, key: str) -> bytes:
+        """The whole blob; KeyError when absent."""
+        return b"".join(self.open(key))
+
+    def open(self, key: str) -> Iterator[bytes]:
+        """The blob in READ_SIZE pieces; the file is opened (KeyError if absent) before return."""
+        path = self._path(key)
+        try:
+            handle = path.open("rb")
+        except FileNotFoundError:
+            raise KeyError(key) from None
+        return _read_all(handle)
+
+    def exists(self, key: str) -> bool:
+        """True when a file holds `key`."""
+        return self._path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        """Remove the file of `key`, if any."""
+        self._path(key).unlink(missing_ok=True)
+
+    def delete_prefix(self, prefix: str) -> None:
+        """Remove the directory of `prefix` and everything under it."""
+        path = self._path(prefix)
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+    def _make_parents(self, directory: Path) -> None:
+        missing = []
+        while directory != self.root and not directory.exists():
+            missing.append(directory)
+            directory = directory.parent
+        for part in reversed(missing):
+            with contextlib.suppress(FileExistsError):
+                part.mkdir(mode=0o700)
+
+
+def _read_all(handle: BinaryIO) -> Iterator[bytes]:
+    try:
+        while chunk := handle.read(READ_SIZE):
+            yield chunk
+    finally:
+        handle.close()
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,197 @@
+"""Tell every region's kms when an account's role changes or it is removed, even if kms is down.
+
+kms rotates a root key whose owner changed, so the news must not get lost. A change and its
+notices (one per region) are written in one transaction (`record`); a delivery loop in the
+identity process then posts each notice to its region's kms (`POST /kms/owners/changed`) and
+deletes it once kms answers 2xx. A notice that fails is retried with a growing pause (at most
+`MAX_BACKOFF_SECONDS`) for as long as it takes, across restarts too, since it lives in the
+database. kms treats a repeated notice as a no-op, so delivering one twice does no harm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import structlog
+from sqlalchemy import delete, select, update
+
+from tenantry.platform.client import ServiceClient
+from tenantry.platform.errors import ApiError
+from tenantry.platform.storage.backend import GLOBAL_SHARD
+from tenantry.platform.storage.databases import Databases
+from tenantry.platform.storage.tenant_session import TenantSession
+from tenantry.services.identity.models import KmsNotice
+
+Change = Literal["role_changed", "removed"]
+
+POLL_SECONDS = 2.0
+FIRST_BACKOFF_SECONDS = 0.5
+MAX_BACKOFF_SECONDS = 30.0
+BATCH = 100
+
+log = structlog.get_logger("tenantry.identity")
+
+
+def backoff(attempts: int) -> float:
+    """The pause before the next try after `attempts` failed ones."""
+    return float(min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2 ** max(0, attempts - 1)))
+
+
+class KmsNotices:
+    """The outbox of account changes for the kms of each region, and its delivery loop."""
+
+    def __init__(
+        self,
+        databases: Databases,
+        client: ServiceClient,
+        regions: Sequence[str],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._databases = databases
+        self._client = client
+        self._regions = tuple(regions)
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def record(
+        self, session: TenantSession, account_id: str, change: Change, role: str | None = None
+    ) -> None:
+        """Add a notice per region to `session`, so it commits (or not) with the change itself.
+
+        `role` is the account's new role after a role change (None for a removal).
+        """
+        now = self._clock()
+        session.add_all(
+            KmsNotice(
+                region=region,
+                account_id=account_id,
+                change=change,
+                role=role,
+                created_at=now,
+                attempts=0,
+                next_attempt_at=now,
+            )
+            for region in self._regions
+        )
+
+    def wake(self) -> None:
+        """Deliver now rather than at the next poll (call after a change committed)."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        """Start the delivery loop (the process's startup hook)."""
+        self._task = asyncio.create_task(self._run(), name="kms-notices")
+
+    async def stop(self) -> None:
+        """Stop the delivery loop; undelivered notices stay for the next start."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.deliver_due()
+            except Exception:  # a database hiccup must not end the loop; log it and go on
+                log.exception("kms_notice_loop_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=POLL_SECONDS)
+            self._wake.clear()
+
+    async def deliver_due(self) -> int:
+        """Post every notice whose time has come, oldest first; how many were delivered.
+
+        Once a region's notice fails, that region's later notices wait for the next pass, so
+        each kms hears of changes in the order they were made.
+        """
+        due = await asyncio.to_thread(self._due)
+        failed_regions: set[str] = set()
+        delivered = 0
+        for notice in due:
+            if notice.region in failed_regions:
+                continue
+            if await self._deliver(notice):
+                delivered += 1
+            else:
+                failed_regions.add(notice.region)
+        return delivered
+
+    def pending(self) -> list[dict[str, Any]]:
+        """Every notice not yet delivered, oldest first (for operators and tests)."""
+        with self._engine().connect() as connection:
+            rows = connection.execute(_PENDING).all()
+        return [row._asdict() for row in rows]
+
+    async def _deliver(self, notice: Any) -> bool:
+        body = {"account": notice.account_id, "change": notice.change, "role": notice.role}
+        try:
+            answer = await self._client.call(
+                "kms", "POST", "/kms/owners/changed", json=body, region=notice.region
+            )
+        except (ApiError, OSError, ValueError) as exc:
+            reason = getattr(exc, "code", type(exc).__name__)
+            await asyncio.to_thread(self._failed, notice, str(reason))
+            return False
+        if 200 <= answer.status < 300:
+            await asyncio.to_thread(self._delivered, notice)
+            log.info(
+                "kms_notice_delivered",
+                notice_id=notice.notice_id,
+                kms_region=notice.region,
+                change=notice.change,
+            )
+            return True
+        await asyncio.to_thread(self._failed, notice, f"status {answer.status}")
+        return False
+
+    def _engine(self) -> Any:
+        return self._databases.engine_for(GLOBAL_SHARD)
+
+    def _due(self) -> list[Any]:
+        with self._engine().connect() as connection:
+            return list(
+                connection.execute(
+                    _PENDING.where(KmsNotice.next_attempt_at <= self._clock()).limit(BATCH)
+                ).all()
+            )
+
+    def _delivered(self, notice: Any) -> None:
+        with self._engine().begin() as connection:
+            connection.execute(delete(KmsNotice).where(KmsNotice.notice_id == notice.notice_id))
+
+    def _failed(self, notice: Any, reason: str) -> None:
+        attempts = notice.attempts + 1
+        pause = backoff(attempts)
+        with self._engine().begin() as connection:
+            connection.execute(
+                update(KmsNotice)
+                .where(KmsNotice.notice_id == notice.notice_id)
+                .values(attempts=attempts, next_attempt_at=self._clock() + pause)
+            )
+        log.warning(
+            "kms_notice_failed",
+            notice_id=notice.notice_id,
+            kms_region=notice.region,
+            change=notice.change,
+            reason=reason,
+            attempts=attempts,
+            retry_in=pause,
+        )
+
+
+_PENDING = select(
+    KmsNotice.notice_id,
+    KmsNotice.region,
+    KmsNotice.account_id,
+    KmsNotice.change,
+    KmsNotice.role,
+    KmsNotice.attempts,
+    KmsNotice.next_attempt_at,
+).order_by(KmsNotice.notice_id)

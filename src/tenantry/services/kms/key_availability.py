@@ -1,0 +1,73 @@
+"""Tell tcs whether a tenant's own key works, so every edge and service follows within a second.
+
+tcs records it in the catalog, puts it into the tenant's signed context, and wakes the edges
+through its change feed; the call is idempotent, so the key watch simply repeats it until tcs
+has answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+
+from tenantry.platform.client import ServiceClient
+from tenantry.platform.errors import ApiError
+from tenantry.platform.runtime import ServiceRuntime
+from tenantry.platform.storage.databases import Databases
+from tenantry.services.kms.customer_keys import CustomerKeys
+from tenantry.services.kms.key_watch import CustomerKeyWatch, Tell, check_interval
+from tenantry.services.kms.providers import KeyProvider
+
+TELL_TIMEOUT_SECONDS = 3.0
+log = structlog.get_logger("tenantry.kms.watch")
+
+
+def tcs_teller(client: ServiceClient) -> Tell:
+    """A `Tell` that records a tenant's key availability in tcs; False if tcs did not take it."""
+
+    async def tell(cloud_id: str, available: bool) -> bool:
+        try:
+            response = await client.call(
+                "tcs",
+                "PUT",
+                "/tenants/{cloud_id}/key-availability",
+                params={"cloud_id": cloud_id},
+                json={"available": available},
+                attempt_seconds=TELL_TIMEOUT_SECONDS,
+            )
+        except ApiError as exc:
+            log.warning("key_availability_not_told", tenant_id=cloud_id, error=exc.code)
+            return False
+        if response.status != 200:
+            log.warning("key_availability_refused", tenant_id=cloud_id, status=response.status)
+        return response.status == 200
+
+    return tell
+
+
+class KeyWatchTask:
+    """The key watch of one kms process, run as a background task from start to shutdown."""
+
+    def __init__(
+        self, runtime: ServiceRuntime, databases: Databases, provider: KeyProvider
+    ) -> None:
+        self._client = ServiceClient(runtime.signer, runtime.directory, retries=0)
+        self._watch = CustomerKeyWatch(
+            CustomerKeys(databases), provider, runtime.region, tcs_teller(self._client)
+        )
+        self._interval = check_interval()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Begin checking (called at process start)."""
+        self._task = asyncio.create_task(self._watch.run(self._interval))
+
+    async def stop(self) -> None:
+        """Stop checking and close the connections to tcs (called at shutdown)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._client.close()

@@ -1,0 +1,61 @@
+"""Assemble the media process of one region: the only process holding the media store.
+
+The store is chosen from this process's own environment (`TENANTRY_MEDIA_*`, see
+`tenantry.platform.blobstore.choose`); by default a directory `media/<region>` under the data
+directory, readable by its owner only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from fastapi import FastAPI
+
+from tenantry.platform.app import create_service_app
+from tenantry.platform.blobstore.choose import blob_store_from_env
+from tenantry.platform.client import ServiceClient
+from tenantry.platform.data_keys import DataKeys, data_key_max_age
+from tenantry.platform.runtime import ServiceRuntime
+from tenantry.platform.storage.choose import storage_backend
+from tenantry.platform.storage.databases import Databases
+from tenantry.services.media.blobs import EncryptedBlobs
+from tenantry.services.media.limits import default_limits
+from tenantry.services.media.models import SCHEMA
+from tenantry.services.media.previews import PreviewWorkers
+from tenantry.services.media.processing import Processor
+from tenantry.services.media.render import pool_renderer
+from tenantry.services.media.routes import build_router
+from tenantry.services.media.service import Media
+from tenantry.services.media.tokens import MediaTokens
+
+ENV_PREFIX = "TENANTRY_MEDIA_"
+PREVIEW_WORKERS = 2
+
+
+def create_app(runtime: ServiceRuntime) -> FastAPI:
+    """The media ASGI app for a runtime loaded by `tenantry serve media --region R`."""
+    databases = Databases(SCHEMA, storage_backend(runtime.topology, runtime.data_dir))
+    client = ServiceClient(runtime.signer, runtime.directory)
+    store = blob_store_from_env(os.environ, ENV_PREFIX, runtime.data_dir / "media" / runtime.region)
+    encrypted = EncryptedBlobs(store)
+    workers = PreviewWorkers(workers=PREVIEW_WORKERS)  # processes start on the first preview
+    processor = Processor(databases, encrypted, pool_renderer(workers))
+    media = Media(
+        databases,
+        DataKeys(client, max_age=data_key_max_age()),
+        encrypted,
+        default_limits(),
+        processor,
+    )
+    tokens = MediaTokens(runtime.key, runtime.keys)
+
+    async def dispose() -> None:
+        await asyncio.to_thread(workers.close)
+        databases.dispose()
+
+    return create_service_app(
+        runtime,
+        [build_router(media, tokens)],
+        on_shutdown=[processor.close, client.close, dispose],
+    )

@@ -1,0 +1,95 @@
+"""The media service's tables: files, chunked upload sessions and their chunks, tenant settings.
+
+Only metadata lives here; the bytes (encrypted) are in the blob store. Every primary key starts
+with `tenant_id`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import BigInteger, Boolean, ForeignKeyConstraint, Index, Integer, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from tenantry.platform.storage.migrations import ServiceSchema
+from tenantry.platform.storage.model import TenantOwned, UtcDateTime
+
+ID_LENGTH = 32
+COLLECTION_LENGTH = 128
+NAME_LENGTH = 255
+MEDIA_TYPE_LENGTH = 128
+REASON_LENGTH = 64
+
+
+class MediaBase(DeclarativeBase):
+    """Declarative base of the media service's own database (one per shard)."""
+
+
+class MediaFile(TenantOwned, MediaBase):
+    """One stored file of a collection, with what sniffing and processing found."""
+
+    __tablename__ = "media_files"
+    __table_args__ = (Index("ix_media_files_collection", "tenant_id", "collection", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    collection: Mapped[str] = mapped_column(String(COLLECTION_LENGTH))
+    # A display name only (sanitised); the blob's key never derives from it.
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    media_type: Mapped[str] = mapped_column(String(MEDIA_TYPE_LENGTH))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    key_version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
+    preview_pages: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class MediaUpload(TenantOwned, MediaBase):
+    """A chunked upload under way: the file it will become once every chunk is in."""
+
+    __tablename__ = "media_uploads"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    collection: Mapped[str] = mapped_column(String(COLLECTION_LENGTH))
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    size: Mapped[int] = mapped_column(BigInteger)
+    chunk_size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class MediaUploadChunk(TenantOwned, MediaBase):
+    """One received chunk of an upload: its size and the sha256 it was checked against."""
+
+    __tablename__ = "media_upload_chunks"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "upload_id"],
+            ["media_uploads.tenant_id", "media_uploads.id"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    upload_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    key_version: Mapped[int] = mapped_column(Integer)
+
+
+class MediaSettings(TenantOwned, MediaBase):
+    """A tenant's media settings; a tenant without a row has the defaults."""
+
+    __tablename__ = "media_settings"
+
+    # One row per tenant: the tenant id alone is the key, this column just names the row.
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    view_only: Mapped[bool] = mapped_column(Boolean)
+    max_file_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    quota_bytes: Mapped[int | None] = mapped_column(BigInteger)
+
+
+SCHEMA = ServiceSchema("media", MediaBase.metadata, Path(__file__).with_name("migrations"))
+"""The media service's tables on every shard, built by its revisions."""

@@ -1,0 +1,99 @@
+"""Previews in the background: an upload answers at once, rendering happens after.
+
+Each new file is queued; at most `slots` files are in processing at a time. Decrypting and
+sealing run in worker threads and rendering in the preview pipeline's worker processes, never on
+the event loop, so conversions cannot starve API requests. A render's pages and thumbnail
+are sealed like the original; the file then becomes `succeeded` with its page count, or
+`failed` with the reason code the renderer gave (`internal_error` for anything unexpected).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+
+from tenantry.platform.context import require_tenant
+from tenantry.platform.data_keys import TenantKeys
+from tenantry.platform.errors import ApiError
+from tenantry.platform.storage.databases import Databases
+from tenantry.platform.storage.model import utc_now
+from tenantry.services.media import blobs, store
+from tenantry.services.media.blobs import EncryptedBlobs
+from tenantry.services.media.render import Rendered, Renderer, RenderFailed
+from tenantry.services.media.store import FileRow
+
+log = structlog.get_logger("tenantry.media.processing")
+DEFAULT_SLOTS = 2
+
+
+class Processor:
+    """Runs renders one file at a time per slot, off the event loop, and records outcomes."""
+
+    def __init__(
+        self,
+        databases: Databases,
+        blob_store: EncryptedBlobs,
+        renderer: Renderer,
+        slots: int = DEFAULT_SLOTS,
+    ) -> None:
+        self._databases = databases
+        self._blobs = blob_store
+        self._renderer = renderer
+        self._slots = asyncio.Semaphore(slots)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def submit(self, row: FileRow, keys: TenantKeys) -> None:
+        """Queue a file's previews (the tenant context of the caller goes with the task)."""
+        task = asyncio.get_running_loop().create_task(self._process(row, keys))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def idle(self) -> None:
+        """Wait until every queued render has finished (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Stop: cancel renders not finished; their files stay `pending`."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _process(self, row: FileRow, keys: TenantKeys) -> None:
+        async with self._slots:
+            found_type: str | None = None
+            try:
+                pages, found_type = await self._render_and_store(row, keys)
+                status, reason = store.SUCCEEDED, None
+            except RenderFailed as failed:
+                pages, status, reason = 0, store.FAILED, failed.reason
+            except ApiError as error:
+                pages, status, reason = 0, store.FAILED, error.code
+            except Exception:
+                log.exception("render_crashed", file_id=row.id, media_type=row.media_type)
+                pages, status, reason = 0, store.FAILED, "internal_error"
+            with self._databases.session() as session:
+                outcome = (status, reason, pages)
+                kept = store.finish_file(session, row.id, outcome, found_type, utc_now())
+            if not kept:  # deleted while rendering: drop what was written
+                await asyncio.to_thread(self._blobs.delete_tree, require_tenant().cloud_id, row.id)
+
+    async def _render_and_store(self, row: FileRow, keys: TenantKeys) -> tuple[int, str | None]:
+        tenant = require_tenant().cloud_id
+        data = await asyncio.to_thread(
+            self._blobs.read_all, keys, tenant, row.collection, blobs.original(row.id)
+        )
+        rendered = await self._renderer(data)
+        if not rendered.pages:
+            raise RenderFailed("no_pages", "the document has no pages")
+        await asyncio.to_thread(self._store, row, keys, rendered)
+        return len(rendered.pages), rendered.media_type
+
+    def _store(self, row: FileRow, keys: TenantKeys, rendered: Rendered) -> None:
+        tenant = require_tenant().cloud_id
+        for number, page in enumerate(rendered.pages, start=1):
+            name = blobs.preview(row.id, number)
+            self._blobs.write(keys.current, tenant, row.collection, name, [page])
+        name = blobs.thumbnail(row.id)
+        self._blobs.write(keys.current, tenant, row.collection, name, [rendered.thumbnail])

@@ -1,0 +1,364 @@
+"""The media service's work: storing, assembling, serving and deleting a tenant's files.
+
+Handlers call this on the event loop; anything that touches blob bytes (hashing, encrypting,
+decrypting, storing) runs in a worker thread so large files never block other requests. The
+tenant comes from the request's context (`require_tenant`), never from an argument a client
+controls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from tenantry.platform.context import require_tenant
+from tenantry.platform.data_keys import DataKeys, TenantKeys
+from tenantry.platform.errors import ApiError, not_found
+from tenantry.platform.storage.databases import Databases
+from tenantry.platform.storage.model import utc_now
+from tenantry.services.media import blobs, store
+from tenantry.services.media.blobs import EncryptedBlobs
+from tenantry.services.media.limits import (
+    DEFAULT_CHUNK_BYTES,
+    MAX_CHUNK_BYTES,
+    MIN_CHUNK_BYTES,
+    Limits,
+)
+from tenantry.services.media.models import NAME_LENGTH
+from tenantry.services.media.names import display_name
+from tenantry.services.media.previews import PreviewFailed, check_file_name
+from tenantry.services.media.previews.sniff import sniff
+from tenantry.services.media.processing import Processor
+from tenantry.services.media.store import FileRow, Settings, UploadRow
+
+HEAD_BYTES = 64 * 1024
+"""What a chunked upload is sniffed on when it is stored; processing sniffs the whole file."""
+WHOLE_READ_LIMIT = 32 * 1024 * 1024
+"""Files up to this size are decrypted whole before the first byte is sent (fail closed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UploadState:
+    """An upload and which of its chunks have arrived."""
+
+    upload: UploadRow
+    received: list[int]
+
+    def public(self) -> dict[str, object]:
+        """The upload as the API shows it: what to send next."""
+        have = set(self.received)
+        return {
+            "id": self.upload.id,
+            "collection": self.upload.collection,
+            "name": display_name(self.upload.name),
+            "size": self.upload.size,
+            "chunk_size": self.upload.chunk_size,
+            "chunks": self.upload.chunk_count,
+            "received": self.received,
+            "missing": [i for i in range(self.upload.chunk_count) if i not in have],
+        }
+
+
+class Media:
+    """One region's media: rows in the shards' databases, sealed bytes in the blob store."""
+
+    def __init__(
+        self,
+        databases: Databases,
+        data_keys: DataKeys,
+        blob_store: EncryptedBlobs,
+        limits: Limits,
+        processor: Processor,
+    ) -> None:
+        self.databases = databases
+        self.data_keys = data_keys
+        self.blobs = blob_store
+        self.defaults = limits
+        self.processor = processor
+
+    # -- limits and settings ---------------------------------------------------------------
+
+    def settings(self) -> Settings:
+        """The current tenant's settings."""
+        with self.databases.session() as session:
+            return store.get_settings(session)
+
+    def put_settings(self, settings: Settings) -> Settings:
+        """Replace the current tenant's settings."""
+        with self.databases.session() as session:
+            store.put_settings(session, settings)
+        return settings
+
+    def limits(self) -> Limits:
+        """The current tenant's limits: its own where set, the cloud's defaults otherwise."""
+        settings = self.settings()
+        return self.defaults.with_overrides(settings.max_file_bytes, settings.quota_bytes)
+
+    def _check_room(self, size: int) -> None:
+        limits = self.limits()
+        if size > limits.max_file_bytes:
+            raise ApiError(
+                413, "file_too_large", f"files may be at most {limits.max_file_bytes} bytes"
+            )
+        with self.databases.session() as session:
+            used = store.used_bytes(session)
+        if used + size > limits.quota_bytes:
+            raise ApiError(
+                413,
+                "quota_exceeded",
+                f"the site's media quota of {limits.quota_bytes} bytes would be exceeded",
+            )
+
+    # -- single uploads --------------------------------------------------------------------
+
+    async def upload(self, collection: str, name: str | None, data: bytes) -> FileRow:
+        """Store one whole file and queue its previews; the new file (status `pending`).
+
+        `name` is what the client called the file: only a sanitised copy is kept, and a name
+        that tries to be a path gets no preview (`failed`, `invalid_name`).
+        """
+        self._check_room(len(data))
+        keys = await self.data_keys.for_tenant()
+        file_id = uuid.uuid4().hex
+        tenant = require_tenant().cloud_id
+        digest = await asyncio.to_thread(
+            self._write_original, keys, tenant, collection, file_id, [data]
+        )
+        return self._register(
+            keys, collection, file_id, name, len(data), digest, sniff(data).media_type
+        )
+
+    def _write_original(
+        self, keys: TenantKeys, tenant: str, collection: str, file_id: str, chunks: Iterable[bytes]
+    ) -> tuple[str, bytes]:
+        """Seal and store the original; its sha256 and its first bytes (for sniffing)."""
+        hasher = hashlib.sha256()
+        head = bytearray()
+
+        def observed() -> Iterator[bytes]:
+            for piece in chunks:
+                hasher.update(piece)
+                if len(head) < HEAD_BYTES:
+                    head.extend(piece[: HEAD_BYTES - len(head)])
+                yield piece
+
+        self.blobs.write(keys.current, tenant, collection, blobs.original(file_id), observed())
+        return hasher.hexdigest(), bytes(head)
+
+    def _register(
+        self,
+        keys: TenantKeys,
+        collection: str,
+        file_id: str,
+        name: str | None,
+        size: int,
+        digest: tuple[str, bytes],
+        media_type: str | None = None,
+    ) -> FileRow:
+        now = utc_now()
+        refusal = _name_refusal(name)
+        row = FileRow(
+            id=file_id,
+            collection=collection,
+            name=display_name(name),
+            media_type=media_type or sniff(digest[1]).media_type,
+            size=size,
+            sha256=digest[0],
+            key_version=keys.current.version,
+            status=store.PENDING if refusal is None else store.FAILED,
+            reason=refusal,
+            preview_pages=0,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            with self.databases.session() as session:
+                store.insert_file(session, row)
+        except BaseException:
+            self.blobs.delete_tree(require_tenant().cloud_id, file_id)
+            raise
+        if refusal is None:
+            self.processor.submit(row, keys)
+        return row
+
+    # -- chunked uploads -------------------------------------------------------------------
+
+    def start_upload(
+        self, collection: str, name: str | None, size: int, chunk_size: int | None
+    ) -> UploadState:
+        """Open an upload session for a file of `size` bytes; its size is reserved in the quota."""
+        chunk = chunk_size or DEFAULT_CHUNK_BYTES
+        if not MIN_CHUNK_BYTES <= chunk <= MAX_CHUNK_BYTES:
+            raise ApiError(
+                422,
+                "invalid_chunk_size",
+                f"chunk_size must be {MIN_CHUNK_BYTES}..{MAX_CHUNK_BYTES}",
+            )
+        self._check_room(size)
+        # The client's name as given (bounded): checked and sanitised when the file is made.
+        raw_name = (name or "")[:NAME_LENGTH]
+        row = UploadRow(uuid.uuid4().hex, collection, raw_name, size, chunk, utc_now())
+        with self.databases.session() as session:
+            store.insert_upload(session, row)
+        return UploadState(row, [])
+
+    def upload_state(self, upload_id: str) -> UploadState:
+        """An upload and the chunks it has; 404 when there is no such upload."""
+        with self.databases.session() as session:
+            upload = store.get_upload(session, upload_id)
+            if upload is None:
+                raise not_found("the upload")
+            chunks = store.upload_chunks(session, upload_id)
+        return UploadState(upload, [c.index for c in chunks])
+
+    async def put_chunk(
+        self, upload: UploadRow, index: int, sha256: str, data: bytes
+    ) -> UploadState:
+        """Check one chunk's place, size and sha256, then seal and keep it; resending replaces."""
+        if not 0 <= index < upload.chunk_count:
+            raise ApiError(
+                400, "bad_chunk_index", f"chunks are numbered 0..{upload.chunk_count - 1}"
+            )
+        if len(data) != upload.chunk_length(index):
+            raise ApiError(
+                400, "bad_chunk_size", f"chunk {index} must be {upload.chunk_length(index)} bytes"
+            )
+        if hashlib.sha256(data).hexdigest() != sha256.lower():
+            raise ApiError(400, "sha256_mismatch", f"chunk {index} does not match its sha256")
+        keys = await self.data_keys.for_tenant()
+        tenant = require_tenant().cloud_id
+        await asyncio.to_thread(
+            self.blobs.write,
+            keys.current,
+            tenant,
+            upload.collection,
+            blobs.chunk(upload.id, index),
+            [data],
+        )
+        chunk = store.ChunkRow(index, len(data), sha256.lower(), keys.current.version)
+        with self.databases.session() as session:
+            if store.get_upload(session, upload.id) is None:
+                raise not_found("the upload")
+            store.put_chunk(session, upload.id, chunk)
+        return self.upload_state(upload.id)
+
+    async def complete_upload(self, upload: UploadRow, sha256: str | None) -> FileRow:
+        """Assemble the chunks into the file (all must be there) and queue its previews."""
+        with self.databases.session() as session:
+            chunks = store.upload_chunks(session, upload.id)
+        state = UploadState(upload, [c.index for c in chunks])
+        missing = state.public()["missing"]
+        if missing:
+            raise ApiError(409, "upload_incomplete", f"chunks still missing: {missing}")
+        versions = {c.key_version for c in chunks}
+        keys = await self._keys_with(versions)
+        tenant = require_tenant().cloud_id
+        file_id = uuid.uuid4().hex
+
+        def pieces() -> Iterator[bytes]:
+            for c in chunks:
+                name = blobs.chunk(upload.id, c.index)
+                data = self.blobs.read_all(keys, tenant, upload.collection, name)
+                if hashlib.sha256(data).hexdigest() != c.sha256:
+                    raise ApiError(500, "ciphertext_rejected", "a stored chunk changed")
+                yield data
+
+        digest = await asyncio.to_thread(
+            self._write_original, keys, tenant, upload.collection, file_id, pieces()
+        )
+        if sha256 is not None and digest[0] != sha256.lower():
+            self.blobs.delete_tree(tenant, file_id)
+            raise ApiError(400, "sha256_mismatch", "the assembled file does not match its sha256")
+        with self.databases.session() as session:
+            store.delete_upload(session, upload.id)
+        row = self._register(keys, upload.collection, file_id, upload.name, upload.size, digest)
+        await asyncio.to_thread(self.blobs.delete_tree, tenant, f"uploads/{upload.id}")
+        return row
+
+    def cancel_upload(self, upload: UploadRow) -> None:
+        """Drop an upload and its chunks; its quota reservation ends."""
+        with self.databases.session() as session:
+            store.delete_upload(session, upload.id)
+        self.blobs.delete_tree(require_tenant().cloud_id, f"uploads/{upload.id}")
+
+    async def _keys_with(self, versions: set[int]) -> TenantKeys:
+        """The tenant's keys, fetching any of `versions` not held yet."""
+
+        def check(keys: TenantKeys) -> TenantKeys:
+            for version in versions:
+                keys(version)
+            return keys
+
+        return await self.data_keys.run(check)
+
+    # -- reading and deleting --------------------------------------------------------------
+
+    def file(self, file_id: str) -> FileRow:
+        """A file of the current tenant; 404 when there is none."""
+        with self.databases.session() as session:
+            row = store.get_file(session, file_id)
+        if row is None:
+            raise not_found("the file")
+        return row
+
+    def files(self, collection: str) -> list[FileRow]:
+        """Every file of a collection."""
+        with self.databases.session() as session:
+            return store.list_files(session, collection)
+
+    def upload_row(self, upload_id: str) -> UploadRow:
+        """An upload of the current tenant; 404 when there is none."""
+        return self.upload_state(upload_id).upload
+
+    async def original(self, row: FileRow) -> bytes | Iterator[bytes]:
+        """The original's plaintext: whole (checked) when small, else a frame-checked stream."""
+        keys = await self._keys_with({row.key_version})
+        tenant = require_tenant().cloud_id
+        name = blobs.original(row.id)
+        try:
+            if row.size <= WHOLE_READ_LIMIT:
+                return await asyncio.to_thread(
+                    self.blobs.read_all, keys, tenant, row.collection, name
+                )
+            return self.blobs.read(keys, tenant, row.collection, name)
+        except KeyError:
+            raise ApiError(500, "blob_missing", "the file's stored bytes are missing") from None
+
+    async def artifact(self, row: FileRow, name: str) -> bytes:
+        """A preview page or the thumbnail, decrypted and checked."""
+        if row.status != store.SUCCEEDED:
+            raise ApiError(
+                409, f"preview_{row.status}", f"previews are {row.status}: {row.reason or ''}"
+            )
+        keys = await self._keys_with({row.key_version})
+        tenant = require_tenant().cloud_id
+        try:
+            return await asyncio.to_thread(self.blobs.read_all, keys, tenant, row.collection, name)
+        except KeyError:
+            raise not_found("the preview") from None
+
+    def rename(self, row: FileRow, name: str) -> FileRow:
+        """Give a file another display name."""
+        with self.databases.session() as session:
+            store.rename_file(session, row.id, name, utc_now())
+        return self.file(row.id)
+
+    async def delete(self, row: FileRow) -> None:
+        """Delete a file: its row, then its original and every artifact."""
+        with self.databases.session() as session:
+            store.delete_file(session, row.id)
+        await asyncio.to_thread(self.blobs.delete_tree, require_tenant().cloud_id, row.id)
+
+
+def _name_refusal(name: str | None) -> str | None:
+    """`invalid_name` for a client file name that tries to be a path; None for a plain one."""
+    if not name:
+        return None
+    try:
+        check_file_name(name)
+    except PreviewFailed as refused:
+        return refused.reason
+    return None

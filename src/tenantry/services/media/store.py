@@ -1,0 +1,225 @@
+"""The media service's rows: files, uploads and their chunks, settings; read and written through
+the tenant session (which adds the tenant to every statement)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, select, update
+
+from tenantry.platform.storage.tenant_session import TenantSession
+from tenantry.services.media.models import (
+    MEDIA_TYPE_LENGTH,
+    MediaFile,
+    MediaSettings,
+    MediaUpload,
+    MediaUploadChunk,
+)
+
+PENDING = "pending"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+_SETTINGS_ROW = "tenant"
+
+
+@dataclass(frozen=True, slots=True)
+class FileRow:
+    """One file's metadata as stored."""
+
+    id: str
+    collection: str
+    name: str
+    media_type: str
+    size: int
+    sha256: str
+    key_version: int
+    status: str
+    reason: str | None
+    preview_pages: int
+    created_at: datetime
+    updated_at: datetime
+
+    def public(self) -> dict[str, Any]:
+        """The file as the API shows it (no key version: that is media's business)."""
+        document = asdict(self)
+        del document["key_version"]
+        document["created_at"] = self.created_at.isoformat()
+        document["updated_at"] = self.updated_at.isoformat()
+        return document
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRow:
+    """A chunked upload under way."""
+
+    id: str
+    collection: str
+    name: str
+    size: int
+    chunk_size: int
+    created_at: datetime
+
+    @property
+    def chunk_count(self) -> int:
+        """How many chunks the whole file takes (at least one)."""
+        return max(1, -(-self.size // self.chunk_size))
+
+    def chunk_length(self, index: int) -> int:
+        """The exact size chunk `index` must have."""
+        if index < self.chunk_count - 1:
+            return self.chunk_size
+        return self.size - self.chunk_size * (self.chunk_count - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRow:
+    """A received chunk."""
+
+    index: int
+    size: int
+    sha256: str
+    key_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """A tenant's media settings (None: the cloud's default)."""
+
+    view_only: bool = False
+    max_file_bytes: int | None = None
+    quota_bytes: int | None = None
+
+
+_FILE_COLUMNS = [getattr(MediaFile, name) for name in FileRow.__dataclass_fields__]
+_UPLOAD_COLUMNS = [getattr(MediaUpload, name) for name in UploadRow.__dataclass_fields__]
+_CHUNK_COLUMNS = [getattr(MediaUploadChunk, name) for name in ChunkRow.__dataclass_fields__]
+
+
+def insert_file(session: TenantSession, row: FileRow) -> None:
+    """Add a file's row."""
+    session.insert_rows(MediaFile, [asdict(row)])
+
+
+def get_file(session: TenantSession, file_id: str) -> FileRow | None:
+    """The file with this id, if the tenant has one."""
+    found = session.rows(select(*_FILE_COLUMNS).where(MediaFile.id == file_id)).first()
+    return None if found is None else FileRow(**found._mapping)
+
+
+def list_files(session: TenantSession, collection: str) -> list[FileRow]:
+    """Every file of a collection, oldest first."""
+    query = (
+        select(*_FILE_COLUMNS)
+        .where(MediaFile.collection == collection)
+        .order_by(MediaFile.created_at, MediaFile.id)
+    )
+    return [FileRow(**found._mapping) for found in session.rows(query)]
+
+
+def finish_file(
+    session: TenantSession,
+    file_id: str,
+    outcome: tuple[str, str | None, int],
+    media_type: str | None,
+    now: datetime,
+) -> bool:
+    """Record processing's (status, reason, pages); False when the file was deleted meanwhile."""
+    status, reason, pages = outcome
+    values: dict[str, Any] = {
+        "status": status,
+        "reason": reason,
+        "preview_pages": pages,
+        "updated_at": now,
+    }
+    if media_type:
+        values["media_type"] = media_type[:MEDIA_TYPE_LENGTH]
+    result = session.rows(
+        update(MediaFile).where(MediaFile.id == bindparam("file_id")).values(**values),
+        {"file_id": file_id},
+    )
+    return bool(result.rowcount)
+
+
+def delete_file(session: TenantSession, file_id: str) -> None:
+    """Remove a file's row."""
+    session.rows(
+        delete(MediaFile).where(MediaFile.id == bindparam("file_id")), {"file_id": file_id}
+    )
+
+
+def used_bytes(session: TenantSession) -> int:
+    """Bytes the tenant holds or has reserved: stored files plus uploads under way."""
+    files = session.rows(select(func.coalesce(func.sum(MediaFile.size), 0))).scalar_one()
+    uploads = session.rows(select(func.coalesce(func.sum(MediaUpload.size), 0))).scalar_one()
+    return int(files) + int(uploads)
+
+
+def insert_upload(session: TenantSession, row: UploadRow) -> None:
+    """Open an upload session."""
+    session.insert_rows(MediaUpload, [asdict(row)])
+
+
+def get_upload(session: TenantSession, upload_id: str) -> UploadRow | None:
+    """The upload with this id, if the tenant has one."""
+    found = session.rows(select(*_UPLOAD_COLUMNS).where(MediaUpload.id == upload_id)).first()
+    return None if found is None else UploadRow(**found._mapping)
+
+
+def upload_chunks(session: TenantSession, upload_id: str) -> list[ChunkRow]:
+    """The chunks of an upload received so far, in order."""
+    query = (
+        select(*_CHUNK_COLUMNS)
+        .where(MediaUploadChunk.upload_id == upload_id)
+        .order_by(MediaUploadChunk.index)
+    )
+    return [ChunkRow(**found._mapping) for found in session.rows(query)]
+
+
+def put_chunk(session: TenantSession, upload_id: str, chunk: ChunkRow) -> None:
+    """Record a received chunk, replacing an earlier copy of the same index."""
+    session.rows(
+        delete(MediaUploadChunk).where(
+            MediaUploadChunk.upload_id == bindparam("upload_id"),
+            MediaUploadChunk.index == bindparam("index"),
+        ),
+        {"upload_id": upload_id, "index": chunk.index},
+    )
+    session.insert_rows(MediaUploadChunk, [{"upload_id": upload_id, **asdict(chunk)}])
+
+
+def delete_upload(session: TenantSession, upload_id: str) -> None:
+    """Close an upload session; its chunk rows go with it."""
+    params = {"upload_id": upload_id}
+    session.rows(
+        delete(MediaUploadChunk).where(MediaUploadChunk.upload_id == bindparam("upload_id")),
+        params,
+    )
+    session.rows(delete(MediaUpload).where(MediaUpload.id == bindparam("upload_id")), params)
+
+
+def get_settings(session: TenantSession) -> Settings:
+    """The tenant's settings, or the defaults when it never set any."""
+    found = session.rows(
+        select(MediaSettings.view_only, MediaSettings.max_file_bytes, MediaSettings.quota_bytes)
+    ).first()
+    if found is None:
+        return Settings()
+    return Settings(bool(found.view_only), found.max_file_bytes, found.quota_bytes)
+
+
+def put_settings(session: TenantSession, settings: Settings) -> None:
+    """Replace the tenant's settings."""
+    session.rows(delete(MediaSettings))
+    session.insert_rows(MediaSettings, [{"scope": _SETTINGS_ROW, **asdict(settings)}])
+
+
+def rename_file(session: TenantSession, file_id: str, name: str, now: datetime) -> None:
+    """Change a file's display name."""
+    session.rows(
+        update(MediaFile)
+        .where(MediaFile.id == bindparam("file_id"))
+        .values(name=name, updated_at=now),
+        {"file_id": file_id},
+    )

@@ -1,0 +1,225 @@
+"""Admins change roles and remove accounts; every such change reaches each region's kms.
+
+The notices go through identity's outbox (`kms_notices`): written with the change, delivered
+by `deliver_due`, kept and retried while kms does not answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine
+
+from tenantry.platform.keys import ensure_service_key
+from tenantry.platform.storage import Databases, SqliteBackend
+from tenantry.platform.storage.backend import GLOBAL_SHARD
+from tenantry.platform.tokens import TokenSigner
+from tenantry.services.identity.kms_notices import MAX_BACKOFF_SECONDS, KmsNotices, backoff
+from tenantry.services.identity.models import SCHEMA
+
+from .harness import REGIONS, FakeCloud, build_app
+from .test_identity_api import PASSWORD, account_of, add_account, as_user, signup
+
+
+class Clock:
+    """Time that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def app_client(
+    tmp_path: Path, databases: Databases, cloud: FakeCloud, clock: Clock
+) -> Iterator[TestClient]:
+    signer = TokenSigner(ensure_service_key(tmp_path, "identity"))
+    with TestClient(
+        build_app(databases, cloud, signer, clock=clock), raise_server_exceptions=False
+    ) as test_client:
+        yield test_client
+
+
+def notices(client: TestClient) -> KmsNotices:
+    outbox: KmsNotices = client.app.state.notices  # type: ignore[attr-defined]
+    return outbox
+
+
+def deliver(client: TestClient) -> int:
+    return asyncio.run(notices(client).deliver_due())
+
+
+def site_with_member(client: TestClient, site: str) -> tuple[str, str]:
+    """A site with its admin and a second account (a user); their ids."""
+    signup(client, site, f"admin@{site}.test")
+    admin = account_of(client, site, f"admin@{site}.test")
+    made = add_account(client, site, admin, f"member@{site}.test")
+    assert made.status_code == 201, made.text
+    return admin, str(made.json()["account_id"])
+
+
+def patch_role(client: TestClient, site: str, actor: str, target: str, role: str, **kw: Any) -> Any:
+    return client.patch(
+        f"/rest/identity/accounts/{target}",
+        headers=as_user(site, actor, kw.get("actor_role", "admin")),
+        json={"role": role},
+    )
+
+
+def test_a_role_change_is_stored_and_told_to_every_region(
+    app_client: TestClient, cloud: FakeCloud
+) -> None:
+    admin, member = site_with_member(app_client, "acme")
+    changed = patch_role(app_client, "acme", admin, member, "admin")
+    assert changed.status_code == 200, changed.text
+    assert changed.json() == {"account_id": member, "email": "member@acme.test", "role": "admin"}
+
+    assert len(notices(app_client).pending()) == len(REGIONS)
+    assert deliver(app_client) == len(REGIONS)
+    assert cloud.owner_notices == [
+        (region, {"account": member, "change": "role_changed", "role": "admin"})
+        for region in REGIONS
+    ]
+    assert notices(app_client).pending() == []
+
+    # The new role holds: the member, now an admin, may list accounts.
+    listed = app_client.get("/rest/identity/accounts", headers=as_user("acme", member, "admin"))
+    roles = {a["account_id"]: a["role"] for a in listed.json()["accounts"]}
+    assert roles == {admin: "admin", member: "admin"}
+
+
+def test_setting_the_same_role_again_tells_nobody(app_client: TestClient) -> None:
+    admin, member = site_with_member(app_client, "acme")
+    same = patch_role(app_client, "acme", admin, member, "user")
+    assert same.status_code == 200
+    assert notices(app_client).pending() == []
+
+
+def test_removing_an_account_tells_kms_and_ends_its_login(
+    app_client: TestClient, cloud: FakeCloud
+) -> None:
+    admin, member = site_with_member(app_client, "acme")
+    removed = app_client.delete(f"/rest/identity/accounts/{member}", headers=as_user("acme", admin))
+    assert removed.status_code == 204
+    assert deliver(app_client) == len(REGIONS)
+    assert {(n[1]["change"], n[1]["role"]) for n in cloud.owner_notices} == {("removed", None)}
+    login = app_client.post(
+        "/login", json={"site": "acme", "email": "member@acme.test", "password": PASSWORD}
+    )
+    assert login.status_code == 401
+    again = app_client.delete(f"/rest/identity/accounts/{member}", headers=as_user("acme", admin))
+    assert again.status_code == 404
+    assert again.json()["error"] == "account_not_found"
+
+
+def test_a_user_cannot_change_roles_or_remove_accounts(app_client: TestClient) -> None:
+    admin, member = site_with_member(app_client, "acme")
+    as_member = as_user("acme", member, "user")
+    for target in (admin, member):
+        promote = app_client.patch(
+            f"/rest/identity/accounts/{target}", headers=as_member, json={"role": "admin"}
+        )
+        assert promote.status_code == 403
+        assert promote.json()["error"] == "admin_required"
+        remove = app_client.delete(f"/rest/identity/accounts/{target}", headers=as_member)
+        assert remove.status_code == 403
+    assert notices(app_client).pending() == []
+
+
+def test_an_admin_cannot_touch_another_sites_accounts(app_client: TestClient) -> None:
+    _admin, member = site_with_member(app_client, "acme")
+    other_admin, _ = site_with_member(app_client, "globex")
+    moved = patch_role(app_client, "globex", other_admin, member, "admin")
+    assert moved.status_code == 404
+    removed = app_client.delete(
+        f"/rest/identity/accounts/{member}", headers=as_user("globex", other_admin)
+    )
+    assert removed.status_code == 404
+    assert notices(app_client).pending() == []
+
+
+def test_the_last_admin_stays(app_client: TestClient) -> None:
+    admin, _member = site_with_member(app_client, "acme")
+    demote = patch_role(app_client, "acme", admin, admin, "user")
+    assert demote.status_code == 409
+    assert demote.json()["error"] == "last_admin"
+    remove = app_client.delete(f"/rest/identity/accounts/{admin}", headers=as_user("acme", admin))
+    assert remove.status_code == 409
+    assert notices(app_client).pending() == []
+
+
+def test_bad_role_changes_are_refused(app_client: TestClient) -> None:
+    admin, member = site_with_member(app_client, "acme")
+    for body in ({"role": "root"}, {"role": "admin", "extra": 1}, {}):
+        bad = app_client.patch(
+            f"/rest/identity/accounts/{member}", headers=as_user("acme", admin), json=body
+        )
+        assert bad.status_code == 422, body
+    for bad_id in ("not-an-id", "A" * 32, "0" * 33):
+        refused = patch_role(app_client, "acme", admin, bad_id, "admin")
+        assert refused.status_code == 422, bad_id
+
+
+def test_a_notice_made_while_kms_is_down_is_delivered_later(
+    app_client: TestClient, cloud: FakeCloud, clock: Clock
+) -> None:
+    admin, member = site_with_member(app_client, "acme")
+    cloud.kms_down = True
+    assert patch_role(app_client, "acme", admin, member, "admin").status_code == 200
+
+    # Each region's first try fails; the notices stay, each with a later time to try again.
+    assert deliver(app_client) == 0
+    pending = notices(app_client).pending()
+    assert [(n["region"], n["attempts"]) for n in pending] == [(r, 1) for r in REGIONS]
+    assert all(n["next_attempt_at"] > clock.now for n in pending)
+    assert deliver(app_client) == 0  # not due yet: nothing is tried, nothing is lost
+    assert [n["attempts"] for n in notices(app_client).pending()] == [1] * len(REGIONS)
+
+    cloud.kms_down = False
+    clock.now += MAX_BACKOFF_SECONDS
+    assert deliver(app_client) == len(REGIONS)
+    assert notices(app_client).pending() == []
+    assert [n[0] for n in cloud.owner_notices] == list(REGIONS)
+
+
+def test_the_pause_between_tries_grows_to_a_limit() -> None:
+    pauses = [backoff(n) for n in range(1, 12)]
+    assert pauses == sorted(pauses)
+    assert pauses[0] < pauses[3]
+    assert max(pauses) == MAX_BACKOFF_SECONDS
+
+
+def test_a_failed_change_leaves_no_notice(app_client: TestClient, databases: Databases) -> None:
+    """The notice commits with the change, or not at all: a refused change tells kms nothing."""
+    admin, member = site_with_member(app_client, "acme")
+    assert patch_role(app_client, "acme", admin, admin, "user").status_code == 409
+    assert patch_role(app_client, "acme", admin, "0" * 32, "admin").status_code == 404
+    assert notices(app_client).pending() == []
+    assert patch_role(app_client, "acme", admin, member, "admin").status_code == 200
+    assert len(notices(app_client).pending()) == len(REGIONS)
+
+
+def test_the_revisions_build_exactly_the_models(tmp_path: Path) -> None:
+    backend = SqliteBackend(tmp_path)
+    backend.migrate(SCHEMA, GLOBAL_SHARD)
+    engine = create_engine(f"sqlite:///{backend.path('identity', GLOBAL_SHARD)}")
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection)
+            assert compare_metadata(context, SCHEMA.metadata) == []
+    finally:
+        engine.dispose()
