@@ -357,3 +357,32 @@ def test_the_revisions_build_exactly_the_models(tmp_path: Path) -> None:
             assert compare_metadata(context, SCHEMA.metadata) == []
     finally:
         engine.dispose()
+
+
+def test_destroying_a_tenants_keys_erases_every_version_and_no_key_comes_back(
+    client: TestClient, databases: Databases
+) -> None:
+    key_of(client, "tenant-gone")
+    assert client.post("/kms/data-key/rotate", headers=as_tenant("tenant-gone")).status_code == 200
+    kept = key_of(client, "tenant-kept")
+
+    destroyed = client.post("/kms/data-key/destroy", headers=as_tenant("tenant-gone"))
+    assert destroyed.status_code == 200, destroyed.text
+    assert destroyed.json() == {"destroyed": 2}
+    assert [(r.version, r.wrapped, r.state) for r in stored_rows(databases, "tenant-gone")] == [
+        (1, b"", "destroyed"),
+        (2, b"", "destroyed"),
+    ]
+    # Neither the current key, nor an old version, nor a new one by rotation: all 410.
+    for refused in (
+        data_key(client, "tenant-gone"),
+        data_key(client, "tenant-gone", version=1),
+        client.post("/kms/data-key/rotate", headers=as_tenant("tenant-gone")),
+    ):
+        assert refused.status_code == 410, refused.text
+        assert refused.json()["error"] == "data_keys_destroyed"
+    assert len(stored_rows(databases, "tenant-gone")) == 2
+    # A root rotation passes the erased rows by; the neighbour's key is unchanged.
+    rotated = client.post("/kms/root-key/rotate", json={})
+    assert rotated.status_code == 200, rotated.text
+    assert key_of(client, "tenant-kept") == kept

@@ -11,13 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from tenantry.cli.operator_calls import run_as_operator
-from tenantry.platform.client import ServiceClient, ServiceResponse
+from tenantry.cli.site_calls import answer, site_context
+from tenantry.platform.client import ServiceClient
 
 BYOK_TIMEOUT_SECONDS = 120.0  # the customer's KMS is asked once per data key version
-
-
-class ByokFailed(Exception):
-    """A step was refused; the message says which and why."""
 
 
 def set_customer_key(data_dir: Path, site: str, key_ref: str | None) -> dict[str, Any]:
@@ -28,30 +25,10 @@ def set_customer_key(data_dir: Path, site: str, key_ref: str | None) -> dict[str
 
 
 async def _switch(client: ServiceClient, site: str, key_ref: str | None) -> dict[str, Any]:
-    found = _ok(
-        await client.call("tcs", "GET", "/tenants/by-site/{site}", params={"site": site}),
-        "site lookup",
-    )
-    tenant: dict[str, Any] = {
-        "region": found["region"],
-        "tenant_context": found["context"],
-        "tenant_id": found["cloud_id"],
-    }
+    tenant = (await site_context(client, site)).call_args()
     if key_ref is None:
-        return _ok(await client.call("kms", "DELETE", "/kms/byok", **tenant), "kms")
-    return _ok(
+        return answer(await client.call("kms", "DELETE", "/kms/byok", **tenant), "kms")
+    return answer(
         await client.call("kms", "POST", "/kms/byok", json={"aws_kms_key": key_ref}, **tenant),
         "kms",
     )
-
-
-def _ok(response: ServiceResponse, step: str) -> dict[str, Any]:
-    try:
-        document = response.json()
-    except ValueError:
-        document = None
-    if response.status == 200 and isinstance(document, dict):
-        return document
-    if isinstance(document, dict) and "error" in document:
-        raise ByokFailed(f"{step}: {document['error']}: {document.get('message', '')}")
-    raise ByokFailed(f"{step} answered {response.status}")

@@ -10,36 +10,24 @@ skipping what is already current.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tenantry.platform.client import ServiceClient, ServiceResponse
+from tenantry.cli.site_calls import answer, site_context
+from tenantry.platform.client import ServiceClient
 
 BATCH = 200
 # A tenant context from tcs lives 300 s; get a new one well before it runs out.
 CONTEXT_MARGIN_SECONDS = 60
 
 
-class RotationFailed(Exception):
-    """A step was refused; the message says which and why."""
-
-
-@dataclass
-class _Site:
-    cloud_id: str
-    region: str
-    context: str
-    expires: float
-
-
 async def rotate_data_key(client: ServiceClient, site: str, console: Console) -> dict[str, int]:
     """Rotate `site`'s data key and reseal everything; the new version and rows resealed."""
-    tenant = await _site(client, site)
-    rotated = _ok(
-        await client.call("kms", "POST", "/kms/data-key/rotate", **_as(tenant)), "kms rotate"
+    tenant = await site_context(client, site)
+    rotated = answer(
+        await client.call("kms", "POST", "/kms/data-key/rotate", **tenant.call_args()),
+        "kms rotate",
     )
     version = int(rotated["version"])
     console.print(f"{site}: data key version {version}")
@@ -50,11 +38,11 @@ async def rotate_data_key(client: ServiceClient, site: str, console: Console) ->
         task = progress.add_task("reseal", total=None)
         while True:
             if tenant.expires - time.time() < CONTEXT_MARGIN_SECONDS:
-                tenant = await _site(client, site)
+                tenant = await site_context(client, site)
             body = {"cursor": cursor, "limit": BATCH, "min_version": version}
-            batch = _ok(
+            batch = answer(
                 await client.call(
-                    "issues", "POST", "/internal/issues/reseal", json=body, **_as(tenant)
+                    "issues", "POST", "/internal/issues/reseal", json=body, **tenant.call_args()
                 ),
                 "issues reseal",
             )
@@ -66,28 +54,3 @@ async def rotate_data_key(client: ServiceClient, site: str, console: Console) ->
             if cursor is None:
                 break
     return {"version": version, "resealed": resealed}
-
-
-async def _site(client: ServiceClient, site: str) -> _Site:
-    found = _ok(
-        await client.call("tcs", "GET", "/tenants/by-site/{site}", params={"site": site}),
-        "tcs lookup",
-    )
-    return _Site(
-        found["cloud_id"], found["region"], found["context"], float(found["context_expires"])
-    )
-
-
-def _as(tenant: _Site) -> dict[str, Any]:
-    return {"region": tenant.region, "tenant_context": tenant.context, "tenant_id": tenant.cloud_id}
-
-
-def _ok(response: ServiceResponse, step: str) -> dict[str, Any]:
-    try:
-        document = response.json()
-    except ValueError:
-        document = {}
-    if response.status != 200 or not isinstance(document, dict):
-        reason = document.get("message", f"status {response.status}") if document else ""
-        raise RotationFailed(f"{step} failed: {reason or response.status}")
-    return document

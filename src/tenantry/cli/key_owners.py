@@ -11,48 +11,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from tenantry.platform.client import ServiceClient, ServiceResponse
+from tenantry.cli.site_calls import OperatorCallFailed, answer, site_context
+from tenantry.platform.client import ServiceClient
 
 OWNER_ROLE = "admin"
 
 
-class OwnerRefused(Exception):
-    """The owner cannot be set; the message says why."""
-
-
 async def set_owner(client: ServiceClient, region: str, site: str, account: str) -> dict[str, Any]:
     """Check that `account` is an admin of `site`, then make it the owner of `region`'s root key."""
-    found = await client.call("tcs", "GET", "/tenants/by-site/{site}", params={"site": site})
-    if found.status == 404:
-        raise OwnerRefused(f"there is no site {site!r}")
-    tenant = _ok(found, f"site {site!r}")
+    tenant = await site_context(client, site)
     checked = await client.call(
         "identity",
         "GET",
         "/internal/identity/accounts/{account_id}",
         params={"account_id": account},
-        tenant_context=str(tenant["context"]),
-        tenant_id=str(tenant["cloud_id"]),
+        tenant_context=tenant.context,
+        tenant_id=tenant.cloud_id,
     )
     if checked.status in (404, 422):
-        raise OwnerRefused(f"site {site!r} has no account {account!r}")
-    role = _ok(checked, f"account {account!r}")["role"]
+        raise OperatorCallFailed(f"site {site!r} has no account {account!r}")
+    role = answer(checked, f"account {account!r}")["role"]
     if role != OWNER_ROLE:
-        raise OwnerRefused(
+        raise OperatorCallFailed(
             f"account {account!r} of {site!r} is a {role}; only an {OWNER_ROLE} can own a key"
         )
     stored = await client.call(
         "kms", "POST", "/kms/root-key/owner", json={"owner": account}, region=region
     )
-    return _ok(stored, f"kms of {region}")
-
-
-def _ok(response: ServiceResponse, what: str) -> dict[str, Any]:
-    try:
-        document = response.json()
-    except ValueError:
-        document = {}
-    if response.status != 200 or not isinstance(document, dict):
-        message = document.get("message", "") if isinstance(document, dict) else ""
-        raise OwnerRefused(f"{what}: status {response.status} {message}".rstrip())
-    return document
+    return answer(stored, f"kms of {region}")

@@ -12,13 +12,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tenantry.cli.byok import ByokFailed, set_customer_key
-from tenantry.cli.data_key_rotation import RotationFailed
+from tenantry.cli.byok import set_customer_key
 from tenantry.cli.data_key_rotation import rotate_data_key as rotate_site_key
 from tenantry.cli.key_audit import audit_events, audit_logs, details
-from tenantry.cli.key_owners import OwnerRefused, set_owner
+from tenantry.cli.key_owners import set_owner
 from tenantry.cli.kms_calls import kms_regions, list_root_keys, rotate_root_key
 from tenantry.cli.operator_calls import run_as_operator
+from tenantry.cli.site_calls import OperatorCallFailed
 from tenantry.platform.client import ServiceResponse
 from tenantry.platform.errors import ApiError
 from tenantry.platform.keys import KeyFileError
@@ -102,7 +102,7 @@ def rotate_data_key(site: str, data_dir: DataDirOption = DEFAULT_DATA_DIR) -> No
                 data_dir, lambda client: rotate_site_key(client, site, out), RESEAL_TIMEOUT
             ),
         )
-    except RotationFailed as exc:
+    except OperatorCallFailed as exc:
         err.print(f"[red]{site}:[/] {exc}")
         raise typer.Exit(1) from exc
     typer.echo(f"{site}: data key version {done['version']}, {done['resealed']} rows resealed")
@@ -130,7 +130,7 @@ def owner(
                 data_dir, lambda client: set_owner(client, region, site, account)
             ),
         )
-    except OwnerRefused as exc:
+    except OperatorCallFailed as exc:
         err.print(f"[red]owner not set:[/] {exc}")
         raise typer.Exit(1) from exc
     typer.echo(f"{done['region']}: root key version {done['version']} is owned by {account}")
@@ -182,7 +182,7 @@ def byok(
         raise typer.Exit(2)
     try:
         done = _reach(data_dir, lambda: set_customer_key(data_dir, site, aws_kms_key))
-    except ByokFailed as exc:
+    except OperatorCallFailed as exc:
         err.print(f"[red]{site}:[/] {exc}")
         raise typer.Exit(1) from exc
     under = done["key_ref"] or "the region's root key"

@@ -111,6 +111,33 @@ def tenant_resume(site: str, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     _change_status(site, data_dir, "active")
 
 
+@tenant_app.command("purge")
+def tenant_purge(
+    site: str,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: the site's data is lost.")] = False,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
+    """Erase a site for good: destroy its data keys, so nothing of it can be read again."""
+    from tenantry.cli.purge import purge_site
+    from tenantry.cli.site_calls import OperatorCallFailed
+
+    if not yes:
+        err.print(f"[red]purging {site} destroys all its data for good; add --yes to go on[/]")
+        raise typer.Exit(2)
+    try:
+        destroyed = purge_site(data_dir, site)
+    except (OSError, LookupError) as exc:
+        err.print(f"[red]no running cloud in {data_dir}:[/] {exc}")
+        raise typer.Exit(2) from exc
+    except OperatorCallFailed as exc:
+        err.print(f"[red]{site}:[/] {exc}")
+        raise typer.Exit(1) from exc
+    if destroyed is None:
+        typer.echo(f"{site}: purged already")
+    else:
+        typer.echo(f"{site}: purged, {destroyed} data key versions destroyed")
+
+
 @policy_app.command("check")
 def policy_check(
     policy: Annotated[Path | None, typer.Option("--policy", exists=True)] = None,

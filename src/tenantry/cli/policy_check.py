@@ -23,6 +23,7 @@ import tenantry
 from tenantry.platform.policy import Policy, load_policy, normalise_pattern
 from tenantry.services.edge.public_routes import PUBLIC_ROUTES
 from tenantry.services.identity.routes import build_router as identity_router
+from tenantry.services.issues.attachments import build_attachments_router as issues_files
 from tenantry.services.issues.internal_routes import build_internal_router as issues_internal
 from tenantry.services.issues.routes import build_router as issues_router
 from tenantry.services.kms.byok_routes import build_byok_router as kms_byok_router
@@ -36,7 +37,7 @@ Call = tuple[str, str, str, str]  # caller, callee, method, route
 ROUTER_BUILDERS: dict[str, list[Callable[..., Any]]] = {
     "identity": [identity_router],
     "tcs": [tcs_router],
-    "issues": [issues_router, issues_internal],
+    "issues": [issues_router, issues_files, issues_internal],
     "kms": [kms_router, kms_owner_router, kms_byok_router],
     "media": [media_router],
 }

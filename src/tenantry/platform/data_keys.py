@@ -158,6 +158,9 @@ class DataKeys:
             raise ApiError(
                 503, KEY_UNAVAILABLE, "the tenant's encryption key is unavailable", _RETRY
             )
+        if response.status == 410:
+            self.forget(tenant.cloud_id)
+            raise ApiError(410, "tenant_purged", "the tenant was purged; its data is gone")
         if response.status != 200:
             raise self._unreachable(tenant)
         document = orjson.loads(response.body)

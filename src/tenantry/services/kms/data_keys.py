@@ -31,6 +31,8 @@ from tenantry.services.kms.schemas import CUSTOMER_KEY_MAX_AGE_SECONDS, MAX_AGE_
 
 FIRST_VERSION = 1
 ACTIVE = "active"
+DESTROYED = "destroyed"
+"""A version whose wrapped key was erased when the tenant was purged: nothing opens its data."""
 CUSTOMER_KEY_ROOT_VERSION = 0
 """The `root_version` of a data key wrapped by the tenant's own key: no root rotation touches it."""
 MAX_MOVE_PASSES = 5
@@ -48,12 +50,21 @@ _CURRENT = (
     .limit(1)
 )
 _LATEST = select(*_COLUMNS).order_by(WrappedDataKey.version.desc()).limit(1)
-_BY_VERSION = select(*_COLUMNS).where(WrappedDataKey.version == bindparam("key_version"))
+_BY_VERSION = select(*_COLUMNS).where(
+    WrappedDataKey.version == bindparam("key_version"), WrappedDataKey.state != DESTROYED
+)
+_ANY_DESTROYED = select(WrappedDataKey.version).where(WrappedDataKey.state == DESTROYED).limit(1)
 _NOT_UNDER_ROOT = select(*_COLUMNS).where(
     WrappedDataKey.root_version != bindparam("target"),
     WrappedDataKey.root_version != CUSTOMER_KEY_ROOT_VERSION,
+    WrappedDataKey.state != DESTROYED,
 )
-_NOT_UNDER_REF = select(*_COLUMNS).where(WrappedDataKey.root_key_ref != bindparam("target_ref"))
+_NOT_UNDER_REF = select(*_COLUMNS).where(
+    WrappedDataKey.root_key_ref != bindparam("target_ref"), WrappedDataKey.state != DESTROYED
+)
+# Purge: every version of the tenant keeps its row (so no version number is ever reused) but
+# loses its wrapped key, which was the only copy.
+_DESTROY = update(WrappedDataKey).values(wrapped=b"", root_key_ref="", state=DESTROYED)
 # Names the root version read, so a row another rotation rewrapped meanwhile is left alone.
 _REWRAP = (
     update(WrappedDataKey)
@@ -142,6 +153,7 @@ class DataKeys:
         row = self._read(_CURRENT)
         if row is not None:
             return self._unwrap(tenant, row)
+        self._refuse_if_destroyed()
         return self._create_first(tenant)
 
     def at_version(self, version: int) -> DataKey:
@@ -150,6 +162,7 @@ class DataKeys:
         self._refuse_if_revoked(tenant)
         row = self._read(_BY_VERSION, {"key_version": version})
         if row is None:
+            self._refuse_if_destroyed()
             raise kms_error(404, "data_key_not_found", f"the tenant has no data key {version}")
         return self._unwrap(tenant, row)
 
@@ -160,6 +173,7 @@ class DataKeys:
         Two rotations at once: one wins, the other is refused with 409 `rotation_conflict`.
         """
         tenant = self._home_tenant()
+        self._refuse_if_destroyed()
         latest = self._read(_LATEST)
         version = FIRST_VERSION if latest is None else latest.version + 1
         try:
@@ -208,6 +222,22 @@ class DataKeys:
         )
         return len(rewrapped)
 
+    def destroy(self) -> int:
+        """Erase every data key of the tenant (crypto-shredding); the versions erased.
+
+        What was sealed with them (rows, blobs, backups) stays where it is and can never be
+        opened again, by anyone: the wrapped keys were the only copies, and a data key is never
+        handed out unwrapped for keeping. No new key is made afterwards. Running it again
+        changes nothing.
+        """
+        tenant = self._home_tenant()
+        with self._databases.session() as session:
+            versions = [row.version for row in session.rows(_LATEST.limit(None))]
+            session.rows(_DESTROY)
+        self.customers.remove(tenant.cloud_id)  # its watch ends: nothing of it is left to guard
+        key_event("data_keys_destroyed", tenant_id=tenant.cloud_id, versions=sorted(versions))
+        return len(versions)
+
     def max_age(self) -> int:
         """How long a service may hold the tenant's keys: shorter under the tenant's own key."""
         if self.customers.of(require_tenant().cloud_id) is not None:
@@ -243,6 +273,11 @@ class DataKeys:
                     if session.rows(_MOVE, values).rowcount == 1:
                         moved.append(row.version)
         raise kms_error(409, "rotation_conflict", "the data keys kept changing during the rewrap")
+
+    def _refuse_if_destroyed(self) -> None:
+        """410 `data_keys_destroyed` once the tenant was purged."""
+        if self._read(_ANY_DESTROYED) is not None:
+            raise kms_error(410, "data_keys_destroyed", "the tenant was purged; its keys are gone")
 
     def _refuse_if_revoked(self, tenant: TenantContext) -> CustomerKey | None:
         """The tenant's customer key, if any; 503 while kms finds that key unusable."""

@@ -58,6 +58,10 @@ def build_router(keys: DataKeys, roots: RootKeys, rotation: RootRotation) -> API
         with provider_errors():
             return {"version": keys.rotate()}
 
+    @router.post("/data-key/destroy")
+    def destroy_data_keys(_tenant: Tenant) -> dict[str, int]:
+        return {"destroyed": keys.destroy()}
+
     @router.post("/root-key/rotate")
     def rotate_root_key(body: RotateRequest) -> dict[str, object]:
         with provider_errors(unavailable="root_key_unavailable"):

@@ -148,11 +148,20 @@ class Catalog:
         if status not in STATUSES:
             raise ApiError(422, "invalid_status", f"status must be one of {', '.join(STATUSES)}")
         with self.engine.begin() as connection:
+            # A purged site is gone for good: its keys were destroyed, so it can never serve.
             result = connection.execute(
-                update(tenants).where(tenants.c.site == site).values(status=status)
+                update(tenants)
+                .where(tenants.c.site == site, tenants.c.status != "deleted")
+                .values(status=status)
             )
             if result.rowcount == 0:
-                raise ApiError(404, "unknown_site", f"there is no site {site!r}")
+                gone = connection.execute(
+                    select(tenants.c.status).where(tenants.c.site == site)
+                ).scalar()
+                if gone is None:
+                    raise ApiError(404, "unknown_site", f"there is no site {site!r}")
+                if status != "deleted":
+                    raise ApiError(409, "tenant_deleted", f"site {site!r} was purged")
             row = connection.execute(select(*TENANT_COLUMNS).where(tenants.c.site == site)).one()
             tenant = Tenant(*row)
             self._record_change(connection, tenant)

@@ -26,7 +26,7 @@ class StatusChange(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    status: Literal["active", "suspended"]
+    status: Literal["active", "suspended", "deleted"]
 
 
 class KeyAvailability(BaseModel):

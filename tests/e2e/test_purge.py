@@ -1,0 +1,112 @@
+"""Purging a site shreds it: its data keys are destroyed, so nothing of it can be read again."""
+
+from __future__ import annotations
+
+import time
+
+from backends import BACKEND
+from kms.test_kms_cloud import call_as, data_key, tenant_context
+from tenantry.platform.client import ServiceResponse
+
+from .api import Site, signup
+from .cloud import Cloud, tenantry
+from .test_encryption import _rows
+
+
+def _wrapped_keys(cloud: Cloud, cloud_id: str, shard: str) -> list[tuple[int, bytes, str]]:
+    schema = "" if BACKEND == "sqlite" else "kms."
+    return [
+        (int(version), bytes(wrapped), str(state))
+        for version, wrapped, state in _rows(
+            cloud,
+            shard,
+            cloud.data_dir / "shards" / shard / "kms.sqlite",
+            f"SELECT version, wrapped, state FROM {schema}data_keys"  # noqa: S608
+            " WHERE tenant_id = :id",
+            id=cloud_id,
+        )
+    ]
+
+
+def _shard_of(cloud: Cloud, cloud_id: str) -> str:
+    schema = "" if BACKEND == "sqlite" else "tcs."
+    ((shard,),) = _rows(
+        cloud,
+        "global",
+        cloud.data_dir / "global" / "tcs.sqlite",
+        f"SELECT shard FROM {schema}tenants WHERE cloud_id = :id",  # noqa: S608
+        id=cloud_id,
+    )
+    return str(shard)
+
+
+def test_a_purged_site_can_never_be_read_again_and_its_neighbours_carry_on(cloud: Cloud) -> None:
+    data_dir = ("--data-dir", str(cloud.data_dir))
+    doomed = signup(cloud, region="au", prefix="purge")
+    neighbour = signup(cloud, region="au", prefix="stays")
+    for site in (doomed, neighbour):
+        site.create_project()
+        site.create_issue("a secret plan", "to be shredded or kept")
+    rotated = tenantry("keys", "rotate-data-key", doomed.name, *data_dir)
+    assert rotated.returncode == 0, rotated.stderr  # the site now has two key versions
+    shard = _shard_of(cloud, doomed.cloud_id)
+    assert [state for _, _, state in _wrapped_keys(cloud, doomed.cloud_id, shard)] == [
+        "active",
+        "active",
+    ]
+
+    unconfirmed = tenantry("tenant", "purge", doomed.name, *data_dir)
+    assert unconfirmed.returncode == 2
+    assert "--yes" in unconfirmed.stderr
+    assert doomed.request("GET", "/rest/issues/issues/OPS-1").status_code == 200
+
+    purged = tenantry("tenant", "purge", doomed.name, "--yes", *data_dir)
+    assert purged.returncode == 0, purged.stdout + purged.stderr
+    assert f"{doomed.name}: purged, 2 data key versions destroyed" in purged.stdout
+
+    # Every wrapped copy of every version is erased: no key, no reader, whoever asks.
+    keys = _wrapped_keys(cloud, doomed.cloud_id, shard)
+    assert keys == [
+        (1, b"", "destroyed"),
+        (2, b"", "destroyed"),
+    ]
+    # Services refuse the deleted site's context itself (kms's own 410 is tested in tests/kms).
+    for refused in (data_key(cloud, doomed), *(_versioned(cloud, doomed, v) for v in "12")):
+        assert refused.status == 403, refused.body
+        assert refused.json()["error"] == "tenant_deleted"
+
+    deadline = time.monotonic() + 5
+    while (gone := doomed.request("GET", "/rest/issues/issues/OPS-1")).status_code == 200:
+        assert time.monotonic() < deadline, "every edge stops serving a purged site"
+        time.sleep(0.1)
+    assert gone.status_code == 404
+    assert gone.json()["error"] == "unknown_site"
+
+    resumed = tenantry("tenant", "resume", doomed.name, *data_dir)
+    assert resumed.returncode == 1
+    again = tenantry("tenant", "purge", doomed.name, "--yes", *data_dir)
+    assert again.returncode == 0, again.stderr
+    assert "purged already" in again.stdout
+
+    # The region carries on: a root rotation skips the shredded keys, the neighbour reads on.
+    root = tenantry("keys", "rotate", "--region", "au", *data_dir)
+    assert root.returncode == 0, root.stdout + root.stderr
+    assert _wrapped_keys(cloud, doomed.cloud_id, shard) == keys
+    kept = neighbour.request("GET", "/rest/issues/issues/OPS-1")
+    assert kept.status_code == 200
+    assert kept.json()["summary"] == "a secret plan"
+
+
+def _versioned(cloud: Cloud, site: Site, version: str) -> ServiceResponse:
+    """Ask kms for one version of the site's data key, as the issues service would."""
+    return call_as(
+        cloud,
+        "issues",
+        "kms",
+        "GET",
+        "/kms/data-key/{version}",
+        params={"version": version},
+        region=site.region,
+        tenant_context=tenant_context(cloud, site),
+        tenant_id=site.cloud_id,
+    )
