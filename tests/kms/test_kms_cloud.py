@@ -32,7 +32,7 @@ REGIONS = set(load_topology(None).regions)
 
 def keys_cli(cloud: Cloud, *args: str) -> Any:
     result = CliRunner().invoke(
-        keys_app, [*args, "--data-dir", str(cloud.data_dir)], env={"COLUMNS": "200"}
+        keys_app, [*args, "--data-dir", str(cloud.data_dir)], env={"COLUMNS": "400"}
     )
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
     return result

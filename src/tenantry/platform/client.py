@@ -97,6 +97,8 @@ class ServiceClient:
         params: Mapping[str, str] | None = None,
         query: Mapping[str, str] | None = None,
         json: Any = None,
+        content: bytes | None = None,
+        content_type: str = "application/octet-stream",
         region: str = GLOBAL,
         tenant_context: str | None = None,
         tenant_id: str | None = None,
@@ -105,14 +107,18 @@ class ServiceClient:
     ) -> ServiceResponse:
         """Call `METHOD route` on `callee`; `route` is a literal template the policy check reads.
 
+        The body is `json`, or else the raw `content` sent as `content_type`.
         `attempt_seconds` bounds each attempt, where the caller must answer sooner than the
         client's default allows (its own caller is waiting with a timeout of its own).
         """
         path = fill_route(route, params or {})
         if query:
             path += "?" + "&".join(f"{quote(k)}={quote(v, safe='')}" for k, v in query.items())
-        body = orjson.dumps(json) if json is not None else b""
-        headers = {"content-type": "application/json"} if json is not None else {}
+        body, headers = b"", {}
+        if json is not None:
+            body, headers = orjson.dumps(json), {"content-type": "application/json"}
+        elif content is not None:
+            body, headers = content, {"content-type": content_type}
         return await self.send(
             callee,
             method,

@@ -22,6 +22,7 @@ import os
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -35,6 +36,7 @@ MAX_KEY_VERSION = UINT32_MAX
 NONCE_SIZE = 12
 TAG_SIZE = 16
 _HEADER = struct.Struct(">BI")
+_LENGTH = struct.Struct(">I")
 _PREFIX_SIZE = _HEADER.size + NONCE_SIZE
 _MIN_SIZE = _PREFIX_SIZE + TAG_SIZE
 
@@ -53,6 +55,11 @@ class DataKey:
         if not isinstance(self.material, bytes) or len(self.material) != KEY_SIZE:
             raise EncryptionError("invalid_key", f"key material must be exactly {KEY_SIZE} bytes")
 
+    @cached_property
+    def aead(self) -> AESGCM:
+        """The cipher of this key, made once: its key schedule costs as much as a small seal."""
+        return AESGCM(self.material)
+
 
 KeyLookup = Callable[[int], DataKey]
 """Returns the DataKey of the given version, or raises when it is not available."""
@@ -65,7 +72,7 @@ def encrypt_field(
     header = _HEADER.pack(FORMAT_VERSION, key.version)
     aad = header + bind_context(tenant_id=tenant_id, table=table, row=row, column=column)
     nonce = os.urandom(NONCE_SIZE)
-    return header + nonce + AESGCM(key.material).encrypt(nonce, plaintext, aad)
+    return header + nonce + key.aead.encrypt(nonce, plaintext, aad)
 
 
 def decrypt_field(
@@ -74,7 +81,7 @@ def decrypt_field(
     """Open a value sealed by `encrypt_field` for the same place; raise CiphertextRejected."""
     context = bind_context(tenant_id=tenant_id, table=table, row=row, column=column)
     version = key_version(ciphertext)
-    aead = AESGCM(resolve_key(keys, version).material)
+    aead = resolve_key(keys, version).aead
     nonce = ciphertext[_HEADER.size : _PREFIX_SIZE]
     try:
         return aead.decrypt(nonce, ciphertext[_PREFIX_SIZE:], ciphertext[: _HEADER.size] + context)
@@ -106,7 +113,7 @@ def bind_context(**parts: str) -> bytes:
 
     Every part must be a non-empty string: an empty tenant or row would bind to nothing.
     """
-    out = bytearray()
+    out: list[bytes] = []
     for name, value in parts.items():
         if not isinstance(value, str) or not value:
             raise EncryptionError("invalid_context", f"{name} must be a non-empty string")
@@ -116,8 +123,8 @@ def bind_context(**parts: str) -> bytes:
             raise EncryptionError("invalid_context", f"{name} is not valid Unicode") from None
         if len(encoded) > UINT32_MAX:
             raise EncryptionError("invalid_context", f"{name} is longer than 2**32-1 bytes")
-        out += struct.pack(">I", len(encoded)) + encoded
-    return bytes(out)
+        out += (_LENGTH.pack(len(encoded)), encoded)
+    return b"".join(out)
 
 
 def resolve_key(keys: KeyLookup, version: int) -> DataKey:

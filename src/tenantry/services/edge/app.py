@@ -173,11 +173,17 @@ class Edge:
         context: str | None,
         user: UserContext | None,
     ) -> None:
-        limit = MAX_MEDIA_BODY_BYTES if route.service == "media" else MAX_BODY_BYTES
+        uploads = route.service == "media" or route.upload
+        limit = MAX_MEDIA_BODY_BYTES if uploads else MAX_BODY_BYTES
         body = await read_body(scope, receive, header(scope, b"content-length"), limit)
         headers = {}
         if body and route.media_token:
             headers["content-type"] = header(scope, b"content-type") or "application/octet-stream"
+        elif body and route.upload:
+            content_type = header(scope, b"content-type") or ""
+            if content_type.split(";", 1)[0].strip().lower() != "multipart/form-data":
+                raise ApiError(415, "unsupported_media_type", "send files as multipart/form-data")
+            headers["content-type"] = content_type
         elif body:
             content_type = header(scope, b"content-type") or ""
             if content_type.split(";", 1)[0].strip().lower() != "application/json":

@@ -24,6 +24,8 @@ class PublicRoute:
     regional: bool = True
     media_token: bool = False
     """Authorised by a media token in `?token=` (plain links), not by a user token."""
+    upload: bool = False
+    """Takes a file as multipart/form-data, up to the media body limit, instead of JSON."""
     regex: re.Pattern[str] = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -51,6 +53,8 @@ TENANT_ROUTES = (
     PublicRoute("DELETE", "/rest/issues/issues/{key}", "issues"),
     PublicRoute("POST", "/rest/issues/issues/{key}/comments", "issues"),
     PublicRoute("GET", "/rest/issues/issues/{key}/comments", "issues"),
+    PublicRoute("POST", "/rest/issues/issues/{key}/attachments", "issues", upload=True),
+    PublicRoute("GET", "/rest/issues/issues/{key}/attachments", "issues"),
 )
 
 MEDIA_PREFIX = "/rest/media/"

@@ -10,7 +10,9 @@ from tenantry.platform.data_keys import DataKeys, data_key_max_age
 from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.storage.choose import storage_backend
 from tenantry.platform.storage.databases import Databases
+from tenantry.services.issues.attachments import build_attachments_router
 from tenantry.services.issues.internal_routes import build_internal_router
+from tenantry.services.issues.media_files import MediaFiles
 from tenantry.services.issues.models import SCHEMA
 from tenantry.services.issues.routes import build_router
 
@@ -22,6 +24,10 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     data_keys = DataKeys(client, max_age=data_key_max_age())
     return create_service_app(
         runtime,
-        [build_router(databases, data_keys), build_internal_router(databases, data_keys)],
+        [
+            build_router(databases, data_keys),
+            build_attachments_router(databases, data_keys, MediaFiles(client)),
+            build_internal_router(databases, data_keys),
+        ],
         on_shutdown=[client.close],
     )

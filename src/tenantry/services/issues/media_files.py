@@ -1,0 +1,145 @@
+"""Issue attachments live in media: the calls issues makes there, and how media's refusals read.
+
+Each issue's files are one media collection, `issues:<KEY>`. Issues never holds the bytes: it
+asks media for a token scoped to that collection (naming the user, whose role media's view-only
+check reads), then uploads or lists with it, service to service.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tenantry.platform.client import ServiceClient, ServiceResponse
+from tenantry.platform.context import UserContext, current_tenant_token, require_tenant
+from tenantry.platform.errors import ApiError
+
+LINK_LIFETIME = 300
+"""Seconds the media token in attachment links stays valid (media allows at most 600)."""
+UPLOAD_LIFETIME = 60
+
+_PASSED_ON = frozenset({400, 409, 413, 415, 422, 429})
+"""Media's refusals of what the client sent: the client sees them as media gave them."""
+
+
+def collection_of(issue_key: str) -> str:
+    """The media collection holding an issue's attachments."""
+    return f"issues:{issue_key}"
+
+
+@dataclass(frozen=True, slots=True)
+class MediaToken:
+    """A media token and the collection it is scoped to."""
+
+    token: str
+    collection: str
+
+
+class MediaFiles:
+    """The issues service's client for media, acting for the current tenant and user."""
+
+    def __init__(self, client: ServiceClient) -> None:
+        self._client = client
+
+    async def token(
+        self, collection: str, actions: list[str], user: UserContext, lifetime: int
+    ) -> MediaToken:
+        """A media token for `collection` allowing `actions`, issued for `user`."""
+        tenant = require_tenant()
+        response = await self._client.call(
+            "media",
+            "POST",
+            "/media/tokens",
+            json={"collection": collection, "actions": actions, "lifetime": lifetime},
+            region=tenant.region,
+            tenant_context=current_tenant_token.get(),
+            tenant_id=tenant.cloud_id,
+            user=user,
+        )
+        document = _answer(response, 201)
+        return MediaToken(str(document["token"]), collection)
+
+    async def upload(
+        self, token: MediaToken, body: bytes, content_type: str, user: UserContext
+    ) -> dict[str, Any]:
+        """Hand a multipart body (its `file` field) to media; media's record of the new file."""
+        tenant = require_tenant()
+        response = await self._client.call(
+            "media",
+            "POST",
+            "/media/collections/{collection}/files",
+            params={"collection": token.collection},
+            query={"token": token.token},
+            content=body,
+            content_type=content_type,
+            region=tenant.region,
+            tenant_context=current_tenant_token.get(),
+            tenant_id=tenant.cloud_id,
+            user=user,
+        )
+        return _answer(response, 201)
+
+    async def files(self, token: MediaToken, user: UserContext) -> list[dict[str, Any]]:
+        """Every file of the token's collection, as media describes them."""
+        tenant = require_tenant()
+        response = await self._client.call(
+            "media",
+            "GET",
+            "/media/collections/{collection}/files",
+            params={"collection": token.collection},
+            query={"token": token.token},
+            region=tenant.region,
+            tenant_context=current_tenant_token.get(),
+            tenant_id=tenant.cloud_id,
+            user=user,
+        )
+        files = _answer(response, 200).get("files")
+        if not isinstance(files, list):
+            raise ApiError(502, "media_error", "media answered a listing without files")
+        return files
+
+
+def _answer(response: ServiceResponse, expected: int) -> dict[str, Any]:
+    """Media's JSON answer when it is the expected status; otherwise a clear refusal."""
+    if response.status == expected:
+        try:
+            document = response.json()
+        except ValueError:
+            document = None
+        if isinstance(document, dict):
+            return document
+        raise ApiError(502, "media_error", "media's answer was not a JSON object")
+    raise refusal(response)
+
+
+def refusal(response: ServiceResponse) -> ApiError:
+    """What a media error becomes for the client.
+
+    The client's own mistakes (too large, malformed, over quota) keep their status and reason;
+    a 5xx of media is a 503 `media_unavailable` (with media's reason in the message); anything
+    else (a token media refused: a fault on this side) is a 502 `media_error`.
+    """
+    code, message = "media_error", f"media answered {response.status}"
+    try:
+        document = response.json()
+    except ValueError:
+        document = None
+    if isinstance(document, dict) and isinstance(document.get("error"), str):
+        code = document["error"]
+        message = str(document.get("message", message))
+    if response.status in _PASSED_ON:
+        headers = (
+            {"retry-after": response.headers["retry-after"]}
+            if "retry-after" in response.headers
+            else None
+        )
+        return ApiError(response.status, code, message, headers)
+    if response.status >= 500:
+        retry = response.headers.get("retry-after", "1")
+        return ApiError(
+            503,
+            "media_unavailable",
+            f"media could not serve the request ({code})",
+            {"retry-after": retry},
+        )
+    return ApiError(502, "media_error", f"media refused the request ({code}: {message})")

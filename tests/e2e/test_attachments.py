@@ -1,0 +1,280 @@
+"""Attachments on issues through a real cloud: attach through the edge, list, then load the
+preview and download links the listing hands out as a browser would, with no other header."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import time
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from PIL import Image
+
+from media_previews.documents import decompression_bomb_png, docx, jpeg_with_gps, pdf, png
+
+from .api import PASSWORD, Site, signup
+from .cloud import Cloud
+
+pytestmark = pytest.mark.e2e
+CONTRACT = {"id", "name", "media_type", "size", "status"}
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+GOOD = {
+    "chart.png": png(),
+    "site-visit.jpg": jpeg_with_gps(),
+    "report.pdf": pdf(2),
+    "minutes.docx": docx("Minutes of the incident review"),
+}
+
+
+def attach(site: Site, key: str, name: str, data: bytes, **headers: str) -> httpx.Response:
+    return site.request(
+        "POST",
+        f"/rest/issues/issues/{key}/attachments",
+        files={"file": (name, data, "application/octet-stream")},
+        headers=headers,
+    )
+
+
+def listing(site: Site, key: str, **headers: str) -> httpx.Response:
+    return site.request("GET", f"/rest/issues/issues/{key}/attachments", headers=headers)
+
+
+def processed(site: Site, key: str, count: int, **headers: str) -> dict[str, dict[str, Any]]:
+    """The issue's attachments by name once none is pending (bounded: never hangs a run)."""
+    deadline = time.monotonic() + 240
+    while True:
+        answer = listing(site, key, **headers)
+        assert answer.status_code == 200, answer.text
+        files = answer.json()["attachments"]
+        assert len(files) == count, files
+        if all(f["status"] != "pending" for f in files) or time.monotonic() > deadline:
+            return {f["name"]: f for f in files}
+        time.sleep(0.3)
+
+
+def token_of(url: str) -> str:
+    return parse_qs(urlsplit(url).query)["token"][0]
+
+
+def with_token(url: str, token: str) -> str:
+    return url.split("?", 1)[0] + "?token=" + token
+
+
+@pytest.fixture(scope="module")
+def site(cloud: Cloud) -> Site:
+    made = signup(cloud, region="eu", prefix="attach")
+    made.create_project()
+    made.create_issue("Outage on db-1")
+    return made
+
+
+@pytest.fixture(scope="module")
+def attached(site: Site) -> dict[str, dict[str, Any]]:
+    """OPS-1 with four good files, a decompression bomb and an empty file, all processed."""
+    for name, data in GOOD.items():
+        created = attach(site, "OPS-1", name, data)
+        assert created.status_code == 201, created.text
+        assert set(created.json()) == CONTRACT
+        assert created.json()["size"] == len(data)
+        assert created.json()["status"] == "pending"
+    assert attach(site, "OPS-1", "bomb.png", decompression_bomb_png()).status_code == 201
+    empty = attach(site, "OPS-1", "empty.txt", b"")
+    assert empty.status_code == 201, empty.text
+    return processed(site, "OPS-1", len(GOOD) + 2)
+
+
+def test_each_file_gets_previews_and_downloads_as_plain_links(
+    cloud: Cloud, attached: dict[str, dict[str, Any]]
+) -> None:
+    media_types = {name: attached[name]["media_type"] for name in GOOD}
+    assert media_types == {
+        "chart.png": "image/png",
+        "site-visit.jpg": "image/jpeg",
+        "report.pdf": "application/pdf",
+        "minutes.docx": DOCX,
+    }
+    with cloud.http("eu") as plain, cloud.http("us") as far:
+        for name, data in GOOD.items():
+            file = attached[name]
+            assert file["status"] == "succeeded", file
+            assert file["preview_pages"] >= 1
+            assert "{page}" in file["preview_url"]
+            for url in (file["preview_url"], file["download_url"]):
+                assert url.startswith("/rest/media/") and token_of(url)
+            page = plain.get(file["preview_url"].replace("{page}", "1"))
+            assert page.status_code == 200, page.text
+            assert page.headers["content-type"] == "image/png"
+            preview = Image.open(io.BytesIO(page.content))
+            assert preview.format == "PNG"
+            download = plain.get(file["download_url"])
+            assert download.status_code == 200, download.text
+            assert download.content == data
+            # The same links work through another region's edge.
+            assert far.get(file["download_url"]).content == data
+        report = attached["report.pdf"]
+        assert report["preview_pages"] == 2
+        assert plain.get(report["preview_url"].replace("{page}", "2")).status_code == 200
+        assert plain.get(report["preview_url"].replace("{page}", "3")).status_code == 404
+
+
+def test_the_jpeg_preview_keeps_no_exif(cloud: Cloud, attached: dict[str, dict[str, Any]]) -> None:
+    assert Image.open(io.BytesIO(GOOD["site-visit.jpg"])).getexif()  # the original has it
+    with cloud.http("eu") as plain:
+        page = plain.get(attached["site-visit.jpg"]["preview_url"].replace("{page}", "1"))
+    preview = Image.open(io.BytesIO(page.content))
+    assert not preview.getexif()
+    assert "exif" not in preview.info
+    assert b"SpyCam" not in page.content and b"Exif" not in page.content
+
+
+def test_hostile_and_empty_files_fail_with_a_reason(attached: dict[str, dict[str, Any]]) -> None:
+    bomb, empty = attached["bomb.png"], attached["empty.txt"]
+    assert bomb["status"] == "failed" and bomb["reason"] == "image_too_large", bomb
+    assert bomb["preview_pages"] == 0
+    assert empty["status"] == "failed" and empty["reason"] == "empty_file", empty
+    assert empty["size"] == 0
+
+
+def test_another_site_cannot_reach_the_issue(
+    cloud: Cloud, site: Site, attached: dict[str, dict[str, Any]]
+) -> None:
+    other = signup(cloud, region="eu", prefix="attach-other")
+    issue_id = site.request("GET", "/rest/issues/issues/OPS-1").json()["id"]
+    for ref in ("OPS-1", issue_id):
+        refused = listing(other, ref)
+        assert refused.status_code == 404 and refused.json()["error"] == "issue_not_found"
+        refused = attach(other, ref, "x.png", png())
+        assert refused.status_code == 404 and refused.json()["error"] == "issue_not_found"
+    # Its own OPS-1 is another issue, with another collection: none of the first site's files.
+    other.create_project()
+    other.create_issue("Printer on fire")
+    assert listing(other, "OPS-1").json()["attachments"] == []
+    assert attach(other, "OPS-1", "own.png", png()).status_code == 201
+    own = processed(other, "OPS-1", 1)["own.png"]
+
+    # The first site's links with the other site's (genuine) token: its tenant has no such file.
+    others_token = token_of(own["download_url"])
+    with cloud.http("eu") as plain:
+        for file in attached.values():
+            for url in (file["preview_url"].replace("{page}", "1"), file["download_url"]):
+                swapped = plain.get(with_token(url, others_token))
+                assert swapped.status_code == 404, swapped.text
+                assert swapped.json()["error"] == "not_found"
+        # Named for the first site, the other site's token is refused outright.
+        named = plain.get(
+            with_token(attached["chart.png"]["download_url"], others_token),
+            headers={"X-Tenantry-Site": site.name},
+        )
+        assert named.status_code == 403 and named.json()["error"] == "media_token_wrong_site"
+
+
+def edited(token: str, **claims: str) -> str:
+    """The token with some claims changed and its signature kept."""
+    header, payload, signature = token.split(".")
+    document = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    document.update(claims)
+    encoded = base64.urlsafe_b64encode(json.dumps(document).encode()).rstrip(b"=").decode()
+    return f"{header}.{encoded}.{signature}"
+
+
+def test_edited_or_missing_tokens_are_refused(
+    cloud: Cloud, site: Site, attached: dict[str, dict[str, Any]]
+) -> None:
+    url = attached["chart.png"]["preview_url"].replace("{page}", "1")
+    token = token_of(url)
+    with cloud.http("eu") as plain:
+        for forged in (
+            edited(token, collection="issues:OPS-2"),
+            edited(token, role="admin", collection="issues:OPS-1"),
+            edited(token, site="someone-else"),
+        ):
+            refused = plain.get(with_token(url, forged))
+            assert refused.status_code == 403, refused.text
+            assert refused.json()["error"] == "media_token_bad_signature"
+        bare = plain.get(url.split("?", 1)[0])
+        assert bare.status_code == 403 and bare.json()["error"] == "media_token_missing"
+        # A read link cannot be turned into an upload or a deletion.
+        file_id = attached["chart.png"]["id"]
+        deleted = plain.delete(f"/rest/media/files/{file_id}", params={"token": token})
+        assert deleted.status_code == 403
+        assert deleted.json()["error"] == "media_token_action_denied"
+        assert plain.get(url).status_code == 200
+
+
+def test_unknown_issues_and_bad_bodies_are_clear_errors(site: Site) -> None:
+    for answer in (listing(site, "OPS-999"), attach(site, "OPS-999", "a.png", png())):
+        assert answer.status_code == 404 and answer.json()["error"] == "issue_not_found"
+    assert listing(site, "not a key").status_code in (400, 422)
+    raw = site.request(
+        "POST",
+        "/rest/issues/issues/OPS-1/attachments",
+        content=png(),
+        headers={"content-type": "image/png"},
+    )
+    assert raw.status_code == 415 and raw.json()["error"] == "unsupported_media_type"
+    unnamed = site.request(
+        "POST", "/rest/issues/issues/OPS-1/attachments", files={"other": ("a.png", png())}
+    )
+    assert unnamed.status_code == 422 and unnamed.json()["error"] == "file_required"
+    anonymous = site.http.post(
+        "/rest/issues/issues/OPS-1/attachments",
+        headers={"X-Tenantry-Site": site.name},
+        files={"file": ("a.png", png())},
+    )
+    assert anonymous.status_code == 401
+
+
+def test_view_only_sites_show_previews_but_not_originals(cloud: Cloud) -> None:
+    admin = signup(cloud, region="eu", prefix="attach-view")
+    admin.create_project()
+    admin.create_issue("Contract review")
+    assert attach(admin, "OPS-1", "plan.png", png()).status_code == 201
+    settings = admin.request(
+        "PUT", "/rest/media/settings", json={"view_only": True, "max_file_bytes": 4096}
+    )
+    assert settings.status_code == 200, settings.text
+
+    email = f"dev@{admin.name}.test"
+    added = admin.request(
+        "POST", "/rest/identity/accounts", json={"email": email, "password": PASSWORD}
+    )
+    assert added.status_code == 201, added.text
+    login = admin.http.post(
+        "/login", json={"site": admin.name, "email": email, "password": PASSWORD}
+    )
+    assert login.status_code == 200, login.text
+    member = {"Authorization": f"Bearer {login.json()['token']}"}
+
+    seen = processed(admin, "OPS-1", 1, **member)["plan.png"]
+    assert seen["status"] == "succeeded", seen
+    with cloud.http("eu") as plain:
+        page = plain.get(seen["preview_url"].replace("{page}", "1"))
+        assert page.status_code == 200 and page.headers["content-type"] == "image/png"
+        refused = plain.get(seen["download_url"])
+        assert refused.status_code == 403 and refused.json()["error"] == "view_only"
+        # The admin's own links still download.
+        mine = processed(admin, "OPS-1", 1)["plan.png"]
+        assert plain.get(mine["download_url"]).content == png()
+
+    # Media's own limits come back with their status and reason.
+    too_big = attach(admin, "OPS-1", "big.bin", b"x" * 5000, **member)
+    assert too_big.status_code == 413 and too_big.json()["error"] == "file_too_large"
+    assert len(listing(admin, "OPS-1").json()["attachments"]) == 1
+
+
+def test_the_edge_takes_large_files_only_on_the_attachment_route(site: Site) -> None:
+    site.create_issue("Large logs")
+    logs = bytes(range(256)) * (3 * 4096)  # 3 MiB, over the 1 MiB of JSON routes
+    made = attach(site, "OPS-2", "logs.bin", logs)
+    assert made.status_code == 201, made.text
+    assert made.json()["size"] == len(logs)
+    comment = site.request(
+        "POST", "/rest/issues/issues/OPS-2/comments", json={"body": "x" * len(logs)}
+    )
+    assert comment.status_code == 413 and comment.json()["error"] == "body_too_large"
+    as_json = site.request("POST", "/rest/issues/issues/OPS-2/attachments", json={"file": "x"})
+    assert as_json.status_code == 415 and as_json.json()["error"] == "unsupported_media_type"
