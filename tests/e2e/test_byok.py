@@ -11,7 +11,6 @@ keys survive the switch (moto keeps them in this process).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
 import time
@@ -24,15 +23,13 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from kms.moto_server import moto_kms_server
-from tenantry.platform.client import ServiceClient, ServiceResponse
+from tenantry.platform.client import ServiceResponse
 from tenantry.platform.context import UserContext
-from tenantry.platform.directory import ServiceDirectory
-from tenantry.platform.keys import load_service_key
-from tenantry.platform.tokens import TokenSigner
 from tenantry.services.kms.providers.routing import ENDPOINT_VARIABLE
 
 from .api import Site, signup
 from .cloud import Cloud, tenantry
+from .service_calls import call_as
 
 pytestmark = pytest.mark.e2e
 
@@ -118,20 +115,6 @@ def byok_cloud(
         yield cloud
     finally:
         cloud.stop()
-
-
-def call_as(cloud: Cloud, caller: str, *args: Any, **kwargs: Any) -> ServiceResponse:
-    """One signed call, made as `caller` would, with that service's own key."""
-
-    async def run() -> ServiceResponse:
-        signer = TokenSigner(load_service_key(cloud.data_dir, caller))
-        client = ServiceClient(signer, ServiceDirectory.load(cloud.data_dir), retries=0)
-        try:
-            return await client.call(*args, **kwargs)
-        finally:
-            await client.close()
-
-    return asyncio.run(run())
 
 
 def catalog_entry(cloud: Cloud, site: Site) -> dict[str, Any]:

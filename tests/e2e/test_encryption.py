@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import create_engine, text
 
@@ -15,6 +14,7 @@ from tenantry.services.kms.providers import LocalKeyProvider
 
 from .api import signup
 from .cloud import Cloud, tenantry
+from .stored import shard_of, stored_rows
 
 SECRETS = ("quarterly numbers for acme", "the launch code is 31337", "call the auditors")
 
@@ -23,7 +23,7 @@ def _all_bytes(root: Path) -> bytes:
     return b"".join(p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file())
 
 
-def _postgres_rows(cloud: Cloud) -> bytes:
+def _postgresstored_rows(cloud: Cloud) -> bytes:
     """Every row of every shard's issues tables, as text (PostgreSQL runs only)."""
     topology = load_topology(cloud.data_dir / "run" / "topology.toml")
     dumped: list[str] = []
@@ -52,7 +52,7 @@ def test_no_plaintext_of_an_issue_reaches_any_file_or_table(cloud: Cloud) -> Non
 
     stored = _all_bytes(cloud.data_dir)
     if BACKEND == "postgres":
-        stored += _postgres_rows(cloud)
+        stored += _postgresstored_rows(cloud)
         assert site.cloud_id.encode() in stored  # the scan sees this tenant's rows
     for secret in SECRETS:
         for form in (
@@ -63,37 +63,13 @@ def test_no_plaintext_of_an_issue_reaches_any_file_or_table(cloud: Cloud) -> Non
             assert form not in stored, secret
 
 
-def _rows(cloud: Cloud, dsn_key: str, sqlite_path: Path, sql: str, **params: str) -> list[Any]:
-    """Rows of a service table, from its SQLite file or its PostgreSQL database."""
-    if BACKEND == "sqlite":
-        url = f"sqlite:///{sqlite_path}"
-    else:
-        topology = load_topology(cloud.data_dir / "run" / "topology.toml")
-        dsn = topology.global_dsn if dsn_key == "global" else topology.shards[dsn_key].dsn
-        assert dsn is not None
-        url = dsn.replace("postgresql://", "postgresql+psycopg://")
-    engine = create_engine(url)
-    try:
-        with engine.connect() as c:
-            return list(c.execute(text(sql), params).all())
-    finally:
-        engine.dispose()
-
-
 def test_no_data_key_is_ever_written_to_disk(cloud: Cloud) -> None:
     site = signup(cloud, region="au", prefix="keys")
     site.create_project()
     site.create_issue("something sealed")
-    schema = "" if BACKEND == "sqlite" else "tcs."
-    ((shard,),) = _rows(
-        cloud,
-        "global",
-        cloud.data_dir / "global" / "tcs.sqlite",
-        f"SELECT shard FROM {schema}tenants WHERE cloud_id = :id",  # noqa: S608
-        id=site.cloud_id,
-    )
+    shard = shard_of(cloud, site.cloud_id)
     schema = "" if BACKEND == "sqlite" else "kms."
-    wrapped_keys = _rows(
+    wrapped_keys = stored_rows(
         cloud,
         shard,
         cloud.data_dir / "shards" / shard / "kms.sqlite",
@@ -121,7 +97,9 @@ def test_rotating_a_sites_data_key_reseals_its_data_online(cloud: Cloud) -> None
 
     result = tenantry("keys", "rotate-data-key", site.name, "--data-dir", str(cloud.data_dir))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "data key version 2, 4 rows resealed" in result.stdout
+    # 3 issues and a comment in issues, the admin's email in identity; no files.
+    expected = "data key version 2, 5 rows and 0 files resealed, minimum version 2"
+    assert expected in result.stdout
 
     for n, issue in enumerate(made):
         read = site.request("GET", f"/rest/issues/issues/{issue['key']}").json()
@@ -129,7 +107,7 @@ def test_rotating_a_sites_data_key_reseals_its_data_online(cloud: Cloud) -> None
     comments = site.request("GET", path).json()["comments"]
     assert [c["body"] for c in comments] == ["a comment"]
     again = tenantry("keys", "rotate-data-key", site.name, "--data-dir", str(cloud.data_dir))
-    assert "data key version 3, 4 rows resealed" in again.stdout
+    assert "data key version 3, 5 rows and 0 files resealed, minimum version 3" in again.stdout
 
     unknown = tenantry("keys", "rotate-data-key", "no-such-site", "--data-dir", str(cloud.data_dir))
     assert unknown.returncode == 1

@@ -8,7 +8,6 @@ key rewrapped, the reason in the audit log (`tenantry keys audit`).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -24,11 +23,8 @@ from typer.testing import CliRunner
 
 from e2e.api import Site, signup
 from e2e.cloud import Cloud, tenantry
+from e2e.service_calls import call_as, data_key
 from tenantry.cli.keys import keys_app
-from tenantry.platform.client import ServiceClient, ServiceResponse
-from tenantry.platform.directory import ServiceDirectory
-from tenantry.platform.keys import load_service_key
-from tenantry.platform.tokens import TokenSigner
 
 pytestmark = pytest.mark.e2e
 
@@ -52,18 +48,6 @@ def keys_list(cloud: Cloud) -> str:
     return listed.stdout
 
 
-def call_as(cloud: Cloud, caller: str, *args: Any, **kwargs: Any) -> ServiceResponse:
-    async def run() -> ServiceResponse:
-        signer = TokenSigner(load_service_key(cloud.data_dir, caller))
-        client = ServiceClient(signer, ServiceDirectory.load(cloud.data_dir), retries=0)
-        try:
-            return await client.call(*args, **kwargs)
-        finally:
-            await client.close()
-
-    return asyncio.run(run())
-
-
 def root_keys(cloud: Cloud, region: str) -> list[dict[str, Any]]:
     listed = call_as(cloud, "operator", "kms", "GET", "/kms/root-keys", region=region)
     assert listed.status == 200, listed.body
@@ -75,21 +59,9 @@ def active_key(cloud: Cloud, region: str) -> dict[str, Any]:
     return active
 
 
-def data_key(cloud: Cloud, site: Site) -> Any:
+def current_data_key(cloud: Cloud, site: Site) -> Any:
     """The site's current data key, straight from kms, as the issues service asks for it."""
-    found = call_as(
-        cloud, "edge", "tcs", "GET", "/tenants/by-site/{site}", params={"site": site.name}
-    )
-    answer = call_as(
-        cloud,
-        "issues",
-        "kms",
-        "GET",
-        "/kms/data-key",
-        region=site.region,
-        tenant_context=found.json()["context"],
-        tenant_id=site.cloud_id,
-    )
+    answer = data_key(cloud, site)
     assert answer.status == 200, answer.body
     return answer.json()
 
@@ -153,13 +125,15 @@ def sites_with_data(cloud: Cloud, region: str) -> list[tuple[Site, str, Any]]:
         site = signup(cloud, region=region, via=region, prefix="owned")
         site.create_project()
         issue = site.create_issue(f"secret plan {n}", f"details {n}")
-        made.append((site, issue["key"], data_key(cloud, site)))
+        made.append((site, issue["key"], current_data_key(cloud, site)))
     return made
 
 
 def still_readable(cloud: Cloud, sites: list[tuple[Site, str, Any]]) -> None:
     for n, (site, key, before) in enumerate(sites):
-        assert data_key(cloud, site) == before  # the same key, unwrapped from its new wrapping
+        assert (
+            current_data_key(cloud, site) == before
+        )  # the same key, unwrapped from its new wrapping
         read = site.request("GET", f"/rest/issues/issues/{key}")
         assert read.status_code == 200, read.text
         assert read.json()["summary"] == f"secret plan {n}"

@@ -5,19 +5,18 @@ from __future__ import annotations
 import time
 
 from backends import BACKEND
-from kms.test_kms_cloud import call_as, data_key, tenant_context
-from tenantry.platform.client import ServiceResponse
 
-from .api import Site, signup
+from .api import signup
 from .cloud import Cloud, tenantry
-from .test_encryption import _rows
+from .service_calls import data_key
+from .stored import shard_of, stored_rows
 
 
 def _wrapped_keys(cloud: Cloud, cloud_id: str, shard: str) -> list[tuple[int, bytes, str]]:
     schema = "" if BACKEND == "sqlite" else "kms."
     return [
         (int(version), bytes(wrapped), str(state))
-        for version, wrapped, state in _rows(
+        for version, wrapped, state in stored_rows(
             cloud,
             shard,
             cloud.data_dir / "shards" / shard / "kms.sqlite",
@@ -26,18 +25,6 @@ def _wrapped_keys(cloud: Cloud, cloud_id: str, shard: str) -> list[tuple[int, by
             id=cloud_id,
         )
     ]
-
-
-def _shard_of(cloud: Cloud, cloud_id: str) -> str:
-    schema = "" if BACKEND == "sqlite" else "tcs."
-    ((shard,),) = _rows(
-        cloud,
-        "global",
-        cloud.data_dir / "global" / "tcs.sqlite",
-        f"SELECT shard FROM {schema}tenants WHERE cloud_id = :id",  # noqa: S608
-        id=cloud_id,
-    )
-    return str(shard)
 
 
 def test_a_purged_site_can_never_be_read_again_and_its_neighbours_carry_on(cloud: Cloud) -> None:
@@ -49,11 +36,9 @@ def test_a_purged_site_can_never_be_read_again_and_its_neighbours_carry_on(cloud
         site.create_issue("a secret plan", "to be shredded or kept")
     rotated = tenantry("keys", "rotate-data-key", doomed.name, *data_dir)
     assert rotated.returncode == 0, rotated.stderr  # the site now has two key versions
-    shard = _shard_of(cloud, doomed.cloud_id)
-    assert [state for _, _, state in _wrapped_keys(cloud, doomed.cloud_id, shard)] == [
-        "active",
-        "active",
-    ]
+    shard = shard_of(cloud, doomed.cloud_id)
+    before = [state for _, _, state in _wrapped_keys(cloud, doomed.cloud_id, shard)]
+    assert len(before) == 2 and "destroyed" not in before
 
     unconfirmed = tenantry("tenant", "purge", doomed.name, *data_dir)
     assert unconfirmed.returncode == 2
@@ -71,7 +56,7 @@ def test_a_purged_site_can_never_be_read_again_and_its_neighbours_carry_on(cloud
         (2, b"", "destroyed"),
     ]
     # Services refuse the deleted site's context itself (kms's own 410 is tested in tests/kms).
-    for refused in (data_key(cloud, doomed), *(_versioned(cloud, doomed, v) for v in "12")):
+    for refused in (data_key(cloud, doomed), *(data_key(cloud, doomed, version=v) for v in (1, 2))):
         assert refused.status == 403, refused.body
         assert refused.json()["error"] == "tenant_deleted"
 
@@ -95,18 +80,3 @@ def test_a_purged_site_can_never_be_read_again_and_its_neighbours_carry_on(cloud
     kept = neighbour.request("GET", "/rest/issues/issues/OPS-1")
     assert kept.status_code == 200
     assert kept.json()["summary"] == "a secret plan"
-
-
-def _versioned(cloud: Cloud, site: Site, version: str) -> ServiceResponse:
-    """Ask kms for one version of the site's data key, as the issues service would."""
-    return call_as(
-        cloud,
-        "issues",
-        "kms",
-        "GET",
-        "/kms/data-key/{version}",
-        params={"version": version},
-        region=site.region,
-        tenant_context=tenant_context(cloud, site),
-        tenant_id=site.cloud_id,
-    )

@@ -6,7 +6,6 @@ data directory, carrying the tenant context tcs signed for the site.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import re
 from pathlib import Path
@@ -16,13 +15,10 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from e2e.api import Site, signup
+from e2e.api import signup
 from e2e.cloud import Cloud
+from e2e.service_calls import call_as, data_key
 from tenantry.cli.keys import keys_app
-from tenantry.platform.client import ServiceClient, ServiceResponse
-from tenantry.platform.directory import ServiceDirectory
-from tenantry.platform.keys import load_service_key
-from tenantry.platform.tokens import TokenSigner
 from tenantry.platform.topology import load_topology
 
 pytestmark = pytest.mark.e2e
@@ -36,41 +32,6 @@ def keys_cli(cloud: Cloud, *args: str) -> Any:
     )
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
     return result
-
-
-def call_as(cloud: Cloud, caller: str, *args: Any, **kwargs: Any) -> ServiceResponse:
-    """One signed call, as `caller` would make it, with that service's own key."""
-
-    async def run() -> ServiceResponse:
-        signer = TokenSigner(load_service_key(cloud.data_dir, caller))
-        client = ServiceClient(signer, ServiceDirectory.load(cloud.data_dir), retries=0)
-        try:
-            return await client.call(*args, **kwargs)
-        finally:
-            await client.close()
-
-    return asyncio.run(run())
-
-
-def tenant_context(cloud: Cloud, site: Site) -> str:
-    found = call_as(
-        cloud, "edge", "tcs", "GET", "/tenants/by-site/{site}", params={"site": site.name}
-    )
-    assert found.status == 200, found.body
-    return str(found.json()["context"])
-
-
-def data_key(cloud: Cloud, site: Site, *, caller: str = "issues", region: str = "") -> Any:
-    return call_as(
-        cloud,
-        caller,
-        "kms",
-        "GET",
-        "/kms/data-key",
-        region=region or site.region,
-        tenant_context=tenant_context(cloud, site),
-        tenant_id=site.cloud_id,
-    )
 
 
 def test_every_region_runs_its_own_kms(cloud: Cloud) -> None:

@@ -90,7 +90,7 @@ def test_local_store_is_private(tmp_path: Path) -> None:
     assert stat.S_IMODE((tmp_path / "store").stat().st_mode) == 0o700
     assert stat.S_IMODE((tmp_path / "store" / "t1" / "f1").stat().st_mode) == 0o700
     assert stat.S_IMODE((tmp_path / "store" / "t1" / "f1" / "original").stat().st_mode) == 0o600
-    assert not [p for p in (tmp_path / "store").rglob(".tmp-*")]  # nothing left half written
+    assert not [p for p in (tmp_path / "store").rglob(".*.tmp")]  # nothing left half written
 
 
 def test_local_store_refuses_a_symlink_out(tmp_path: Path) -> None:

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from tenantry.platform.blobstore import check_key
+from tenantry.platform.files import write_chunks_atomically
 
 READ_SIZE = 1024 * 1024
-_TMP_PREFIX = ".tmp-"
 
 
 class LocalBlobStore:
@@ -44,22 +43,7 @@ class LocalBlobStore:
         """Write the chunks to a temporary file, fsync it, then rename it over `key`."""
         path = self._path(key)
         self._make_parents(path.parent)
-        tmp = path.with_name(f"{_TMP_PREFIX}{secrets.token_hex(8)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        written = 0
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                for chunk in chunks:
-                    handle.write(chunk)
-                    written += len(chunk)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        _fsync_directory(path.parent)
-        return written
+        return write_chunks_atomically(path, chunks, 0o600)
 
     def get(self, key: str) -> bytes:
         """The whole blob; KeyError when absent."""
@@ -107,10 +91,3 @@ def _read_all(handle: BinaryIO) -> Iterator[bytes]:
     finally:
         handle.close()
 
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -1,0 +1,45 @@
+"""Reading what a running cloud stored, straight from its databases, to check what is at rest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+
+from backends import BACKEND
+from tenantry.platform.topology import load_topology
+
+from .cloud import Cloud
+
+
+def stored_rows(
+    cloud: Cloud, dsn_key: str, sqlite_path: Path, sql: str, **params: str
+) -> list[Any]:
+    """Rows of a service table, from its SQLite file or its PostgreSQL database."""
+    if BACKEND == "sqlite":
+        url = f"sqlite:///{sqlite_path}"
+    else:
+        topology = load_topology(cloud.data_dir / "run" / "topology.toml")
+        dsn = topology.global_dsn if dsn_key == "global" else topology.shards[dsn_key].dsn
+        assert dsn is not None
+        url = dsn.replace("postgresql://", "postgresql+psycopg://")
+    engine = create_engine(url)
+    try:
+        with engine.connect() as c:
+            return list(c.execute(text(sql), params).all())
+    finally:
+        engine.dispose()
+
+
+def shard_of(cloud: Cloud, cloud_id: str) -> str:
+    """The shard a tenant lives on, from tcs's catalog."""
+    schema = "" if BACKEND == "sqlite" else "tcs."
+    ((shard,),) = stored_rows(
+        cloud,
+        "global",
+        cloud.data_dir / "global" / "tcs.sqlite",
+        f"SELECT shard FROM {schema}tenants WHERE cloud_id = :id",  # noqa: S608
+        id=cloud_id,
+    )
+    return str(shard)
