@@ -1,7 +1,8 @@
 """Encryption at rest for every tenantry service: sealed fields and sealed blob streams.
 
 Keys come from the caller (`DataKey`); this package does no I/O and keeps no keys. Fields are
-bound to their tenant, table, row and column; streams to their tenant, collection and object.
+bound to their tenant, table, row and column (`FieldColumn` and `reseal_fields` for many rows of
+one column at a time); streams to their tenant, collection and object.
 Stored bytes that fail any check raise `CiphertextRejected` with a machine-readable `reason`;
 bad arguments raise `EncryptionError` (a ValueError), also with a `reason`.
 """
@@ -17,10 +18,13 @@ from tenantry.platform.crypto.errors import (
 from tenantry.platform.crypto.fields import (
     FORMAT_VERSION,
     DataKey,
+    FieldColumn,
     KeyLookup,
     decrypt_field,
     encrypt_field,
     key_version,
+    reseal_field,
+    reseal_fields,
 )
 from tenantry.platform.crypto.stream import (
     DEFAULT_FRAME_SIZE,
@@ -44,6 +48,7 @@ __all__ = [
     "CiphertextRejected",
     "DataKey",
     "EncryptionError",
+    "FieldColumn",
     "InputReason",
     "KeyLookup",
     "RejectReason",
@@ -53,5 +58,7 @@ __all__ = [
     "encrypt_stream",
     "encrypted_size",
     "key_version",
+    "reseal_field",
+    "reseal_fields",
     "stream_key_version",
 ]

@@ -13,10 +13,17 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, func, select, update
 
-from tenantry.platform.crypto import key_version
+from tenantry.platform.context import require_tenant
+from tenantry.platform.crypto import (
+    CiphertextRejected,
+    DataKey,
+    FieldColumn,
+    key_version,
+    reseal_fields,
+)
 from tenantry.platform.data_keys import TenantKeys
 from tenantry.platform.errors import ApiError
-from tenantry.platform.sealing import open_text, seal_text
+from tenantry.platform.logs import security_event
 from tenantry.platform.storage.tenant_session import TenantSession
 from tenantry.services.issues.models import Comment, Issue
 
@@ -47,21 +54,22 @@ def reseal_batch(
         if after:
             issues = issues.where(Issue.id > after)
         rows = list(session.rows(issues.limit(limit)))
+        stale = []
         for row in rows:
             versions = {key_version(row.summary), key_version(row.description)}
             oldest = min(versions | ({oldest} if oldest else set()))
             if versions != {current}:
-                session.rows(
-                    _RESEAL_ISSUE,
-                    {
-                        "issue_id": row.id,
-                        "new_summary": _reseal(keys, "issues", row.id, "summary", row.summary),
-                        "new_description": _reseal(
-                            keys, "issues", row.id, "description", row.description
-                        ),
-                    },
-                )
-                resealed += 1
+                stale.append(row)
+        summaries = _reseal(keys, "issues", "summary", [(r.id, r.summary) for r in stale])
+        descriptions = _reseal(
+            keys, "issues", "description", [(r.id, r.description) for r in stale]
+        )
+        for row, summary, description in zip(stale, summaries, descriptions, strict=True):
+            session.rows(
+                _RESEAL_ISSUE,
+                {"issue_id": row.id, "new_summary": summary, "new_description": description},
+            )
+        resealed = len(stale)
         looked_at = len(rows)
         next_cursor: str | None = f"issues:{rows[-1].id}" if len(rows) == limit else "comments:"
     else:
@@ -69,13 +77,16 @@ def reseal_batch(
         if after:
             comments = comments.where(Comment.id > after)
         rows = list(session.rows(comments.limit(limit)))
+        stale = []
         for row in rows:
             version = key_version(row.body)
             oldest = min({version} | ({oldest} if oldest else set()))
             if version != current:
-                sealed = _reseal(keys, "comments", row.id, "body", row.body)
-                session.rows(_RESEAL_COMMENT, {"comment_id": row.id, "new_body": sealed})
-                resealed += 1
+                stale.append(row)
+        bodies = _reseal(keys, "comments", "body", [(r.id, r.body) for r in stale])
+        for row, body in zip(stale, bodies, strict=True):
+            session.rows(_RESEAL_COMMENT, {"comment_id": row.id, "new_body": body})
+        resealed = len(stale)
         looked_at = len(rows)
         next_cursor = f"comments:{rows[-1].id}" if len(rows) == limit else None
     remaining = _remaining(session, next_cursor)
@@ -92,8 +103,33 @@ _RESEAL_COMMENT = (
 )
 
 
-def _reseal(keys: TenantKeys, table: str, row: str, column: str, sealed: bytes) -> bytes:
-    return seal_text(keys, table, row, column, open_text(keys, table, row, column, sealed))
+def _reseal(
+    keys: TenantKeys, table: str, column: str, cells: list[tuple[str, bytes]]
+) -> list[bytes]:
+    """Reseal one column's stale values of this batch under the current key, all or none.
+
+    Every older key is taken from `keys` first, so one not yet held raises KeyVersionNeeded for
+    `DataKeys.run` to fetch. A value that does not open is refused as `open_text` refuses it.
+    """
+    if not cells:
+        return []
+    tenant_id = require_tenant().cloud_id
+    try:
+        held: dict[int, DataKey] = {}
+        for _, sealed in cells:
+            version = key_version(sealed)
+            if version not in held:
+                held[version] = keys(version)
+        return reseal_fields(
+            held.__getitem__, keys.current, FieldColumn(tenant_id, table, column), cells
+        )
+    except CiphertextRejected as exc:
+        security_event(
+            "ciphertext_rejected", tenant_id=tenant_id, table=table, column=column, why=exc.reason
+        )
+        raise ApiError(
+            500, "ciphertext_rejected", "stored data failed its integrity check"
+        ) from None
 
 
 def _remaining(session: TenantSession, cursor: str | None) -> int:
