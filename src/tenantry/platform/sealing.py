@@ -8,8 +8,19 @@ read (copied from another row, column or tenant, or altered) is a security event
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from tenantry.platform.context import require_tenant
-from tenantry.platform.crypto import CiphertextRejected, decrypt_field, encrypt_field, key_version
+from tenantry.platform.crypto import (
+    CiphertextRejected,
+    DataKey,
+    FieldColumn,
+    decrypt_field,
+    encrypt_field,
+    key_version,
+    reseal_fields,
+)
 from tenantry.platform.data_keys import TenantKeys
 from tenantry.platform.errors import ApiError
 from tenantry.platform.logs import security_event
@@ -30,7 +41,7 @@ def seal_text(keys: TenantKeys, table: str, row: str, column: str, text: str) ->
 def open_text(keys: TenantKeys, table: str, row: str, column: str, sealed: bytes) -> str:
     """Decrypt a sealed column value of the current tenant; refuse one that does not belong."""
     tenant_id = require_tenant().cloud_id
-    try:
+    with _refused(tenant_id, table, column):
         key = keys(key_version(sealed))  # may raise KeyVersionNeeded, for DataKeys.run to fetch
         plaintext = decrypt_field(
             lambda _version: key,
@@ -40,6 +51,37 @@ def open_text(keys: TenantKeys, table: str, row: str, column: str, sealed: bytes
             row=row,
             column=column,
         )
+    return plaintext.decode()
+
+
+def reseal_texts(
+    keys: TenantKeys, table: str, column: str, cells: list[tuple[str, bytes]]
+) -> list[bytes]:
+    """Reseal one column's `(row, sealed)` values under the current key, all or none.
+
+    For a data key rotation. Every older key is taken from `keys` first, so one not yet held
+    raises KeyVersionNeeded for `DataKeys.run` to fetch; a value that does not open is refused
+    as `open_text` refuses it.
+    """
+    if not cells:
+        return []
+    tenant_id = require_tenant().cloud_id
+    with _refused(tenant_id, table, column):
+        held: dict[int, DataKey] = {}
+        for _, sealed in cells:
+            version = key_version(sealed)
+            if version not in held:
+                held[version] = keys(version)
+        return reseal_fields(
+            held.__getitem__, keys.current, FieldColumn(tenant_id, table, column), cells
+        )
+
+
+@contextmanager
+def _refused(tenant_id: str, table: str, column: str) -> Iterator[None]:
+    """Turn a value that does not open into a security event and a 500 `ciphertext_rejected`."""
+    try:
+        yield
     except CiphertextRejected as exc:
         security_event(
             "ciphertext_rejected", tenant_id=tenant_id, table=table, column=column, why=exc.reason
@@ -47,4 +89,3 @@ def open_text(keys: TenantKeys, table: str, row: str, column: str, sealed: bytes
         raise ApiError(
             500, "ciphertext_rejected", "stored data failed its integrity check"
         ) from None
-    return plaintext.decode()

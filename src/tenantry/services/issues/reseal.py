@@ -13,17 +13,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, func, select, update
 
-from tenantry.platform.context import require_tenant
-from tenantry.platform.crypto import (
-    CiphertextRejected,
-    DataKey,
-    FieldColumn,
-    key_version,
-    reseal_fields,
-)
+from tenantry.platform.crypto import key_version
 from tenantry.platform.data_keys import TenantKeys
 from tenantry.platform.errors import ApiError
-from tenantry.platform.logs import security_event
+from tenantry.platform.sealing import reseal_texts
 from tenantry.platform.storage.tenant_session import TenantSession
 from tenantry.services.issues.models import Comment, Issue
 
@@ -60,8 +53,8 @@ def reseal_batch(
             oldest = min(versions | ({oldest} if oldest else set()))
             if versions != {current}:
                 stale.append(row)
-        summaries = _reseal(keys, "issues", "summary", [(r.id, r.summary) for r in stale])
-        descriptions = _reseal(
+        summaries = reseal_texts(keys, "issues", "summary", [(r.id, r.summary) for r in stale])
+        descriptions = reseal_texts(
             keys, "issues", "description", [(r.id, r.description) for r in stale]
         )
         for row, summary, description in zip(stale, summaries, descriptions, strict=True):
@@ -83,7 +76,7 @@ def reseal_batch(
             oldest = min({version} | ({oldest} if oldest else set()))
             if version != current:
                 stale.append(row)
-        bodies = _reseal(keys, "comments", "body", [(r.id, r.body) for r in stale])
+        bodies = reseal_texts(keys, "comments", "body", [(r.id, r.body) for r in stale])
         for row, body in zip(stale, bodies, strict=True):
             session.rows(_RESEAL_COMMENT, {"comment_id": row.id, "new_body": body})
         resealed = len(stale)
@@ -101,35 +94,6 @@ _RESEAL_ISSUE = (
 _RESEAL_COMMENT = (
     update(Comment).where(Comment.id == bindparam("comment_id")).values(body=bindparam("new_body"))
 )
-
-
-def _reseal(
-    keys: TenantKeys, table: str, column: str, cells: list[tuple[str, bytes]]
-) -> list[bytes]:
-    """Reseal one column's stale values of this batch under the current key, all or none.
-
-    Every older key is taken from `keys` first, so one not yet held raises KeyVersionNeeded for
-    `DataKeys.run` to fetch. A value that does not open is refused as `open_text` refuses it.
-    """
-    if not cells:
-        return []
-    tenant_id = require_tenant().cloud_id
-    try:
-        held: dict[int, DataKey] = {}
-        for _, sealed in cells:
-            version = key_version(sealed)
-            if version not in held:
-                held[version] = keys(version)
-        return reseal_fields(
-            held.__getitem__, keys.current, FieldColumn(tenant_id, table, column), cells
-        )
-    except CiphertextRejected as exc:
-        security_event(
-            "ciphertext_rejected", tenant_id=tenant_id, table=table, column=column, why=exc.reason
-        )
-        raise ApiError(
-            500, "ciphertext_rejected", "stored data failed its integrity check"
-        ) from None
 
 
 def _remaining(session: TenantSession, cursor: str | None) -> int:
