@@ -19,6 +19,7 @@ from tenantry.cli.key_owners import set_owner
 from tenantry.cli.kms_calls import kms_regions, list_root_keys, rotate_root_key
 from tenantry.cli.operator_calls import run_as_operator
 from tenantry.cli.site_calls import OperatorCallFailed
+from tenantry.cli.tables import print_whole
 from tenantry.platform.client import ServiceResponse
 from tenantry.platform.errors import ApiError
 from tenantry.platform.keys import KeyFileError
@@ -63,7 +64,7 @@ def list_keys(data_dir: DataDirOption = DEFAULT_DATA_DIR) -> None:
                 key["created_at"],
                 key["ref"],
             )
-    out.print(table)
+    print_whole(out, table)
     if failed:
         raise typer.Exit(1)
 
@@ -105,7 +106,10 @@ def rotate_data_key(site: str, data_dir: DataDirOption = DEFAULT_DATA_DIR) -> No
     except OperatorCallFailed as exc:
         err.print(f"[red]{site}:[/] {exc}")
         raise typer.Exit(1) from exc
-    typer.echo(f"{site}: data key version {done['version']}, {done['resealed']} rows resealed")
+    typer.echo(
+        f"{site}: data key version {done['version']}, {done['rows']} rows and "
+        f"{done['files']} files resealed, minimum version {done['min_version']}"
+    )
 
 
 @keys_app.command("owner")
@@ -162,7 +166,7 @@ def audit(
                     str(entry.get("timestamp", "")), name, str(entry.get("action")), details(entry)
                 )
     if not as_json:
-        out.print(table)
+        print_whole(out, table)
 
 
 @keys_app.command("byok")
