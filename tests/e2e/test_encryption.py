@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import base64
+import io
+import time
 from pathlib import Path
 
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 from sqlalchemy import create_engine, text
 
 from backends import BACKEND
@@ -16,45 +20,82 @@ from .api import signup
 from .cloud import Cloud, tenantry
 from .stored import shard_of, stored_rows
 
-SECRETS = ("quarterly numbers for acme", "the launch code is 31337", "call the auditors")
+SECRETS = (
+    "quarterly numbers for acme",
+    "the launch code is 31337",
+    "call the auditors",
+    "the attachment's hidden remark",
+)
 
 
 def _all_bytes(root: Path) -> bytes:
     return b"".join(p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file())
 
 
-def _postgresstored_rows(cloud: Cloud) -> bytes:
-    """Every row of every shard's issues tables, as text (PostgreSQL runs only)."""
+def _postgres_tables(cloud: Cloud) -> bytes:
+    """Every row of every tenantry table on every database, as text (PostgreSQL runs only)."""
     topology = load_topology(cloud.data_dir / "run" / "topology.toml")
+    dsns = [topology.global_dsn, *(shard.dsn for shard in topology.shards.values())]
     dumped: list[str] = []
-    for shard in topology.shards.values():
-        assert shard.dsn is not None
-        engine = create_engine(shard.dsn.replace("postgresql://", "postgresql+psycopg://"))
+    for dsn in dsns:
+        assert dsn is not None
+        engine = create_engine(dsn.replace("postgresql://", "postgresql+psycopg://"))
         try:
             with engine.connect() as c:
-                for table in ("issues", "comments"):
-                    sql = text(f"SELECT t::text FROM issues.{table} t")  # noqa: S608
+                tables = c.execute(
+                    text(
+                        "SELECT table_schema, table_name FROM information_schema.tables"
+                        " WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
+                    )
+                ).all()
+                for schema, table in tables:
+                    sql = text(f'SELECT t::text FROM "{schema}"."{table}" t')  # noqa: S608
                     dumped += c.execute(sql).scalars().all()
         finally:
             engine.dispose()
     return "\n".join(dumped).encode()
 
 
-def test_no_plaintext_of_an_issue_reaches_any_file_or_table(cloud: Cloud) -> None:
+def _png_carrying(secret: str) -> bytes:
+    """A small PNG whose text chunk holds `secret` in the clear, as an upload's original bytes."""
+    info = PngInfo()
+    info.add_text("Comment", secret)
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), "white").save(out, format="PNG", pnginfo=info)
+    assert secret.encode() in out.getvalue()
+    return out.getvalue()
+
+
+def test_no_plaintext_of_a_site_reaches_any_file_or_table(cloud: Cloud) -> None:
     site = signup(cloud, region="eu", prefix="seal")
     site.create_project()
     made = site.create_issue(SECRETS[0], SECRETS[1])
     path = f"/rest/issues/issues/{made['key']}"
     comment = site.request("POST", f"{path}/comments", json={"body": SECRETS[2]})
     assert comment.status_code == 201, comment.text
+    attached = site.request(
+        "POST",
+        f"{path}/attachments",
+        files={"file": ("plan.png", _png_carrying(SECRETS[3]), "image/png")},
+    )
+    assert attached.status_code == 201, attached.text
     read = site.request("GET", path).json()
     assert (read["summary"], read["description"]) == SECRETS[:2]
+    email = f"admin@{site.name}.test"  # the sign-up's account email: personal data
+
+    deadline = time.monotonic() + 60
+    while True:  # the preview is rendered (and stored) in the background
+        listed = site.request("GET", f"{path}/attachments").json()["attachments"]
+        if listed[0]["status"] != "pending" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert listed[0]["status"] == "succeeded", listed
 
     stored = _all_bytes(cloud.data_dir)
     if BACKEND == "postgres":
-        stored += _postgresstored_rows(cloud)
+        stored += _postgres_tables(cloud)
         assert site.cloud_id.encode() in stored  # the scan sees this tenant's rows
-    for secret in SECRETS:
+    for secret in (*SECRETS, email):
         for form in (
             secret.encode(),
             secret.encode().hex().encode(),
