@@ -6,7 +6,9 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -278,3 +280,82 @@ def test_the_edge_takes_large_files_only_on_the_attachment_route(site: Site) -> 
     assert comment.status_code == 413 and comment.json()["error"] == "body_too_large"
     as_json = site.request("POST", "/rest/issues/issues/OPS-2/attachments", json={"file": "x"})
     assert as_json.status_code == 415 and as_json.json()["error"] == "unsupported_media_type"
+
+
+# -- large downloads, damaged blobs, deleted issues ------------------------------------------
+
+MIB = 1024 * 1024
+
+
+def stored_file(cloud: Cloud, site: Site, file_id: str) -> Path:
+    """Where the local blob store keeps a file's objects (the cloud's default media store)."""
+    return cloud.data_dir / "media" / site.region / site.cloud_id / file_id
+
+
+def fetch(http: httpx.Client, url: str) -> tuple[int | None, bytes, bool]:
+    """Stream a download: (status, bytes received, whether it completed)."""
+    received = bytearray()
+    status = None
+    try:
+        with http.stream("GET", url) as answer:
+            status = answer.status_code
+            for piece in answer.iter_raw():
+                received += piece
+    except httpx.TransportError:
+        return status, bytes(received), False
+    return status, bytes(received), True
+
+
+def test_a_large_download_streams_whole_and_a_damaged_one_fails_closed(
+    cloud: Cloud, site: Site
+) -> None:
+    key = site.create_issue("Core dump")["key"]
+    data = os.urandom(12 * MIB)
+    made = attach(site, key, "core.bin", data)
+    assert made.status_code == 201, made.text
+    file = processed(site, key, 1)["core.bin"]
+    with cloud.http("eu") as plain, cloud.http("au") as far:
+        for http in (plain, far):
+            status, body, complete = fetch(http, file["download_url"])
+            assert (status, complete) == (200, True)
+            assert body == data
+        original = stored_file(cloud, site, file["id"]) / "original"
+        sealed = original.read_bytes()
+        frame = MIB + 16  # each stored frame: 1 MiB of plaintext and its tag
+        header = 48
+        at = header + 6 * frame + 9  # a byte inside frame 6
+        damaged = {
+            "truncated": (sealed[:-20], 11),
+            "flipped": (sealed[:at] + bytes([sealed[at] ^ 1]) + sealed[at + 1 :], 6),
+        }
+        for kind, (blob, bad_frame) in damaged.items():
+            original.write_bytes(blob)
+            status, body, complete = fetch(plain, file["download_url"])
+            assert not complete or status == 500, kind
+            assert len(body) < len(data), kind
+            bad = data[bad_frame * MIB : (bad_frame + 1) * MIB]
+            assert bad[:4096] not in body and bad[-4096:] not in body, kind
+        original.write_bytes(sealed)
+        assert fetch(plain, file["download_url"])[1] == data
+
+
+def test_deleting_an_issue_deletes_its_attachments(
+    cloud: Cloud, site: Site, attached: dict[str, dict[str, Any]]
+) -> None:
+    key = site.create_issue("Short-lived")["key"]
+    for name in ("chart.png", "report.pdf"):
+        assert attach(site, key, name, GOOD[name]).status_code == 201
+    files = processed(site, key, 2)
+    stored = [stored_file(cloud, site, f["id"]) for f in files.values()]
+    assert all(path.is_dir() for path in stored)
+    deleted = site.request("DELETE", f"/rest/issues/issues/{key}")
+    assert deleted.status_code == 204, deleted.text
+    with cloud.http("eu") as plain:
+        for file in files.values():
+            gone = plain.get(file["download_url"])
+            assert gone.status_code == 404, gone.text
+            assert plain.get(file["preview_url"].replace("{page}", "1")).status_code == 404
+        assert not any(path.exists() for path in stored)
+        # Another issue's attachments stay.
+        kept = plain.get(attached["chart.png"]["download_url"])
+        assert kept.status_code == 200 and kept.content == GOOD["chart.png"]

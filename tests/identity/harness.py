@@ -18,6 +18,7 @@ import orjson
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tenantry.platform.blind_index import index_key
 from tenantry.platform.client import ServiceResponse
 from tenantry.platform.context import (
     TenantContext,
@@ -25,10 +26,12 @@ from tenantry.platform.context import (
     current_tenant_token,
     tenant_scope,
 )
+from tenantry.platform.crypto import DataKey
 from tenantry.platform.data_keys import DataKeys
 from tenantry.platform.http_errors import install_error_handlers
 from tenantry.platform.storage import Databases
 from tenantry.platform.tokens import TokenSigner
+from tenantry.services.identity.internal_routes import build_internal_router
 from tenantry.services.identity.kms_notices import KmsNotices
 from tenantry.services.identity.routes import build_router
 
@@ -52,6 +55,8 @@ class FakeCloud:
         self.kms_calls: list[tuple[str, str, str | None]] = []
         self.kms_down = False
         self.owner_notices: list[tuple[str, dict[str, str]]] = []
+        self.minimum: dict[str, int] = {}
+        """Each tenant's minimum decryption version: kms refuses older ones (410)."""
 
     def context_of(self, tenant: TenantContext) -> str:
         """The stand-in for the context tcs signs for `tenant`."""
@@ -137,7 +142,12 @@ class FakeCloud:
         if tenant is None or tenant_context != self.context_of(tenant) or region != tenant.region:
             return _answer(403, {"error": "tenant_context_untrusted", "message": "refused"})
         versions = self.keys[tenant.cloud_id]
+        if route == "/kms/index-key/{purpose}":
+            derived = index_key(DataKey(1, versions[1]), bytes.fromhex(params["purpose"]))
+            return _answer(200, {"key": base64.b64encode(derived).decode(), "max_age": 300})
         version = max(versions) if route == "/kms/data-key" else int(params["version"])
+        if version < self.minimum.get(tenant.cloud_id, 0):
+            return _answer(410, {"error": "data_key_retired", "message": "retired"})
         material = base64.b64encode(versions[version]).decode()
         return _answer(200, {"version": version, "key": material, "max_age": 300})
 
@@ -189,5 +199,6 @@ def build_app(
     app.state.data_keys = data_keys
     app.state.notices = notices
     app.include_router(build_router(databases, cloud, user_tokens, data_keys, notices))  # type: ignore[arg-type]
+    app.include_router(build_internal_router(databases, data_keys))
     app.add_middleware(HeaderContextMiddleware, cloud=cloud)
     return app

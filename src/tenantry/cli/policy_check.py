@@ -22,6 +22,9 @@ from typing import Any
 import tenantry
 from tenantry.platform.policy import Policy, load_policy, normalise_pattern
 from tenantry.services.edge.public_routes import PUBLIC_ROUTES
+from tenantry.services.identity.internal_routes import (
+    build_internal_router as identity_internal,
+)
 from tenantry.services.identity.routes import build_router as identity_router
 from tenantry.services.issues.attachments import build_attachments_router as issues_files
 from tenantry.services.issues.internal_routes import build_internal_router as issues_internal
@@ -29,17 +32,18 @@ from tenantry.services.issues.routes import build_router as issues_router
 from tenantry.services.kms.byok_routes import build_byok_router as kms_byok_router
 from tenantry.services.kms.owner_routes import build_owner_router as kms_owner_router
 from tenantry.services.kms.routes import build_router as kms_router
+from tenantry.services.media.reseal import build_reseal_router as media_reseal
 from tenantry.services.media.routes import build_router as media_router
 from tenantry.services.tcs.routes import build_router as tcs_router
 
 Call = tuple[str, str, str, str]  # caller, callee, method, route
 
 ROUTER_BUILDERS: dict[str, list[Callable[..., Any]]] = {
-    "identity": [identity_router],
+    "identity": [identity_router, identity_internal],
     "tcs": [tcs_router],
     "issues": [issues_router, issues_files, issues_internal],
     "kms": [kms_router, kms_owner_router, kms_byok_router],
-    "media": [media_router],
+    "media": [media_router, media_reseal],
 }
 CALLERS_BY_PACKAGE = {
     "services/identity": "identity",

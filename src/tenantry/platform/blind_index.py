@@ -4,7 +4,10 @@ A sealed column cannot be searched: every sealing uses a fresh nonce. Beside it 
 HMAC-SHA256 of the (normalised) value under a per-tenant index key, and looks rows up by that.
 
 The index key is derived (HKDF-SHA256, one `purpose` per column) from the tenant's data key of
-version 1, always, so rotating the data key never breaks lookups. The price of that:
+version 1, always, so rotating the data key never breaks lookups. Once version 1 is retired
+kms no longer hands it out, but derives and serves the index keys itself
+(`GET /kms/index-key/{purpose}`), so lookups keep working and nothing sealed under version 1
+can be opened with what a service holds. The price of that:
 - the index key does not rotate with the data keys; rotation re-seals values but leaves their
   index as it was;
 - someone holding the database and the tenant's version-1 data key can confirm guesses (is
@@ -19,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from tenantry.platform.crypto import DataKey
-from tenantry.platform.data_keys import TenantKeys
+from tenantry.platform.data_keys import IndexKeyNeeded, TenantKeys
 
 INDEX_KEY_VERSION = 1
 """The data key version every index key derives from, whatever the current version is."""
@@ -37,8 +40,19 @@ def blind_index(keys: TenantKeys, purpose: bytes, value: str) -> str:
     """The current tenant's index of `value` for `purpose`, as 64 hex digits.
 
     The caller normalises `value` first (equal values must be equal strings). Raises
-    `KeyVersionNeeded` when version 1 is not held yet, for `DataKeys.run` to fetch it.
+    `IndexKeyNeeded` when neither the index key nor version 1 is held, for `DataKeys.run` to
+    fetch the index key from kms (which derives it the same way, retired version 1 or not).
     """
-    mac = hmac.HMAC(index_key(keys(INDEX_KEY_VERSION), purpose), hashes.SHA256())
+    mac = hmac.HMAC(_index_key_of(keys, purpose), hashes.SHA256())
     mac.update(value.encode())
     return mac.finalize().hex()
+
+
+def _index_key_of(keys: TenantKeys, purpose: bytes) -> bytes:
+    fetched = keys.index_keys.get(purpose)
+    if fetched is not None:
+        return fetched
+    first = keys.held.get(INDEX_KEY_VERSION)
+    if first is not None:
+        return index_key(first, purpose)
+    raise IndexKeyNeeded(purpose, INDEX_KEY_VERSION)

@@ -12,8 +12,9 @@ bench/RESULTS.md).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -43,6 +44,26 @@ class ServiceResponse:
     def json(self) -> Any:
         """The body parsed as JSON."""
         return orjson.loads(self.body)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamedResponse:
+    """A callee's answer whose body is read piece by piece (see `ServiceClient.stream`)."""
+
+    status: int
+    headers: Mapping[str, str]
+    _response: aiohttp.ClientResponse
+    _piece_bytes: int
+
+    async def pieces(self) -> AsyncIterator[bytes]:
+        """The body as it arrives; ApiError 502 `upstream_body_incomplete` if it is cut short."""
+        try:
+            async for piece in self._response.content.iter_chunked(self._piece_bytes):
+                yield piece
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ApiError(
+                502, "upstream_body_incomplete", "the answer's body was cut short"
+            ) from exc
 
 
 def fill_route(route: str, params: Mapping[str, str]) -> str:
@@ -149,18 +170,7 @@ class ServiceClient:
     ) -> ServiceResponse:
         """Send a prepared request (path with query) to `callee`, signing each attempt anew."""
         url = self._directory.url(callee, region) + path
-        extra_claims: dict[str, Any] = {}
-        if tenant_id is not None:
-            extra_claims[claim.TENANT] = tenant_id
-        if user is not None:
-            extra_claims[claim.USER] = user.account_id
-            extra_claims[claim.ROLE] = user.role
-        base_headers = dict(headers or {})
-        if tenant_context is not None:
-            base_headers[TENANT_CONTEXT_HEADER] = tenant_context
-        request_id = current_request_id.get()
-        if request_id is not None:
-            base_headers["x-request-id"] = request_id
+        base_headers, extra_claims = _prepare(headers, tenant_context, tenant_id, user)
         attempts = 1 + (self._retries if method in IDEMPOTENT else 0)
         attempt_timeout = (
             self._timeout
@@ -206,3 +216,79 @@ class ServiceClient:
                     503, "upstream_unavailable", f"the {callee} service did not answer"
                 ) from exc
         raise AssertionError("unreachable")
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        callee: str,
+        method: str,
+        path: str,
+        *,
+        body: bytes = b"",
+        headers: Mapping[str, str] | None = None,
+        region: str = GLOBAL,
+        tenant_context: str | None = None,
+        tenant_id: str | None = None,
+        user: UserContext | None = None,
+        piece_bytes: int = 256 * 1024,
+    ) -> AsyncIterator[StreamedResponse]:
+        """Send a prepared request like `send`, but hand back the body as it arrives.
+
+        Nothing is buffered: the caller relays `pieces()` on, so an answer of any size costs
+        one piece of memory. Retries are as in `send`, and only before any body is read; the
+        timeout bounds connecting and each wait for more bytes, not the whole transfer.
+        """
+        url = self._directory.url(callee, region) + path
+        base_headers, extra_claims = _prepare(headers, tenant_context, tenant_id, user)
+        attempts = 1 + (self._retries if method in IDEMPOTENT else 0)
+        timeout = aiohttp.ClientTimeout(total=None, connect=2.0, sock_read=self._timeout.total)
+        for attempt in range(attempts):
+            token = self._signer.sign(callee, extra_claims)
+            request_headers = {**base_headers, "authorization": f"Bearer {token}"}
+            try:
+                response = await self._http().request(
+                    method, url, data=body or None, headers=request_headers, timeout=timeout
+                )
+            except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+                if attempt + 1 < attempts:
+                    await asyncio.sleep(0.05 * (attempt + 1))
+                    continue
+                raise ApiError(
+                    503, "upstream_unavailable", f"the {callee} service did not answer"
+                ) from exc
+            try:
+                if (
+                    response.status in RETRYABLE_STATUS
+                    and "retry-after" not in response.headers
+                    and attempt + 1 < attempts
+                ):
+                    await asyncio.sleep(0.05 * (attempt + 1))
+                    continue
+                found = {name.lower(): value for name, value in response.headers.items()}
+                yield StreamedResponse(response.status, found, response, piece_bytes)
+                return
+            finally:
+                response.release()
+        raise AssertionError("unreachable")
+
+
+def _prepare(
+    headers: Mapping[str, str] | None,
+    tenant_context: str | None,
+    tenant_id: str | None,
+    user: UserContext | None,
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """The headers every attempt carries, and the claims each attempt's token adds."""
+    extra_claims: dict[str, Any] = {}
+    if tenant_id is not None:
+        extra_claims[claim.TENANT] = tenant_id
+    if user is not None:
+        extra_claims[claim.USER] = user.account_id
+        extra_claims[claim.ROLE] = user.role
+    base_headers = dict(headers or {})
+    if tenant_context is not None:
+        base_headers[TENANT_CONTEXT_HEADER] = tenant_context
+    request_id = current_request_id.get()
+    if request_id is not None:
+        base_headers["x-request-id"] = request_id
+    return base_headers, extra_claims

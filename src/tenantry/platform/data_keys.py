@@ -30,6 +30,7 @@ DEFAULT_MAX_AGE_SECONDS = 300.0
 MAX_AGE_VARIABLE = "TENANTRY_DATA_KEY_MAX_AGE"
 """Seconds a process may hold a data key (default 300); tests and strict deployments lower it."""
 KEY_UNAVAILABLE = "tenant_key_unavailable"
+KEY_RETIRED = "data_key_retired"
 KMS_ATTEMPT_TIMEOUT_SECONDS = 2.5
 """Each kms attempt's bound: with its retries it stays under the edge's 10 s wait for the service,
 so a client whose key cannot be fetched gets this layer's 503 `kms_unavailable`, not a timeout."""
@@ -60,6 +61,18 @@ class KeyVersionNeeded(Exception):
         self.version = version
 
 
+class IndexKeyNeeded(KeyVersionNeeded):
+    """Raised inside a request's work when a blind index key (`purpose`) is not held yet.
+
+    Index keys derive from data key version 1, which kms stops handing out once it is
+    retired; kms derives them itself then, on a route of their own.
+    """
+
+    def __init__(self, purpose: bytes, version: int) -> None:
+        super().__init__(version)
+        self.purpose = purpose
+
+
 @dataclass
 class _Held:
     """One tenant's keys in memory, and until when they may be used."""
@@ -67,6 +80,7 @@ class _Held:
     current: int
     keys: dict[int, DataKey]
     expires: float
+    index_keys: dict[bytes, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -75,6 +89,8 @@ class TenantKeys:
 
     current: DataKey
     held: dict[int, DataKey] = field(repr=False)
+    index_keys: dict[bytes, bytes] = field(default_factory=dict, repr=False)
+    """Blind index keys fetched from kms, by purpose (see `tenantry.platform.blind_index`)."""
 
     def __call__(self, version: int) -> DataKey:
         """The key of `version` (the lookup `decrypt_field` takes); asks for it if not held."""
@@ -99,6 +115,7 @@ class DataKeys:
         self._clock = clock
         self._held: dict[str, _Held] = {}
         self._fetching: dict[tuple[str, int | None], asyncio.Future[_Held]] = {}
+        self._fetching_index: dict[tuple[str, bytes], asyncio.Future[None]] = {}
 
     async def for_tenant(self, min_version: int = 0) -> TenantKeys:
         """The current tenant's keys, fetched from kms when none are held or they are too old.
@@ -116,7 +133,7 @@ class DataKeys:
         held = self._held.get(tenant.cloud_id)
         if held is None or held.expires <= self._clock() or held.current < min_version:
             held = await self._single_flight(tenant, None)
-        return TenantKeys(held.keys[held.current], held.keys)
+        return TenantKeys(held.keys[held.current], held.keys, held.index_keys)
 
     async def run(self, work: Callable[[TenantKeys], T], min_version: int = 0) -> T:
         """Run `work` with the tenant's keys; if it meets an older key version, fetch and rerun.
@@ -128,6 +145,9 @@ class DataKeys:
         for _ in range(_MISSING_VERSION_RETRIES):
             try:
                 return work(keys)
+            except IndexKeyNeeded as needed:
+                await self._index_single_flight(require_tenant(), needed.purpose)
+                keys = await self.for_tenant(min_version)
             except KeyVersionNeeded as needed:
                 await self._single_flight(require_tenant(), needed.version)
                 keys = await self.for_tenant(min_version)
@@ -153,17 +173,7 @@ class DataKeys:
             response = await call
         except ApiError as exc:
             raise self._unreachable(tenant) from exc
-        if response.status == 503 and _code(response) == KEY_UNAVAILABLE:
-            self.forget(tenant.cloud_id)
-            raise ApiError(
-                503, KEY_UNAVAILABLE, "the tenant's encryption key is unavailable", _RETRY
-            )
-        if response.status == 410:
-            self.forget(tenant.cloud_id)
-            raise ApiError(410, "tenant_purged", "the tenant was purged; its data is gone")
-        if response.status != 200:
-            raise self._unreachable(tenant)
-        document = orjson.loads(response.body)
+        document = self._key_document(tenant, response)
         key = DataKey(int(document["version"]), base64.b64decode(document["key"]))
         max_age = min(self._max_age, float(document.get("max_age", self._max_age)))
         held = self._held.get(tenant.cloud_id)
@@ -177,13 +187,64 @@ class DataKeys:
             held.expires = now + max_age
         return held
 
-    def _ask_kms(self, tenant: TenantContext, version: int | None) -> Awaitable[ServiceResponse]:
-        common: dict[str, Any] = {
+    async def _index_single_flight(self, tenant: TenantContext, purpose: bytes) -> None:
+        """One kms call per tenant and index purpose at a time; concurrent callers share it."""
+        slot = (tenant.cloud_id, purpose)
+        running = self._fetching_index.get(slot)
+        if running is None:
+            running = asyncio.ensure_future(self._fetch_index_key(tenant, purpose))
+            self._fetching_index[slot] = running
+            running.add_done_callback(lambda _done: self._fetching_index.pop(slot, None))
+        await asyncio.shield(running)
+
+    async def _fetch_index_key(self, tenant: TenantContext, purpose: bytes) -> None:
+        """Fetch the tenant's index key for `purpose` into the keys held now."""
+        call = self._client.call(
+            "kms",
+            "GET",
+            "/kms/index-key/{purpose}",
+            params={"purpose": purpose.hex()},
+            **self._kms_call_args(tenant),
+        )
+        try:
+            response = await call
+        except ApiError as exc:
+            raise self._unreachable(tenant) from exc
+        document = self._key_document(tenant, response)
+        held = self._held.get(tenant.cloud_id)
+        if held is not None:
+            held.index_keys[purpose] = base64.b64decode(document["key"])
+
+    def _key_document(self, tenant: TenantContext, response: ServiceResponse) -> Any:
+        """kms's answer with a key in it; its refusals as this service's clear errors."""
+        code = _code(response) if response.status != 200 else None
+        if response.status == 503 and code == KEY_UNAVAILABLE:
+            self.forget(tenant.cloud_id)
+            raise ApiError(
+                503, KEY_UNAVAILABLE, "the tenant's encryption key is unavailable", _RETRY
+            )
+        if response.status == 410 and code == KEY_RETIRED:
+            # Something still names a retired version: refuse it rather than guess.
+            raise ApiError(
+                500, KEY_RETIRED, "stored data names a data key version that was retired"
+            )
+        if response.status == 410:
+            self.forget(tenant.cloud_id)
+            raise ApiError(410, "tenant_purged", "the tenant was purged; its data is gone")
+        if response.status != 200:
+            raise self._unreachable(tenant)
+        return orjson.loads(response.body)
+
+    def _kms_call_args(self, tenant: TenantContext) -> dict[str, Any]:
+        return {
             "region": tenant.region,
             "tenant_context": current_tenant_token.get(),
             "tenant_id": tenant.cloud_id,
             "attempt_seconds": KMS_ATTEMPT_TIMEOUT_SECONDS,
         }
+
+    def _ask_kms(self, tenant: TenantContext, version: int | None) -> Awaitable[ServiceResponse]:
+        common = self._kms_call_args(tenant)
         if version is None:
             return self._client.call("kms", "GET", "/kms/data-key", **common)
         return self._client.call(

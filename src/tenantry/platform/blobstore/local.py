@@ -90,4 +90,3 @@ def _read_all(handle: BinaryIO) -> Iterator[bytes]:
             yield chunk
     finally:
         handle.close()
-

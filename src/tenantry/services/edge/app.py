@@ -36,6 +36,7 @@ from tenantry.services.edge.public_routes import (
     find_route,
 )
 from tenantry.services.edge.rate_limits import RateLimits
+from tenantry.services.edge.relay import relay
 from tenantry.services.edge.security_headers import SECURITY_HEADERS
 from tenantry.services.edge.tenant_cache import CachedTenant, TenantCache
 from tenantry.services.edge.user_tokens import UserTokens
@@ -44,8 +45,9 @@ SITE_HEADER = b"x-tenantry-site"
 _SITE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _FORWARDED_RESPONSE_HEADERS = ("content-type", "retry-after", "location", "content-disposition")
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
-MAX_MEDIA_RESPONSE_BYTES = 256 * 1024 * 1024
-"""Downloads through the edge are buffered whole, up to this size."""
+MAX_MEDIA_RESPONSE_BYTES = 8 * 1024 * 1024
+"""Media answers other than GETs (uploads, renames, deletes) are small JSON, buffered whole;
+media GETs (downloads, previews) are relayed piece by piece, whatever their size."""
 _SECURITY_REASONS_LOGGED = frozenset({401, 403})
 
 
@@ -193,6 +195,18 @@ class Edge:
         if scope["query_string"]:
             path += "?" + scope["query_string"].decode("latin-1")
         region = tenant.region if (tenant is not None and route.regional) else GLOBAL
+        if route.media_token and scope["method"] == "GET":
+            async with self.client.stream(
+                route.service,
+                "GET",
+                path,
+                headers=headers,
+                region=region,
+                tenant_context=context,
+                tenant_id=tenant.cloud_id if tenant is not None else None,
+            ) as streamed:
+                await relay(send, streamed, _FORWARDED_RESPONSE_HEADERS)
+            return
         response: ServiceResponse = await self.client.send(
             route.service,
             scope["method"],

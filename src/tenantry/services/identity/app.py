@@ -11,6 +11,7 @@ from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.storage.choose import storage_backend
 from tenantry.platform.storage.databases import Databases
 from tenantry.platform.tokens import TokenSigner
+from tenantry.services.identity.internal_routes import build_internal_router
 from tenantry.services.identity.key_server import PREFIX as KEY_SERVER_PREFIX
 from tenantry.services.identity.key_server import build_key_router
 from tenantry.services.identity.kms_notices import KmsNotices
@@ -32,6 +33,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         [
             build_router(databases, client, user_tokens, data_keys, notices),
             build_key_router(runtime.keys),
+            build_internal_router(databases, data_keys),
         ],
         on_startup=[notices.start],
         on_shutdown=[notices.stop, client.close],

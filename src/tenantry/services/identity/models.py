@@ -10,6 +10,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from tenantry.platform.storage.migrations import ServiceSchema
 from tenantry.platform.storage.model import TenantOwned
 
+ACCOUNT_ID_LENGTH = 32
+
 
 class IdentityBase(DeclarativeBase):
     """Declarative base of identity's own database."""
@@ -25,7 +27,7 @@ class Account(TenantOwned, IdentityBase):
     __tablename__ = "accounts"
     __table_args__ = (UniqueConstraint("tenant_id", "email_index"),)
 
-    account_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(ACCOUNT_ID_LENGTH), primary_key=True)
     email: Mapped[bytes] = mapped_column(LargeBinary)
     email_index: Mapped[str] = mapped_column(String(64))
     password_hash: Mapped[str] = mapped_column(String(255))

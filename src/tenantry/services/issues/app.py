@@ -10,7 +10,7 @@ from tenantry.platform.data_keys import DataKeys, data_key_max_age
 from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.storage.choose import storage_backend
 from tenantry.platform.storage.databases import Databases
-from tenantry.services.issues.attachments import build_attachments_router
+from tenantry.services.issues.attachments import attachments_cleanup, build_attachments_router
 from tenantry.services.issues.internal_routes import build_internal_router
 from tenantry.services.issues.media_files import MediaFiles
 from tenantry.services.issues.models import SCHEMA
@@ -22,11 +22,12 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     databases = Databases(SCHEMA, storage_backend(runtime.topology, runtime.data_dir))
     client = ServiceClient(runtime.signer, runtime.directory)
     data_keys = DataKeys(client, max_age=data_key_max_age())
+    media = MediaFiles(client)
     return create_service_app(
         runtime,
         [
-            build_router(databases, data_keys),
-            build_attachments_router(databases, data_keys, MediaFiles(client)),
+            build_router(databases, data_keys, attachments_cleanup(media)),
+            build_attachments_router(databases, data_keys, media),
             build_internal_router(databases, data_keys),
         ],
         on_shutdown=[client.close],

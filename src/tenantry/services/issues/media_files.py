@@ -98,6 +98,23 @@ class MediaFiles:
             raise ApiError(502, "media_error", "media answered a listing without files")
         return files
 
+    async def delete_collection(self, token: MediaToken, user: UserContext) -> None:
+        """Delete every file of the token's collection (its issue is gone)."""
+        tenant = require_tenant()
+        response = await self._client.call(
+            "media",
+            "DELETE",
+            "/media/collections/{collection}",
+            params={"collection": token.collection},
+            query={"token": token.token},
+            region=tenant.region,
+            tenant_context=current_tenant_token.get(),
+            tenant_id=tenant.cloud_id,
+            user=user,
+        )
+        if response.status != 204:
+            raise refusal(response)
+
 
 def _answer(response: ServiceResponse, expected: int) -> dict[str, Any]:
     """Media's JSON answer when it is the expected status; otherwise a clear refusal."""

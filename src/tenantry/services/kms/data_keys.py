@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
+from tenantry.platform.blind_index import INDEX_KEY_VERSION, index_key
 from tenantry.platform.context import TenantContext, require_tenant
 from tenantry.platform.crypto import DataKey
 from tenantry.platform.storage.databases import Databases
@@ -33,6 +34,9 @@ FIRST_VERSION = 1
 ACTIVE = "active"
 DESTROYED = "destroyed"
 """A version whose wrapped key was erased when the tenant was purged: nothing opens its data."""
+RETIRED = "retired"
+"""A version below the tenant's minimum decryption version: kept wrapped (and rewrapped by root
+rotations) so a backup sealed with it stays restorable, but never handed to a service."""
 CUSTOMER_KEY_ROOT_VERSION = 0
 """The `root_version` of a data key wrapped by the tenant's own key: no root rotation touches it."""
 MAX_MOVE_PASSES = 5
@@ -42,6 +46,7 @@ _COLUMNS = (
     WrappedDataKey.wrapped,
     WrappedDataKey.root_key_ref,
     WrappedDataKey.root_version,
+    WrappedDataKey.state,
 )
 _CURRENT = (
     select(*_COLUMNS)
@@ -52,6 +57,21 @@ _CURRENT = (
 _LATEST = select(*_COLUMNS).order_by(WrappedDataKey.version.desc()).limit(1)
 _BY_VERSION = select(*_COLUMNS).where(
     WrappedDataKey.version == bindparam("key_version"), WrappedDataKey.state != DESTROYED
+)
+# Versions below the minimum that are still active; the newest active version is never one.
+_TO_RETIRE = select(WrappedDataKey.version).where(
+    WrappedDataKey.version < bindparam("below"), WrappedDataKey.state == ACTIVE
+)
+_RETIRE = (
+    update(WrappedDataKey)
+    .where(WrappedDataKey.version < bindparam("below"), WrappedDataKey.state == ACTIVE)
+    .values(state=RETIRED)
+)
+_OLDEST_ACTIVE = (
+    select(WrappedDataKey.version)
+    .where(WrappedDataKey.state == ACTIVE)
+    .order_by(WrappedDataKey.version)
+    .limit(1)
 )
 _ANY_DESTROYED = select(WrappedDataKey.version).where(WrappedDataKey.state == DESTROYED).limit(1)
 _NOT_UNDER_ROOT = select(*_COLUMNS).where(
@@ -157,14 +177,50 @@ class DataKeys:
         return self._create_first(tenant)
 
     def at_version(self, version: int) -> DataKey:
-        """The tenant's data key of `version` (retired ones too), or 404 `data_key_not_found`."""
+        """The tenant's data key of `version`; 404 `data_key_not_found`, 410 `data_key_retired`."""
         tenant = self._home_tenant()
         self._refuse_if_revoked(tenant)
-        row = self._read(_BY_VERSION, {"key_version": version})
-        if row is None:
-            self._refuse_if_destroyed()
-            raise kms_error(404, "data_key_not_found", f"the tenant has no data key {version}")
+        row = self._stored(version)
+        if row.state == RETIRED:
+            raise kms_error(
+                410, "data_key_retired", f"data key {version} is below the minimum version"
+            )
         return self._unwrap(tenant, row)
+
+    def index_key(self, purpose: bytes) -> bytes:
+        """The tenant's blind index key for `purpose`, derived from data key version 1.
+
+        Served apart from the data keys so an index keeps working once version 1 is retired:
+        the derived key finds rows by value but opens nothing sealed under version 1.
+        """
+        tenant = self._home_tenant()
+        self._refuse_if_revoked(tenant)
+        return index_key(self._unwrap(tenant, self._stored(INDEX_KEY_VERSION)), purpose)
+
+    def retire(self, below: int) -> tuple[list[int], int]:
+        """Retire every version of the tenant below `below`; (versions retired now, minimum).
+
+        The minimum decryption version is raised, never lowered: running it again, or with a
+        lower `below`, retires nothing more. `below` above the current version is refused with
+        409 `retire_above_current` (the current key must stay usable), and a purged tenant
+        stays purged (410 `data_keys_destroyed`).
+        """
+        tenant = self._home_tenant()
+        self._refuse_if_destroyed()
+        current = self._read(_CURRENT)
+        if current is None or below > current.version:
+            have = 0 if current is None else current.version
+            raise kms_error(
+                409,
+                "retire_above_current",
+                f"cannot retire versions below {below}: the current version is {have}",
+            )
+        with self._databases.session() as session:
+            retired = sorted(row.version for row in session.rows(_TO_RETIRE, {"below": below}))
+            session.rows(_RETIRE, {"below": below})
+            minimum = int(session.rows(_OLDEST_ACTIVE).scalar_one())
+        key_event("data_keys_retired", tenant_id=tenant.cloud_id, versions=retired, below=below)
+        return retired, minimum
 
     def rotate(self) -> int:
         """Make the tenant's next data key version, the one every new seal uses from now on.
@@ -273,6 +329,14 @@ class DataKeys:
                     if session.rows(_MOVE, values).rowcount == 1:
                         moved.append(row.version)
         raise kms_error(409, "rotation_conflict", "the data keys kept changing during the rewrap")
+
+    def _stored(self, version: int) -> Any:
+        """The stored row of `version` (retired or not); 404 or 410 when there is none."""
+        row = self._read(_BY_VERSION, {"key_version": version})
+        if row is None:
+            self._refuse_if_destroyed()
+            raise kms_error(404, "data_key_not_found", f"the tenant has no data key {version}")
+        return row
 
     def _refuse_if_destroyed(self) -> None:
         """410 `data_keys_destroyed` once the tenant was purged."""

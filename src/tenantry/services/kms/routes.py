@@ -17,7 +17,7 @@ from tenantry.services.kms.data_keys import DataKeys
 from tenantry.services.kms.errors import NO_STORE, kms_error, provider_errors
 from tenantry.services.kms.root_keys import RootKeys
 from tenantry.services.kms.rotation import RootRotation
-from tenantry.services.kms.schemas import DataKeyOut, RotateRequest
+from tenantry.services.kms.schemas import DataKeyOut, IndexKeyOut, RetireRequest, RotateRequest
 
 PREFIX = "/kms"
 
@@ -37,6 +37,8 @@ def no_store(response: Response) -> None:
 
 Tenant = Annotated[TenantContext, Depends(signed_tenant)]
 Version = Annotated[int, Path(ge=1, le=MAX_KEY_VERSION)]
+# A blind index purpose (a column's own label), hex-encoded so any bytes travel in one segment.
+Purpose = Annotated[str, Path(min_length=2, max_length=256, pattern=r"^(?:[0-9a-f]{2})+$")]
 
 
 def build_router(keys: DataKeys, roots: RootKeys, rotation: RootRotation) -> APIRouter:
@@ -57,6 +59,16 @@ def build_router(keys: DataKeys, roots: RootKeys, rotation: RootRotation) -> API
     def rotate_data_key(_tenant: Tenant) -> dict[str, int]:
         with provider_errors():
             return {"version": keys.rotate()}
+
+    @router.post("/data-key/retire")
+    def retire_data_keys(body: RetireRequest, _tenant: Tenant) -> dict[str, object]:
+        retired, minimum = keys.retire(body.below)
+        return {"retired": retired, "min_version": minimum}
+
+    @router.get("/index-key/{purpose}")
+    def index_key(purpose: Purpose, _tenant: Tenant) -> IndexKeyOut:
+        with provider_errors():
+            return IndexKeyOut.of(keys.index_key(bytes.fromhex(purpose)), keys.max_age())
 
     @router.post("/data-key/destroy")
     def destroy_data_keys(_tenant: Tenant) -> dict[str, int]:

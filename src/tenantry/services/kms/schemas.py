@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from tenantry.platform.crypto import DataKey
+from tenantry.platform.crypto.fields import MAX_KEY_VERSION
 
 MAX_AGE_SECONDS = 300
 """How long a caller may keep a data key in memory before asking again."""
@@ -49,3 +50,23 @@ class ByokRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     aws_kms_key: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+
+
+class RetireRequest(BaseModel):
+    """The tenant's new minimum decryption version: every version below it is retired."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    below: Annotated[int, Field(ge=1, le=MAX_KEY_VERSION)]
+
+
+class IndexKeyOut(BaseModel):
+    """A tenant's blind index key for one purpose: for callers inside the cloud only."""
+
+    key: str
+    max_age: int = MAX_AGE_SECONDS
+
+    @classmethod
+    def of(cls, material: bytes, max_age: int = MAX_AGE_SECONDS) -> IndexKeyOut:
+        """The answer for `material`, in standard base64."""
+        return cls(key=base64.b64encode(material).decode("ascii"), max_age=max_age)

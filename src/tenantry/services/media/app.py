@@ -19,12 +19,15 @@ from tenantry.platform.data_keys import DataKeys, data_key_max_age
 from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.storage.choose import storage_backend
 from tenantry.platform.storage.databases import Databases
+from tenantry.platform.tenant_context import TenantContextVerifier
 from tenantry.services.media.blobs import EncryptedBlobs
 from tenantry.services.media.limits import default_limits
 from tenantry.services.media.models import SCHEMA
 from tenantry.services.media.previews import PreviewWorkers
 from tenantry.services.media.processing import Processor
 from tenantry.services.media.render import pool_renderer
+from tenantry.services.media.requeue import Requeue
+from tenantry.services.media.reseal import build_reseal_router
 from tenantry.services.media.routes import build_router
 from tenantry.services.media.service import Media
 from tenantry.services.media.tokens import MediaTokens
@@ -49,6 +52,8 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         processor,
     )
     tokens = MediaTokens(runtime.key, runtime.keys)
+    shards = [shard.name for shard in runtime.topology.regions[runtime.region].shards]
+    requeue = Requeue(media, client, TenantContextVerifier(runtime.keys), shards)
 
     async def dispose() -> None:
         await asyncio.to_thread(workers.close)
@@ -56,6 +61,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
 
     return create_service_app(
         runtime,
-        [build_router(media, tokens)],
-        on_shutdown=[processor.close, client.close, dispose],
+        [build_router(media, tokens), build_reseal_router(media)],
+        on_startup=[requeue.start],
+        on_shutdown=[requeue.stop, processor.close, client.close, dispose],
     )

@@ -1,7 +1,8 @@
-"""The media service's tables: files, chunked upload sessions and their chunks, tenant settings.
+"""The media service's tables: files, chunked upload sessions and their chunks, tenant settings,
+each tenant's bytes in use, and the queue of files waiting for their previews.
 
-Only metadata lives here; the bytes (encrypted) are in the blob store. Every primary key starts
-with `tenant_id`.
+Only metadata lives here; the bytes (encrypted) are in the blob store. Every tenant table's
+primary key starts with `tenant_id`; the preview queue holds ids only.
 """
 
 from __future__ import annotations
@@ -9,11 +10,20 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import BigInteger, Boolean, ForeignKeyConstraint, Index, Integer, String
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Table,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from tenantry.platform.storage.migrations import ServiceSchema
-from tenantry.platform.storage.model import TenantOwned, UtcDateTime
+from tenantry.platform.storage.model import TENANT_ID_LENGTH, TenantOwned, UtcDateTime
 
 ID_LENGTH = 32
 COLLECTION_LENGTH = 128
@@ -89,6 +99,34 @@ class MediaSettings(TenantOwned, MediaBase):
     view_only: Mapped[bool] = mapped_column(Boolean)
     max_file_bytes: Mapped[int | None] = mapped_column(BigInteger)
     quota_bytes: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class MediaUsage(TenantOwned, MediaBase):
+    """The bytes a tenant holds or has reserved, changed only by conditional updates.
+
+    Uploads charge it in the same transaction as the row they add, with
+    `UPDATE ... WHERE used_bytes + size <= quota`, so concurrent uploads cannot pass the quota.
+    """
+
+    __tablename__ = "media_usage"
+
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    used_bytes: Mapped[int] = mapped_column(BigInteger)
+
+
+SITE_LENGTH = 63
+
+# Files waiting for their previews, across the shard's tenants: ids and the site's name only
+# (no tenant data), so media can find and re-queue them when it starts again after a stop.
+# A plain table (no `tenant_id`, no row-level security), read and written outside tenant sessions.
+preview_queue = Table(
+    "media_preview_queue",
+    MediaBase.metadata,
+    Column("cloud_id", String(TENANT_ID_LENGTH), primary_key=True),
+    Column("file_id", String(ID_LENGTH), primary_key=True),
+    Column("site", String(SITE_LENGTH), nullable=False),
+    Column("queued_at", UtcDateTime, nullable=False),
+)
 
 
 SCHEMA = ServiceSchema("media", MediaBase.metadata, Path(__file__).with_name("migrations"))

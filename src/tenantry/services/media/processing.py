@@ -5,6 +5,8 @@ sealing run in worker threads and rendering in the preview pipeline's worker pro
 the event loop, so conversions cannot starve API requests. A render's pages and thumbnail
 are sealed like the original; the file then becomes `succeeded` with its page count, or
 `failed` with the reason code the renderer gave (`internal_error` for anything unexpected).
+Each queued file has an entry in the shard's preview queue until its outcome is recorded, so a
+file left `pending` by a stop is found and queued again on the next start.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from tenantry.platform.storage.databases import Databases
 from tenantry.platform.storage.model import utc_now
 from tenantry.services.media import blobs, store
 from tenantry.services.media.blobs import EncryptedBlobs
+from tenantry.services.media.preview_queue import PreviewQueue
 from tenantry.services.media.render import Rendered, Renderer, RenderFailed
 from tenantry.services.media.store import FileRow
 
@@ -41,6 +44,7 @@ class Processor:
         self._blobs = blob_store
         self._renderer = renderer
         self._slots = asyncio.Semaphore(slots)
+        self.queue = PreviewQueue(databases)
         self._tasks: set[asyncio.Task[None]] = set()
 
     def submit(self, row: FileRow, keys: TenantKeys) -> None:
@@ -55,7 +59,7 @@ class Processor:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def close(self) -> None:
-        """Stop: cancel renders not finished; their files stay `pending`."""
+        """Stop: cancel renders not finished; their files stay `pending` and queued."""
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
@@ -76,6 +80,7 @@ class Processor:
             with self._databases.session() as session:
                 outcome = (status, reason, pages)
                 kept = store.finish_file(session, row.id, outcome, found_type, utc_now())
+            await asyncio.to_thread(self.queue.remove, row.id)
             if not kept:  # deleted while rendering: drop what was written
                 await asyncio.to_thread(self._blobs.delete_tree, require_tenant().cloud_id, row.id)
 

@@ -9,18 +9,18 @@ this tenant, the collection concerned and the action the route performs; anythin
 builders, and FastAPI resolves annotations where they are written.)
 """
 
-from collections.abc import Iterator
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from tenantry.platform.context import UserContext, current_tenant, current_user
 from tenantry.platform.errors import ApiError
 from tenantry.services.media import blobs
 from tenantry.services.media.bodies import read_raw, read_upload
+from tenantry.services.media.downloads import FrameStreamResponse
 from tenantry.services.media.limits import MAX_CHUNK_BYTES
 from tenantry.services.media.models import NAME_LENGTH
 from tenantry.services.media.names import display_name
@@ -281,11 +281,7 @@ def _file_routes(media: Media, tokens: MediaTokens, prefix: str) -> APIRouter:
             "content-disposition": f"attachment; filename*=UTF-8''{quote(row.name, safe='')}",
             "content-security-policy": "sandbox; default-src 'none'",
         }
-        if isinstance(body, bytes):
-            return Response(body, media_type=row.media_type, headers=headers)
-        stream: Iterator[bytes] = body
-        headers["content-length"] = str(row.size)
-        return StreamingResponse(stream, media_type=row.media_type, headers=headers)
+        return FrameStreamResponse(body.first, body.rest, row.size, row.media_type, headers)
 
     @router.get("/files/{file_id}/preview/{page}")
     async def preview(file_id: str, page: int, grant: Grant) -> Response:
@@ -302,6 +298,17 @@ def _file_routes(media: Media, tokens: MediaTokens, prefix: str) -> APIRouter:
         row = file_for(grant, file_id, "read")
         png = await media.artifact(row, blobs.thumbnail(row.id))
         return Response(png, media_type="image/png", headers=_NO_SNIFF)
+
+    if prefix == INTERNAL_PREFIX:
+
+        @router.delete("/collections/{collection}", status_code=204)
+        async def delete_collection(collection: str, grant: Grant) -> Response:
+            """Delete every file of a collection whose owner is gone (services only)."""
+            require(
+                grant, tenant=grant.tenant, collection=check_collection(collection), action="delete"
+            )
+            await media.delete_collection(collection)
+            return Response(status_code=204)
 
     @router.delete("/files/{file_id}", status_code=204)
     async def delete_file(file_id: str, grant: Grant) -> Response:

@@ -14,11 +14,14 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
+
 from tenantry.platform.context import require_tenant
 from tenantry.platform.data_keys import DataKeys, TenantKeys
 from tenantry.platform.errors import ApiError, not_found
 from tenantry.platform.storage.databases import Databases
 from tenantry.platform.storage.model import utc_now
+from tenantry.platform.storage.tenant_session import TenantSession
 from tenantry.services.media import blobs, store
 from tenantry.services.media.blobs import EncryptedBlobs
 from tenantry.services.media.limits import (
@@ -36,8 +39,19 @@ from tenantry.services.media.store import FileRow, Settings, UploadRow
 
 HEAD_BYTES = 64 * 1024
 """What a chunked upload is sniffed on when it is stored; processing sniffs the whole file."""
-WHOLE_READ_LIMIT = 32 * 1024 * 1024
-"""Files up to this size are decrypted whole before the first byte is sent (fail closed)."""
+WHOLE_READ_LIMIT = 4 * 1024 * 1024
+"""Files up to this size are decrypted whole before the first byte is sent; larger ones are
+streamed frame by frame, each frame sent only once it has authenticated (fail closed)."""
+_CHARGE_ATTEMPTS = 3
+"""A tenant's first charge can collide with another making its usage row: then it retries."""
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    """A file's plaintext: the first part, already checked, then the rest frame by frame."""
+
+    first: bytes
+    rest: Iterator[bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +111,8 @@ class Media:
         settings = self.settings()
         return self.defaults.with_overrides(settings.max_file_bytes, settings.quota_bytes)
 
-    def _check_room(self, size: int) -> None:
+    def _check_room(self, size: int) -> Limits:
+        """Refuse early a file over the size limit or plainly over quota (charging decides)."""
         limits = self.limits()
         if size > limits.max_file_bytes:
             raise ApiError(
@@ -111,6 +126,16 @@ class Media:
                 "quota_exceeded",
                 f"the site's media quota of {limits.quota_bytes} bytes would be exceeded",
             )
+        return limits
+
+    def _charge(self, session: TenantSession, size: int, quota: int) -> None:
+        """Charge `size` bytes to the tenant in `session`'s transaction, or 413 `quota_exceeded`."""
+        if not store.charge(session, size, quota):
+            raise ApiError(
+                413,
+                "quota_exceeded",
+                f"the site's media quota of {quota} bytes would be exceeded",
+            )
 
     # -- single uploads --------------------------------------------------------------------
 
@@ -120,7 +145,7 @@ class Media:
         `name` is what the client called the file: only a sanitised copy is kept, and a name
         that tries to be a path gets no preview (`failed`, `invalid_name`).
         """
-        self._check_room(len(data))
+        limits = self._check_room(len(data))
         keys = await self.data_keys.for_tenant()
         file_id = uuid.uuid4().hex
         tenant = require_tenant().cloud_id
@@ -128,7 +153,14 @@ class Media:
             self._write_original, keys, tenant, collection, file_id, [data]
         )
         return self._register(
-            keys, collection, file_id, name, len(data), digest, sniff(data).media_type
+            keys,
+            collection,
+            file_id,
+            name,
+            len(data),
+            digest,
+            sniff(data).media_type,
+            quota=limits.quota_bytes,
         )
 
     def _write_original(
@@ -157,7 +189,12 @@ class Media:
         size: int,
         digest: tuple[str, bytes],
         media_type: str | None = None,
+        *,
+        quota: int | None = None,
+        upload_id: str | None = None,
     ) -> FileRow:
+        """Add the file's row: charged to the quota (`quota`), or taking over `upload_id`'s
+        reservation, in the row's own transaction. Anything failing drops the stored bytes."""
         now = utc_now()
         refusal = _name_refusal(name)
         row = FileRow(
@@ -175,10 +212,25 @@ class Media:
             updated_at=now,
         )
         try:
-            with self.databases.session() as session:
-                store.insert_file(session, row)
+            if refusal is None:
+                self.processor.queue.add(file_id)
+            for attempt in range(_CHARGE_ATTEMPTS):
+                try:
+                    with self.databases.session() as session:
+                        if upload_id is not None:
+                            if not store.delete_upload(session, upload_id):
+                                raise not_found("the upload")
+                        elif quota is not None:
+                            self._charge(session, size, quota)
+                        store.insert_file(session, row)
+                    break
+                except IntegrityError:
+                    if attempt + 1 == _CHARGE_ATTEMPTS:
+                        raise
         except BaseException:
             self.blobs.delete_tree(require_tenant().cloud_id, file_id)
+            if refusal is None:
+                self.processor.queue.remove(file_id)
             raise
         if refusal is None:
             self.processor.submit(row, keys)
@@ -197,12 +249,19 @@ class Media:
                 "invalid_chunk_size",
                 f"chunk_size must be {MIN_CHUNK_BYTES}..{MAX_CHUNK_BYTES}",
             )
-        self._check_room(size)
+        limits = self._check_room(size)
         # The client's name as given (bounded): checked and sanitised when the file is made.
         raw_name = (name or "")[:NAME_LENGTH]
         row = UploadRow(uuid.uuid4().hex, collection, raw_name, size, chunk, utc_now())
-        with self.databases.session() as session:
-            store.insert_upload(session, row)
+        for attempt in range(_CHARGE_ATTEMPTS):
+            try:
+                with self.databases.session() as session:
+                    self._charge(session, size, limits.quota_bytes)
+                    store.insert_upload(session, row)
+                break
+            except IntegrityError:
+                if attempt + 1 == _CHARGE_ATTEMPTS:
+                    raise
         return UploadState(row, [])
 
     def upload_state(self, upload_id: str) -> UploadState:
@@ -254,7 +313,7 @@ class Media:
         if missing:
             raise ApiError(409, "upload_incomplete", f"chunks still missing: {missing}")
         versions = {c.key_version for c in chunks}
-        keys = await self._keys_with(versions)
+        keys = await self.keys_with(versions)
         tenant = require_tenant().cloud_id
         file_id = uuid.uuid4().hex
 
@@ -272,19 +331,20 @@ class Media:
         if sha256 is not None and digest[0] != sha256.lower():
             self.blobs.delete_tree(tenant, file_id)
             raise ApiError(400, "sha256_mismatch", "the assembled file does not match its sha256")
-        with self.databases.session() as session:
-            store.delete_upload(session, upload.id)
-        row = self._register(keys, upload.collection, file_id, upload.name, upload.size, digest)
+        row = self._register(
+            keys, upload.collection, file_id, upload.name, upload.size, digest, upload_id=upload.id
+        )
         await asyncio.to_thread(self.blobs.delete_tree, tenant, f"uploads/{upload.id}")
         return row
 
     def cancel_upload(self, upload: UploadRow) -> None:
         """Drop an upload and its chunks; its quota reservation ends."""
         with self.databases.session() as session:
-            store.delete_upload(session, upload.id)
+            if store.delete_upload(session, upload.id):
+                store.release(session, upload.size)
         self.blobs.delete_tree(require_tenant().cloud_id, f"uploads/{upload.id}")
 
-    async def _keys_with(self, versions: set[int]) -> TenantKeys:
+    async def keys_with(self, versions: set[int]) -> TenantKeys:
         """The tenant's keys, fetching any of `versions` not held yet."""
 
         def check(keys: TenantKeys) -> TenantKeys:
@@ -296,10 +356,14 @@ class Media:
 
     # -- reading and deleting --------------------------------------------------------------
 
+    def find(self, file_id: str) -> FileRow | None:
+        """A file of the current tenant, or None."""
+        with self.databases.session() as session:
+            return store.get_file(session, file_id)
+
     def file(self, file_id: str) -> FileRow:
         """A file of the current tenant; 404 when there is none."""
-        with self.databases.session() as session:
-            row = store.get_file(session, file_id)
+        row = self.find(file_id)
         if row is None:
             raise not_found("the file")
         return row
@@ -313,17 +377,21 @@ class Media:
         """An upload of the current tenant; 404 when there is none."""
         return self.upload_state(upload_id).upload
 
-    async def original(self, row: FileRow) -> bytes | Iterator[bytes]:
-        """The original's plaintext: whole (checked) when small, else a frame-checked stream."""
-        keys = await self._keys_with({row.key_version})
+    async def original(self, row: FileRow) -> Download:
+        """The original's plaintext: whole (checked) when small, else its first frame checked
+        and the rest as a stream whose every frame is checked before it is handed on."""
+        keys = await self.keys_with({row.key_version})
         tenant = require_tenant().cloud_id
         name = blobs.original(row.id)
         try:
             if row.size <= WHOLE_READ_LIMIT:
-                return await asyncio.to_thread(
+                whole = await asyncio.to_thread(
                     self.blobs.read_all, keys, tenant, row.collection, name
                 )
-            return self.blobs.read(keys, tenant, row.collection, name)
+                return Download(whole, iter(()))
+            frames = await asyncio.to_thread(self.blobs.read, keys, tenant, row.collection, name)
+            first = await asyncio.to_thread(next, frames, b"")
+            return Download(first, frames)
         except KeyError:
             raise ApiError(500, "blob_missing", "the file's stored bytes are missing") from None
 
@@ -333,7 +401,7 @@ class Media:
             raise ApiError(
                 409, f"preview_{row.status}", f"previews are {row.status}: {row.reason or ''}"
             )
-        keys = await self._keys_with({row.key_version})
+        keys = await self.keys_with({row.key_version})
         tenant = require_tenant().cloud_id
         try:
             return await asyncio.to_thread(self.blobs.read_all, keys, tenant, row.collection, name)
@@ -347,10 +415,41 @@ class Media:
         return self.file(row.id)
 
     async def delete(self, row: FileRow) -> None:
-        """Delete a file: its row, then its original and every artifact."""
+        """Delete a file: its row (its bytes leave the quota), then its original and artifacts."""
         with self.databases.session() as session:
-            store.delete_file(session, row.id)
+            if store.delete_file(session, row.id):
+                store.release(session, row.size)
         await asyncio.to_thread(self.blobs.delete_tree, require_tenant().cloud_id, row.id)
+
+    async def delete_collection(self, collection: str) -> int:
+        """Delete every file and upload of a collection (its owner is gone); how many files.
+
+        The rows go in one transaction, which also takes their bytes off the quota; then the
+        stored originals, artifacts and chunks.
+        """
+        with self.databases.session() as session:
+            files = store.collection_files(session, collection)
+            uploads = store.collection_uploads(session, collection)
+            freed = 0
+            for file_id, size in files:
+                if store.delete_file(session, file_id):
+                    freed += size
+            for upload_id, size in uploads:
+                if store.delete_upload(session, upload_id):
+                    freed += size
+            if freed:
+                store.release(session, freed)
+        tenant = require_tenant().cloud_id
+
+        def remove_blobs() -> None:
+            for file_id, _ in files:
+                self.blobs.delete_tree(tenant, file_id)
+                self.processor.queue.remove(file_id)
+            for upload_id, _ in uploads:
+                self.blobs.delete_tree(tenant, f"uploads/{upload_id}")
+
+        await asyncio.to_thread(remove_blobs)
+        return len(files)
 
 
 def _name_refusal(name: str | None) -> str | None:

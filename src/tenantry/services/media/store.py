@@ -1,5 +1,5 @@
-"""The media service's rows: files, uploads and their chunks, settings; read and written through
-the tenant session (which adds the tenant to every statement)."""
+"""The media service's rows: files, uploads and their chunks, settings and bytes in use; read and
+written through the tenant session (which adds the tenant to every statement)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, case, delete, func, select, update
 
 from tenantry.platform.storage.tenant_session import TenantSession
 from tenantry.services.media.models import (
@@ -16,12 +16,14 @@ from tenantry.services.media.models import (
     MediaSettings,
     MediaUpload,
     MediaUploadChunk,
+    MediaUsage,
 )
 
 PENDING = "pending"
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 _SETTINGS_ROW = "tenant"
+_USAGE_ROW = "tenant"
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,18 +144,76 @@ def finish_file(
     return bool(result.rowcount)
 
 
-def delete_file(session: TenantSession, file_id: str) -> None:
-    """Remove a file's row."""
-    session.rows(
+def delete_file(session: TenantSession, file_id: str) -> bool:
+    """Remove a file's row; False when there was none (deleted meanwhile)."""
+    result = session.rows(
         delete(MediaFile).where(MediaFile.id == bindparam("file_id")), {"file_id": file_id}
     )
+    return bool(result.rowcount)
 
 
-def used_bytes(session: TenantSession) -> int:
-    """Bytes the tenant holds or has reserved: stored files plus uploads under way."""
+def counted_bytes(session: TenantSession) -> int:
+    """Bytes the tenant holds or has reserved, counted: stored files plus uploads under way."""
     files = session.rows(select(func.coalesce(func.sum(MediaFile.size), 0))).scalar_one()
     uploads = session.rows(select(func.coalesce(func.sum(MediaUpload.size), 0))).scalar_one()
     return int(files) + int(uploads)
+
+
+def used_bytes(session: TenantSession) -> int:
+    """Bytes the tenant holds or has reserved, as its usage row keeps them (counted if none)."""
+    found = session.rows(select(MediaUsage.used_bytes)).first()
+    return counted_bytes(session) if found is None else int(found.used_bytes)
+
+
+_CHARGE = (
+    update(MediaUsage)
+    .where(MediaUsage.used_bytes + bindparam("size") <= bindparam("quota"))
+    .values(used_bytes=MediaUsage.used_bytes + bindparam("size"))
+)
+_RELEASE = update(MediaUsage).values(
+    used_bytes=case(
+        (MediaUsage.used_bytes < bindparam("size"), 0),
+        else_=MediaUsage.used_bytes - bindparam("size"),
+    )
+)
+
+
+def charge(session: TenantSession, size: int, quota: int) -> bool:
+    """Add `size` bytes to the tenant's usage if it stays within `quota`; False if it would not.
+
+    One conditional UPDATE decides, so two transactions charging at once cannot both pass: the
+    database serialises writes to the row and the second re-checks against the first's total.
+    It runs first in its transaction (taking the write lock at once on SQLite). A tenant
+    without a usage row yet gets one, counted from its files and uploads; two transactions
+    making it at once collide on its key (IntegrityError) and the caller retries.
+    """
+    result = session.rows(_CHARGE, {"size": size, "quota": quota})
+    if result.rowcount:
+        return True
+    if session.rows(select(MediaUsage.used_bytes)).first() is not None:
+        return False
+    used = counted_bytes(session)
+    allowed = used + size <= quota
+    total = used + size if allowed else used
+    session.insert_rows(MediaUsage, [{"scope": _USAGE_ROW, "used_bytes": total}])
+    return allowed
+
+
+def release(session: TenantSession, size: int) -> None:
+    """Take `size` bytes off the tenant's usage (never below zero)."""
+    session.rows(_RELEASE, {"size": size})
+
+
+def collection_files(session: TenantSession, collection: str) -> list[tuple[str, int]]:
+    """(id, size) of every file of a collection."""
+    query = select(MediaFile.id, MediaFile.size).where(MediaFile.collection == collection)
+    return [(str(found.id), int(found.size)) for found in session.rows(query)]
+
+
+def collection_uploads(session: TenantSession, collection: str) -> list[tuple[str, int]]:
+    """(id, size) of every upload under way into a collection."""
+    query = select(MediaUpload.id, MediaUpload.size).where(MediaUpload.collection == collection)
+    return [(str(found.id), int(found.size)) for found in session.rows(query)]
 
 
 def insert_upload(session: TenantSession, row: UploadRow) -> None:
@@ -189,14 +249,17 @@ def put_chunk(session: TenantSession, upload_id: str, chunk: ChunkRow) -> None:
     session.insert_rows(MediaUploadChunk, [{"upload_id": upload_id, **asdict(chunk)}])
 
 
-def delete_upload(session: TenantSession, upload_id: str) -> None:
-    """Close an upload session; its chunk rows go with it."""
+def delete_upload(session: TenantSession, upload_id: str) -> bool:
+    """Close an upload session, its chunk rows with it; False when there was none."""
     params = {"upload_id": upload_id}
     session.rows(
         delete(MediaUploadChunk).where(MediaUploadChunk.upload_id == bindparam("upload_id")),
         params,
     )
-    session.rows(delete(MediaUpload).where(MediaUpload.id == bindparam("upload_id")), params)
+    result = session.rows(
+        delete(MediaUpload).where(MediaUpload.id == bindparam("upload_id")), params
+    )
+    return bool(result.rowcount)
 
 
 def get_settings(session: TenantSession) -> Settings:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import threading
 from concurrent.futures import Future, InvalidStateError, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -20,6 +21,7 @@ from types import TracebackType
 
 from .errors import CONVERSION_TIMEOUT, WORKER_CRASHED, PreviewFailed
 from .limits import PreviewLimits
+from .orphans import exit_with_parent
 from .pipeline import render_previews
 from .result import PreviewResult
 
@@ -95,6 +97,8 @@ class PreviewWorkers:
             max_workers=self._workers,
             mp_context=multiprocessing.get_context("spawn"),
             max_tasks_per_child=self._jobs_per_worker,
+            initializer=exit_with_parent,
+            initargs=(os.getpid(),),
         )
 
     def _current(self) -> ProcessPoolExecutor:

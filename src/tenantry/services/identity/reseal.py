@@ -1,0 +1,65 @@
+"""Re-encrypt a tenant's account emails under its current data key, a batch at a time.
+
+After kms rotates a tenant's data key, emails sealed under older versions are resealed by the
+operator in batches: each call handles up to `limit` accounts in one transaction and answers a
+cursor to go on from, so the work is online, resumable (resealing a current email is skipped)
+and measurable (`remaining` counts the accounts not yet looked at). Blind indexes stay as they
+are: they derive from version 1 whatever the current version is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, func, select, update
+
+from tenantry.platform.crypto import key_version
+from tenantry.platform.data_keys import TenantKeys
+from tenantry.platform.sealing import open_text, seal_text
+from tenantry.platform.storage.tenant_session import TenantSession
+from tenantry.services.identity.accounts import TABLE
+from tenantry.services.identity.models import Account
+
+_RESEAL = (
+    update(Account)
+    .where(Account.account_id == bindparam("id"), Account.email == bindparam("old_email"))
+    .values(email=bindparam("new_email"))
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ResealBatch:
+    """What one batch did, and where the next one starts (None: the tenant is done)."""
+
+    looked_at: int
+    resealed: int
+    remaining: int
+    next_cursor: str | None
+
+
+def reseal_batch(
+    session: TenantSession, keys: TenantKeys, cursor: str | None, limit: int
+) -> ResealBatch:
+    """Reseal up to `limit` accounts after `cursor` whose email is not under the current key.
+
+    Each update names the ciphertext it read, so an email changed meanwhile is left as the
+    change wrote it (under the current key already).
+    """
+    query = select(Account.account_id, Account.email).order_by(Account.account_id)
+    if cursor:
+        query = query.where(Account.account_id > cursor)
+    rows = list(session.rows(query.limit(limit)))
+    resealed = 0
+    for row in rows:
+        if key_version(row.email) == keys.current.version:
+            continue
+        email = open_text(keys, TABLE, row.account_id, "email", row.email)
+        new_email = seal_text(keys, TABLE, row.account_id, "email", email)
+        values = {"id": row.account_id, "old_email": row.email, "new_email": new_email}
+        resealed += session.rows(_RESEAL, values).rowcount
+    next_cursor = rows[-1].account_id if len(rows) == limit else None
+    remaining = 0
+    if next_cursor is not None:
+        after = select(func.count()).select_from(Account).where(Account.account_id > next_cursor)
+        remaining = int(session.rows(after).scalar_one())
+    return ResealBatch(len(rows), resealed, remaining, next_cursor)
