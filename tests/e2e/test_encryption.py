@@ -28,6 +28,9 @@ SECRETS = (
 )
 
 
+NAME = "Ada Countess Lovelace"  # a display name: personal data too
+
+
 def _all_bytes(root: Path) -> bytes:
     return b"".join(p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file())
 
@@ -82,6 +85,10 @@ def test_no_plaintext_of_a_site_reaches_any_file_or_table(cloud: Cloud) -> None:
     read = site.request("GET", path).json()
     assert (read["summary"], read["description"]) == SECRETS[:2]
     email = f"admin@{site.name}.test"  # the sign-up's account email: personal data
+    member = {"email": f"ada@{site.name}.test", "password": "a long enough password"}
+    added = site.request("POST", "/rest/identity/accounts", json={**member, "display_name": NAME})
+    assert added.status_code == 201, added.text
+    assert added.json()["display_name"] == NAME
 
     deadline = time.monotonic() + 60
     while True:  # the preview is rendered (and stored) in the background
@@ -95,7 +102,7 @@ def test_no_plaintext_of_a_site_reaches_any_file_or_table(cloud: Cloud) -> None:
     if BACKEND == "postgres":
         stored += _postgres_tables(cloud)
         assert site.cloud_id.encode() in stored  # the scan sees this tenant's rows
-    for secret in (*SECRETS, email):
+    for secret in (*SECRETS, email, member["email"], NAME):
         for form in (
             secret.encode(),
             secret.encode().hex().encode(),

@@ -86,7 +86,12 @@ def test_a_role_change_is_stored_and_told_to_every_region(
     admin, member = site_with_member(app_client, "acme")
     changed = patch_role(app_client, "acme", admin, member, "admin")
     assert changed.status_code == 200, changed.text
-    assert changed.json() == {"account_id": member, "email": "member@acme.test", "role": "admin"}
+    assert changed.json() == {
+        "account_id": member,
+        "email": "member@acme.test",
+        "display_name": None,
+        "role": "admin",
+    }
 
     assert len(notices(app_client).pending()) == len(REGIONS)
     assert deliver(app_client) == len(REGIONS)

@@ -78,7 +78,12 @@ def test_login_finds_the_email_whatever_its_case_and_spacing(client: TestClient)
         assert answer.status_code == 200, (spelling, answer.text)
     account_id = account_of(client, "acme", "admin@acme.test")
     me = client.get("/rest/identity/me", headers=as_user("acme", account_id))
-    assert me.json() == {"account_id": account_id, "email": "admin@acme.test", "role": "admin"}
+    assert me.json() == {
+        "account_id": account_id,
+        "email": "admin@acme.test",
+        "display_name": None,
+        "role": "admin",
+    }
 
 
 def test_a_wrong_password_or_unknown_email_is_refused(client: TestClient) -> None:

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from tenantry.platform.crypto import key_version
 
 from .harness import FakeCloud
-from .test_identity_api import account_of, add_account, as_user, login, signup
+from .test_identity_api import PASSWORD, account_of, add_account, as_user, login, signup
 
 
 def sealed_emails(tmp_path: Path) -> dict[str, bytes]:
@@ -92,3 +92,45 @@ def test_reseal_needs_a_tenant_and_a_cursor_it_handed_out(
     for body in ({"limit": 0}, {"cursor": "x" * 33}, {"surprise": 1}, {"min_version": -1}):
         refused = reseal(client, "acme", admin, **body)
         assert refused.status_code == 422, body
+
+
+def test_display_names_are_sealed_shown_and_resealed_with_the_email(
+    client: TestClient, cloud: FakeCloud, tmp_path: Path
+) -> None:
+    made = client.post(
+        "/signup",
+        json={
+            "site": "named",
+            "email": "grace@named.test",
+            "password": PASSWORD,
+            "region": "eu",
+            "display_name": "  Grace Hopper ",
+        },
+    )
+    assert made.status_code == 201, made.text
+    admin = account_of(client, "named", "grace@named.test")
+    me = client.get("/rest/identity/me", headers=as_user("named", admin)).json()
+    assert me["display_name"] == "Grace Hopper"
+    bad = client.post(
+        "/rest/identity/accounts",
+        headers=as_user("named", admin),
+        json={"email": "x@named.test", "password": "long enough pw", "display_name": "a\nb"},
+    )
+    assert bad.status_code == 422
+    with sqlite3.connect(tmp_path / "data" / "global" / "identity.sqlite") as connection:
+        (name,) = connection.execute(
+            "SELECT display_name FROM accounts WHERE account_id = ?", (admin,)
+        ).fetchone()
+    connection.close()
+    assert b"Grace" not in name and key_version(name) == 1
+
+    cloud.rotate(cloud.tenants["named"].cloud_id)
+    assert sum(a["resealed"] for a in reseal_all(client, "named", admin, 2)) == 1
+    with sqlite3.connect(tmp_path / "data" / "global" / "identity.sqlite") as connection:
+        (name,) = connection.execute(
+            "SELECT display_name FROM accounts WHERE account_id = ?", (admin,)
+        ).fetchone()
+    connection.close()
+    assert key_version(name) == 2
+    me = client.get("/rest/identity/me", headers=as_user("named", admin)).json()
+    assert me["display_name"] == "Grace Hopper"

@@ -1,4 +1,5 @@
-"""Accounts as rows: emails sealed on the way in, opened on the way out, found by blind index."""
+"""Accounts as rows: emails and display names sealed on the way in, opened on the way out; an
+account is found by its email's blind index."""
 
 from __future__ import annotations
 
@@ -24,20 +25,35 @@ def email_index(keys: TenantKeys, email: str) -> str:
     return blind_index(keys, EMAIL_INDEX_PURPOSE, normalise_email(email))
 
 
-def new_account(keys: TenantKeys, email: str, password_hash: str, role: str) -> Account:
-    """A new account row of the current tenant, its email sealed and indexed."""
+def new_account(
+    keys: TenantKeys, email: str, password_hash: str, role: str, display_name: str | None = None
+) -> Account:
+    """A new account row of the current tenant, its email sealed and indexed, its name sealed."""
     account_id = uuid.uuid4().hex
     return Account(
         account_id=account_id,
         email=seal_text(keys, TABLE, account_id, "email", normalise_email(email)),
         email_index=email_index(keys, email),
+        display_name=(
+            None
+            if display_name is None
+            else seal_text(keys, TABLE, account_id, "display_name", display_name)
+        ),
         password_hash=password_hash,
         role=role,
         created_at=time.time(),
     )
 
 
-def public(keys: TenantKeys, account: Account) -> dict[str, str]:
-    """What the API shows of an account (never the hash), its email opened."""
+def public(keys: TenantKeys, account: Account) -> dict[str, str | None]:
+    """What the API shows of an account (never the hash), its email and display name opened."""
     email = open_text(keys, TABLE, account.account_id, "email", account.email)
-    return {"account_id": account.account_id, "email": email, "role": account.role}
+    name = account.display_name
+    return {
+        "account_id": account.account_id,
+        "email": email,
+        "display_name": None
+        if name is None
+        else open_text(keys, TABLE, account.account_id, "display_name", name),
+        "role": account.role,
+    }

@@ -20,8 +20,9 @@ class IdentityBase(DeclarativeBase):
 class Account(TenantOwned, IdentityBase):
     """A person's membership of one site, with their role and password hash.
 
-    The email is sealed with the tenant's data key (bound to this row and column); logins find
-    it by `email_index`, its blind index (`tenantry.platform.blind_index`).
+    The email and the display name are sealed with the tenant's data key (each bound to this
+    row and its column); logins find the email by `email_index`, its blind index
+    (`tenantry.platform.blind_index`).
     """
 
     __tablename__ = "accounts"
@@ -30,6 +31,7 @@ class Account(TenantOwned, IdentityBase):
     account_id: Mapped[str] = mapped_column(String(ACCOUNT_ID_LENGTH), primary_key=True)
     email: Mapped[bytes] = mapped_column(LargeBinary)
     email_index: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[float] = mapped_column(Float)

@@ -1,4 +1,4 @@
-"""Re-encrypt a tenant's account emails under its current data key, a batch at a time.
+"""Re-encrypt a tenant's account emails and display names under its current data key, in batches.
 
 After kms rotates a tenant's data key, emails sealed under older versions are resealed by the
 operator in batches: each call handles up to `limit` accounts in one transaction and answers a
@@ -20,10 +20,16 @@ from tenantry.platform.storage.tenant_session import TenantSession
 from tenantry.services.identity.accounts import TABLE
 from tenantry.services.identity.models import Account
 
+# Each update names the ciphertexts it read, so an account changed meanwhile is left as the
+# change wrote it (under the current key already).
 _RESEAL = (
     update(Account)
-    .where(Account.account_id == bindparam("id"), Account.email == bindparam("old_email"))
-    .values(email=bindparam("new_email"))
+    .where(
+        Account.account_id == bindparam("id"),
+        Account.email == bindparam("old_email"),
+        Account.display_name.is_not_distinct_from(bindparam("old_name")),
+    )
+    .values(email=bindparam("new_email"), display_name=bindparam("new_name"))
 )
 
 
@@ -40,22 +46,28 @@ class ResealBatch:
 def reseal_batch(
     session: TenantSession, keys: TenantKeys, cursor: str | None, limit: int
 ) -> ResealBatch:
-    """Reseal up to `limit` accounts after `cursor` whose email is not under the current key.
-
-    Each update names the ciphertext it read, so an email changed meanwhile is left as the
-    change wrote it (under the current key already).
-    """
-    query = select(Account.account_id, Account.email).order_by(Account.account_id)
+    """Reseal up to `limit` accounts after `cursor` whose sealed fields are not all current."""
+    query = select(Account.account_id, Account.email, Account.display_name).order_by(
+        Account.account_id
+    )
     if cursor:
         query = query.where(Account.account_id > cursor)
     rows = list(session.rows(query.limit(limit)))
     resealed = 0
+    current = keys.current.version
     for row in rows:
-        if key_version(row.email) == keys.current.version:
+        sealed = [row.email] + ([row.display_name] if row.display_name is not None else [])
+        if all(key_version(value) == current for value in sealed):
             continue
-        email = open_text(keys, TABLE, row.account_id, "email", row.email)
-        new_email = seal_text(keys, TABLE, row.account_id, "email", email)
-        values = {"id": row.account_id, "old_email": row.email, "new_email": new_email}
+        values = {
+            "id": row.account_id,
+            "old_email": row.email,
+            "new_email": _resealed(keys, row.account_id, "email", row.email),
+            "old_name": row.display_name,
+            "new_name": None
+            if row.display_name is None
+            else _resealed(keys, row.account_id, "display_name", row.display_name),
+        }
         resealed += session.rows(_RESEAL, values).rowcount
     next_cursor = rows[-1].account_id if len(rows) == limit else None
     remaining = 0
@@ -63,3 +75,10 @@ def reseal_batch(
         after = select(func.count()).select_from(Account).where(Account.account_id > next_cursor)
         remaining = int(session.rows(after).scalar_one())
     return ResealBatch(len(rows), resealed, remaining, next_cursor)
+
+
+def _resealed(keys: TenantKeys, account_id: str, column: str, sealed: bytes) -> bytes:
+    """One column of one account, opened and sealed again under the current key."""
+    return seal_text(
+        keys, TABLE, account_id, column, open_text(keys, TABLE, account_id, column, sealed)
+    )

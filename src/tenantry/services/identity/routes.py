@@ -121,9 +121,11 @@ def build_router(
     """
     router = APIRouter()
 
-    def store_account(keys: TenantKeys, email: str, password_hash: str, role: str) -> str:
+    def store_account(
+        keys: TenantKeys, email: str, password_hash: str, role: str, display_name: str | None
+    ) -> str:
         """Add an account to the current tenant; its id. IntegrityError if the email is taken."""
-        account = new_account(keys, email, password_hash, role)
+        account = new_account(keys, email, password_hash, role, display_name)
         with databases.global_session() as session:
             session.add(account)
         return account.account_id
@@ -144,7 +146,9 @@ def build_router(
         try:
             with _signed_scope(tenant, document["context"]):
                 await data_keys.run(
-                    lambda keys: store_account(keys, body.email, password_hash, "admin")
+                    lambda keys: store_account(
+                        keys, body.email, password_hash, "admin", body.display_name
+                    )
                 )
         except Exception:
             await client.call(
@@ -193,10 +197,10 @@ def build_router(
         return {"token": token}
 
     @router.get("/rest/identity/me")
-    async def me() -> dict[str, str]:
+    async def me() -> dict[str, str | None]:
         user = _require_user()
 
-        def read(keys: TenantKeys) -> dict[str, str]:
+        def read(keys: TenantKeys) -> dict[str, str | None]:
             with databases.global_session() as session:
                 account = session.get(Account, (require_tenant().cloud_id, user.account_id))
                 if account is None:
@@ -206,36 +210,43 @@ def build_router(
         return await data_keys.run(read)
 
     @router.get("/rest/identity/accounts")
-    async def list_accounts() -> dict[str, list[dict[str, str]]]:
+    async def list_accounts() -> dict[str, list[dict[str, str | None]]]:
         _require_admin()
 
-        def read(keys: TenantKeys) -> list[dict[str, str]]:
+        def read(keys: TenantKeys) -> list[dict[str, str | None]]:
             with databases.global_session() as session:
                 accounts = session.scalars(select(Account)).all()
                 # Emails are sealed, so the database cannot order by them.
                 shown = [public(keys, account) for account in accounts]
-            return sorted(shown, key=lambda account: (account["email"], account["account_id"]))
+            return sorted(shown, key=lambda a: (str(a["email"]), str(a["account_id"])))
 
         return {"accounts": await data_keys.run(read)}
 
     @router.post("/rest/identity/accounts", status_code=201)
-    async def add_account(body: NewAccount) -> dict[str, str]:
+    async def add_account(body: NewAccount) -> dict[str, str | None]:
         _require_admin()
         password_hash = await run_in_threadpool(hash_password, body.password)
         try:
             account_id = await data_keys.run(
-                lambda keys: store_account(keys, body.email, password_hash, body.role)
+                lambda keys: store_account(
+                    keys, body.email, password_hash, body.role, body.display_name
+                )
             )
         except IntegrityError as exc:
             raise ApiError(409, "account_exists", "that email already has an account") from exc
-        return {"account_id": account_id, "email": body.email, "role": body.role}
+        return {
+            "account_id": account_id,
+            "email": body.email,
+            "display_name": body.display_name,
+            "role": body.role,
+        }
 
     @router.patch("/rest/identity/accounts/{account_id}")
-    async def change_role(account_id: AccountId, body: RoleChange) -> dict[str, str]:
+    async def change_role(account_id: AccountId, body: RoleChange) -> dict[str, str | None]:
         _require_admin()
         changed = False
 
-        def change(keys: TenantKeys) -> dict[str, str]:
+        def change(keys: TenantKeys) -> dict[str, str | None]:
             nonlocal changed
             with databases.global_session() as session:
                 account = _account(session, account_id)

@@ -17,6 +17,13 @@ Email = Annotated[
     ),
 ]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=1024)]
+DisplayName = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$"
+    ),
+]
+"""A person's name as others see it: personal data, sealed at rest."""
 Site = Annotated[str, StringConstraints(min_length=1, max_length=63)]
 Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 
@@ -29,6 +36,7 @@ class Signup(BaseModel):
     site: Site
     email: Email
     password: Password
+    display_name: DisplayName | None = None
     users_by_country: dict[Country, Annotated[int, Field(ge=0, le=1_000_000_000)]] | None = Field(
         default=None, max_length=300
     )
@@ -53,6 +61,7 @@ class NewAccount(BaseModel):
     email: Email
     password: Password
     role: Literal["admin", "user"] = "user"
+    display_name: DisplayName | None = None
 
 
 Role = Literal["admin", "user"]
