@@ -3,6 +3,10 @@
 A lookup that hits the cache costs a dict read and a clock read. A change in tcs (suspension,
 resumption, removal) evicts the site within milliseconds through the long-poll in `watch`; if the
 feed is lost, the whole cache is dropped, so a stale status is never served for long.
+
+Both kinds of entry are bounded, oldest first out: sites that exist (`MAX_SITES`, more than a
+region serves) and names that do not (`MAX_UNKNOWN_SITES`), which anyone can invent by the
+million, so made-up names can cost the edge neither its memory nor the real sites' entries.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ POSITIVE_TTL_SECONDS = 60.0
 NEGATIVE_TTL_SECONDS = 2.0
 CONTEXT_MARGIN_SECONDS = 30.0
 FEED_WAIT_SECONDS = 8
+MAX_SITES = 1_000_000
+MAX_UNKNOWN_SITES = 10_000
 log = structlog.get_logger("tenantry.edge.tenants")
 
 
@@ -36,15 +42,23 @@ class CachedTenant:
 class TenantCache:
     """Site -> tenant, with single-flight lookups and change-feed eviction."""
 
-    def __init__(self, client: ServiceClient) -> None:
+    def __init__(
+        self,
+        client: ServiceClient,
+        *,
+        max_sites: int = MAX_SITES,
+        max_unknown_sites: int = MAX_UNKNOWN_SITES,
+    ) -> None:
         self._client = client
         self._entries: dict[str, CachedTenant] = {}
+        self._unknown: dict[str, CachedTenant] = {}
+        self._limits = {True: max_sites, False: max_unknown_sites}
         self._inflight: dict[str, asyncio.Future[CachedTenant]] = {}
         self._epoch = 0
 
     def cached(self, site: str, now: float) -> CachedTenant | None:
         """The cached entry for `site` if still fresh (the hot path: no I/O)."""
-        entry = self._entries.get(site)
+        entry = self._entries.get(site) or self._unknown.get(site)
         if entry is not None and entry.expires > now:
             return entry
         return None
@@ -98,18 +112,34 @@ class TenantCache:
             raise ApiError(503, "tenant_lookup_unavailable", "the tenant catalog did not answer")
         # A change that arrived while we were asking may have made this answer stale already.
         if epoch == self._epoch:
-            self._entries[site] = entry
+            self._remember(site, entry)
         return entry
+
+    def _remember(self, site: str, entry: CachedTenant) -> None:
+        """Keep `entry`, first making room by dropping the oldest entry of its kind."""
+        known = entry.tenant is not None
+        entries, other = (self._entries, self._unknown) if known else (self._unknown, self._entries)
+        other.pop(site, None)
+        entries.pop(site, None)
+        while len(entries) >= self._limits[known]:
+            del entries[next(iter(entries))]
+        entries[site] = entry
+
+    def sizes(self) -> tuple[int, int]:
+        """How many sites, and how many unknown names, the cache holds now."""
+        return len(self._entries), len(self._unknown)
 
     def evict(self, site: str) -> None:
         """Forget one site now."""
         self._epoch += 1
         self._entries.pop(site, None)
+        self._unknown.pop(site, None)
 
     def clear(self) -> None:
         """Forget every site (the change feed was lost)."""
         self._epoch += 1
         self._entries.clear()
+        self._unknown.clear()
 
     async def watch(self) -> None:
         """Follow tcs's change feed for as long as the edge runs, evicting changed sites."""
