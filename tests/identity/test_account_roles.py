@@ -228,3 +228,23 @@ def test_the_revisions_build_exactly_the_models(tmp_path: Path) -> None:
             assert compare_metadata(context, SCHEMA.metadata) == []
     finally:
         engine.dispose()
+
+
+def test_a_demoted_admin_loses_the_admin_routes_at_once_whatever_its_token_says(
+    app_client: TestClient,
+) -> None:
+    admin, member = site_with_member(app_client, "acme")
+    assert patch_role(app_client, "acme", admin, member, "admin").status_code == 200
+    assert patch_role(app_client, "acme", admin, member, "user").status_code == 200
+    # The member still holds a token issued while it was an admin (role claim "admin").
+    stale = as_user("acme", member, "admin")
+    for method, path, body in (
+        ("GET", "/rest/identity/accounts", None),
+        ("POST", "/rest/identity/accounts", {"email": "x@acme.test", "password": PASSWORD}),
+        ("PATCH", f"/rest/identity/accounts/{member}", {"role": "admin"}),
+        ("DELETE", f"/rest/identity/accounts/{admin}", None),
+    ):
+        refused = app_client.request(method, path, headers=stale, json=body)
+        assert refused.status_code == 403, (method, path, refused.text)
+        assert refused.json()["error"] == "admin_required"
+    assert patch_role(app_client, "acme", admin, member, "admin").status_code == 200

@@ -121,6 +121,19 @@ def build_router(
     """
     router = APIRouter()
 
+    def require_current_admin() -> UserContext:
+        """An admin's token, whose account is still an admin now (403 `admin_required`).
+
+        A token names the role its account had when it was issued; an admin demoted or removed
+        since must lose the admin routes at once, not when the token runs out.
+        """
+        user = _require_admin()
+        with databases.global_session() as session:
+            account = session.get(Account, (require_tenant().cloud_id, user.account_id))
+        if account is None or account.role != "admin":
+            raise ApiError(403, "admin_required", "only a site admin may do this")
+        return user
+
     def store_account(
         keys: TenantKeys, email: str, password_hash: str, role: str, display_name: str | None
     ) -> str:
@@ -211,7 +224,7 @@ def build_router(
 
     @router.get("/rest/identity/accounts")
     async def list_accounts() -> dict[str, list[dict[str, str | None]]]:
-        _require_admin()
+        require_current_admin()
 
         def read(keys: TenantKeys) -> list[dict[str, str | None]]:
             with databases.global_session() as session:
@@ -224,7 +237,7 @@ def build_router(
 
     @router.post("/rest/identity/accounts", status_code=201)
     async def add_account(body: NewAccount) -> dict[str, str | None]:
-        _require_admin()
+        require_current_admin()
         password_hash = await run_in_threadpool(hash_password, body.password)
         try:
             account_id = await data_keys.run(
@@ -243,7 +256,7 @@ def build_router(
 
     @router.patch("/rest/identity/accounts/{account_id}")
     async def change_role(account_id: AccountId, body: RoleChange) -> dict[str, str | None]:
-        _require_admin()
+        require_current_admin()
         changed = False
 
         def change(keys: TenantKeys) -> dict[str, str | None]:
@@ -264,7 +277,7 @@ def build_router(
 
     @router.delete("/rest/identity/accounts/{account_id}", status_code=204)
     async def remove_account(account_id: AccountId) -> None:
-        _require_admin()
+        require_current_admin()
 
         def remove() -> None:
             with databases.global_session() as session:
