@@ -89,7 +89,7 @@ def test_reseal_needs_a_tenant_and_a_cursor_it_handed_out(
     assert anonymous.json()["error"] == "tenant_required"
     signup(client, "acme", "ada@acme.test")
     admin = account_of(client, "acme", "ada@acme.test")
-    for body in ({"limit": 0}, {"cursor": "x" * 33}, {"surprise": 1}, {"min_version": -1}):
+    for body in ({"limit": 0}, {"cursor": "x" * 81}, {"surprise": 1}, {"min_version": -1}):
         refused = reseal(client, "acme", admin, **body)
         assert refused.status_code == 422, body
 

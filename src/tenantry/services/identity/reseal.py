@@ -9,12 +9,11 @@ are: they derive from version 1 whatever the current version is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy import bindparam, func, select, update
 
 from tenantry.platform.crypto import key_version
 from tenantry.platform.data_keys import TenantKeys
+from tenantry.platform.reseal import ResealBatch
 from tenantry.platform.sealing import open_text, seal_text
 from tenantry.platform.storage.tenant_session import TenantSession
 from tenantry.services.identity.accounts import TABLE
@@ -31,16 +30,6 @@ _RESEAL = (
     )
     .values(email=bindparam("new_email"), display_name=bindparam("new_name"))
 )
-
-
-@dataclass(frozen=True, slots=True)
-class ResealBatch:
-    """What one batch did, and where the next one starts (None: the tenant is done)."""
-
-    looked_at: int
-    resealed: int
-    remaining: int
-    next_cursor: str | None
 
 
 def reseal_batch(

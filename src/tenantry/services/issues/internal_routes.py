@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
 
-from tenantry.platform.context import current_tenant
 from tenantry.platform.data_keys import DataKeys, TenantKeys
-from tenantry.platform.errors import ApiError
+from tenantry.platform.reseal import ResealRequest, require_signed_tenant
 from tenantry.platform.storage.databases import Databases
 from tenantry.services.issues.reseal import reseal_batch
 
 PREFIX = "/internal/issues"
-MAX_BATCH = 1000
-
-
-class ResealRequest(BaseModel):
-    """Where to go on from (None: the start) and how many rows at most."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    cursor: Annotated[str | None, Field(max_length=80)] = None
-    limit: Annotated[int, Field(ge=1, le=MAX_BATCH)] = 200
-    min_version: Annotated[int, Field(ge=0)] = 0
-    """Reseal under a current key at least this new (the version a rotation just made)."""
 
 
 def build_internal_router(databases: Databases, data_keys: DataKeys) -> APIRouter:
@@ -34,20 +18,12 @@ def build_internal_router(databases: Databases, data_keys: DataKeys) -> APIRoute
 
     @router.post("/reseal")
     async def reseal(body: ResealRequest) -> dict[str, object]:
-        if current_tenant.get() is None:
-            raise ApiError(400, "tenant_required", "name the tenant with its signed context")
+        require_signed_tenant()
 
         def batch(keys: TenantKeys) -> dict[str, object]:
             with databases.session() as session:
                 done = reseal_batch(session, keys, body.cursor, body.limit)
-            return {
-                "looked_at": done.looked_at,
-                "resealed": done.resealed,
-                "remaining": done.remaining,
-                "current_version": keys.current.version,
-                "oldest_version": done.oldest_version,
-                "next_cursor": done.next_cursor,
-            }
+            return done.answer(keys.current.version)
 
         return await data_keys.run(batch, body.min_version)
 

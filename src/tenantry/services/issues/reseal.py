@@ -9,29 +9,17 @@ and measurable (`remaining` counts the rows not yet looked at). Issues first, th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy import bindparam, func, select, update
 
 from tenantry.platform.crypto import key_version
 from tenantry.platform.data_keys import TenantKeys
 from tenantry.platform.errors import ApiError
+from tenantry.platform.reseal import ResealBatch
 from tenantry.platform.sealing import reseal_texts
 from tenantry.platform.storage.tenant_session import TenantSession
 from tenantry.services.issues.models import Comment, Issue
 
 _PHASES = ("issues", "comments")
-
-
-@dataclass(frozen=True, slots=True)
-class ResealBatch:
-    """What one batch did, and where the next one starts (None: the tenant is done)."""
-
-    looked_at: int
-    resealed: int
-    remaining: int
-    oldest_version: int | None
-    next_cursor: str | None
 
 
 def reseal_batch(
@@ -83,7 +71,7 @@ def reseal_batch(
         looked_at = len(rows)
         next_cursor = f"comments:{rows[-1].id}" if len(rows) == limit else None
     remaining = _remaining(session, next_cursor)
-    return ResealBatch(looked_at, resealed, remaining, oldest, next_cursor)
+    return ResealBatch(looked_at, resealed, remaining, next_cursor, oldest)
 
 
 _RESEAL_ISSUE = (

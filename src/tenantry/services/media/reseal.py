@@ -19,23 +19,22 @@ import asyncio
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import bindparam, func, select, tuple_, update
 
 from tenantry.platform.blobstore import BlobStore
-from tenantry.platform.context import current_tenant, require_tenant
+from tenantry.platform.context import require_tenant
 from tenantry.platform.crypto import HEADER_SIZE, CiphertextRejected, stream_key_version
 from tenantry.platform.data_keys import KeyVersionNeeded, TenantKeys
 from tenantry.platform.errors import ApiError
+from tenantry.platform.reseal import ResealRequest, require_signed_tenant
 from tenantry.services.media import blobs, store
 from tenantry.services.media.models import MediaFile, MediaUpload, MediaUploadChunk
 from tenantry.services.media.service import Media
 
 PATH = "/media/internal/reseal"
-MAX_BATCH = 500
 _PHASES = ("files", "chunks")
 
 _FILE_COLUMNS = [getattr(MediaFile, name) for name in store.FileRow.__dataclass_fields__]
@@ -54,17 +53,6 @@ _CHUNK_VERSION = (
     )
     .values(key_version=bindparam("new"))
 )
-
-
-class ResealRequest(BaseModel):
-    """Where to go on from (None: the start), how many items at most, and how new a key."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    cursor: Annotated[str | None, Field(max_length=80)] = None
-    limit: Annotated[int, Field(ge=1, le=MAX_BATCH)] = 50
-    min_version: Annotated[int, Field(ge=0)] = 0
-    """Reseal under a current key at least this new (the version a rotation just made)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,8 +275,7 @@ def build_reseal_router(media: Media) -> APIRouter:
 
     @router.post(PATH)
     async def reseal_blobs(body: ResealRequest) -> dict[str, Any]:
-        if current_tenant.get() is None:
-            raise ApiError(400, "tenant_required", "name the tenant with its signed context")
+        require_signed_tenant()
         return await reseal.batch(body.cursor, body.limit, body.min_version)
 
     return router
