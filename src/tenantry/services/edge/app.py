@@ -131,7 +131,7 @@ class Edge:
         if site is not None and site != named.site:
             raise ApiError(403, "media_token_wrong_site", "this media token is for another site")
         tenant, context = await self._tenant(scope, named.site)
-        if tenant.cloud_id != named.cloud_id:
+        if tenant.cloud_id != named.tenant:
             raise ApiError(403, "media_token_wrong_site", "this media token is for another site")
         await self.limits.check_tenant(tenant.cloud_id)
         async with self.fair_share.slot(tenant.cloud_id):

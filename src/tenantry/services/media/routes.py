@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from tenantry.platform.context import UserContext, current_tenant, current_user
 from tenantry.platform.errors import ApiError
+from tenantry.platform.media_tokens import MAX_LIFETIME, MediaGrant
 from tenantry.services.media import blobs
 from tenantry.services.media.bodies import read_raw, read_upload
 from tenantry.services.media.downloads import FrameStreamResponse
@@ -30,9 +31,7 @@ from tenantry.services.media.store import FileRow, Settings, UploadRow
 from tenantry.services.media.tokens import (
     ACTIONS,
     DEFAULT_LIFETIME,
-    MAX_LIFETIME,
     SERVICE_ROLE,
-    MediaGrant,
     MediaTokens,
     require,
 )
