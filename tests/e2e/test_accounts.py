@@ -26,7 +26,12 @@ def test_admins_add_members_and_members_cannot(cloud: Cloud) -> None:
     member = {"X-Tenantry-Site": site.name, "Authorization": f"Bearer {login.json()['token']}"}
     me = site.http.get("/rest/identity/me", headers=member)
     assert me.status_code == 200
-    assert me.json() == {"account_id": added.json()["account_id"], "email": email, "role": "user"}
+    assert me.json() == {
+        "account_id": added.json()["account_id"],
+        "email": email,
+        "display_name": None,
+        "role": "user",
+    }
 
     refused = site.http.post(
         "/rest/identity/accounts",
