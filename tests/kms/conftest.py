@@ -9,10 +9,16 @@ from typing import Any
 
 import boto3
 import pytest
+from fastapi.testclient import TestClient
 
+from backends import fresh_databases
+from tenantry.platform.storage import Databases
+from tenantry.services.kms.models import SCHEMA
 from tenantry.services.kms.providers import AwsKmsKeyProvider, LocalKeyProvider
 
 from .moto_server import moto_kms_server
+from .service_app import REGION as SERVICE_REGION
+from .service_app import build_app
 
 REGION = "eu-west-1"
 
@@ -64,3 +70,23 @@ def aws(aws_env: None, kms_endpoint: str) -> AwsKmsKeyProvider:
 def kms_key(kms_admin: Any) -> str:
     """A fresh symmetric KMS key's ARN."""
     return str(kms_admin.create_key(Description="tenant root key")["KeyMetadata"]["Arn"])
+
+
+@pytest.fixture
+def databases(tmp_path: Path) -> Iterator[Databases]:
+    """kms's tables, fresh for the test, on the backend under test."""
+    with fresh_databases(SCHEMA, tmp_path) as dbs:
+        yield dbs
+
+
+@pytest.fixture
+def provider(tmp_path: Path) -> LocalKeyProvider:
+    """The local root-key provider of the test region."""
+    return LocalKeyProvider(tmp_path / "kms" / SERVICE_REGION)
+
+
+@pytest.fixture
+def client(databases: Databases, provider: LocalKeyProvider) -> Iterator[TestClient]:
+    """The kms routes on a bare app, the tenant taken from `x-test-*` headers."""
+    with TestClient(build_app(databases, provider), raise_server_exceptions=False) as test_client:
+        yield test_client

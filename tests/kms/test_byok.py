@@ -12,51 +12,27 @@ import asyncio
 import base64
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from structlog.testing import capture_logs
 
-from backends import fresh_databases
 from tenantry.platform.context import TenantContext, tenant_scope
-from tenantry.platform.http_errors import install_error_handlers
 from tenantry.platform.storage import Databases
-from tenantry.services.kms.app import build_kms_router
 from tenantry.services.kms.customer_keys import UNAVAILABLE, CustomerKeys
 from tenantry.services.kms.key_watch import UNREACHABLE_TRIES, CustomerKeyWatch
-from tenantry.services.kms.models import SCHEMA, WrappedDataKey
+from tenantry.services.kms.models import WrappedDataKey
 from tenantry.services.kms.providers import AwsKmsKeyProvider, LocalKeyProvider
 from tenantry.services.kms.providers.routing import ENDPOINT_VARIABLE, KeyProviders
 
 from .conftest import REGION as AWS_REGION
-from .test_kms_service import HeaderTenantMiddleware
+from .service_app import build_app
 
 REGION = "eu"
 SHARDS = ["eu-1", "eu-2"]
 ROOT_V1 = "local:root-eu-v1"
-
-
-def build_app(databases: Databases, provider: LocalKeyProvider) -> FastAPI:
-    app = FastAPI()
-    install_error_handlers(app)
-    app.include_router(build_kms_router(databases, provider, REGION, SHARDS))
-    app.add_middleware(HeaderTenantMiddleware)
-    return app
-
-
-@pytest.fixture
-def databases(tmp_path: Path) -> Iterator[Databases]:
-    with fresh_databases(SCHEMA, tmp_path) as dbs:
-        yield dbs
-
-
-@pytest.fixture
-def provider(tmp_path: Path) -> LocalKeyProvider:
-    return LocalKeyProvider(tmp_path / "kms" / REGION)
 
 
 @pytest.fixture
@@ -70,6 +46,7 @@ def customer_kms(aws_env: None, kms_endpoint: str, monkeypatch: pytest.MonkeyPat
 def client(
     databases: Databases, provider: LocalKeyProvider, customer_kms: str
 ) -> Iterator[TestClient]:
+    """The kms routes, reaching customer keys at the local moto server."""
     with TestClient(build_app(databases, provider), raise_server_exceptions=False) as test_client:
         yield test_client
 

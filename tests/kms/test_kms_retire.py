@@ -4,42 +4,20 @@ to services from then on, while keeping them wrapped (and rewrapped) for old bac
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from structlog.testing import capture_logs
 
-from backends import fresh_databases
 from tenantry.platform.blind_index import index_key
 from tenantry.platform.crypto import DataKey
 from tenantry.platform.storage import Databases
 from tenantry.services.kms.keyring import wrap_context
-from tenantry.services.kms.models import SCHEMA
 from tenantry.services.kms.providers import LocalKeyProvider
 
-from .test_kms_service import REGION, as_tenant, build_app, data_key, key_of, stored_rows
+from .service_app import as_tenant, data_key, key_of, stored_rows
 
 PURPOSE = b"tenantry accounts email index"
-
-
-@pytest.fixture
-def databases(tmp_path: Path) -> Iterator[Databases]:
-    with fresh_databases(SCHEMA, tmp_path) as dbs:
-        yield dbs
-
-
-@pytest.fixture
-def provider(tmp_path: Path) -> LocalKeyProvider:
-    return LocalKeyProvider(tmp_path / "kms" / REGION)
-
-
-@pytest.fixture
-def client(databases: Databases, provider: LocalKeyProvider) -> Iterator[TestClient]:
-    with TestClient(build_app(databases, provider), raise_server_exceptions=False) as test_client:
-        yield test_client
 
 
 def retire(client: TestClient, tenant: str, below: Any) -> Any:

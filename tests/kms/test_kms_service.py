@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -16,46 +16,27 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, select, update
-from starlette.types import ASGIApp, Receive, Scope, Send
+from sqlalchemy import create_engine, update
 from structlog.testing import capture_logs
 
 from backends import fresh_databases
-from tenantry.platform.context import TenantContext, tenant_scope
-from tenantry.platform.http_errors import install_error_handlers
+from tenantry.platform.context import tenant_scope
 from tenantry.platform.storage import Databases, SqliteBackend
-from tenantry.services.kms.app import build_kms_router
 from tenantry.services.kms.models import SCHEMA, WrappedDataKey
 from tenantry.services.kms.providers import LocalKeyProvider
 
-REGION = "eu"
-SHARDS = ["eu-1", "eu-2"]
-ROOT_V1 = "local:root-eu-v1"
-
-
-class HeaderTenantMiddleware:
-    """Test stand-in for the platform's auth layer: the tenant from `x-test-*` headers."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        tenant_id = headers.get("x-test-tenant")
-        if scope["type"] != "http" or tenant_id is None:
-            await self.app(scope, receive, send)
-            return
-        tenant = context(
-            tenant_id, headers.get("x-test-shard", "eu-1"), headers.get("x-test-region", REGION)
-        )
-        with tenant_scope(tenant):
-            await self.app(scope, receive, send)
-
-
-def context(tenant_id: str, shard: str = "eu-1", region: str = REGION) -> TenantContext:
-    return TenantContext(tenant_id, tenant_id, region, shard, "active")
+from .service_app import (
+    REGION,
+    ROOT_V1,
+    SHARDS,
+    as_tenant,
+    build_app,
+    context,
+    data_key,
+    key_of,
+    stored_rows,
+)
 
 
 class GatedProvider(LocalKeyProvider):
@@ -68,61 +49,6 @@ class GatedProvider(LocalKeyProvider):
     def wrap(self, key_ref: str, plaintext: bytes, context: Mapping[str, str]) -> bytes:
         self.barrier.wait(timeout=30)
         return super().wrap(key_ref, plaintext, context)
-
-
-def build_app(databases: Databases, provider: LocalKeyProvider) -> FastAPI:
-    app = FastAPI()
-    install_error_handlers(app)
-    app.include_router(build_kms_router(databases, provider, REGION, SHARDS))
-    app.add_middleware(HeaderTenantMiddleware)
-    return app
-
-
-@pytest.fixture
-def databases(tmp_path: Path) -> Iterator[Databases]:
-    with fresh_databases(SCHEMA, tmp_path) as dbs:
-        yield dbs
-
-
-@pytest.fixture
-def provider(tmp_path: Path) -> LocalKeyProvider:
-    return LocalKeyProvider(tmp_path / "kms" / REGION)
-
-
-@pytest.fixture
-def client(databases: Databases, provider: LocalKeyProvider) -> Iterator[TestClient]:
-    with TestClient(build_app(databases, provider), raise_server_exceptions=False) as test_client:
-        yield test_client
-
-
-def as_tenant(tenant: str, shard: str = "eu-1", region: str = REGION) -> dict[str, str]:
-    return {"x-test-tenant": tenant, "x-test-shard": shard, "x-test-region": region}
-
-
-def data_key(
-    client: TestClient, tenant: str, shard: str = "eu-1", version: int | None = None
-) -> Any:
-    path = "/kms/data-key" if version is None else f"/kms/data-key/{version}"
-    return client.get(path, headers=as_tenant(tenant, shard))
-
-
-def key_of(client: TestClient, tenant: str, shard: str = "eu-1") -> bytes:
-    answer = data_key(client, tenant, shard)
-    assert answer.status_code == 200, answer.text
-    return base64.b64decode(answer.json()["key"], validate=True)
-
-
-def stored_rows(databases: Databases, tenant: str, shard: str = "eu-1") -> list[Any]:
-    """The tenant's data_keys rows as stored (wrapped), read through its own tenant session."""
-    with tenant_scope(context(tenant, shard)), databases.session() as session:
-        statement = select(
-            WrappedDataKey.version,
-            WrappedDataKey.wrapped,
-            WrappedDataKey.root_key_ref,
-            WrappedDataKey.root_version,
-            WrappedDataKey.state,
-        ).order_by(WrappedDataKey.version)
-        return list(session.rows(statement))
 
 
 def test_the_first_request_makes_version_1_and_every_later_one_returns_it(

@@ -7,20 +7,17 @@ are caught with structlog's `capture_logs`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from structlog.testing import capture_logs
 
-from backends import fresh_databases
 from tenantry.platform.storage import Databases
 from tenantry.services.kms.audit import key_event
-from tenantry.services.kms.models import SCHEMA
 from tenantry.services.kms.providers import LocalKeyProvider
 
-from .test_kms_service import build_app, key_of
+from .service_app import build_app, key_of
 
 OWNER = "0123456789abcdef0123456789abcdef"
 SOMEONE_ELSE = "fedcba9876543210fedcba9876543210"
@@ -30,17 +27,6 @@ SOMEONE_ELSE = "fedcba9876543210fedcba9876543210"
 def kms(databases: Databases, provider: LocalKeyProvider) -> Iterator[TestClient]:
     with TestClient(build_app(databases, provider), raise_server_exceptions=False) as client:
         yield client
-
-
-@pytest.fixture
-def databases(tmp_path: Path) -> Iterator[Databases]:
-    with fresh_databases(SCHEMA, tmp_path) as dbs:
-        yield dbs
-
-
-@pytest.fixture
-def provider(tmp_path: Path) -> LocalKeyProvider:
-    return LocalKeyProvider(tmp_path / "kms" / "eu")
 
 
 def versions(kms: TestClient) -> list[dict[str, Any]]:
