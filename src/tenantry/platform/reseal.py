@@ -7,12 +7,15 @@ so the work is online (the tenant is served throughout), resumable and measurabl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from tenantry.platform.context import current_tenant
+from tenantry.platform.data_keys import DataKeys, TenantKeys
 from tenantry.platform.errors import ApiError
 
 MAX_BATCH = 1000
@@ -56,3 +59,27 @@ def require_signed_tenant() -> None:
     """Refuse (400 `tenant_required`) a reseal call that carries no signed tenant context."""
     if current_tenant.get() is None:
         raise ApiError(400, "tenant_required", "name the tenant with its signed context")
+
+
+def reseal_router(
+    prefix: str,
+    data_keys: DataKeys,
+    reseal: Callable[[TenantKeys, ResealRequest], ResealBatch],
+) -> APIRouter:
+    """`POST {prefix}/reseal`, the operator's route: one batch of `reseal` per call.
+
+    The batch runs with the tenant's keys, at least as new as the request's `min_version`
+    (fetched again from kms when older), and is rerun if it meets a version not yet held.
+    """
+    router = APIRouter(prefix=prefix, include_in_schema=False)
+
+    @router.post("/reseal")
+    async def reseal_batch(body: ResealRequest) -> dict[str, object]:
+        require_signed_tenant()
+
+        def batch(keys: TenantKeys) -> dict[str, object]:
+            return reseal(keys, body).answer(keys.current.version)
+
+        return await data_keys.run(batch, body.min_version)
+
+    return router
