@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 
 import orjson
 
-from tenantry.platform.client import ServiceClient, ServiceResponse
-from tenantry.platform.context import TenantContext, current_tenant_token, require_tenant
+from tenantry.platform.client import ServiceClient, ServiceResponse, for_current_tenant
+from tenantry.platform.context import TenantContext, require_tenant
 from tenantry.platform.crypto import DataKey
 from tenantry.platform.errors import ApiError
 
@@ -204,7 +204,7 @@ class DataKeys:
             "GET",
             "/kms/index-key/{purpose}",
             params={"purpose": purpose.hex()},
-            **self._kms_call_args(tenant),
+            **self._kms_call_args(),
         )
         try:
             response = await call
@@ -235,16 +235,11 @@ class DataKeys:
             raise self._unreachable(tenant)
         return orjson.loads(response.body)
 
-    def _kms_call_args(self, tenant: TenantContext) -> dict[str, Any]:
-        return {
-            "region": tenant.region,
-            "tenant_context": current_tenant_token.get(),
-            "tenant_id": tenant.cloud_id,
-            "attempt_seconds": KMS_ATTEMPT_TIMEOUT_SECONDS,
-        }
+    def _kms_call_args(self) -> dict[str, Any]:
+        return {**for_current_tenant(), "attempt_seconds": KMS_ATTEMPT_TIMEOUT_SECONDS}
 
     def _ask_kms(self, tenant: TenantContext, version: int | None) -> Awaitable[ServiceResponse]:
-        common = self._kms_call_args(tenant)
+        common = self._kms_call_args()
         if version is None:
             return self._client.call("kms", "GET", "/kms/data-key", **common)
         return self._client.call(

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tenantry.platform.client import ServiceClient, ServiceResponse
-from tenantry.platform.context import UserContext, current_tenant_token, require_tenant
+from tenantry.platform.client import ServiceClient, ServiceResponse, for_current_tenant
+from tenantry.platform.context import UserContext
 from tenantry.platform.errors import ApiError
 
 LINK_LIFETIME = 300
@@ -45,16 +45,13 @@ class MediaFiles:
         self, collection: str, actions: list[str], user: UserContext, lifetime: int
     ) -> MediaToken:
         """A media token for `collection` allowing `actions`, issued for `user`."""
-        tenant = require_tenant()
         response = await self._client.call(
             "media",
             "POST",
             "/media/tokens",
             json={"collection": collection, "actions": actions, "lifetime": lifetime},
-            region=tenant.region,
-            tenant_context=current_tenant_token.get(),
-            tenant_id=tenant.cloud_id,
             user=user,
+            **for_current_tenant(),
         )
         document = _answer(response, 201)
         return MediaToken(str(document["token"]), collection)
@@ -63,7 +60,6 @@ class MediaFiles:
         self, token: MediaToken, body: bytes, content_type: str, user: UserContext
     ) -> dict[str, Any]:
         """Hand a multipart body (its `file` field) to media; media's record of the new file."""
-        tenant = require_tenant()
         response = await self._client.call(
             "media",
             "POST",
@@ -72,26 +68,21 @@ class MediaFiles:
             query={"token": token.token},
             content=body,
             content_type=content_type,
-            region=tenant.region,
-            tenant_context=current_tenant_token.get(),
-            tenant_id=tenant.cloud_id,
             user=user,
+            **for_current_tenant(),
         )
         return _answer(response, 201)
 
     async def files(self, token: MediaToken, user: UserContext) -> list[dict[str, Any]]:
         """Every file of the token's collection, as media describes them."""
-        tenant = require_tenant()
         response = await self._client.call(
             "media",
             "GET",
             "/media/collections/{collection}/files",
             params={"collection": token.collection},
             query={"token": token.token},
-            region=tenant.region,
-            tenant_context=current_tenant_token.get(),
-            tenant_id=tenant.cloud_id,
             user=user,
+            **for_current_tenant(),
         )
         files = _answer(response, 200).get("files")
         if not isinstance(files, list):
@@ -100,17 +91,14 @@ class MediaFiles:
 
     async def delete_collection(self, token: MediaToken, user: UserContext) -> None:
         """Delete every file of the token's collection (its issue is gone)."""
-        tenant = require_tenant()
         response = await self._client.call(
             "media",
             "DELETE",
             "/media/collections/{collection}",
             params={"collection": token.collection},
             query={"token": token.token},
-            region=tenant.region,
-            tenant_context=current_tenant_token.get(),
-            tenant_id=tenant.cloud_id,
             user=user,
+            **for_current_tenant(),
         )
         if response.status != 204:
             raise refusal(response)
