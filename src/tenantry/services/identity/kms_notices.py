@@ -11,7 +11,6 @@ database. kms treats a repeated notice as a no-op, so delivering one twice does 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
@@ -19,6 +18,7 @@ from typing import Any, Literal
 import structlog
 from sqlalchemy import delete, select, update
 
+from tenantry.platform.background import BackgroundLoop
 from tenantry.platform.client import ServiceClient
 from tenantry.platform.errors import ApiError
 from tenantry.platform.storage.backend import GLOBAL_SHARD
@@ -55,8 +55,8 @@ class KmsNotices:
         self._client = client
         self._regions = tuple(regions)
         self._clock = clock
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self.loop = BackgroundLoop("kms-notices", self.deliver_due, POLL_SECONDS)
+        """Delivers due notices every POLL_SECONDS, or at once when woken."""
 
     def record(
         self, session: TenantSession, account_id: str, change: Change, role: str | None = None
@@ -81,29 +81,7 @@ class KmsNotices:
 
     def wake(self) -> None:
         """Deliver now rather than at the next poll (call after a change committed)."""
-        self._wake.set()
-
-    async def start(self) -> None:
-        """Start the delivery loop (the process's startup hook)."""
-        self._task = asyncio.create_task(self._run(), name="kms-notices")
-
-    async def stop(self) -> None:
-        """Stop the delivery loop; undelivered notices stay for the next start."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.deliver_due()
-            except Exception:  # a database hiccup must not end the loop; log it and go on
-                log.exception("kms_notice_loop_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=POLL_SECONDS)
-            self._wake.clear()
+        self.loop.wake()
 
     async def deliver_due(self) -> int:
         """Post every notice whose time has come, oldest first; how many were delivered.

@@ -10,7 +10,10 @@ from tenantry.platform.data_keys import DataKeys, data_key_max_age
 from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.storage.choose import storage_backend
 from tenantry.platform.storage.databases import Databases
-from tenantry.services.issues.attachments import attachments_cleanup, build_attachments_router
+from tenantry.platform.tenant_context import TenantContextVerifier
+from tenantry.platform.tenant_lookup import TenantLookup
+from tenantry.services.issues.attachment_deletions import AttachmentDeletions
+from tenantry.services.issues.attachments import build_attachments_router
 from tenantry.services.issues.internal_routes import build_internal_router
 from tenantry.services.issues.media_files import MediaFiles
 from tenantry.services.issues.models import SCHEMA
@@ -23,12 +26,16 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     client = ServiceClient(runtime.signer, runtime.directory)
     data_keys = DataKeys(client, max_age=data_key_max_age())
     media = MediaFiles(client)
+    shards = [shard.name for shard in runtime.topology.regions[runtime.region].shards]
+    tenants = TenantLookup(client, TenantContextVerifier(runtime.keys))
+    deletions = AttachmentDeletions(databases, media, tenants, runtime.region, shards)
     return create_service_app(
         runtime,
         [
-            build_router(databases, data_keys, attachments_cleanup(media)),
+            build_router(databases, data_keys, deletions),
             build_attachments_router(databases, data_keys, media),
             build_internal_router(databases, data_keys),
         ],
-        on_shutdown=[client.close],
+        on_startup=[deletions.loop.start],
+        on_shutdown=[deletions.loop.stop, client.close],
     )

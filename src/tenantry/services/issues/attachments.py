@@ -8,15 +8,12 @@ token and go through the edge, so a browser loads them as plain `<img src>` or d
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
-import structlog
 from fastapi import APIRouter, Request
 from python_multipart.multipart import parse_options_header
 
-from tenantry.platform.context import UserContext
 from tenantry.platform.data_keys import DataKeys, TenantKeys
 from tenantry.platform.errors import ApiError
 from tenantry.platform.storage.databases import Databases
@@ -36,7 +33,6 @@ from tenantry.services.issues.media_files import (
 )
 from tenantry.services.issues.routes import PREFIX, User
 
-log = structlog.get_logger("tenantry.issues.attachments")
 MAX_UPLOAD_BODY_BYTES = 16 * 1024 * 1024
 """The largest multipart body accepted (the edge forwards no more); media applies the site's
 own file size limit on top."""
@@ -98,24 +94,6 @@ def build_attachments_router(
         return AttachmentList(attachments=[_listed(file, token) for file in files])
 
     return router
-
-
-def attachments_cleanup(media: MediaFiles) -> Callable[[str, UserContext], Awaitable[None]]:
-    """What runs once an issue is deleted: its attachments are deleted in media.
-
-    The issue is gone first, so a failure here loses nothing a user can still reach: it is
-    logged (`attachments_left`) with the collection, and the delete still succeeds.
-    """
-
-    async def delete_attachments(issue_key: str, user: UserContext) -> None:
-        collection = collection_of(issue_key)
-        try:
-            token = await media.token(collection, ["delete"], user, UPLOAD_LIFETIME)
-            await media.delete_collection(token, user)
-        except ApiError as failed:
-            log.error("attachments_left", collection=collection, reason=failed.code)
-
-    return delete_attachments
 
 
 async def _bounded_body(request: Request) -> bytes:

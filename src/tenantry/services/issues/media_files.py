@@ -42,15 +42,22 @@ class MediaFiles:
         self._client = client
 
     async def token(
-        self, collection: str, actions: list[str], user: UserContext, lifetime: int
+        self,
+        collection: str,
+        actions: list[str],
+        user: UserContext | None,
+        lifetime: int,
+        attempt_seconds: float | None = None,
     ) -> MediaToken:
-        """A media token for `collection` allowing `actions`, issued for `user`."""
+        """A media token for `collection` allowing `actions`, issued for `user` (None: for
+        this service itself); `attempt_seconds` bounds the wait for media."""
         response = await self._client.call(
             "media",
             "POST",
             "/media/tokens",
             json={"collection": collection, "actions": actions, "lifetime": lifetime},
             user=user,
+            attempt_seconds=attempt_seconds,
             **for_current_tenant(),
         )
         document = _answer(response, 201)
@@ -89,8 +96,13 @@ class MediaFiles:
             raise ApiError(502, "media_error", "media answered a listing without files")
         return files
 
-    async def delete_collection(self, token: MediaToken, user: UserContext) -> None:
-        """Delete every file of the token's collection (its issue is gone)."""
+    async def delete_collection(
+        self, token: MediaToken, user: UserContext | None, attempt_seconds: float | None = None
+    ) -> None:
+        """Delete every file of the token's collection (its issue is gone).
+
+        A 404 means the collection is already gone, which is what was asked for.
+        """
         response = await self._client.call(
             "media",
             "DELETE",
@@ -98,9 +110,10 @@ class MediaFiles:
             params={"collection": token.collection},
             query={"token": token.token},
             user=user,
+            attempt_seconds=attempt_seconds,
             **for_current_tenant(),
         )
-        if response.status != 204:
+        if response.status not in (204, 404):
             raise refusal(response)
 
 

@@ -1,7 +1,8 @@
 """The issues service's tables: projects, their issues, labels and comments, all tenant-owned.
 
 Every primary key starts with `tenant_id`, and every foreign key carries it, so no row can
-point at another tenant's row.
+point at another tenant's row. The one exception is `attachment_cleanup_tenants`, which names
+only tenants (never their data) so the cleanup loop can find its work on a whole shard.
 """
 
 from __future__ import annotations
@@ -12,21 +13,26 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Column,
+    Float,
     ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
     String,
+    Table,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from tenantry.platform.storage.migrations import ServiceSchema
-from tenantry.platform.storage.model import TenantOwned, UtcDateTime
+from tenantry.platform.storage.model import TENANT_ID_LENGTH, TenantOwned, UtcDateTime
 
 PROJECT_KEY_LENGTH = 10
 ACCOUNT_ID_LENGTH = 64
 LABEL_LENGTH = 50
+COLLECTION_LENGTH = 64
+SITE_LENGTH = 63
 
 
 class IssuesBase(DeclarativeBase):
@@ -111,6 +117,35 @@ class Comment(TenantOwned, IssuesBase):
     body: Mapped[bytes] = mapped_column(LargeBinary)  # sealed, like an issue's summary
     author: Mapped[str] = mapped_column(String(ACCOUNT_ID_LENGTH))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AttachmentDeletion(TenantOwned, IssuesBase):
+    """A deleted issue's media collection that media has not yet confirmed deleted.
+
+    Written in the transaction that deletes the issue and removed once media deleted the
+    collection, so a deleted issue's files cannot outlive it when media is down.
+    """
+
+    __tablename__ = "attachment_deletions"
+
+    collection: Mapped[str] = mapped_column(String(COLLECTION_LENGTH), primary_key=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[float] = mapped_column(Float)
+
+
+attachment_cleanup_tenants = Table(
+    "attachment_cleanup_tenants",
+    IssuesBase.metadata,
+    Column("cloud_id", String(TENANT_ID_LENGTH), primary_key=True),
+    Column("site", String(SITE_LENGTH), nullable=False),
+    Column("noted_at", Float, nullable=False),
+)
+"""The tenants of a shard that may have `attachment_deletions` rows, with their site names.
+
+Row-level security hides every tenant's deletions unless the tenant is named, so the cleanup
+loop learns here whom to name (and which site to ask tcs about). Holds no tenant data.
+"""
 
 
 SCHEMA = ServiceSchema("issues", IssuesBase.metadata, Path(__file__).with_name("migrations"))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Sequence
 from itertools import groupby
 
@@ -23,6 +22,7 @@ from tenantry.platform.client import ServiceClient
 from tenantry.platform.context import TenantContext, current_tenant_token, tenant_scope
 from tenantry.platform.errors import ApiError
 from tenantry.platform.tenant_context import TenantContextVerifier
+from tenantry.platform.tenant_lookup import TenantLookup
 from tenantry.services.media import store
 from tenantry.services.media.preview_queue import Waiting
 from tenantry.services.media.service import Media
@@ -43,8 +43,7 @@ class Requeue:
         shards: Sequence[str],
     ) -> None:
         self._media = media
-        self._client = client
-        self._contexts = contexts
+        self._tenants = TenantLookup(client, contexts)
         self._shards = tuple(shards)
         self._task: asyncio.Task[None] | None = None
         self._submitted: set[tuple[str, str]] = set()
@@ -92,7 +91,7 @@ class Requeue:
         for (cloud_id, site), entries in by_tenant:
             files = [e.file_id for e in entries if (cloud_id, e.file_id) not in self._submitted]
             try:
-                found = await self._context(site)
+                found = await self._tenants.by_site(site)
                 gone = found is None or found[0].cloud_id != cloud_id or found[0].shard != shard
                 if not gone and found is not None:
                     submitted += await self._tenant(found[0], found[1], files)
@@ -129,18 +128,6 @@ class Requeue:
             finally:
                 current_tenant_token.reset(marker)
         return submitted
-
-    async def _context(self, site: str) -> tuple[TenantContext, str] | None:
-        """The tenant of `site` and its signed context from tcs; None if there is no such site."""
-        response = await self._client.call(
-            "tcs", "GET", "/tenants/by-site/{site}", params={"site": site}
-        )
-        if response.status in (404, 422):
-            return None
-        if response.status != 200:
-            raise ApiError(503, "tcs_unavailable", f"tcs answered {response.status}")
-        token = str(response.json()["context"])
-        return self._contexts.verify(token, time.time()), token
 
 
 def _tenant_of(entry: Waiting) -> tuple[str, str]:

@@ -1,0 +1,304 @@
+"""Make sure a deleted issue's attachments really go from media, even if media is down then.
+
+Deleting an issue writes, in the same transaction, an `attachment_deletions` row naming the
+issue's media collection (`record`). Once the transaction commits, the collection is deleted
+in media at once (`carry_out`), with each call to media bounded so a stuck media cannot hold
+the request; on success the row goes. A row that is left (media down, frozen, or refusing) is
+retried by a loop in the issues process with a growing pause (at most `MAX_BACKOFF_SECONDS`)
+for as long as it takes, across restarts too, since it lives in the database. Media treats the
+delete of a collection that is already empty (or answers 404 for one it does not know) as
+done, so a repeated delete does no harm.
+
+The rows are tenant-owned (row-level security hides them unless their tenant is named), so the
+loop finds its work through `attachment_cleanup_tenants`: the cloud id and site of each tenant
+that may have rows on the shard, noted before the deleting transaction. To call media for a
+tenant, the loop fetches the tenant's signed context from tcs. A purged tenant's rows are
+dropped: its data is crypto-shredded anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import structlog
+from sqlalchemy import Engine, bindparam, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from tenantry.platform.background import BackgroundLoop
+from tenantry.platform.context import (
+    TenantContext,
+    UserContext,
+    current_tenant_token,
+    require_tenant,
+    tenant_scope,
+)
+from tenantry.platform.errors import ApiError
+from tenantry.platform.storage.databases import Databases
+from tenantry.platform.storage.tenant_session import TenantSession
+from tenantry.services.issues.media_files import UPLOAD_LIFETIME, MediaFiles, collection_of
+from tenantry.services.issues.models import AttachmentDeletion, attachment_cleanup_tenants
+
+ATTEMPT_SECONDS = 2.0
+"""How long each call to media may take, so a stuck media cannot hold a DELETE request."""
+POLL_SECONDS = 1.0
+FIRST_BACKOFF_SECONDS = 0.5
+MAX_BACKOFF_SECONDS = 30.0
+NOTE_GRACE_SECONDS = 60.0
+"""A tenant's note outlives its last row this long, so a deletion still committing (its note
+written, its row not yet visible) is never left without one."""
+BATCH = 100
+
+log = structlog.get_logger("tenantry.issues.attachment_deletions")
+
+
+def backoff(attempts: int) -> float:
+    """The pause before the next try after `attempts` failed ones."""
+    return float(min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2 ** max(0, attempts - 1)))
+
+
+class TenantFinder(Protocol):
+    """Where the loop learns a tenant's signed context (tcs, in the service)."""
+
+    async def by_site(self, site: str) -> tuple[TenantContext, str] | None:
+        """The tenant of `site` and its signed context; None if there is no such site."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Noted:
+    """A tenant that may have pending deletions on a shard."""
+
+    cloud_id: str
+    site: str
+    noted_at: float
+
+
+class AttachmentDeletions:
+    """The outbox of media collections to delete, and the loop that empties it."""
+
+    def __init__(
+        self,
+        databases: Databases,
+        media: MediaFiles,
+        tenants: TenantFinder,
+        region: str,
+        shards: Sequence[str],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._databases = databases
+        self._media = media
+        self._tenants = tenants
+        self._region = region
+        self._shards = tuple(shards)
+        self._clock = clock
+        self.loop = BackgroundLoop("attachment-deletions", self.deliver_due, POLL_SECONDS)
+        """Retries due deletions every POLL_SECONDS."""
+
+    # In the deleting request, in this order: prepare, record (same transaction), carry_out.
+
+    def prepare(self) -> None:
+        """Note the current tenant on its shard, before the deleting transaction begins."""
+        tenant = require_tenant()
+        self._note(tenant.shard, tenant.cloud_id, tenant.site)
+
+    def record(self, session: TenantSession, issue_key: str) -> None:
+        """Add the issue's collection to `session`, so it commits (or not) with the delete."""
+        now = self._clock()
+        session.insert_rows(
+            AttachmentDeletion,
+            [
+                {
+                    "collection": collection_of(issue_key),
+                    "created_at": now,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                }
+            ],
+        )
+
+    async def carry_out(self, issue_key: str, user: UserContext | None) -> None:
+        """Delete the collection in media now; what fails is left to the loop."""
+        collection = collection_of(issue_key)
+        if await self._attempt(collection, user):
+            self._done(collection)
+        else:
+            self._failed(collection, 0)
+            tenant = require_tenant()
+            self._note(tenant.shard, tenant.cloud_id, tenant.site)
+
+    # The loop.
+
+    async def deliver_due(self) -> int:
+        """Try every deletion whose time has come, on every shard; how many were done."""
+        done = 0
+        for shard in self._shards:
+            noted = await asyncio.to_thread(self._noted, shard)
+            for tenant in noted:
+                try:
+                    done += await self._tenant(shard, tenant)
+                except (ApiError, OSError) as error:  # tcs could not say: try next time
+                    log.warning(
+                        "attachment_deletions_postponed",
+                        shard=shard,
+                        tenant=tenant.cloud_id,
+                        reason=getattr(error, "code", type(error).__name__),
+                    )
+        return done
+
+    def pending(self, shard: str, cloud_id: str) -> list[dict[str, Any]]:
+        """A tenant's deletions not yet done on `shard`, oldest first (operators and tests)."""
+        with (
+            tenant_scope(self._local(shard, cloud_id, "")),
+            self._databases.session() as session,
+        ):
+            rows = session.rows(_ALL.limit(BATCH)).all()
+        return [row._asdict() for row in rows]
+
+    async def _tenant(self, shard: str, noted: Noted) -> int:
+        """Try a tenant's due deletions on `shard`, acting as that tenant."""
+        local = self._local(shard, noted.cloud_id, noted.site)
+        with tenant_scope(local):
+            due, left = await asyncio.to_thread(self._due)
+        if left == 0:
+            if noted.noted_at < self._clock() - NOTE_GRACE_SECONDS:
+                await asyncio.to_thread(self._forget, shard, noted)
+            return 0
+        if not due:
+            return 0
+        found = await self._tenants.by_site(noted.site)
+        if found is None or found[0].cloud_id != noted.cloud_id or found[0].status == "deleted":
+            with tenant_scope(local):
+                await asyncio.to_thread(self._drop_all)
+            await asyncio.to_thread(self._forget, shard, noted)
+            log.info("attachment_deletions_dropped", tenant=noted.cloud_id, rows=left)
+            return 0
+        tenant, token = found
+        done = 0
+        for collection, attempts in due:
+            with tenant_scope(tenant):
+                marker = current_tenant_token.set(token)
+                try:
+                    succeeded = await self._attempt(collection, None)
+                finally:
+                    current_tenant_token.reset(marker)
+            with tenant_scope(local):
+                if succeeded:
+                    await asyncio.to_thread(self._done, collection)
+                    done += 1
+                else:
+                    await asyncio.to_thread(self._failed, collection, attempts)
+        return done
+
+    async def _attempt(self, collection: str, user: UserContext | None) -> bool:
+        """Ask media (as the current tenant) to delete `collection`; whether it is gone."""
+        try:
+            token = await self._media.token(
+                collection, ["delete"], user, UPLOAD_LIFETIME, attempt_seconds=ATTEMPT_SECONDS
+            )
+            await self._media.delete_collection(token, user, attempt_seconds=ATTEMPT_SECONDS)
+        except (ApiError, OSError, ValueError) as failed:
+            log.warning(
+                "attachments_delete_failed",
+                collection=collection,
+                reason=getattr(failed, "code", type(failed).__name__),
+            )
+            return False
+        log.info("attachments_deleted", collection=collection)
+        return True
+
+    def _local(self, shard: str, cloud_id: str, site: str) -> TenantContext:
+        """A context naming a tenant to its own rows on `shard` (never sent anywhere)."""
+        return TenantContext(
+            cloud_id=cloud_id, site=site, region=self._region, shard=shard, status="active"
+        )
+
+    def _due(self) -> tuple[list[tuple[str, int]], int]:
+        """The current tenant's due deletions (oldest first), and how many it has at all."""
+        with self._databases.session() as session:
+            left = session.rows(_COUNT).scalar_one()
+            due = session.rows(_DUE, {"now": self._clock()}).all()
+        return [(row.collection, row.attempts) for row in due], int(left)
+
+    def _done(self, collection: str) -> None:
+        with self._databases.session() as session:
+            session.rows(_REMOVE, {"collection_name": collection})
+
+    def _failed(self, collection: str, attempts: int) -> None:
+        attempts += 1
+        pause = backoff(attempts)
+        with self._databases.session() as session:
+            session.rows(
+                _RETRY_LATER,
+                {
+                    "collection_name": collection,
+                    "new_attempts": attempts,
+                    "new_next_attempt_at": self._clock() + pause,
+                },
+            )
+        log.warning(
+            "attachments_left_for_retry", collection=collection, attempts=attempts, retry_in=pause
+        )
+
+    def _drop_all(self) -> None:
+        with self._databases.session() as session:
+            session.rows(delete(AttachmentDeletion))
+
+    def _engine(self, shard: str) -> Engine:
+        return self._databases.engine_for(shard)
+
+    def _note(self, shard: str, cloud_id: str, site: str) -> None:
+        """Insert or refresh a tenant's note on `shard` (its time, and its site name)."""
+        engine = self._engine(shard)
+        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+        now = self._clock()
+        insert = dialect.insert(attachment_cleanup_tenants).values(
+            cloud_id=cloud_id, site=site, noted_at=now
+        )
+        statement = insert.on_conflict_do_update(
+            index_elements=["cloud_id"], set_={"site": site, "noted_at": now}
+        )
+        with engine.begin() as connection:
+            connection.execute(statement)
+
+    def _noted(self, shard: str) -> list[Noted]:
+        table = attachment_cleanup_tenants
+        query = select(table.c.cloud_id, table.c.site, table.c.noted_at).order_by(table.c.noted_at)
+        with self._engine(shard).connect() as connection:
+            return [Noted(*row) for row in connection.execute(query)]
+
+    def _forget(self, shard: str, noted: Noted) -> None:
+        """Drop a tenant's note, unless it was refreshed meanwhile (a deletion under way)."""
+        table = attachment_cleanup_tenants
+        with self._engine(shard).begin() as connection:
+            connection.execute(
+                delete(table).where(
+                    table.c.cloud_id == noted.cloud_id, table.c.noted_at == noted.noted_at
+                )
+            )
+
+
+_ALL = select(
+    AttachmentDeletion.collection,
+    AttachmentDeletion.created_at,
+    AttachmentDeletion.attempts,
+    AttachmentDeletion.next_attempt_at,
+).order_by(AttachmentDeletion.created_at, AttachmentDeletion.collection)
+_COUNT = select(func.count()).select_from(AttachmentDeletion)
+_DUE = (
+    select(AttachmentDeletion.collection, AttachmentDeletion.attempts)
+    .where(AttachmentDeletion.next_attempt_at <= bindparam("now"))
+    .order_by(AttachmentDeletion.next_attempt_at, AttachmentDeletion.collection)
+    .limit(BATCH)
+)
+_REMOVE = delete(AttachmentDeletion).where(
+    AttachmentDeletion.collection == bindparam("collection_name")
+)
+_RETRY_LATER = (
+    update(AttachmentDeletion)
+    .where(AttachmentDeletion.collection == bindparam("collection_name"))
+    .values(attempts=bindparam("new_attempts"), next_attempt_at=bindparam("new_next_attempt_at"))
+)
