@@ -18,7 +18,6 @@ import orjson
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tenantry.platform.blind_index import index_key
 from tenantry.platform.client import ServiceResponse
 from tenantry.platform.context import (
     TenantContext,
@@ -27,6 +26,7 @@ from tenantry.platform.context import (
     tenant_scope,
 )
 from tenantry.platform.crypto import DataKey
+from tenantry.platform.crypto.index_keys import index_key
 from tenantry.platform.data_keys import DataKeys
 from tenantry.platform.http_errors import install_error_handlers
 from tenantry.platform.storage import Databases

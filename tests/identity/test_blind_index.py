@@ -6,8 +6,9 @@ import hashlib
 
 import pytest
 
-from tenantry.platform.blind_index import blind_index, index_key
+from tenantry.platform.blind_index import blind_index
 from tenantry.platform.crypto import DataKey
+from tenantry.platform.crypto.index_keys import index_key
 from tenantry.platform.data_keys import KeyVersionNeeded, TenantKeys
 from tenantry.services.identity.accounts import EMAIL_INDEX_PURPOSE, email_index
 

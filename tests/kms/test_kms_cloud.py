@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from e2e.api import signup
 from e2e.cloud import Cloud
-from e2e.service_calls import call_as, data_key
+from e2e.service_calls import call_as, data_key, tenant_context
 from tenantry.cli.keys import keys_app
 from tenantry.platform.topology import load_topology
 
@@ -88,6 +88,21 @@ def test_kms_refuses_other_callers_and_other_regions_tenants(cloud: Cloud) -> No
     no_tenant = call_as(cloud, "issues", "kms", "GET", "/kms/data-key", region="eu")
     assert no_tenant.status == 400
     assert no_tenant.json()["error"] == "tenant_required"
+    # Only identity keeps blind indexes, so only identity may ask for a tenant's index keys.
+    for caller in ("issues", "media"):
+        index_key = call_as(
+            cloud,
+            caller,
+            "kms",
+            "GET",
+            "/kms/index-key/{purpose}",
+            params={"purpose": b"tenantry accounts email index".hex()},
+            region="eu",
+            tenant_context=tenant_context(cloud, site),
+            tenant_id=site.cloud_id,
+        )
+        assert index_key.status == 403, (caller, index_key.body)
+        assert index_key.json()["error"] == "route_not_allowed"
 
 
 def test_keys_rotate_refuses_an_unknown_region(cloud: Cloud) -> None:

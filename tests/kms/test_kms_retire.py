@@ -9,8 +9,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 from structlog.testing import capture_logs
 
-from tenantry.platform.blind_index import index_key
 from tenantry.platform.crypto import DataKey
+from tenantry.platform.crypto.index_keys import index_key
 from tenantry.platform.storage import Databases
 from tenantry.services.kms.keyring import wrap_context
 from tenantry.services.kms.providers import LocalKeyProvider

@@ -11,10 +11,11 @@ from typing import Any
 import orjson
 import pytest
 
-from tenantry.platform.blind_index import blind_index, index_key
+from tenantry.platform.blind_index import blind_index
 from tenantry.platform.client import ServiceResponse
 from tenantry.platform.context import TenantContext, tenant_scope
 from tenantry.platform.crypto import DataKey
+from tenantry.platform.crypto.index_keys import index_key
 from tenantry.platform.data_keys import DataKeys, TenantKeys
 from tenantry.platform.errors import ApiError
 

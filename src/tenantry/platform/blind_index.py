@@ -18,22 +18,14 @@ Destroying a tenant's keys makes its indexes meaningless too, as it does its sea
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from typing import Any
+
 from cryptography.hazmat.primitives import hashes, hmac
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from tenantry.platform.crypto import DataKey
-from tenantry.platform.data_keys import IndexKeyNeeded, TenantKeys
-
-INDEX_KEY_VERSION = 1
-"""The data key version every index key derives from, whatever the current version is."""
-INDEX_KEY_SIZE = 32
-
-
-def index_key(key: DataKey, purpose: bytes) -> bytes:
-    """The index key of one `purpose` (a column's own label), derived from `key` with HKDF."""
-    return HKDF(algorithm=hashes.SHA256(), length=INDEX_KEY_SIZE, salt=None, info=purpose).derive(
-        key.material
-    )
+from tenantry.platform.client import ServiceClient, ServiceResponse
+from tenantry.platform.crypto.index_keys import INDEX_KEY_VERSION, index_key
+from tenantry.platform.data_keys import AskKms, IndexKeyNeeded, TenantKeys
 
 
 def blind_index(keys: TenantKeys, purpose: bytes, value: str) -> str:
@@ -55,4 +47,15 @@ def _index_key_of(keys: TenantKeys, purpose: bytes) -> bytes:
     first = keys.held.get(INDEX_KEY_VERSION)
     if first is not None:
         return index_key(first, purpose)
-    raise IndexKeyNeeded(purpose, INDEX_KEY_VERSION)
+    raise IndexKeyNeeded(purpose, INDEX_KEY_VERSION, _asking_kms_for(purpose))
+
+
+def _asking_kms_for(purpose: bytes) -> AskKms:
+    """How `DataKeys.run` asks kms for the index key of `purpose`."""
+
+    def ask(client: ServiceClient, call_args: dict[str, Any]) -> Awaitable[ServiceResponse]:
+        return client.call(
+            "kms", "GET", "/kms/index-key/{purpose}", params={"purpose": purpose.hex()}, **call_args
+        )
+
+    return ask

@@ -61,16 +61,23 @@ class KeyVersionNeeded(Exception):
         self.version = version
 
 
+AskKms = Callable[[ServiceClient, dict[str, Any]], Awaitable[ServiceResponse]]
+"""Makes one kms call with the given client and call arguments (the current tenant's)."""
+
+
 class IndexKeyNeeded(KeyVersionNeeded):
     """Raised inside a request's work when a blind index key (`purpose`) is not held yet.
 
     Index keys derive from data key version 1, which kms stops handing out once it is
-    retired; kms derives them itself then, on a route of their own.
+    retired; kms derives them itself then, on a route of their own. The raiser (the blind
+    index module) says how to ask for it, so the allowlist names only the services that use
+    blind indexes as callers of that route.
     """
 
-    def __init__(self, purpose: bytes, version: int) -> None:
+    def __init__(self, purpose: bytes, version: int, ask: AskKms) -> None:
         super().__init__(version)
         self.purpose = purpose
+        self.ask = ask
 
 
 @dataclass
@@ -146,7 +153,7 @@ class DataKeys:
             try:
                 return work(keys)
             except IndexKeyNeeded as needed:
-                await self._index_single_flight(require_tenant(), needed.purpose)
+                await self._index_single_flight(require_tenant(), needed)
                 keys = await self.for_tenant(min_version)
             except KeyVersionNeeded as needed:
                 await self._single_flight(require_tenant(), needed.version)
@@ -187,25 +194,19 @@ class DataKeys:
             held.expires = now + max_age
         return held
 
-    async def _index_single_flight(self, tenant: TenantContext, purpose: bytes) -> None:
+    async def _index_single_flight(self, tenant: TenantContext, needed: IndexKeyNeeded) -> None:
         """One kms call per tenant and index purpose at a time; concurrent callers share it."""
-        slot = (tenant.cloud_id, purpose)
+        slot = (tenant.cloud_id, needed.purpose)
         running = self._fetching_index.get(slot)
         if running is None:
-            running = asyncio.ensure_future(self._fetch_index_key(tenant, purpose))
+            running = asyncio.ensure_future(self._fetch_index_key(tenant, needed))
             self._fetching_index[slot] = running
             running.add_done_callback(lambda _done: self._fetching_index.pop(slot, None))
         await asyncio.shield(running)
 
-    async def _fetch_index_key(self, tenant: TenantContext, purpose: bytes) -> None:
-        """Fetch the tenant's index key for `purpose` into the keys held now."""
-        call = self._client.call(
-            "kms",
-            "GET",
-            "/kms/index-key/{purpose}",
-            params={"purpose": purpose.hex()},
-            **self._kms_call_args(),
-        )
+    async def _fetch_index_key(self, tenant: TenantContext, needed: IndexKeyNeeded) -> None:
+        """Fetch the tenant's index key for `needed.purpose` into the keys held now."""
+        call = needed.ask(self._client, self._kms_call_args())
         try:
             response = await call
         except ApiError as exc:
@@ -213,7 +214,7 @@ class DataKeys:
         document = self._key_document(tenant, response)
         held = self._held.get(tenant.cloud_id)
         if held is not None:
-            held.index_keys[purpose] = base64.b64decode(document["key"])
+            held.index_keys[needed.purpose] = base64.b64decode(document["key"])
 
     def _key_document(self, tenant: TenantContext, response: ServiceResponse) -> Any:
         """kms's answer with a key in it; its refusals as this service's clear errors."""

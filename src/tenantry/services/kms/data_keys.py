@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
-from tenantry.platform.blind_index import INDEX_KEY_VERSION, index_key
 from tenantry.platform.context import TenantContext, require_tenant
 from tenantry.platform.crypto import DataKey
+from tenantry.platform.crypto.index_keys import INDEX_KEY_VERSION, index_key
 from tenantry.platform.storage.databases import Databases
 from tenantry.platform.storage.model import utc_now
 from tenantry.services.kms.audit import key_event
