@@ -10,15 +10,12 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import certifi
 import pytest
 from aiohttp import web
 
+from loopback_callee import client_of
 from tenantry.platform.client import ServiceClient
-from tenantry.platform.directory import ServiceDirectory
 from tenantry.platform.errors import ApiError
-from tenantry.platform.keys import ensure_service_key
-from tenantry.platform.tokens import TokenSigner
 
 
 async def _callee(hits: Counter[str]) -> web.Application:
@@ -49,20 +46,8 @@ async def _callee(hits: Counter[str]) -> web.Application:
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[tuple[ServiceClient, Counter[str]]]:
     hits: Counter[str] = Counter()
-    runner = web.AppRunner(await _callee(hits))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    directory = ServiceDirectory(
-        services={"notes": {"global": f"http://127.0.0.1:{port}"}}, ca_file=Path(certifi.where())
-    )
-    client = ServiceClient(TokenSigner(ensure_service_key(tmp_path, "issues")), directory)
-    try:
+    async with client_of(await _callee(hits), tmp_path) as client:
         yield client, hits
-    finally:
-        await client.close()
-        await runner.cleanup()
 
 
 async def test_a_bare_503_is_retried_for_an_idempotent_call(
