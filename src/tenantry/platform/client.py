@@ -183,8 +183,7 @@ class ServiceClient:
             else aiohttp.ClientTimeout(total=attempt_seconds, connect=min(2.0, attempt_seconds))
         )
         for attempt in range(attempts):
-            token = self._signer.sign(callee, extra_claims)
-            request_headers = {**base_headers, "authorization": f"Bearer {token}"}
+            request_headers = self._signed(callee, base_headers, extra_claims)
             try:
                 async with self._http().request(
                     method, url, data=body or None, headers=request_headers, timeout=attempt_timeout
@@ -201,25 +200,16 @@ class ServiceClient:
                         raise ApiError(
                             502, "upstream_response_too_large", f"{callee} answer too big"
                         )
-                    # A 5xx that says when to come back (`retry-after`) is the callee's
-                    # considered answer (its key service is down, its fair share is full):
-                    # passed on at once, not retried into the caller's own timeout.
-                    if (
-                        response.status in RETRYABLE_STATUS
-                        and "retry-after" not in response.headers
-                        and attempt + 1 < attempts
-                    ):
-                        await asyncio.sleep(0.05 * (attempt + 1))
+                    if _worth_retrying(response, attempt, attempts):
+                        await _back_off(attempt)
                         continue
                     headers = {name.lower(): value for name, value in response.headers.items()}
                     return ServiceResponse(response.status, headers, payload)
             except (aiohttp.ClientConnectionError, TimeoutError) as exc:
                 if attempt + 1 < attempts:
-                    await asyncio.sleep(0.05 * (attempt + 1))
+                    await _back_off(attempt)
                     continue
-                raise ApiError(
-                    503, "upstream_unavailable", f"the {callee} service did not answer"
-                ) from exc
+                raise _did_not_answer(callee) from exc
         raise AssertionError("unreachable")
 
     @contextlib.asynccontextmanager
@@ -248,26 +238,19 @@ class ServiceClient:
         attempts = 1 + (self._retries if method in IDEMPOTENT else 0)
         timeout = aiohttp.ClientTimeout(total=None, connect=2.0, sock_read=self._timeout.total)
         for attempt in range(attempts):
-            token = self._signer.sign(callee, extra_claims)
-            request_headers = {**base_headers, "authorization": f"Bearer {token}"}
+            request_headers = self._signed(callee, base_headers, extra_claims)
             try:
                 response = await self._http().request(
                     method, url, data=body or None, headers=request_headers, timeout=timeout
                 )
             except (aiohttp.ClientConnectionError, TimeoutError) as exc:
                 if attempt + 1 < attempts:
-                    await asyncio.sleep(0.05 * (attempt + 1))
+                    await _back_off(attempt)
                     continue
-                raise ApiError(
-                    503, "upstream_unavailable", f"the {callee} service did not answer"
-                ) from exc
+                raise _did_not_answer(callee) from exc
             try:
-                if (
-                    response.status in RETRYABLE_STATUS
-                    and "retry-after" not in response.headers
-                    and attempt + 1 < attempts
-                ):
-                    await asyncio.sleep(0.05 * (attempt + 1))
+                if _worth_retrying(response, attempt, attempts):
+                    await _back_off(attempt)
                     continue
                 found = {name.lower(): value for name, value in response.headers.items()}
                 yield StreamedResponse(response.status, found, response, piece_bytes)
@@ -275,6 +258,36 @@ class ServiceClient:
             finally:
                 response.release()
         raise AssertionError("unreachable")
+
+    def _signed(
+        self, callee: str, base_headers: dict[str, str], extra_claims: dict[str, Any]
+    ) -> dict[str, str]:
+        """One attempt's headers: the common ones and a token of its own."""
+        token = self._signer.sign(callee, extra_claims)
+        return {**base_headers, "authorization": f"Bearer {token}"}
+
+
+def _worth_retrying(response: aiohttp.ClientResponse, attempt: int, attempts: int) -> bool:
+    """Whether an answer is a passing failure to try again, with attempts left.
+
+    A 5xx that says when to come back (`retry-after`) is the callee's considered answer (its key
+    service is down, its fair share is full): passed on at once, not retried into the caller's
+    own timeout.
+    """
+    return (
+        response.status in RETRYABLE_STATUS
+        and "retry-after" not in response.headers
+        and attempt + 1 < attempts
+    )
+
+
+async def _back_off(attempt: int) -> None:
+    """The pause before the next attempt, a little longer each time."""
+    await asyncio.sleep(0.05 * (attempt + 1))
+
+
+def _did_not_answer(callee: str) -> ApiError:
+    return ApiError(503, "upstream_unavailable", f"the {callee} service did not answer")
 
 
 def _prepare(
