@@ -10,10 +10,11 @@ import pytest
 from .api import signup
 from .cloud import Cloud
 
-TIGHT_LIMITS = """
+CLIENT_LIMIT = 40
+TIGHT_LIMITS = f"""
 [edge.limits]
 per_tenant = "15/minute"
-per_client_ip = "1000/minute"
+per_client_ip = "{CLIENT_LIMIT}/minute"
 """
 
 
@@ -40,3 +41,31 @@ def test_a_flooding_tenant_gets_429_and_its_neighbour_is_served(tight_cloud: Clo
     assert refused.json()["error"] == "rate_limited"
     assert int(refused.headers["retry-after"]) >= 1
     assert quiet.request("GET", "/rest/issues/projects").status_code == 200
+
+
+def test_anonymous_calls_count_against_the_peer_whatever_it_forwards(tight_cloud: Cloud) -> None:
+    """Runs last in this module: it spends this address's whole per-client budget.
+
+    A caller naming a new address in X-Forwarded-For on every request is still one client, and
+    `/_edge/tenant_info`, which needs no token, is counted too, so sites cannot be enumerated.
+    """
+    site = signup(tight_cloud, region="eu", prefix="probe").name
+    statuses = []
+    for number in range(CLIENT_LIMIT + 5):
+        response = tight_cloud.http("us").get(
+            "/_edge/tenant_info",
+            headers={"X-Tenantry-Site": site, "X-Forwarded-For": f"198.51.100.{number % 250}"},
+        )
+        statuses.append(response.status_code)
+        if response.status_code == 429:
+            assert response.json()["error"] == "rate_limited"
+            break
+    assert statuses[0] == 200
+    assert statuses[-1] == 429
+    assert len(statuses) <= CLIENT_LIMIT
+    login = tight_cloud.http("us").post(
+        "/login",
+        json={"site": site, "email": "x@probe.test", "password": "wrong-password-1"},
+        headers={"X-Forwarded-For": "203.0.113.9"},
+    )
+    assert login.status_code == 429

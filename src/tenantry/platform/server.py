@@ -7,6 +7,7 @@ from pathlib import Path
 import uvicorn
 
 from tenantry.platform.asgi import ASGIApp
+from tenantry.platform.corked_http import CorkedHttpToolsProtocol
 from tenantry.platform.tls import server_ssl_context
 
 
@@ -19,11 +20,14 @@ def serve(app: ASGIApp, *, host: str, port: int, cert: Path, key: Path) -> None:
         ssl_certfile=str(cert),
         ssl_keyfile=str(key),
         loop="uvloop",
-        http="httptools",
+        http=CorkedHttpToolsProtocol,
         lifespan="on",
         access_log=False,
         log_level="warning",
         server_header=False,
+        # The peer address is the client: a forwarded-for header is never believed, so no caller
+        # can pick the address that the edge's per-client limit counts against.
+        proxy_headers=False,
         date_header=False,
         timeout_graceful_shutdown=5,
         # uvicorn's own context would allow non-forward-secret suites; ours does not.

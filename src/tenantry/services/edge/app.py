@@ -92,13 +92,14 @@ class Edge:
             await send_json(send, 200, {"status": "ok", "service": "edge", "region": self.region})
             return
         if path == "/_edge/tenant_info" and method == "GET":
+            # Anonymous, so counted against the caller's address: no enumerating sites.
+            await self._check_client(scope)
             tenant = (await self._tenant(scope))[0]
             await send_json(send, 200, {"cloud_id": tenant.cloud_id, "region": tenant.region})
             return
 
         if path in ANONYMOUS_PATHS:
-            client = scope.get("client")
-            await self.limits.check_client(client[0] if client else "unknown")
+            await self._check_client(scope)
             route = find_route(method, path)
             await self._forward(scope, receive, send, route, None, None, None)
             return
@@ -117,6 +118,11 @@ class Edge:
         user = UserContext(str(claims[claim.USER]), str(claims.get(claim.ROLE, "user")))
         async with self.fair_share.slot(tenant.cloud_id):
             await self._forward(scope, receive, send, route, tenant, context, user)
+
+    async def _check_client(self, scope: Scope) -> None:
+        """Count an anonymous request against the address it came from (the TCP peer)."""
+        client = scope.get("client")
+        await self.limits.check_client(client[0] if client else "unknown")
 
     async def _serve_media(
         self, scope: Scope, receive: Receive, send: Send, route: PublicRoute

@@ -1,8 +1,7 @@
 """The issues HTTP API under `/rest/issues`: projects, issues, workflow changes and comments.
 
-Handlers are plain functions (FastAPI runs them in a worker thread, with the request's
-contextvars copied in). They learn the tenant and user only from `tenantry.platform.context`
-and reach storage only through the tenant-scoped sessions of `Databases`.
+Handlers learn the tenant and user only from `tenantry.platform.context` and reach storage only
+through the tenant-scoped sessions of `Databases`.
 """
 
 from __future__ import annotations
