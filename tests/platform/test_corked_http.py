@@ -1,4 +1,4 @@
-"""A response's writes leave as one write, and every response still arrives whole and in order."""
+"""A response's head and body leave as one write, and every response still arrives whole."""
 
 from __future__ import annotations
 
@@ -35,36 +35,47 @@ class RecordingTransport:
         return {"peername": ("127.0.0.1", 1)}.get(name, default)
 
 
-async def test_writes_of_one_pass_leave_together_when_it_ends() -> None:
+HEAD = b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\n"
+
+
+async def test_a_head_waits_for_its_body_and_they_leave_together() -> None:
     raw = RecordingTransport()
     corked = _CorkedTransport(raw, asyncio.get_running_loop())  # type: ignore[arg-type]
-    corked.write(b"HTTP/1.1 200 OK\r\n\r\n")
-    corked.write(b"body")
+    corked.write(HEAD)
     assert raw.writes == []
+    corked.write(b"body")
+    assert raw.writes == [HEAD + b"body"]
+    corked.write(b"more body")  # not a head: straight through
+    assert raw.writes[1:] == [b"more body"]
     await asyncio.sleep(0)
-    assert raw.writes == [b"HTTP/1.1 200 OK\r\n\r\nbody"]
-    corked.write(b"next")
-    await asyncio.sleep(0)
-    assert raw.writes[1:] == [b"next"]
+    assert len(raw.writes) == 2
 
 
-async def test_close_sends_what_is_held_first() -> None:
+async def test_a_head_without_a_body_yet_leaves_when_the_pass_ends() -> None:
     raw = RecordingTransport()
     corked = _CorkedTransport(raw, asyncio.get_running_loop())  # type: ignore[arg-type]
-    corked.write(b"last words")
+    corked.write(HEAD)
+    await asyncio.sleep(0)
+    assert raw.writes == [HEAD]
+
+
+async def test_close_sends_a_held_head_first() -> None:
+    raw = RecordingTransport()
+    corked = _CorkedTransport(raw, asyncio.get_running_loop())  # type: ignore[arg-type]
+    corked.write(HEAD)
     corked.close()
-    assert raw.writes == [b"last words"]
+    assert raw.writes == [HEAD]
     assert raw.closed
-    await asyncio.sleep(0)  # the scheduled flush finds nothing left and writes nothing
-    assert raw.writes == [b"last words"]
+    await asyncio.sleep(0)  # the scheduled flush finds nothing held and writes nothing
+    assert raw.writes == [HEAD]
 
 
-async def test_a_large_body_is_not_held() -> None:
+async def test_a_large_head_is_not_held() -> None:
     raw = RecordingTransport()
     corked = _CorkedTransport(raw, asyncio.get_running_loop())  # type: ignore[arg-type]
-    corked.write(b"head")
-    corked.write(b"x" * 100_000)
-    assert raw.writes == [b"head" + b"x" * 100_000]
+    large = b"HTTP/1.1 200 OK\r\nx-large: " + b"x" * 20_000 + b"\r\n\r\n"
+    corked.write(large)
+    assert raw.writes == [large]
 
 
 class CountingProtocol(CorkedHttpToolsProtocol):

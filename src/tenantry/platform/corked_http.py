@@ -1,9 +1,9 @@
-"""uvicorn's HTTP protocol with a response's writes joined into one TLS record and one send.
+"""uvicorn's HTTP protocol with a response's head and body sent in one TLS record and one send.
 
 uvicorn writes a response's head and its body with separate `transport.write` calls. Over TLS
 each call is its own record, encrypted and sent by its own system call, and on loopback each
-send wakes the reader. Holding the writes made in one pass of the event loop and sending them
-together, when that pass ends, halves the records and the sends of a small response.
+send wakes the reader. Holding the head until the body's first write joins them, which halves
+the records and the sends of a small response.
 """
 
 from __future__ import annotations
@@ -13,35 +13,38 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-# Writes larger than this go out at once rather than waiting for the end of the pass.
-_HOLD_BYTES = 64 * 1024
+# Every response head uvicorn writes starts so; heads larger than this are not held.
+_HEAD_START = b"HTTP/1.1 "
+_HOLD_BYTES = 16 * 1024
 
 
 class _CorkedTransport:
-    """A transport that joins the writes of one event-loop pass into one write."""
+    """A transport that holds a response head until the next write, or the loop's next pass.
+
+    A response with no body yet (a stream whose first piece is still coming, a 204) is sent
+    when the current pass of the event loop ends, so nothing waits on the next request.
+    """
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
-        self._held: list[bytes] = []
-        self._held_bytes = 0
+        self._head: bytes | None = None
 
     def write(self, data: bytes) -> None:
-        if not self._held:
+        head, self._head = self._head, None
+        if head is not None:
+            self._transport.write(head + data)
+        elif data.startswith(_HEAD_START) and len(data) <= _HOLD_BYTES:
+            self._head = data
             self._loop.call_soon(self.flush)
-        self._held.append(data)
-        self._held_bytes += len(data)
-        if self._held_bytes >= _HOLD_BYTES:
-            self.flush()
+        else:
+            self._transport.write(data)
 
     def flush(self) -> None:
-        if not self._held:
-            return
-        data = self._held[0] if len(self._held) == 1 else b"".join(self._held)
-        self._held.clear()
-        self._held_bytes = 0
-        if not self._transport.is_closing():
-            self._transport.write(data)
+        """Send a head still held (its body did not follow in the same pass)."""
+        head, self._head = self._head, None
+        if head is not None and not self._transport.is_closing():
+            self._transport.write(head)
 
     def close(self) -> None:
         self.flush()
