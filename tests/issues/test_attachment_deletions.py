@@ -15,6 +15,7 @@ import orjson
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy.exc import OperationalError
 
 from issues_harness import FixedDataKeys, HeaderContextMiddleware
 from tenantry.platform.client import ServiceResponse
@@ -208,6 +209,29 @@ def test_media_down_keeps_the_deletion_until_media_is_back(
     clock.now += NOTE_GRACE_SECONDS + 1
     assert client.portal.call(run_due, deletions) == 0  # type: ignore[union-attr]
     assert noted(databases) == []
+
+
+def test_a_failure_to_write_down_the_outcome_still_answers_204_and_the_loop_finishes(
+    client: TestClient,
+    media: StandInMediaClient,
+    deletions: AttachmentDeletions,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The issue's delete has committed: the request must not turn into a 500 after it."""
+    make_issue(client, "tenant-a")
+
+    def database_gone(collection: str) -> None:
+        raise OperationalError("DELETE FROM attachment_deletions", {}, OSError("disk I/O error"))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(deletions, "_done", database_gone)
+        delete_issue(client, "tenant-a")
+    assert media.deleted == [("tenant-a", "issues:OPS-1")]
+    assert collections(deletions, "tenant-a") == ["issues:OPS-1"]  # still due
+
+    assert client.portal.call(run_due, deletions) == 1  # type: ignore[union-attr]
+    assert collections(deletions, "tenant-a") == []
+    assert media.deleted == [("tenant-a", "issues:OPS-1")] * 2  # deleting twice does no harm
 
 
 def test_a_404_from_media_counts_as_done(

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import structlog
 from sqlalchemy import Engine, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 
 from tenantry.platform.background import BackgroundLoop
 from tenantry.platform.context import (
@@ -121,14 +122,27 @@ class AttachmentDeletions:
         )
 
     async def carry_out(self, issue_key: str, user: UserContext | None) -> None:
-        """Delete the collection in media now; what fails is left to the loop."""
+        """Delete the collection in media now; what fails is left to the loop.
+
+        The issue's delete has committed by now, so this never fails the request: if writing
+        down the outcome fails, the row stays due and the loop deletes (again) and clears it.
+        """
         collection = collection_of(issue_key)
-        if await self._attempt(collection, user):
-            self._done(collection)
-        else:
-            self._failed(collection, 0)
-            tenant = require_tenant()
-            self._note(tenant.shard, tenant.cloud_id, tenant.site)
+        succeeded = await self._attempt(collection, user)
+        try:
+            if succeeded:
+                self._done(collection)
+            else:
+                self._failed(collection, 0)
+                tenant = require_tenant()
+                self._note(tenant.shard, tenant.cloud_id, tenant.site)
+        except SQLAlchemyError as error:
+            log.warning(
+                "attachment_deletion_unrecorded",
+                collection=collection,
+                media_done=succeeded,
+                reason=type(error).__name__,
+            )
 
     # The loop.
 
