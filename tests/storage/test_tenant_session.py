@@ -386,7 +386,7 @@ def test_files_are_private_and_pragmas_set(tmp_path: Path) -> None:
             }
         assert pragmas == {
             "journal_mode": "wal",
-            "synchronous": 1,
+            "synchronous": 2,  # FULL: an answered commit survives a power loss
             "foreign_keys": 1,
             "busy_timeout": 10_000,
         }

@@ -44,6 +44,8 @@ class SqliteReplayCache:
             # it, so processes starting together retry briefly.
             try:
                 self._db.execute("PRAGMA journal_mode = WAL")
+                # Unlike tenant data, losing the last entries to a power loss is harmless:
+                # they are for tokens that expire within minutes, before a rebooted cloud is up.
                 self._db.execute("PRAGMA synchronous = NORMAL")
                 self._db.execute(
                     "CREATE TABLE IF NOT EXISTS seen ("

@@ -119,13 +119,19 @@ class SqliteBackend:
 
 
 def _pragmas(busy_timeout_ms: int) -> Any:
-    """Build the per-connection setup: WAL, NORMAL sync, a busy wait, and enforced foreign keys."""
+    """Build the per-connection setup: WAL, FULL sync, a busy wait, and enforced foreign keys.
+
+    FULL syncs the write-ahead log at every commit, so a commit that was answered survives a
+    power loss or an OS crash. NORMAL would only survive a process crash: the last commits could
+    roll back, and each service's database would roll back on its own, so data sealed with a
+    data key could outlive the kms row that holds the key.
+    """
 
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms:d}")
             cursor.execute("PRAGMA foreign_keys=ON")
         finally:
