@@ -6,7 +6,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
 
-import aiohttp
 import orjson
 import typer
 from rich.console import Console
@@ -17,12 +16,10 @@ from tenantry.cli.data_key_rotation import rotate_data_key as rotate_site_key
 from tenantry.cli.key_audit import audit_events, audit_logs, details
 from tenantry.cli.key_owners import set_owner
 from tenantry.cli.kms_calls import kms_regions, list_root_keys, rotate_root_key
-from tenantry.cli.operator_calls import run_as_operator
+from tenantry.cli.operator_calls import CLOUD_NOT_REACHABLE, run_as_operator
 from tenantry.cli.site_calls import OperatorCallFailed
 from tenantry.cli.tables import print_whole
 from tenantry.platform.client import ServiceResponse
-from tenantry.platform.errors import ApiError
-from tenantry.platform.keys import KeyFileError
 
 T = TypeVar("T")
 
@@ -35,8 +32,6 @@ DataDirOption = Annotated[
     Path, typer.Option("--data-dir", help="Where the cloud keeps its data.", resolve_path=True)
 ]
 DEFAULT_DATA_DIR = Path("tenantry-data")
-# What a call to a cloud that is not (fully) running can raise, from the key file to the answer.
-_NOT_REACHABLE = (ApiError, aiohttp.ClientError, KeyFileError, OSError, LookupError, ValueError)
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -197,7 +192,7 @@ def _reach(data_dir: Path, call: Callable[[], T]) -> T:
     """Run a call to the cloud; a cloud that is not running ends the command with exit 2."""
     try:
         return call()
-    except _NOT_REACHABLE as exc:
+    except CLOUD_NOT_REACHABLE as exc:
         err.print(f"[red]no running cloud in {data_dir}:[/] {exc}")
         raise typer.Exit(2) from exc
 

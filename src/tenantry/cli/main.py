@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -86,11 +88,11 @@ def serve(
 
 
 def _change_status(site: str, data_dir: Path, new_status: str) -> None:
-    from tenantry.cli.operator_calls import set_tenant_status
+    from tenantry.cli.operator_calls import CLOUD_NOT_REACHABLE, set_tenant_status
 
     try:
         response = set_tenant_status(data_dir, site, new_status)
-    except (OSError, LookupError) as exc:
+    except CLOUD_NOT_REACHABLE as exc:
         err.print(f"[red]no running cloud in {data_dir}:[/] {exc}")
         raise typer.Exit(2) from exc
     if response.status != 200:
@@ -118,6 +120,7 @@ def tenant_purge(
     data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """Erase a site for good: destroy its data keys, so nothing of it can be read again."""
+    from tenantry.cli.operator_calls import CLOUD_NOT_REACHABLE
     from tenantry.cli.purge import purge_site
     from tenantry.cli.site_calls import OperatorCallFailed
 
@@ -126,12 +129,12 @@ def tenant_purge(
         raise typer.Exit(2)
     try:
         destroyed = purge_site(data_dir, site)
-    except (OSError, LookupError) as exc:
-        err.print(f"[red]no running cloud in {data_dir}:[/] {exc}")
-        raise typer.Exit(2) from exc
     except OperatorCallFailed as exc:
         err.print(f"[red]{site}:[/] {exc}")
         raise typer.Exit(1) from exc
+    except CLOUD_NOT_REACHABLE as exc:
+        err.print(f"[red]no running cloud in {data_dir}:[/] {exc}")
+        raise typer.Exit(2) from exc
     if destroyed is None:
         typer.echo(f"{site}: purged already")
     else:
@@ -145,8 +148,13 @@ def policy_check(
     """Fail if the allowlist and the code disagree (a call not allowed, or an allowed route
     that no service exposes or no code uses)."""
     from tenantry.cli.policy_check import check_policy
+    from tenantry.platform.policy import PolicyError
 
-    problems = check_policy(policy)
+    try:
+        problems = check_policy(policy)
+    except (PolicyError, OSError, UnicodeDecodeError) as exc:
+        err.print(f"[red]cannot read the policy:[/] {exc}")
+        raise typer.Exit(2) from exc
     for problem in problems:
         err.print(f"[red]drift:[/] {problem}")
     if problems:
@@ -155,5 +163,19 @@ def policy_check(
 
 
 def main() -> None:
-    """Entry point of the `tenantry` script."""
-    app()
+    """Entry point of the `tenantry` script.
+
+    An operator command that fails in a way nobody foresaw says so in one line and exits 1,
+    never with a traceback (`TENANTRY_DEBUG=1` shows it). A service process (`serve`) keeps
+    its traceback: it goes to the service's log, where it is what one needs.
+    """
+    try:
+        app()
+    except Exception as exc:
+        if os.environ.get("TENANTRY_DEBUG") == "1" or sys.argv[1:2] == ["serve"]:
+            raise
+        err.print(
+            f"[red]tenantry failed unexpectedly:[/] {type(exc).__name__}: {exc}\n"
+            "Run it again with TENANTRY_DEBUG=1 to see where."
+        )
+        sys.exit(1)

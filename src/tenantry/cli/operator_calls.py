@@ -7,12 +7,24 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
+import aiohttp
+
 from tenantry.platform.client import ServiceClient, ServiceResponse
 from tenantry.platform.directory import ServiceDirectory
-from tenantry.platform.keys import load_service_key
+from tenantry.platform.errors import ApiError
+from tenantry.platform.keys import KeyFileError, load_service_key
 from tenantry.platform.tokens import TokenSigner
 
 OPERATOR = "operator"
+CLOUD_NOT_REACHABLE = (
+    ApiError,
+    aiohttp.ClientError,
+    KeyFileError,
+    OSError,
+    LookupError,
+    ValueError,
+)
+"""What a call to a cloud that is not (fully) running can raise, from the key file to the answer."""
 T = TypeVar("T")
 
 

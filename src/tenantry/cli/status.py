@@ -10,31 +10,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import httpx
 from rich.console import Console
 from rich.table import Table
 
 from tenantry.cli import health
 from tenantry.cli.datadir import DataDir
-from tenantry.cli.operator_calls import tenant_stats
+from tenantry.cli.operator_calls import CLOUD_NOT_REACHABLE, tenant_stats
 from tenantry.cli.plan import ProcessSpec, processes_from_directory
 from tenantry.platform.directory import GLOBAL, ServiceDirectory
-from tenantry.platform.errors import ApiError
-from tenantry.platform.keys import KeyFileError
 from tenantry.platform.topology import Topology, TopologyError, load_topology
 
 # What a failed or malformed /stats call can raise, from signing the token to reading the body.
-_NO_COUNTS = (
-    ApiError,
-    aiohttp.ClientError,
-    KeyFileError,
-    OSError,
-    LookupError,
-    ValueError,
-    TypeError,
-    AttributeError,
-)
+_NO_COUNTS = (*CLOUD_NOT_REACHABLE, TypeError, AttributeError)
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
