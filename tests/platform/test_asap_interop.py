@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -85,9 +86,14 @@ def _reference_token(data_dir: Path, audience: str = "issues", **kwargs: Any) ->
     return signer.generate_jwt(audience).decode()
 
 
+def _once(verifier: TokenVerifier, token: str) -> dict[str, Any]:
+    """Verify as a service does: once, recording the token's jti."""
+    return asyncio.run(verifier.verify_once(token))
+
+
 def _code(verifier: TokenVerifier, token: str) -> str:
     with pytest.raises(TokenError) as caught:
-        verifier.verify(token)
+        _once(verifier, token)
     assert caught.value.status == 401
     return caught.value.code
 
@@ -119,7 +125,7 @@ def _b64(data: bytes) -> str:
 
 
 def test_reference_signed_token_verifies_here(data_dir: Path, verifier: TokenVerifier) -> None:
-    claims = verifier.verify(_reference_token(data_dir))
+    claims = _once(verifier, _reference_token(data_dir))
     assert claims["iss"] == "edge"
     assert claims["aud"] == "issues"
 
@@ -138,7 +144,7 @@ def test_reference_reusing_signer_tokens_are_single_use_here(
     )
     first, second = signer.generate_jwt("issues"), signer.generate_jwt("issues")
     assert first == second
-    verifier.verify(first.decode())
+    _once(verifier, first.decode())
     assert _code(verifier, second.decode()) == "token_replayed"
 
 
@@ -214,12 +220,12 @@ def test_lifetime_over_one_hour(edge_key: ServiceKey, verifier: TokenVerifier) -
     token = _forge(edge_key.private_key, _claims(exp=now + 3601), "edge/k1")
     assert _code(verifier, token) == "token_lifetime_too_long"
     # Control: exactly one hour is accepted.
-    verifier.verify(_forge(edge_key.private_key, _claims(exp=now + 3600), "edge/k1"))
+    _once(verifier, _forge(edge_key.private_key, _claims(exp=now + 3600), "edge/k1"))
 
 
 def test_replayed_jti(edge_key: ServiceKey, verifier: TokenVerifier) -> None:
     token = TokenSigner(edge_key).sign("issues")
-    verifier.verify(token)
+    _once(verifier, token)
     assert _code(verifier, token) == "token_replayed"
     # Same jti in a freshly signed token is still a replay.
     jti = jwt.decode(token, options={"verify_signature": False})["jti"]
@@ -231,7 +237,7 @@ def test_replayed_jti(edge_key: ServiceKey, verifier: TokenVerifier) -> None:
 # Runs in a second interpreter: verifies one token against the shared key directory and replay
 # cache, and prints "ok" or the reason code.
 _VERIFY_ELSEWHERE = """
-import sys
+import asyncio, sys
 from pathlib import Path
 from tenantry.platform.keyrepo_directory import DirectoryKeyRepository
 from tenantry.platform.tokens import TokenError, TokenVerifier
@@ -245,7 +251,7 @@ else:
 keys = DirectoryKeyRepository(Path(public_root))
 verifier = TokenVerifier(audience="issues", keys=keys, replay=replay)
 try:
-    verifier.verify(token)
+    asyncio.run(verifier.verify_once(token))
     print("ok")
 except TokenError as exc:
     print(exc.code)
@@ -278,7 +284,7 @@ def _verify_in_another_process(public_root: Path, shared: tuple[str, str, str], 
     return result.stdout.strip()
 
 
-def test_replayed_jti_from_a_second_process(
+async def test_replayed_jti_from_a_second_process(
     edge_key: ServiceKey, public_root: Path, shared_replay: tuple[str, str, str]
 ) -> None:
     kind, target, prefix = shared_replay
@@ -289,12 +295,14 @@ def test_replayed_jti_from_a_second_process(
     )
     here = TokenVerifier(audience="issues", keys=DirectoryKeyRepository(public_root), replay=replay)
     used_here = TokenSigner(edge_key).sign("issues")
-    here.verify(used_here)
+    await here.verify_once(used_here)
     assert _verify_in_another_process(public_root, shared_replay, used_here) == "token_replayed"
     # Control and reverse direction: a fresh token passes there, and is then refused here.
     used_there = TokenSigner(edge_key).sign("issues")
     assert _verify_in_another_process(public_root, shared_replay, used_there) == "ok"
-    assert _code(here, used_there) == "token_replayed"
+    with pytest.raises(TokenError) as caught:
+        await here.verify_once(used_there)
+    assert caught.value.code == "token_replayed"
 
 
 def test_unknown_kid(edge_key: ServiceKey, verifier: TokenVerifier) -> None:
@@ -335,7 +343,7 @@ def test_kid_of_another_issuer(
     token = _forge(edge_key.private_key, _claims(iss="tcs", sub="tcs"), "edge/k1")
     assert _code(verifier, token) == "token_issuer_mismatch"
     # Control: tcs speaking as itself is accepted.
-    verifier.verify(_forge(tcs_key.private_key, _claims(iss="tcs", sub="tcs"), "tcs/k1"))
+    _once(verifier, _forge(tcs_key.private_key, _claims(iss="tcs", sub="tcs"), "tcs/k1"))
 
 
 def test_missing_claim(edge_key: ServiceKey, verifier: TokenVerifier) -> None:

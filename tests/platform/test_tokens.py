@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 
 from tenantry.platform.keyrepo_directory import DirectoryKeyRepository
 from tenantry.platform.keys import ServiceKey, ensure_service_key
+from tenantry.platform.replay import ReplayStoreUnavailable
 from tenantry.platform.replay_sqlite import SqliteReplayCache
 from tenantry.platform.tokens import TokenError, TokenSigner, TokenVerifier
 
@@ -64,9 +66,14 @@ def _claims(**overrides: Any) -> dict[str, Any]:
     return {name: value for name, value in claims.items() if value is not None}
 
 
+def _once(verifier: TokenVerifier, token: str) -> dict[str, Any]:
+    """Verify as a service does: once, recording the token's jti."""
+    return asyncio.run(verifier.verify_once(token))
+
+
 def _code(verifier: TokenVerifier, token: str) -> str:
     with pytest.raises(TokenError) as caught:
-        verifier.verify(token)
+        _once(verifier, token)
     assert caught.value.status == 401
     return caught.value.code
 
@@ -105,7 +112,7 @@ def test_lifetime_of_exactly_one_hour_is_allowed(
     edge_key: ServiceKey, verifier: TokenVerifier
 ) -> None:
     token = TokenSigner(edge_key, lifetime=3600).sign("issues")
-    assert verifier.verify(token)["iss"] == "edge"
+    assert _once(verifier, token)["iss"] == "edge"
 
 
 @pytest.mark.parametrize("claim", ["iss", "sub", "aud", "jti", "iat", "nbf", "exp"])
@@ -133,21 +140,21 @@ def test_reuse_returns_the_same_token_until_ninety_percent_of_lifetime(
 
 def test_valid_token_returns_its_claims(edge_key: ServiceKey, verifier: TokenVerifier) -> None:
     token = TokenSigner(edge_key).sign("issues", {"tenant": "t1"})
-    claims = verifier.verify(token)
+    claims = _once(verifier, token)
     assert claims["iss"] == "edge"
     assert claims["tenant"] == "t1"
 
 
 def test_audience_may_be_a_list(edge_key: ServiceKey, verifier: TokenVerifier) -> None:
-    assert verifier.verify(_sign_raw(edge_key, _claims(aud=["pages", "issues"])))
+    assert _once(verifier, _sign_raw(edge_key, _claims(aud=["pages", "issues"])))
     assert _code(verifier, _sign_raw(edge_key, _claims(aud=["pages"]))) == "token_wrong_audience"
     assert _code(verifier, _sign_raw(edge_key, _claims(aud=[]))) == "token_wrong_audience"
 
 
 def test_leeway_accepts_small_clock_skew(edge_key: ServiceKey, verifier: TokenVerifier) -> None:
     now = int(time.time())
-    verifier.verify(_sign_raw(edge_key, _claims(iat=now - 80, nbf=now - 80, exp=now - 20)))
-    verifier.verify(_sign_raw(edge_key, _claims(iat=now + 20, nbf=now + 20, exp=now + 80)))
+    _once(verifier, _sign_raw(edge_key, _claims(iat=now - 80, nbf=now - 80, exp=now - 20)))
+    _once(verifier, _sign_raw(edge_key, _claims(iat=now + 20, nbf=now + 20, exp=now + 80)))
     late = _sign_raw(edge_key, _claims(iat=now - 100, nbf=now - 100, exp=now - 40))
     assert _code(verifier, late) == "token_expired"
     early = _sign_raw(edge_key, _claims(iat=now, nbf=now + 40, exp=now + 90))
@@ -257,7 +264,7 @@ def test_refused_tokens_do_not_consume_their_jti(
     issues = TokenVerifier(audience="issues", keys=repo, replay=replay)
     token = TokenSigner(edge_key).sign("issues")
     assert _code(pages, token) == "token_wrong_audience"
-    issues.verify(token)
+    _once(issues, token)
     assert _code(issues, token) == "token_replayed"
 
 
@@ -266,3 +273,25 @@ def test_token_error_becomes_the_api_error_shape() -> None:
     api = error.api_error()
     assert (api.status, api.code) == (401, "token_expired")
     assert api.body() == {"error": "token_expired", "message": "the token has expired"}
+
+
+def test_a_single_use_verifier_cannot_be_asked_to_skip_the_replay_check(
+    edge_key: ServiceKey, verifier: TokenVerifier
+) -> None:
+    token = TokenSigner(edge_key).sign("issues")
+    with pytest.raises(TypeError):
+        verifier.verify(token)
+    _once(verifier, token)  # the token was not consumed by the refused call
+
+
+def test_a_replay_store_that_cannot_answer_refuses_the_token(
+    edge_key: ServiceKey, repo: DirectoryKeyRepository
+) -> None:
+    class DownStore:
+        async def first_use(self, key: str, expires_at: float) -> bool:
+            raise ReplayStoreUnavailable("redis: connection refused")
+
+    verifier = TokenVerifier(audience="issues", keys=repo, replay=DownStore())
+    with pytest.raises(TokenError) as caught:
+        _once(verifier, TokenSigner(edge_key).sign("issues"))
+    assert (caught.value.status, caught.value.code) == (503, "replay_store_unavailable")

@@ -12,6 +12,8 @@ import threading
 import time
 from pathlib import Path
 
+from tenantry.platform.replay import ReplayStoreUnavailable
+
 # Expired rows are deleted every this many calls (and at most this often), not on every call.
 PURGE_EVERY_CALLS = 1000
 PURGE_EVERY_SECONDS = 60.0
@@ -57,20 +59,26 @@ class SqliteReplayCache:
                     raise
                 time.sleep(0.02)
 
-    def first_use(self, key: str, expires_at: float) -> bool:
-        """Atomically remember `key` until `expires_at`; True only the first time."""
+    async def first_use(self, key: str, expires_at: float) -> bool:
+        """Atomically remember `key` until `expires_at`; True only the first time.
+
+        One statement on a local file, done in place: a hop to a worker thread would cost more.
+        """
         now = time.time()
         with self._lock:
-            cursor = self._db.execute(
-                "INSERT INTO seen (key, expires_at) VALUES (?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at"
-                " WHERE seen.expires_at <= ?",
-                (key, expires_at, now),
-            )
-            first = cursor.rowcount == 1
-            self._calls += 1
-            if self._calls >= PURGE_EVERY_CALLS or now >= self._next_purge:
-                self._purge(now)
+            try:
+                cursor = self._db.execute(
+                    "INSERT INTO seen (key, expires_at) VALUES (?, ?)"
+                    " ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at"
+                    " WHERE seen.expires_at <= ?",
+                    (key, expires_at, now),
+                )
+                first = cursor.rowcount == 1
+                self._calls += 1
+                if self._calls >= PURGE_EVERY_CALLS or now >= self._next_purge:
+                    self._purge(now)
+            except sqlite3.Error as exc:  # locked past the busy timeout, disk full, ...
+                raise ReplayStoreUnavailable(f"sqlite: {exc}") from exc
         return first
 
     def purge(self) -> int:

@@ -61,7 +61,7 @@ class ServiceAuthMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            tenant, user = self._authorize(scope)
+            tenant, user = await self._authorize(scope)
         except ApiError as error:
             security_event(
                 error.code,
@@ -85,12 +85,12 @@ class ServiceAuthMiddleware:
             current_tenant_token.reset(signed_token)
             current_tenant.reset(tenant_token)
 
-    def _authorize(self, scope: Scope) -> tuple[TenantContext | None, UserContext | None]:
+    async def _authorize(self, scope: Scope) -> tuple[TenantContext | None, UserContext | None]:
         authorization = header(scope, b"authorization")
         if authorization is None or not authorization.startswith("Bearer "):
             raise ApiError(401, "token_missing", "a service token is required")
         try:
-            claims = self.tokens.verify(authorization[7:])
+            claims = await self.tokens.verify_once(authorization[7:])
         except TokenError as exc:
             raise ApiError(exc.status, exc.code, exc.message) from exc
         caller = str(claims["iss"])

@@ -19,7 +19,7 @@ from jwt.algorithms import ECAlgorithm
 
 from tenantry.platform.errors import ApiError
 from tenantry.platform.keys import KeyRepository, KidError, ServiceKey, UnknownKeyError, parse_kid
-from tenantry.platform.replay import ReplayCache
+from tenantry.platform.replay import ReplayCache, ReplayStoreUnavailable
 
 ALGORITHM = "ES256"
 MAX_LIFETIME = 3600
@@ -118,6 +118,9 @@ class TokenVerifier:
     `kid`, algorithm (ES256 only), key lookup, issuer owns the key, signature, required claims,
     subject, audience, expiry, not-before, lifetime, trusted issuers, and last the replay cache,
     so only fully valid tokens consume their `jti`.
+
+    With a replay cache, tokens are checked by `verify_once` (a coroutine: the shared cache may
+    be across a network); `verify` is for verifiers that accept a token more than once.
     """
 
     def __init__(
@@ -140,7 +143,34 @@ class TokenVerifier:
         self._clock = clock
 
     def verify(self, token: str) -> dict[str, Any]:
-        """Return the token's claims, or raise TokenError saying why it is refused."""
+        """Return the token's claims, or raise TokenError saying why it is refused.
+
+        Only for a verifier without a replay cache: one with a cache must not let a token
+        through unrecorded, so it raises TypeError here.
+        """
+        if self._replay is not None:
+            raise TypeError("a verifier with a replay cache checks tokens with verify_once")
+        return self._verify(token)
+
+    async def verify_once(self, token: str) -> dict[str, Any]:
+        """Like `verify`, and then record the token's `jti`, refusing one seen before."""
+        claims = self._verify(token)
+        if self._replay is None:
+            return claims
+        key = f"{claims['iss']}/{claims['jti']}"
+        try:
+            first = await self._replay.first_use(key, claims["exp"] + self._leeway)
+        except ReplayStoreUnavailable as exc:
+            raise TokenError(
+                "replay_store_unavailable",
+                "whether this token was used before cannot be checked now",
+                status=503,
+            ) from exc
+        if not first:
+            raise TokenError("token_replayed", "the token has already been used")
+        return claims
+
+    def _verify(self, token: str) -> dict[str, Any]:
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_BYTES:
             raise TokenError("token_malformed", "a service token is required")
         try:
@@ -203,10 +233,6 @@ class TokenVerifier:
             )
         if self._trusted is not None and iss not in self._trusted:
             raise TokenError("token_issuer_mismatch", f"tokens from {iss} are not accepted here")
-        if self._replay is not None and not self._replay.first_use(
-            f"{iss}/{jti}", exp + self._leeway
-        ):
-            raise TokenError("token_replayed", "the token has already been used")
         return claims
 
     def _addressed_to_us(self, aud: object) -> bool:

@@ -8,6 +8,7 @@ import time
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.errors import StorageError
 
 from tenantry.platform.errors import ApiError
 from tenantry.platform.topology import EdgeLimits
@@ -18,7 +19,10 @@ def _storage(redis_url: str | None) -> Storage:
     if redis_url:
         # redis-py is already a dependency; the default client would need another one.
         return RedisStorage(
-            "async+" + redis_url, implementation="redispy", key_prefix="tenantry-limits"
+            "async+" + redis_url,
+            implementation="redispy",
+            key_prefix="tenantry-limits",
+            wrap_exceptions=True,
         )
     return MemoryStorage()
 
@@ -40,6 +44,19 @@ class RateLimits:
         await self._check(self._per_ip, "ip", address)
 
     async def _check(self, items: list[RateLimitItem], kind: str, key: str) -> None:
+        try:
+            await self._hit_all(items, kind, key)
+        except StorageError as exc:
+            # Fail closed, as the services' replay check does: a limit that cannot be counted
+            # is not waved through (it is what stops password guessing at the login).
+            raise ApiError(
+                503,
+                "rate_limit_store_unavailable",
+                "the request rate cannot be checked now",
+                headers={"Retry-After": "1"},
+            ) from exc
+
+    async def _hit_all(self, items: list[RateLimitItem], kind: str, key: str) -> None:
         for item in items:
             if not await self._limiter.hit(item, kind, key):
                 stats = await self._limiter.get_window_stats(item, kind, key)
