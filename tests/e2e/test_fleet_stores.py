@@ -7,7 +7,6 @@ again; nothing else uses it.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,14 +15,10 @@ from pathlib import Path
 import pytest
 import redis
 
+from loopback_ports import unused_port
+
 from .api import signup
 from .cloud import Cloud
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class OwnRedis:
@@ -66,7 +61,7 @@ class OwnRedis:
 
 @pytest.fixture(scope="module")
 def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnRedis]:
-    server = OwnRedis(free_port(), tmp_path_factory.mktemp("redis"))
+    server = OwnRedis(unused_port(), tmp_path_factory.mktemp("redis"))
     server.start()
     try:
         yield server

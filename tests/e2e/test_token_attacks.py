@@ -8,7 +8,6 @@ security event in the service's log.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from loopback_ports import unused_port
 from tenantry.platform.keys import ServiceKey, load_service_key
 from tenantry.platform.tokens import TokenSigner
 
@@ -217,16 +217,10 @@ def test_replayed_jti_is_refused(insider: Insider) -> None:
     _refused(insider.call(token, context=context), 401, "token_replayed", insider)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def second_issues_process(insider: Insider) -> Iterator[str]:
     """Another process of the same issues service, on the same data, as a fleet would run."""
-    port = _free_port()
+    port = unused_port()
     log = insider.cloud.data_dir / "logs" / f"issues-{insider.site.region}.log"
     with log.open("ab") as sink:
         process = subprocess.Popen(

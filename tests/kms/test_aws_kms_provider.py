@@ -13,6 +13,7 @@ import pytest
 from botocore.config import Config
 from botocore.stub import Stubber
 
+from loopback_ports import unused_port
 from tenantry.services.kms.providers import (
     AwsKmsKeyProvider,
     InvalidKeyRequest,
@@ -127,9 +128,7 @@ def test_unknown_key(aws: AwsKmsKeyProvider, kms_key: str) -> None:
 
 @pytest.fixture
 def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return unused_port()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from structlog.testing import capture_logs
 
+from loopback_ports import unused_port
 from tenantry.platform.context import TenantContext, tenant_scope
 from tenantry.platform.storage import Databases
 from tenantry.services.kms.customer_keys import UNAVAILABLE, CustomerKeys
@@ -195,7 +195,7 @@ def test_an_unreachable_kms_is_a_503_and_nothing_changes(
     client: TestClient, databases: Databases, kms_key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     key_of(client, "tenant-a")
-    monkeypatch.setenv(ENDPOINT_VARIABLE, f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv(ENDPOINT_VARIABLE, f"http://127.0.0.1:{unused_port()}")
     refused = byok(client, "tenant-a", kms_key)
     assert refused.status_code == 503, refused.text
     assert refused.json()["error"] == "customer_key_unreachable"
@@ -273,7 +273,7 @@ def test_the_watch_waits_for_a_few_misses_before_calling_an_unreachable_key_revo
     arn = f"arn:aws:kms:{AWS_REGION}:123456789012:key/11111111-2222-3333-4444-555555555555"
     CustomerKeys(databases).put("tenant-a", REGION, "eu-1", arn)
     dead = AwsKmsKeyProvider(
-        AWS_REGION, endpoint_url=f"http://127.0.0.1:{_closed_port()}", max_attempts=1
+        AWS_REGION, endpoint_url=f"http://127.0.0.1:{unused_port()}", max_attempts=1
     )
     told = Told()
     watch = CustomerKeyWatch(CustomerKeys(databases), dead, REGION, told)
@@ -305,9 +305,3 @@ def test_leaving_byok_while_tcs_thinks_the_key_is_gone_makes_the_tenant_availabl
     told.calls.clear()
     asyncio.run(watch.check_once())
     assert told.calls == []  # tcs already knew the key was available
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
