@@ -2,7 +2,8 @@
 
 A media process that is killed (SIGKILL, an out-of-memory kill) cannot stop its pool, and the
 workers would live on as orphans holding memory. Each worker watches its parent instead and
-exits once the parent is gone; a conversion it was running ends under its sandbox's own limits.
+exits once the parent is gone, and a conversion it was running dies with it (the sandbox starts
+it under `setpriv --pdeathsig KILL`, in a PID namespace that ends with its first process).
 """
 
 from __future__ import annotations
