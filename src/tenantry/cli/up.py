@@ -13,12 +13,13 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 
 import httpx
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -151,12 +152,19 @@ def _run_locked(dirs: DataDir, topology: Topology, config: Path | None, stop: St
 
     supervisor = Supervisor(dirs, topology_file)
     try:
-        with health.client(ca) as http:
+        columns = (TextColumn("Starting services"), BarColumn(), MofNCompleteColumn())
+        with (
+            health.client(ca) as http,
+            Progress(*columns, console=out, transient=True) as progress,
+        ):
+            bar = progress.add_task("start", total=len(processes))
             for phase in _phases(processes):
                 if stop.requested:
                     return 0
                 started = [supervisor.start(spec) for spec in phase]
-                if not _wait_healthy(http, supervisor, started, stop):
+                if not _wait_healthy(
+                    http, supervisor, started, stop, lambda: progress.advance(bar)
+                ):
                     return 0
         write_json_atomic(dirs.cloud_file, cloud_document(processes, ca))
         _print_ready(dirs, processes, ca)
@@ -221,9 +229,16 @@ def _phases(processes: list[ProcessSpec]) -> list[list[ProcessSpec]]:
 
 
 def _wait_healthy(
-    http: httpx.Client, supervisor: Supervisor, children: list[Child], stop: StopRequest
+    http: httpx.Client,
+    supervisor: Supervisor,
+    children: list[Child],
+    stop: StopRequest,
+    on_healthy: Callable[[], None],
 ) -> bool:
-    """Wait until every child answers its health check; False if a stop signal came first."""
+    """Wait until every child answers its health check; False if a stop signal came first.
+
+    `on_healthy` is called once for each child as it first answers.
+    """
     pending = list(children)
     deadline = time.monotonic() + HEALTH_DEADLINE_SECONDS
     while pending:
@@ -232,7 +247,13 @@ def _wait_healthy(
         dead = supervisor.exited()
         if dead is not None:
             raise UpFailed(_died_message(dead), dead.log_tail())
-        pending = [c for c in pending if not health.is_healthy(http, c.spec.url)]
+        waiting = []
+        for child in pending:
+            if health.is_healthy(http, child.spec.url):
+                on_healthy()
+            else:
+                waiting.append(child)
+        pending = waiting
         if pending and time.monotonic() > deadline:
             names = ", ".join(c.spec.name for c in pending)
             raise UpFailed(
