@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from backends import drop_run_databases
 from e2e.cloud import Cloud
+from tenantry.platform.storage.sqlite import SYNCHRONOUS_ENV
+
+# The suite's clouds are thrown away: their SQLite commits need not survive a power loss, and
+# syncing each one would cost a third of the run. The default (FULL) has its own test.
+os.environ.setdefault(SYNCHRONOUS_ENV, "normal")
 
 
 @pytest.fixture(scope="session", autouse=True)

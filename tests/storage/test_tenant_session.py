@@ -45,6 +45,7 @@ from tenantry.platform.storage import (
     SqliteBackend,
     TenantOwned,
 )
+from tenantry.platform.storage.sqlite import SYNCHRONOUS_ENV
 from tenantry.platform.storage.tenant_session import TENANT_PARAM, tenant_session
 
 A = TenantContext(cloud_id="tenant-a", site="a", region="eu", shard="eu-1", status="active")
@@ -366,7 +367,8 @@ def test_engine_creation_is_thread_safe(databases: Databases) -> None:
     assert all(e is engines[0] for e in engines)
 
 
-def test_files_are_private_and_pragmas_set(tmp_path: Path) -> None:
+def test_files_are_private_and_pragmas_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(SYNCHRONOUS_ENV, raising=False)  # the default, as a cloud runs it
     backend = SqliteBackend(tmp_path / "data")
     dbs = Databases(SCHEMA, backend)
     try:
@@ -392,6 +394,25 @@ def test_files_are_private_and_pragmas_set(tmp_path: Path) -> None:
         }
     finally:
         dbs.dispose()
+
+
+@pytest.mark.parametrize(("asked", "level"), [("normal", 1), ("FULL", 2)])
+def test_the_sync_level_can_be_lowered_for_a_throwaway_cloud(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, asked: str, level: int
+) -> None:
+    monkeypatch.setenv(SYNCHRONOUS_ENV, asked)
+    dbs = Databases(SCHEMA, SqliteBackend(tmp_path / "data"))
+    try:
+        with dbs.engine_for("eu-1").connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == level
+    finally:
+        dbs.dispose()
+
+
+def test_an_unknown_sync_level_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SYNCHRONOUS_ENV, "off")
+    with pytest.raises(ValueError, match="full or normal"):
+        Databases(SCHEMA, SqliteBackend(tmp_path / "data")).engine_for("eu-1")
 
 
 def test_foreign_keys_are_enforced(engine: Engine) -> None:

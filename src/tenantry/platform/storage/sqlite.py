@@ -18,6 +18,8 @@ from sqlalchemy.pool import NullPool
 from tenantry.platform.storage.backend import GLOBAL_SHARD, check_name
 from tenantry.platform.storage.migrations import ServiceSchema, current_revision, upgrade
 
+SYNCHRONOUS_ENV = "TENANTRY_SQLITE_SYNCHRONOUS"
+"""`full` (the default) or `normal`: see `_pragmas`. Only a throwaway cloud should say `normal`."""
 _DIR_MODE = 0o700
 _FILE_MODE = 0o600
 _POOL_SIZE = 16
@@ -84,7 +86,7 @@ class SqliteBackend:
             max_overflow=_POOL_OVERFLOW,
             pool_use_lifo=True,
         )
-        event.listen(engine, "connect", _pragmas(self.busy_timeout_ms))
+        event.listen(engine, "connect", _pragmas(self.busy_timeout_ms, _synchronous()))
         return engine
 
     def _create(self, service: str, shard: str) -> Path:
@@ -104,7 +106,7 @@ class SqliteBackend:
             connect_args={"check_same_thread": False},
             poolclass=NullPool,
         )
-        pragmas = _pragmas(self.busy_timeout_ms)
+        pragmas = _pragmas(self.busy_timeout_ms, _synchronous())
 
         def on_connect(dbapi_connection: Any, record: Any) -> None:
             pragmas(dbapi_connection, record)
@@ -118,20 +120,29 @@ class SqliteBackend:
         return engine
 
 
-def _pragmas(busy_timeout_ms: int) -> Any:
-    """Build the per-connection setup: WAL, FULL sync, a busy wait, and enforced foreign keys.
+def _synchronous() -> str:
+    """The sync level asked for in the environment, FULL when nothing is said."""
+    level = os.environ.get(SYNCHRONOUS_ENV, "full").strip().upper()
+    if level not in ("FULL", "NORMAL"):
+        raise ValueError(f"{SYNCHRONOUS_ENV} must be full or normal, not {level.lower()!r}")
+    return level
 
-    FULL syncs the write-ahead log at every commit, so a commit that was answered survives a
-    power loss or an OS crash. NORMAL would only survive a process crash: the last commits could
-    roll back, and each service's database would roll back on its own, so data sealed with a
-    data key could outlive the kms row that holds the key.
+
+def _pragmas(busy_timeout_ms: int, synchronous: str) -> Any:
+    """Build the per-connection setup: WAL, the sync level, a busy wait, enforced foreign keys.
+
+    FULL (the default) syncs the write-ahead log at every commit, so a commit that was answered
+    survives a power loss or an OS crash. NORMAL only survives a process crash: the last commits
+    could roll back, and each service's database would roll back on its own, so data sealed with
+    a data key could outlive the kms row that holds the key. NORMAL is for clouds nobody keeps,
+    like the test suite's, where the syncs would cost a third of the run.
     """
 
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms:d}")
             cursor.execute("PRAGMA foreign_keys=ON")
         finally:
