@@ -17,6 +17,7 @@ from alembic.runtime.migration import MigrationContext
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
 
+from settable_clock import SettableClock
 from tenantry.platform.keys import ensure_service_key
 from tenantry.platform.storage import Databases, SqliteBackend
 from tenantry.platform.storage.backend import GLOBAL_SHARD
@@ -28,24 +29,14 @@ from .harness import REGIONS, FakeCloud, build_app
 from .test_identity_api import PASSWORD, account_of, add_account, as_user, signup
 
 
-class Clock:
-    """Time that moves only when the test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> SettableClock:
+    return SettableClock()
 
 
 @pytest.fixture
 def app_client(
-    tmp_path: Path, databases: Databases, cloud: FakeCloud, clock: Clock
+    tmp_path: Path, databases: Databases, cloud: FakeCloud, clock: SettableClock
 ) -> Iterator[TestClient]:
     signer = TokenSigner(ensure_service_key(tmp_path, "identity"))
     with TestClient(
@@ -180,7 +171,7 @@ def test_bad_role_changes_are_refused(app_client: TestClient) -> None:
 
 
 def test_a_notice_made_while_kms_is_down_is_delivered_later(
-    app_client: TestClient, cloud: FakeCloud, clock: Clock
+    app_client: TestClient, cloud: FakeCloud, clock: SettableClock
 ) -> None:
     admin, member = site_with_member(app_client, "acme")
     cloud.kms_down = True

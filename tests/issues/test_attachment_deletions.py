@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.exc import OperationalError
 
 from issues_harness import FixedDataKeys, HeaderContextMiddleware
+from settable_clock import SettableClock
 from tenantry.platform.client import ServiceResponse
 from tenantry.platform.context import TenantContext
 from tenantry.platform.errors import ApiError
@@ -77,14 +78,6 @@ class StandInTcs:
         return tenant, f"context-of-{site}"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def media() -> StandInMediaClient:
     return StandInMediaClient()
@@ -98,13 +91,13 @@ def tcs() -> StandInTcs:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> SettableClock:
+    return SettableClock()
 
 
 @pytest.fixture
 def deletions(
-    databases: Databases, media: StandInMediaClient, tcs: StandInTcs, clock: Clock
+    databases: Databases, media: StandInMediaClient, tcs: StandInTcs, clock: SettableClock
 ) -> AttachmentDeletions:
     files = MediaFiles(media)  # type: ignore[arg-type]  # answers `call` as the client would
     return AttachmentDeletions(databases, files, tcs, "eu", [SHARD], clock=clock)
@@ -172,7 +165,7 @@ def test_media_down_keeps_the_deletion_until_media_is_back(
     client: TestClient,
     media: StandInMediaClient,
     deletions: AttachmentDeletions,
-    clock: Clock,
+    clock: SettableClock,
     databases: Databases,
 ) -> None:
     make_issue(client, "tenant-a")
@@ -235,7 +228,10 @@ def test_a_failure_to_write_down_the_outcome_still_answers_204_and_the_loop_fini
 
 
 def test_a_404_from_media_counts_as_done(
-    client: TestClient, media: StandInMediaClient, deletions: AttachmentDeletions, clock: Clock
+    client: TestClient,
+    media: StandInMediaClient,
+    deletions: AttachmentDeletions,
+    clock: SettableClock,
 ) -> None:
     make_issue(client, "tenant-a")
     media.down = True
@@ -261,7 +257,7 @@ def test_each_tenant_is_served_as_itself_and_a_purged_one_is_dropped(
     media: StandInMediaClient,
     tcs: StandInTcs,
     deletions: AttachmentDeletions,
-    clock: Clock,
+    clock: SettableClock,
     databases: Databases,
 ) -> None:
     for tenant in ("tenant-a", "tenant-b"):
@@ -288,7 +284,7 @@ def test_an_unknown_site_is_dropped_and_tcs_down_postpones(
     media: StandInMediaClient,
     tcs: StandInTcs,
     deletions: AttachmentDeletions,
-    clock: Clock,
+    clock: SettableClock,
 ) -> None:
     make_issue(client, "tenant-a")
     media.down = True

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
+from settable_clock import SettableClock
 from tenantry.platform.client import ServiceResponse
 from tenantry.platform.context import TenantContext, tenant_scope
 from tenantry.platform.crypto import DataKey
@@ -46,15 +47,7 @@ class FakeKms:
         return ServiceResponse(200, {}, orjson.dumps({**body, "max_age": 300}))
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def make(kms: FakeKms, clock: Clock, max_age: float = 60.0) -> DataKeys:
+def make(kms: FakeKms, clock: SettableClock, max_age: float = 60.0) -> DataKeys:
     return DataKeys(kms, max_age=max_age, clock=clock)  # type: ignore[arg-type]
 
 
@@ -64,7 +57,7 @@ async def as_tenant(tenant: TenantContext, data_keys: DataKeys) -> TenantKeys:
 
 
 async def test_concurrent_requests_share_one_kms_call_per_tenant() -> None:
-    kms, clock = FakeKms(), Clock()
+    kms, clock = FakeKms(), SettableClock(1000.0)
     data_keys = make(kms, clock)
     got = await asyncio.gather(*(as_tenant(t, data_keys) for t in [A] * 20 + [B] * 20))
     assert sorted(kms.calls) == [("tenant-a", "/kms/data-key"), ("tenant-b", "/kms/data-key")]
@@ -75,7 +68,7 @@ async def test_concurrent_requests_share_one_kms_call_per_tenant() -> None:
 
 
 async def test_keys_are_fetched_again_after_their_holding_time() -> None:
-    kms, clock = FakeKms(), Clock()
+    kms, clock = FakeKms(), SettableClock(1000.0)
     data_keys = make(kms, clock, max_age=60)
     await as_tenant(A, data_keys)
     kms.current["tenant-a"] = 2  # rotated meanwhile
@@ -87,7 +80,7 @@ async def test_keys_are_fetched_again_after_their_holding_time() -> None:
 
 
 async def test_a_revoked_key_is_dropped_at_once_and_refused_with_503() -> None:
-    kms, clock = FakeKms(), Clock()
+    kms, clock = FakeKms(), SettableClock(1000.0)
     data_keys = make(kms, clock)
     await as_tenant(A, data_keys)
     await as_tenant(B, data_keys)
@@ -106,7 +99,7 @@ async def test_a_revoked_key_is_dropped_at_once_and_refused_with_503() -> None:
 
 
 async def test_when_kms_is_down_held_keys_serve_until_their_time_runs_out() -> None:
-    kms, clock = FakeKms(), Clock()
+    kms, clock = FakeKms(), SettableClock(1000.0)
     data_keys = make(kms, clock, max_age=60)
     await as_tenant(A, data_keys)
     kms.down = True
@@ -119,7 +112,7 @@ async def test_when_kms_is_down_held_keys_serve_until_their_time_runs_out() -> N
 
 
 async def test_work_meeting_an_older_version_gets_it_and_runs_again() -> None:
-    kms, clock = FakeKms(current={"tenant-a": 3}), Clock()
+    kms, clock = FakeKms(current={"tenant-a": 3}), SettableClock(1000.0)
     data_keys = make(kms, clock)
     runs: list[int] = []
 

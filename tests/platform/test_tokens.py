@@ -10,21 +10,12 @@ from typing import Any
 import jwt
 import pytest
 
+from settable_clock import SettableClock
 from tenantry.platform.keyrepo_directory import DirectoryKeyRepository
 from tenantry.platform.keys import ServiceKey, ensure_service_key
 from tenantry.platform.replay import ReplayStoreUnavailable
 from tenantry.platform.replay_sqlite import SqliteReplayCache
 from tenantry.platform.tokens import TokenError, TokenSigner, TokenVerifier
-
-
-class FakeClock:
-    """A settable clock so reuse windows and expiry can be tested without sleeping."""
-
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -82,7 +73,7 @@ def _code(verifier: TokenVerifier, token: str) -> str:
 
 
 def test_signed_token_has_the_asap_header_and_claims(edge_key: ServiceKey) -> None:
-    clock = FakeClock()
+    clock = SettableClock(1_700_000_000.0)
     token = TokenSigner(edge_key, lifetime=120, clock=clock).sign("issues", {"tenant": "t1"})
     header = jwt.get_unverified_header(token)
     assert header == {"alg": "ES256", "kid": "edge/k1", "typ": "JWT"}
@@ -124,7 +115,7 @@ def test_extra_claims_cannot_override_standard_ones(edge_key: ServiceKey, claim:
 def test_reuse_returns_the_same_token_until_ninety_percent_of_lifetime(
     edge_key: ServiceKey,
 ) -> None:
-    clock = FakeClock()
+    clock = SettableClock(1_700_000_000.0)
     signer = TokenSigner(edge_key, lifetime=100, reuse=True, clock=clock)
     first = signer.sign("issues", {"tenant": "t1"})
     clock.now += 89
