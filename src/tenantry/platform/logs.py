@@ -49,6 +49,8 @@ def configure_logging(service: str, region: str, level: int = logging.INFO) -> N
 
 
 security_log = structlog.get_logger("tenantry.security")
+REFUSAL_STATUSES = frozenset({401, 403})
+"""The statuses of a denial worth a security event; a 503 (a store that cannot answer) is not."""
 
 
 def security_event(reason: str, **fields: Any) -> None:

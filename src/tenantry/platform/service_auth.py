@@ -20,7 +20,7 @@ from tenantry.platform.context import (
 )
 from tenantry.platform.directory import GLOBAL
 from tenantry.platform.errors import ApiError
-from tenantry.platform.logs import security_event
+from tenantry.platform.logs import REFUSAL_STATUSES, security_event
 from tenantry.platform.policy import Policy
 from tenantry.platform.tenant_context import HEADER as TENANT_CONTEXT_HEADER
 from tenantry.platform.tenant_context import TenantContextVerifier
@@ -63,12 +63,13 @@ class ServiceAuthMiddleware:
         try:
             tenant, user = await self._authorize(scope)
         except ApiError as error:
-            security_event(
-                error.code,
-                service=self.service,
-                method=scope["method"],
-                path=scope["path"],
-            )
+            if error.status in REFUSAL_STATUSES:
+                security_event(
+                    error.code,
+                    service=self.service,
+                    method=scope["method"],
+                    path=scope["path"],
+                )
             await send_error(send, error)
             return
         if tenant is not None and "tenantry" in scope:

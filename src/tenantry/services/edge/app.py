@@ -18,7 +18,7 @@ from tenantry.platform.client import ServiceClient, ServiceResponse
 from tenantry.platform.context import TenantContext, UserContext
 from tenantry.platform.directory import GLOBAL
 from tenantry.platform.errors import ApiError
-from tenantry.platform.logs import security_event
+from tenantry.platform.logs import REFUSAL_STATUSES, security_event
 from tenantry.platform.request_middleware import RequestMiddleware
 from tenantry.platform.runtime import REDIS_URL_ENV, ServiceRuntime
 from tenantry.services.edge.fair_share import FairShare, default_slots
@@ -48,7 +48,6 @@ MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 MAX_MEDIA_RESPONSE_BYTES = 8 * 1024 * 1024
 """Media answers other than GETs (uploads, renames, deletes) are small JSON, buffered whole;
 media GETs (downloads, previews) are relayed piece by piece, whatever their size."""
-_SECURITY_REASONS_LOGGED = frozenset({401, 403})
 
 
 class Edge:
@@ -79,7 +78,7 @@ class Edge:
         try:
             await self._serve(scope, receive, secure_send)
         except ApiError as error:
-            if error.status in _SECURITY_REASONS_LOGGED:
+            if error.status in REFUSAL_STATUSES:
                 security_event(
                     error.code, service="edge", method=scope["method"], path=scope["path"]
                 )
