@@ -1,11 +1,11 @@
 """`tenantry migrate`: bring every service database of a cloud to the revision its code expects.
 
-The targets are identity, tcs and kms on the global database, and issues, kms and media on
-every shard. Each target migrates in one transaction (all of its revisions or none), several at a
-time. A target already at the head revision is skipped. After a failure no new target starts;
-the ones under way finish, so a second run picks up exactly what is left, including the target
-that failed. `up` runs the same steps before it starts any service. On PostgreSQL the steps
-begin by creating any database the topology names that the cluster lacks.
+The targets are every registered service's databases: on the global database, on every shard,
+or both, as its spec says. Each target migrates in one transaction (all of its revisions or
+none), several at a time. A target already at the head revision is skipped. After a failure no
+new target starts; the ones under way finish, so a second run picks up exactly what is left,
+including the target that failed. `up` runs the same steps before it starts any service. On
+PostgreSQL the steps begin by creating any database the topology names that the cluster lacks.
 """
 
 from __future__ import annotations
@@ -28,11 +28,7 @@ from tenantry.platform.storage.choose import storage_backend
 from tenantry.platform.storage.migrations import ServiceSchema
 from tenantry.platform.storage.postgres_databases import DatabaseSetupError, ensure_database
 from tenantry.platform.topology import Topology, TopologyError, load_topology
-from tenantry.services.identity.models import SCHEMA as IDENTITY_SCHEMA
-from tenantry.services.issues.models import SCHEMA as ISSUES_SCHEMA
-from tenantry.services.kms.models import SCHEMA as KMS_SCHEMA
-from tenantry.services.media.models import SCHEMA as MEDIA_SCHEMA
-from tenantry.services.tcs.catalog import SCHEMA as TCS_SCHEMA
+from tenantry.services.registry import SPECS
 
 DEFAULT_JOBS = 4
 
@@ -41,10 +37,7 @@ class MigrationFailed(Exception):
     """A database could not be reached or created; the message is fit to show as is."""
 
 
-SCHEMAS = {
-    schema.service: schema
-    for schema in (IDENTITY_SCHEMA, TCS_SCHEMA, ISSUES_SCHEMA, KMS_SCHEMA, MEDIA_SCHEMA)
-}
+SCHEMAS = {spec.name: spec.schema for spec in SPECS if spec.schema is not None}
 
 
 @dataclass(frozen=True)
@@ -83,10 +76,11 @@ class Outcome:
 
 def targets(topology: Topology) -> list[Target]:
     """Every database the cloud needs: the global services first, then each shard's."""
-    found = [Target(service, GLOBAL_SHARD) for service in ("identity", "tcs", "kms")]
+    found = [Target(spec.name, GLOBAL_SHARD) for spec in SPECS if spec.global_database]
     return found + [
-        Target(service, shard)
-        for service in ("issues", "kms", "media")
+        Target(spec.name, shard)
+        for spec in SPECS
+        if spec.shard_databases
         for shard in topology.shards
     ]
 

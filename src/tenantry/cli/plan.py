@@ -16,11 +16,13 @@ from urllib.parse import urlsplit
 
 from tenantry.platform.directory import GLOBAL
 from tenantry.platform.topology import Topology
+from tenantry.services.registry import SPECS, names
+from tenantry.services.registry import spec as service_spec
 
-GLOBAL_SERVICES = ("identity", "tcs")
-REGIONAL_SERVICES = ("edge", "issues", "kms", "media")
-# Every identity that signs service tokens; `operator` is the admin command line's.
-KEY_IDENTITIES = ("identity", "tcs", "edge", "issues", "kms", "media", "operator")
+OPERATOR = "operator"
+"""The identity the admin command line signs its calls with."""
+KEY_IDENTITIES = (*names(), OPERATOR)
+"""Every identity that signs service tokens: each service, and the operator."""
 LOOPBACK = "127.0.0.1"
 
 
@@ -64,8 +66,10 @@ def free_ports(count: int) -> list[int]:
 
 def plan_processes(topology: Topology) -> list[ProcessSpec]:
     """Every process of the cloud, global services first, each on a fresh free port."""
-    places = [(service, GLOBAL) for service in GLOBAL_SERVICES]
-    places += [(service, region) for region in topology.regions for service in REGIONAL_SERVICES]
+    places = [(spec.name, GLOBAL) for spec in SPECS if spec.is_global]
+    places += [
+        (spec.name, region) for region in topology.regions for spec in SPECS if not spec.is_global
+    ]
     ports = free_ports(len(places))
     return [
         ProcessSpec(service, region, port)
@@ -83,7 +87,7 @@ def directory_document(processes: list[ProcessSpec], ca: Path) -> dict[str, Any]
 
 def cloud_document(processes: list[ProcessSpec], ca: Path) -> dict[str, Any]:
     """`{"edges": {region: url}, "ca": path}`: all a client needs to reach the cloud."""
-    edges = {p.region: p.url for p in processes if p.service == "edge"}
+    edges = {p.region: p.url for p in processes if service_spec(p.service).public}
     return {"edges": edges, "ca": str(ca)}
 
 

@@ -6,68 +6,42 @@ Three kinds of drift fail the check:
 - an entry no code uses (a permission nobody needs is one an attacker could use).
 
 Calls are found by reading the source: `client.call("callee", "METHOD", "/route/{param}")` with
-literal arguments, plus the edge's public route table. A call written in a platform module is
-made by every service that imports that module. Exposed routes come from each service's own
-routers.
+literal arguments, plus the calls a service makes from a table (the edge's public routes, its
+spec's `forwards`). A call written in a platform module is made by every service that imports
+that module. Exposed routes come from the routers in each service's spec.
 """
 
 from __future__ import annotations
 
 import ast
-import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import tenantry
+from tenantry.cli.plan import OPERATOR
 from tenantry.platform.policy import Policy, load_policy, normalise_pattern
-from tenantry.services.edge.public_routes import PUBLIC_ROUTES
-from tenantry.services.identity.internal_routes import (
-    build_internal_router as identity_internal,
-)
-from tenantry.services.identity.routes import build_router as identity_router
-from tenantry.services.issues.attachments import build_attachments_router as issues_files
-from tenantry.services.issues.internal_routes import build_internal_router as issues_internal
-from tenantry.services.issues.routes import build_router as issues_router
-from tenantry.services.kms.byok_routes import build_byok_router as kms_byok_router
-from tenantry.services.kms.owner_routes import build_owner_router as kms_owner_router
-from tenantry.services.kms.routes import build_router as kms_router
-from tenantry.services.media.reseal import build_reseal_router as media_reseal
-from tenantry.services.media.routes import build_router as media_router
-from tenantry.services.tcs.routes import build_router as tcs_router
+from tenantry.platform.service_spec import declared_routes
+from tenantry.services.registry import SPECS
 
 Call = tuple[str, str, str, str]  # caller, callee, method, route
 
-ROUTER_BUILDERS: dict[str, list[Callable[..., Any]]] = {
-    "identity": [identity_router, identity_internal],
-    "tcs": [tcs_router],
-    "issues": [issues_router, issues_files, issues_internal],
-    "kms": [kms_router, kms_owner_router, kms_byok_router],
-    "media": [media_router, media_reseal],
-}
-CALLERS_BY_PACKAGE = {
-    "services/identity": "identity",
-    "services/tcs": "tcs",
-    "services/edge": "edge",
-    "services/issues": "issues",
-    "services/kms": "kms",
-    "services/media": "media",
-    "cli": "operator",
-}
-PLATFORM_ROUTES = frozenset({"/_health", "/_ready", "/_metrics"})
+
+def callers_by_package() -> dict[str, str]:
+    """Which caller the calls written in each source directory are made as."""
+    callers = {f"services/{spec.name}": spec.name for spec in SPECS}
+    callers["cli"] = OPERATOR
+    return callers
 
 
 def exposed_routes() -> set[tuple[str, str, str]]:
-    """(service, METHOD, normalised pattern) for every route each service serves."""
-    routes = set()
-    for service, builders in ROUTER_BUILDERS.items():
-        for build in builders:
-            # Building a router only declares routes; its dependencies are never touched here.
-            placeholders = [None] * len(inspect.signature(build).parameters)
-            for route in build(*placeholders).routes:
-                for method in getattr(route, "methods", ()):
-                    routes.add((service, method, normalise_pattern(route.path)))
-    return routes
+    """(service, METHOD, normalised pattern) for every route each service serves.
+
+    The routes come from each spec's routers, which are exactly those its app serves (an app
+    serving others does not start).
+    """
+    return {
+        (spec.name, method, pattern) for spec in SPECS for method, pattern in declared_routes(spec)
+    }
 
 
 def _literal_calls(tree: ast.AST, caller: str) -> Iterator[Call]:
@@ -105,15 +79,16 @@ def calls_in_code() -> set[Call]:
         for source in (root / "platform").rglob("*.py")
     }
     calls: set[Call] = set()
-    for package, caller in CALLERS_BY_PACKAGE.items():
+    for package, caller in callers_by_package().items():
         for source in (root / package).rglob("*.py"):
             tree = ast.parse(source.read_text())
             calls.update(_literal_calls(tree, caller))
             for module in _imported_modules(tree):
                 for _, callee, method, pattern in platform_calls.get(module, ()):
                     calls.add((caller, callee, method, pattern))
-    for route in PUBLIC_ROUTES:
-        calls.add(("edge", route.service, route.method, route.pattern))
+    for spec in SPECS:
+        for callee, method, pattern in spec.forwards():
+            calls.add((spec.name, callee, method, pattern))
     return calls
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tenantry.cli.datadir import DataDir, read_json, write_json_atomic
 from tenantry.cli.plan import ProcessSpec
+from tenantry.services.registry import SPECS
 
 STOP_GRACE_SECONDS = 10.0
 LOG_TAIL_LINES = 20
@@ -67,9 +68,11 @@ def serve_command(spec: ProcessSpec, data_dir: DataDir, topology: Path | None) -
     return command if topology is None else [*command, "--config", str(topology)]
 
 
-PRIVATE_ENVIRONMENT = {"media": "TENANTRY_MEDIA_"}
-"""Variables with these prefixes (the media store's location and credentials) reach the named
-service's processes only."""
+PRIVATE_ENVIRONMENT = {
+    spec.name: spec.private_env_prefix for spec in SPECS if spec.private_env_prefix is not None
+}
+"""Variables with these prefixes (such as the media store's location and credentials) reach the
+named service's processes only."""
 
 
 def service_environment(service: str, environ: Mapping[str, str]) -> dict[str, str]:

@@ -30,9 +30,9 @@ from tenantry.services.media.requeue import Requeue
 from tenantry.services.media.reseal import build_reseal_router
 from tenantry.services.media.routes import build_router
 from tenantry.services.media.service import Media
+from tenantry.services.media.spec import ENV_PREFIX
 from tenantry.services.media.tokens import MediaTokens
 
-ENV_PREFIX = "TENANTRY_MEDIA_"
 PREVIEW_WORKERS = 2
 
 

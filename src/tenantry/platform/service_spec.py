@@ -1,0 +1,143 @@
+"""What a service is, declared once in its own package, so nothing else has to name it.
+
+Each service package has a `spec.py` holding one `ServiceSpec`; `tenantry.services.registry`
+lists them. The command line reads every fact about a service from there: where it runs, which
+databases it keeps and how they are built, its routes (for the policy check), how its app is made,
+and which settings only its processes may see.
+
+A spec refers to the service's app and routers through functions that import them when called,
+so reading the registry does not load every service's code into every process.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.routing import APIRoute, iter_route_contexts
+from starlette.routing import BaseRoute
+
+from tenantry.platform.asgi import ASGIApp
+from tenantry.platform.policy import normalise_pattern
+from tenantry.platform.runtime import ServiceRuntime
+from tenantry.platform.storage.migrations import ServiceSchema
+
+RouterBuilder = Callable[..., APIRouter]
+Route = tuple[str, str]
+"""A route a service serves: METHOD and its path pattern, `{param}`s renamed to `{}`."""
+Forward = tuple[str, str, str]
+"""A call a service makes from a table rather than a literal `call`: callee, METHOD, pattern."""
+
+PLATFORM_PATHS = frozenset({"/_health", "/_ready", "/_metrics"})
+"""Paths every service app answers by itself; they belong to no spec."""
+
+
+class Placement(StrEnum):
+    """Where the instances of a service run."""
+
+    GLOBAL = "global"
+    """One instance for the whole cloud (the control plane)."""
+    REGIONAL = "regional"
+    """One instance per region, serving the tenants homed there."""
+
+
+class SpecMismatch(RuntimeError):
+    """A service's app serves other routes than its spec declares."""
+
+
+def _no_routers() -> Sequence[RouterBuilder]:
+    return ()
+
+
+def _no_forwards() -> Iterable[Forward]:
+    return ()
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    """One service: its name, placement, storage, routes, app, and private settings."""
+
+    name: str
+    placement: Placement
+    create_app: Callable[[ServiceRuntime], ASGIApp]
+    """Builds the service's ASGI app for a loaded runtime."""
+    schema: ServiceSchema | None = None
+    """Its tables and revisions; None for a service that keeps no database."""
+    global_database: bool = False
+    """Keeps a database on the cloud's global database."""
+    shard_databases: bool = False
+    """Keeps a database on every shard (of its region, once running)."""
+    routers: Callable[[], Sequence[RouterBuilder]] = _no_routers
+    """The builders of every router its app serves: the policy check reads these."""
+    forwards: Callable[[], Iterable[Forward]] = _no_forwards
+    """Calls it makes from a table (the edge's public routes), beside its literal calls."""
+    private_env_prefix: str | None = None
+    """Environment variables starting with this reach this service's processes only."""
+    public: bool = False
+    """It is what clients connect to (the edge): its URLs are published in `cloud.json`."""
+
+    def __post_init__(self) -> None:
+        if self.schema is None and (self.global_database or self.shard_databases):
+            raise ValueError(f"{self.name} keeps databases but declares no schema")
+        if self.schema is not None and self.schema.service != self.name:
+            raise ValueError(f"{self.name}'s schema is named {self.schema.service!r}")
+        if self.schema is not None and not (self.global_database or self.shard_databases):
+            raise ValueError(f"{self.name} declares a schema but no database to keep it in")
+
+    @property
+    def is_global(self) -> bool:
+        """True for a service with one instance for the whole cloud."""
+        return self.placement is Placement.GLOBAL
+
+
+def declared_routes(spec: ServiceSpec) -> set[Route]:
+    """Every route the spec's routers declare (building a router touches none of its
+    dependencies, so placeholders stand in for them)."""
+    routes: set[Route] = set()
+    for build in spec.routers():
+        placeholders: list[Any] = [None] * len(inspect.signature(build).parameters)
+        routes |= _routes_of(build(*placeholders).routes)
+    return routes
+
+
+def served_routes(app: object) -> set[Route]:
+    """Every route an app serves, less the platform's own endpoints."""
+    routes: Sequence[BaseRoute] = getattr(app, "routes", ())
+    return _routes_of(routes)
+
+
+def _routes_of(routes: Sequence[BaseRoute]) -> set[Route]:
+    """The API routes among `routes`, included routers' routes with their prefixes (not the
+    platform's endpoints, not the OpenAPI document)."""
+    return {
+        (method, normalise_pattern(context.path))
+        for context in iter_route_contexts(routes)
+        if isinstance(context.original_route, APIRoute)
+        and context.path is not None
+        and context.path not in PLATFORM_PATHS
+        for method in context.methods or ()
+    }
+
+
+def build_app(spec: ServiceSpec, runtime: ServiceRuntime) -> ASGIApp:
+    """The service's app for `runtime`, refused if it serves other routes than its spec says.
+
+    So the routes the policy check reads are exactly those served: a router added to an app but
+    not to its spec (or the other way round) stops the service at start, naming the routes.
+    """
+    if runtime.service != spec.name:
+        raise ValueError(f"a runtime of {runtime.service} cannot run {spec.name}")
+    app = spec.create_app(runtime)
+    served, declared = served_routes(app), declared_routes(spec)
+    if served != declared:
+        undeclared = sorted(f"{m} {p}" for m, p in served - declared)
+        unserved = sorted(f"{m} {p}" for m, p in declared - served)
+        raise SpecMismatch(
+            f"{spec.name} serves routes its spec does not declare: {undeclared or 'none'}; "
+            f"its spec declares routes it does not serve: {unserved or 'none'}"
+        )
+    return app

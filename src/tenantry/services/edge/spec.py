@@ -1,0 +1,34 @@
+"""The edge as the registry sees it: one per region, no database, the cloud's public face.
+
+Its routes are not routers but the public route table, which it forwards: each entry is a call
+the edge makes, for the policy check to compare with the allowlist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tenantry.platform.asgi import ASGIApp
+from tenantry.platform.runtime import ServiceRuntime
+from tenantry.platform.service_spec import Forward, Placement, ServiceSpec
+
+
+def _create_app(runtime: ServiceRuntime) -> ASGIApp:
+    from tenantry.services.edge.app import create_app
+
+    return create_app(runtime)
+
+
+def _forwards() -> Iterable[Forward]:
+    from tenantry.services.edge.public_routes import PUBLIC_ROUTES
+
+    return [(route.service, route.method, route.pattern) for route in PUBLIC_ROUTES]
+
+
+SPEC = ServiceSpec(
+    name="edge",
+    placement=Placement.REGIONAL,
+    create_app=_create_app,
+    forwards=_forwards,
+    public=True,
+)

@@ -1,0 +1,34 @@
+"""identity as the registry sees it: global, on the global database, signing user tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tenantry.platform.asgi import ASGIApp
+from tenantry.platform.runtime import ServiceRuntime
+from tenantry.platform.service_spec import Placement, RouterBuilder, ServiceSpec
+from tenantry.services.identity.models import SCHEMA
+
+
+def _create_app(runtime: ServiceRuntime) -> ASGIApp:
+    from tenantry.services.identity.app import create_app
+
+    return create_app(runtime)
+
+
+def _routers() -> Sequence[RouterBuilder]:
+    from tenantry.services.identity.internal_routes import build_internal_router
+    from tenantry.services.identity.key_server import build_key_router
+    from tenantry.services.identity.routes import build_router
+
+    return (build_router, build_key_router, build_internal_router)
+
+
+SPEC = ServiceSpec(
+    name="identity",
+    placement=Placement.GLOBAL,
+    create_app=_create_app,
+    schema=SCHEMA,
+    global_database=True,
+    routers=_routers,
+)

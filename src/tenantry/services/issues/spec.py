@@ -1,0 +1,34 @@
+"""issues as the registry sees it: one per region, a database on each of its shards."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tenantry.platform.asgi import ASGIApp
+from tenantry.platform.runtime import ServiceRuntime
+from tenantry.platform.service_spec import Placement, RouterBuilder, ServiceSpec
+from tenantry.services.issues.models import SCHEMA
+
+
+def _create_app(runtime: ServiceRuntime) -> ASGIApp:
+    from tenantry.services.issues.app import create_app
+
+    return create_app(runtime)
+
+
+def _routers() -> Sequence[RouterBuilder]:
+    from tenantry.services.issues.attachments import build_attachments_router
+    from tenantry.services.issues.internal_routes import build_internal_router
+    from tenantry.services.issues.routes import build_router
+
+    return (build_router, build_attachments_router, build_internal_router)
+
+
+SPEC = ServiceSpec(
+    name="issues",
+    placement=Placement.REGIONAL,
+    create_app=_create_app,
+    schema=SCHEMA,
+    shard_databases=True,
+    routers=_routers,
+)

@@ -1,0 +1,35 @@
+"""kms as the registry sees it: one per region, on the global database and on every shard."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tenantry.platform.asgi import ASGIApp
+from tenantry.platform.runtime import ServiceRuntime
+from tenantry.platform.service_spec import Placement, RouterBuilder, ServiceSpec
+from tenantry.services.kms.models import SCHEMA
+
+
+def _create_app(runtime: ServiceRuntime) -> ASGIApp:
+    from tenantry.services.kms.app import create_app
+
+    return create_app(runtime)
+
+
+def _routers() -> Sequence[RouterBuilder]:
+    from tenantry.services.kms.byok_routes import build_byok_router
+    from tenantry.services.kms.owner_routes import build_owner_router
+    from tenantry.services.kms.routes import build_router
+
+    return (build_router, build_owner_router, build_byok_router)
+
+
+SPEC = ServiceSpec(
+    name="kms",
+    placement=Placement.REGIONAL,
+    create_app=_create_app,
+    schema=SCHEMA,
+    global_database=True,
+    shard_databases=True,
+    routers=_routers,
+)

@@ -1,0 +1,32 @@
+"""tcs as the registry sees it: global, its catalog on the global database."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tenantry.platform.asgi import ASGIApp
+from tenantry.platform.runtime import ServiceRuntime
+from tenantry.platform.service_spec import Placement, RouterBuilder, ServiceSpec
+from tenantry.services.tcs.catalog import SCHEMA
+
+
+def _create_app(runtime: ServiceRuntime) -> ASGIApp:
+    from tenantry.services.tcs.app import create_app
+
+    return create_app(runtime)
+
+
+def _routers() -> Sequence[RouterBuilder]:
+    from tenantry.services.tcs.routes import build_router
+
+    return (build_router,)
+
+
+SPEC = ServiceSpec(
+    name="tcs",
+    placement=Placement.GLOBAL,
+    create_app=_create_app,
+    schema=SCHEMA,
+    global_database=True,
+    routers=_routers,
+)
