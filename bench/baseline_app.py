@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import re
+import socket
 import sqlite3
 import ssl
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -271,7 +272,8 @@ def main() -> None:
     parser.add_argument("--key", type=Path, required=True)
     args = parser.parse_args()
     app = make_baseline() if args.app == "baseline" else make_proxy()
-    serve(app, host="127.0.0.1", port=args.port, cert=args.cert, key=args.key)
+    listener = socket.create_server(("127.0.0.1", args.port), backlog=2048)
+    serve(app, sockets=[listener], cert=args.cert, key=args.key)
 
 
 if __name__ == "__main__":

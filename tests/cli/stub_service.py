@@ -1,9 +1,10 @@
 """A stand-in for `tenantry serve` that only answers `/_health`, to test the supervisor alone.
 
-Run as `python stub_service.py tenantry serve <service> --region R --data-dir D --port P`, the
-same arguments the real service gets. Environment variables make it misbehave on purpose:
-STUB_EXIT=<process> exits with code 3 one second after start, STUB_MUTE=<process> never answers
-health checks, STUB_IGNORE_TERM=1 ignores SIGTERM.
+Run as `python stub_service.py tenantry serve --process NAME --region R --data-dir D
+--listen SERVICE=FD ...`, the same arguments the real process gets: it answers on the sockets
+`up` handed it. Environment variables make it misbehave on purpose: STUB_EXIT=<process> exits
+with code 3 one second after start, STUB_MUTE=<process> never answers health checks,
+STUB_IGNORE_TERM=1 ignores SIGTERM.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import http.server
 import os
 import signal
+import socket
 import ssl
 import sys
 import threading
@@ -34,20 +36,27 @@ def _crash(name: str) -> None:
     os._exit(3)
 
 
+def _serve_on(fd: int, context: ssl.SSLContext) -> http.server.ThreadingHTTPServer:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health, bind_and_activate=False)
+    server.socket = context.wrap_socket(socket.socket(fileno=fd), server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("program")
     parser.add_argument("command")
-    parser.add_argument("service")
+    parser.add_argument("--process", required=True)
     parser.add_argument("--region", required=True)
     parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--listen", action="append", required=True)
     parser.add_argument("--config")
     args = parser.parse_args()
-    name = args.service if args.region == "global" else f"{args.service}-{args.region}"
+    name = args.process
     if os.environ.get("STUB_IGNORE_TERM") == "1":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    print(f"stub {name} pid {os.getpid()} starting on port {args.port}", flush=True)
+    print(f"stub {name} pid {os.getpid()} starting on {' '.join(args.listen)}", flush=True)
     if os.environ.get("STUB_EXIT") == name:
         threading.Timer(1.0, _crash, args=(name,)).start()
     if os.environ.get("STUB_MUTE") == name:
@@ -55,9 +64,9 @@ def main() -> None:
     tls_dir = Path(args.data_dir) / "tls"
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(tls_dir / f"{name}.pem", tls_dir / f"{name}-key.pem")
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), _Health)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    server.serve_forever()
+    for listen in args.listen:
+        _serve_on(int(listen.partition("=")[2]), context)
+    threading.Event().wait()
 
 
 if __name__ == "__main__":

@@ -8,18 +8,20 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
+from loopback_ports import unused_port
 from tenantry.cli import health, processes
 from tenantry.cli.datadir import DataDir, write_json_atomic
-from tenantry.cli.plan import ProcessSpec
+from tenantry.cli.plan import Place, ProcessSpec
 from tenantry.cli.up import AlreadyRunning, exclusive_lock, run_up
 from tenantry.platform import tls
 
@@ -51,13 +53,17 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def stub_pids(data_dir: Path) -> dict[str, int]:
-    """The pid each stub printed to its log when it started."""
-    pids = {}
+def stub_pids(data_dir: Path) -> dict[str, set[int]]:
+    """Every pid each stub printed to its log as it started (one per start)."""
+    pids: dict[str, set[int]] = {}
     for log in (data_dir / "logs").glob("*.log"):
         for match in re.finditer(r"stub (\S+) pid (\d+) starting", log.read_text()):
-            pids[match[1]] = int(match[2])
+            pids.setdefault(match[1], set()).add(int(match[2]))
     return pids
+
+
+def all_pids(pids: dict[str, set[int]]) -> set[int]:
+    return set().union(*pids.values()) if pids else set()
 
 
 def published(data_dir: Path) -> str:
@@ -85,7 +91,7 @@ def stub_up(data_dir: Path, *config: Path, **env: str) -> Iterator[subprocess.Po
             up.kill()
             up.wait()
         if (data_dir / "logs").exists():
-            for pid in stub_pids(data_dir).values():
+            for pid in all_pids(stub_pids(data_dir)):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
 
@@ -151,18 +157,129 @@ def test_a_topology_file_shapes_the_cloud_and_reaches_services_and_status(tmp_pa
     assert "Tenants: tcs unavailable" in status.stdout
 
 
-def test_a_dying_child_stops_the_others_and_is_named(tmp_path: Path) -> None:
+def test_a_crash_looping_child_stops_the_cloud_with_the_tail_of_its_log(tmp_path: Path) -> None:
     data = tmp_path / "data"
     with stub_up(data, STUB_EXIT="issues-eu") as up:
-        output, _ = up.communicate(timeout=60)
+        output, _ = up.communicate(timeout=120)
         pids = stub_pids(data)
 
-    assert up.returncode == 1
-    assert "issues-eu exited unexpectedly with code 3" in output
+    assert up.returncode == 1, output
+    assert "issues-eu exited with code 3; restarting it in 0.5 s" in output
+    assert "issues-eu exited with code 3; restarting it in 1 s" in output
+    assert "issues-eu exited 5 times within 60 s, the last with code 3; stopping" in output
     assert "stub issues-eu crashing" in output  # the tail of its log
+    assert len(pids["issues-eu"]) == 5  # started once, restarted four times
     assert set(pids) == PROCESSES
-    assert not any(alive(pid) for pid in pids.values())
+    assert not any(alive(pid) for pid in all_pids(pids))
     assert not (data / "cloud.json").exists()
+
+
+def read_pids(data: Path) -> dict[str, object]:
+    document: dict[str, object] = json.loads((data / "run" / "pids.json").read_text())
+    return document
+
+
+def recorded_up(data: Path) -> object:
+    """The pid of the `up` that last wrote `run/pids.json`, or None while there is none."""
+    try:
+        return read_pids(data)["up"]
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def status_of(data: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tenantry", "status", "--data-dir", str(data)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+        timeout=60,
+        check=False,
+    )
+
+
+def table_rows(text: str) -> dict[str, list[str]]:
+    """The cells of each row of the tables `status` prints, by the row's first cell."""
+    rows = {}
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.strip("│ ").split("│")]
+        if len(cells) > 1:
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_a_killed_child_is_restarted_on_its_socket_while_the_rest_keep_serving(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    with stub_up(data) as up:
+        wait_until(lambda: (data / "cloud.json").exists())
+        cloud = json.loads((data / "cloud.json").read_text())
+        before = read_pids(data)["children"]
+        assert isinstance(before, dict)
+        os.kill(before["edge-eu"], signal.SIGKILL)
+
+        def restarted() -> bool:
+            pids = read_pids(data)
+            return pids["restarts"] == {**dict.fromkeys(PROCESSES, 0), "edge-eu": 1}
+
+        wait_until(restarted)
+        after = read_pids(data)["children"]
+        assert isinstance(after, dict)
+        assert after["edge-eu"] != before["edge-eu"]
+        assert {n: p for n, p in after.items() if n != "edge-eu"} == {
+            n: p for n, p in before.items() if n != "edge-eu"
+        }
+        assert json.loads((data / "cloud.json").read_text()) == cloud
+        with health.client(Path(cloud["ca"])) as client:
+            wait_until(lambda: health.is_healthy(client, cloud["edges"]["eu"]))
+        status = status_of(data)
+        up.send_signal(signal.SIGINT)
+        output, _ = up.communicate(timeout=30)
+
+    assert up.returncode == 0, output
+    assert "edge-eu exited with signal SIGKILL; restarting it in 0.5 s" in output
+    assert "edge-eu restarted (restart 1)" in output
+    assert status.returncode == 0, status.stdout + status.stderr
+    rows = table_rows(status.stdout)
+    assert rows["edge-eu"][2:] == ["up", "edge-eu", "1"], status.stdout
+    assert rows["edge-us"][2:] == ["up", "edge-us", "0"], status.stdout
+
+
+def edges_of_one_run(data: Path, *config: Path) -> dict[str, str]:
+    with stub_up(data, *config) as up:
+        wait_until(lambda: (data / "cloud.json").exists())
+        edges: dict[str, str] = json.loads((data / "cloud.json").read_text())["edges"]
+        up.send_signal(signal.SIGINT)
+        output, _ = up.communicate(timeout=30)
+    assert up.returncode == 0, output
+    return edges
+
+
+def test_edges_keep_their_ports_from_one_up_to_the_next(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    first = edges_of_one_run(data)
+    second = edges_of_one_run(data)
+
+    assert second == first
+    recorded = json.loads((data / "run" / "ports.json").read_text())
+    assert {f"https://127.0.0.1:{port}" for port in recorded["edge"].values()} == set(
+        first.values()
+    )
+
+
+def test_the_topology_sets_edge_ports_and_a_taken_one_is_a_clear_error(tmp_path: Path) -> None:
+    eu_port = unused_port()
+    config = tmp_path / "ports.toml"
+    config.write_text(ONE_REGION + f"\n[edge]\nports = {{ eu = {eu_port} }}\n")
+
+    assert edges_of_one_run(tmp_path / "data", config) == {"eu": f"https://127.0.0.1:{eu_port}"}
+
+    with socket.create_server(("127.0.0.1", eu_port)), stub_up(tmp_path / "other", config) as up:
+        output, _ = up.communicate(timeout=60)
+    assert up.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{eu_port} for edge-eu ([edge] ports" in output
+    assert "Traceback" not in output
 
 
 def test_a_process_that_never_answers_fails_the_start(tmp_path: Path) -> None:
@@ -178,7 +295,7 @@ def test_a_process_that_never_answers_fails_the_start(tmp_path: Path) -> None:
     assert "stub tcs pid" in output  # the tail of its log
     # Regional services wait for the global ones, so none was started.
     assert set(pids) == {"identity", "tcs"}
-    assert not any(alive(pid) for pid in pids.values())
+    assert not any(alive(pid) for pid in all_pids(pids))
     assert not (data / "cloud.json").exists()
 
 
@@ -194,7 +311,10 @@ def test_restart_after_a_killed_up_stops_its_leftover_children(tmp_path: Path) -
         ca_before = (data / "tls" / "ca.pem").read_bytes()
 
         with stub_up(data) as second:
-            wait_until(lambda: published(data) not in ("", first_cloud))
+            # Once the second `up` records its pid, cloud.json is its own (it removes the
+            # first's before starting anything); the edges kept their ports.
+            wait_until(lambda: recorded_up(data) == second.pid and published(data) != "")
+            assert published(data) == first_cloud
             assert not any(alive(pid) for pid in orphans.values())
             assert (data / "tls" / "ca.pem").read_bytes() == ca_before
             second.send_signal(signal.SIGINT)
@@ -232,13 +352,18 @@ def test_stop_kills_a_child_that_ignores_sigterm(
     monkeypatch.setenv("STUB_IGNORE_TERM", "1")
     monkeypatch.setenv("STUB_MUTE", "edge-us")
 
-    def stub_command(spec: ProcessSpec, data_dir: DataDir, _topology: Path | None) -> list[str]:
-        args = ["--region", spec.region, "--data-dir", str(data_dir.root), "--port", "1"]
-        return [sys.executable, str(HERE / "stub_service.py"), "tenantry", "serve", "edge", *args]
+    def stub_command(
+        spec: ProcessSpec, data_dir: DataDir, _topology: Path | None, fds: Mapping[str, int]
+    ) -> list[str]:
+        args = ["--process", spec.name, "--region", spec.region, "--data-dir", str(data_dir.root)]
+        listen = [f"--listen={service}={fd}" for service, fd in fds.items()]
+        return [sys.executable, str(HERE / "stub_service.py"), "tenantry", "serve", *args, *listen]
 
     monkeypatch.setattr(processes, "serve_command", stub_command)
-    supervisor = processes.Supervisor(dirs)
-    child = supervisor.start(ProcessSpec("edge", "us", 1))
+    place = Place("edge", "us")
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        supervisor = processes.Supervisor(dirs, {place: listener})
+        child = supervisor.start(ProcessSpec("edge-us", "us", ("edge",)))
     wait_until(lambda: "starting" in child.log_tail())
 
     started = time.monotonic()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from tenantry.cli import processes, up
@@ -18,9 +19,11 @@ STUB = Path(__file__).with_name("stub_service.py")
 real_serve_command = processes.serve_command
 
 
-def stub_command(spec: ProcessSpec, data_dir: DataDir, topology: Path | None) -> list[str]:
-    """The stub's command line: the real service arguments after the stub script."""
-    return [sys.executable, str(STUB), *real_serve_command(spec, data_dir, topology)[2:]]
+def stub_command(
+    spec: ProcessSpec, data_dir: DataDir, topology: Path | None, fds: Mapping[str, int]
+) -> list[str]:
+    """The stub's command line: the real process's arguments after the stub script."""
+    return [sys.executable, str(STUB), *real_serve_command(spec, data_dir, topology, fds)[2:]]
 
 
 def main() -> int:

@@ -122,6 +122,39 @@ class Cloud:
         document = json.loads((self.data_dir / "run" / "pids.json").read_text())
         return {str(name): int(pid) for name, pid in document["children"].items()}
 
+    def restarts(self) -> dict[str, int]:
+        """How often `up` restarted each child process, by process name."""
+        document = json.loads((self.data_dir / "run" / "pids.json").read_text())
+        return {str(name): int(count) for name, count in document["restarts"].items()}
+
+    def wait_restarted(self, process: str, times: int = 1, timeout: float = 60.0) -> None:
+        """Wait until `up` has restarted `process` `times` times and it answers again."""
+        deadline = time.monotonic() + timeout
+        while self.restarts().get(process, 0) < times:
+            if not self.running:
+                raise AssertionError(f"tenantry up exited:\n{self.output_text()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{process} was not restarted:\n{self.output_text()}")
+            time.sleep(0.1)
+        hosted = json.loads((self.data_dir / "run" / "pids.json").read_text())["services"]
+        urls = [
+            url
+            for service, regions in self.directory()["services"].items()
+            for region, url in regions.items()
+            if hosted.get(service if region == "global" else f"{service}-{region}") == process
+        ]
+        with httpx.Client(verify=self.ssl_context(), timeout=5.0, trust_env=False) as client:
+            for url in urls:
+                while True:
+                    try:
+                        if client.get(f"{url}/_health").status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    if time.monotonic() > deadline:
+                        raise AssertionError(f"{process} did not answer at {url} after restart")
+                    time.sleep(0.1)
+
     def output_text(self) -> str:
         """Everything `up` printed so far."""
         return self.output.read_text(errors="replace")

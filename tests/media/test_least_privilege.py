@@ -24,9 +24,10 @@ PLAINTEXT = b"payroll for march: alice 9000, bob 8000. " * 200
 
 def test_children_get_media_settings_only_for_media() -> None:
     environ = {"PATH": "/bin", "TENANTRY_MEDIA_S3_SECRET_ACCESS_KEY": "s", "TENANTRY_X": "1"}
-    assert service_environment("media", environ) == environ
+    assert service_environment(("media",), environ) == environ
+    assert service_environment(("edge", "issues", "kms", "media"), environ) == environ
     for service in ("edge", "issues", "kms", "identity", "tcs"):
-        assert service_environment(service, environ) == {"PATH": "/bin", "TENANTRY_X": "1"}
+        assert service_environment((service,), environ) == {"PATH": "/bin", "TENANTRY_X": "1"}
 
 
 def test_no_other_package_may_import_the_blob_stores() -> None:

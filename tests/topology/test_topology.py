@@ -47,3 +47,40 @@ def test_bad_topology_files_are_refused(tmp_path: Path, text: str) -> None:
     path.write_text(text)
     with pytest.raises(TopologyError):
         load_topology(path)
+
+
+ONE_REGION = '[regions.eu]\nzones = ["eu-a"]\nshards = [{ name = "eu-1", zone = "eu-a" }]\n'
+
+
+def test_edge_ports_are_read_per_region(tmp_path: Path) -> None:
+    path = tmp_path / "t.toml"
+    path.write_text(ONE_REGION + "[edge]\nports = { eu = 8443 }\n[edge.limits]\n")
+    assert load_topology(path).edge_ports == {"eu": 8443}
+    assert load_topology().edge_ports == {}
+
+
+@pytest.mark.parametrize(
+    ("ports", "reason"),
+    [
+        ("{ us = 8443 }", "'us', which is not a region"),
+        ("{ eu = 0 }", "not a port"),
+        ("{ eu = 70000 }", "not a port"),
+        ('{ eu = "8443" }', "not a port"),
+        ("{ eu = true }", "not a port"),
+    ],
+)
+def test_bad_edge_ports_are_refused(tmp_path: Path, ports: str, reason: str) -> None:
+    path = tmp_path / "t.toml"
+    path.write_text(ONE_REGION + f"[edge]\nports = {ports}\n")
+    with pytest.raises(TopologyError, match=reason):
+        load_topology(path)
+
+
+def test_two_edges_on_one_port_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "t.toml"
+    two = (
+        ONE_REGION + '[regions.us]\nzones = ["us-a"]\nshards = [{ name = "us-1", zone = "us-a" }]\n'
+    )
+    path.write_text(two + "[edge]\nports = { eu = 8443, us = 8443 }\n")
+    with pytest.raises(TopologyError, match="more than one region"):
+        load_topology(path)

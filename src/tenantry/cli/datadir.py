@@ -59,6 +59,11 @@ class DataDir:
         return self.run / "pids.json"
 
     @property
+    def ports_file(self) -> Path:
+        """The edges' ports, kept from one `up` to the next so their URLs stay the same."""
+        return self.run / "ports.json"
+
+    @property
     def topology_file(self) -> Path:
         """A copy of the topology the cloud was started with, for `status` to read later."""
         return self.run / "topology.toml"

@@ -68,22 +68,21 @@ def status(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
 
 @app.command(hidden=True)
 def serve(
-    service: str,
+    process: Annotated[str, typer.Option("--process", help="The process's name in the cloud.")],
     region: Annotated[str, typer.Option("--region")],
-    port: Annotated[int, typer.Option("--port", min=1, max=65535)],
+    listen: Annotated[list[str], typer.Option("--listen", help="SERVICE=FD, once per service.")],
     data_dir: DataDir = DEFAULT_DATA_DIR,
     config: Annotated[Path | None, typer.Option("--config", exists=True)] = None,
 ) -> None:
-    """Run one service process (started by `tenantry up`)."""
-    from tenantry.cli.serve import SERVICES, run_service
+    """Run one process of a cloud on the sockets `tenantry up` hands it."""
+    from tenantry.cli.serve import parse_listeners, run_services
+    from tenantry.services.registry import UnknownService
 
-    if service not in SERVICES:
-        err.print(f"[red]unknown service {service!r}[/]; one of: {', '.join(sorted(SERVICES))}")
-        raise typer.Exit(2)
     try:
-        run_service(service, region, data_dir, port, config)
-    except (ValueError, FileNotFoundError) as exc:
-        err.print(f"[red]cannot start {service}:[/] {exc}")
+        listeners = parse_listeners(listen)
+        run_services(process, region, data_dir, listeners, config)
+    except (ValueError, UnknownService, FileNotFoundError) as exc:
+        err.print(f"[red]cannot start {', '.join(listen)}:[/] {exc}")
         raise typer.Exit(2) from exc
 
 

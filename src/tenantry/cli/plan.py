@@ -1,14 +1,19 @@
-"""Which processes a local cloud runs and where they listen, derived from the topology.
+"""Which processes a local cloud runs and where each service listens, derived from the topology.
 
-`up` writes the result twice: `run/directory.json` (every process, for services to find each
+Every service instance (a service, in a region or global) has one listener. `up` binds them all
+before any process starts, and hands each process the sockets of the services it runs, so no
+other program can take a port in between. The edges' ports are kept across runs: the topology's
+`[edge] ports` decide them, or else the ports the last run recorded in `run/ports.json`.
+
+`up` writes the listeners twice: `run/directory.json` (every service, for services to find each
 other) and `cloud.json` (the edges only, for clients).
 """
 
 from __future__ import annotations
 
-import contextlib
+import errno
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,80 +29,181 @@ OPERATOR = "operator"
 KEY_IDENTITIES = (*names(), OPERATOR)
 """Every identity that signs service tokens: each service, and the operator."""
 LOOPBACK = "127.0.0.1"
+LISTEN_BACKLOG = 2048
+"""Connections the kernel holds for a listener while its process is (re)starting."""
+
+
+class PortUnavailable(Exception):
+    """A port the topology names for an edge is taken; the message is fit to show as is."""
 
 
 def process_name(service: str, region: str) -> str:
-    """The name of a service process: `tcs` for a global one, `edge-eu` for a regional one."""
+    """The name of a service instance: `tcs` for a global one, `edge-eu` for a regional one."""
     return service if region == GLOBAL else f"{service}-{region}"
 
 
 @dataclass(frozen=True, slots=True)
-class ProcessSpec:
-    """One service process: what it runs, for which region, and its port."""
+class Place:
+    """One instance of a service: the service, and its region (`global` for global ones)."""
 
     service: str
     region: str
-    port: int
 
     @property
     def name(self) -> str:
         """`identity` for a global service, `edge-eu` for a regional one."""
         return process_name(self.service, self.region)
 
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """Where one service instance answers."""
+
+    place: Place
+    port: int
+
     @property
     def url(self) -> str:
-        """The HTTPS base URL the process answers on."""
+        """The HTTPS base URL the service answers on."""
         return f"https://{LOOPBACK}:{self.port}"
 
 
-def free_ports(count: int) -> list[int]:
-    """Ask the kernel for `count` distinct free loopback ports.
+@dataclass(frozen=True, slots=True)
+class ProcessSpec:
+    """One process of the cloud: its name, its region, and the services it runs."""
 
-    All sockets stay open until every port is read, so one run never gets a port twice.
-    """
-    with contextlib.ExitStack() as stack:
-        ports = []
-        for _ in range(count):
-            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            sock.bind((LOOPBACK, 0))
-            ports.append(int(sock.getsockname()[1]))
-        return ports
+    name: str
+    region: str
+    services: tuple[str, ...]
+
+    @property
+    def places(self) -> tuple[Place, ...]:
+        """The service instances this process runs."""
+        return tuple(Place(service, self.region) for service in self.services)
+
+
+def places(topology: Topology) -> list[Place]:
+    """Every service instance of the cloud, global services first."""
+    found = [Place(spec.name, GLOBAL) for spec in SPECS if spec.is_global]
+    return found + [
+        Place(spec.name, region)
+        for region in topology.regions
+        for spec in SPECS
+        if not spec.is_global
+    ]
 
 
 def plan_processes(topology: Topology) -> list[ProcessSpec]:
-    """Every process of the cloud, global services first, each on a fresh free port."""
-    places = [(spec.name, GLOBAL) for spec in SPECS if spec.is_global]
-    places += [
-        (spec.name, region) for region in topology.regions for spec in SPECS if not spec.is_global
-    ]
-    ports = free_ports(len(places))
-    return [
-        ProcessSpec(service, region, port)
-        for (service, region), port in zip(places, ports, strict=True)
-    ]
+    """Every process of the cloud, global services first: one per service instance."""
+    return [ProcessSpec(place.name, place.region, (place.service,)) for place in places(topology)]
 
 
-def directory_document(processes: list[ProcessSpec], ca: Path) -> dict[str, Any]:
+def wanted_ports(topology: Topology, recorded: Mapping[str, Any]) -> dict[Place, tuple[int, bool]]:
+    """The port each public service instance should get, and whether the topology fixed it.
+
+    `recorded` is `run/ports.json` of the last run (`{service: {region: port}}`); the topology's
+    `[edge] ports` win over it. Instances with neither get a fresh port.
+    """
+    wanted: dict[Place, tuple[int, bool]] = {}
+    for place in places(topology):
+        if not service_spec(place.service).public:
+            continue
+        fixed = topology.edge_ports.get(place.region)
+        previous = recorded.get(place.service, {})
+        port = previous.get(place.region) if isinstance(previous, dict) else None
+        if fixed is not None:
+            wanted[place] = (fixed, True)
+        elif isinstance(port, int) and 0 < port < 65536:
+            wanted[place] = (port, False)
+    return wanted
+
+
+def bind_listeners(
+    topology: Topology,
+    recorded: Mapping[str, Any],
+    on_moved: Callable[[Place, int, int], None] = lambda _place, _old, _new: None,
+) -> dict[Place, socket.socket]:
+    """A listening loopback socket for every service instance, bound now and kept by `up`.
+
+    A port the topology fixes that is taken raises PortUnavailable. A recorded port that is
+    taken is replaced by a fresh one, reported through `on_moved(place, old, new)`.
+    """
+    wanted = wanted_ports(topology, recorded)
+    bound: dict[Place, socket.socket] = {}
+    try:
+        for place in places(topology):
+            port, fixed = wanted.get(place, (0, False))
+            try:
+                bound[place] = _listen(port)
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE or port == 0:
+                    raise
+                if fixed:
+                    raise PortUnavailable(
+                        f"cannot listen on {LOOPBACK}:{port} for {place.name} ([edge] ports in "
+                        "the topology): the port is in use"
+                    ) from None
+                bound[place] = _listen(0)
+                on_moved(place, port, bound[place].getsockname()[1])
+    except BaseException:
+        for sock in bound.values():
+            sock.close()
+        raise
+    return bound
+
+
+def _listen(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        # A port the last run used may still have connections in TIME_WAIT.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((LOOPBACK, port))
+        sock.listen(LISTEN_BACKLOG)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def listeners_of(sockets: Mapping[Place, socket.socket]) -> list[Listener]:
+    """The listener of every bound socket, in the order they were bound."""
+    return [Listener(place, int(sock.getsockname()[1])) for place, sock in sockets.items()]
+
+
+def ports_document(listeners: list[Listener]) -> dict[str, Any]:
+    """`{service: {region: port}}` of the public services, for `run/ports.json`."""
+    ports: dict[str, dict[str, int]] = {}
+    for listener in listeners:
+        if service_spec(listener.place.service).public:
+            ports.setdefault(listener.place.service, {})[listener.place.region] = listener.port
+    return ports
+
+
+def directory_document(listeners: list[Listener], ca: Path) -> dict[str, Any]:
     """`{"services": {service: {region: url}}, "ca": path}` for `run/directory.json`."""
     services: dict[str, dict[str, str]] = {}
-    for process in processes:
-        services.setdefault(process.service, {})[process.region] = process.url
+    for listener in listeners:
+        services.setdefault(listener.place.service, {})[listener.place.region] = listener.url
     return {"services": services, "ca": str(ca)}
 
 
-def cloud_document(processes: list[ProcessSpec], ca: Path) -> dict[str, Any]:
+def cloud_document(listeners: list[Listener], ca: Path) -> dict[str, Any]:
     """`{"edges": {region: url}, "ca": path}`: all a client needs to reach the cloud."""
-    edges = {p.region: p.url for p in processes if service_spec(p.service).public}
+    edges = {
+        listener.place.region: listener.url
+        for listener in listeners
+        if service_spec(listener.place.service).public
+    }
     return {"edges": edges, "ca": str(ca)}
 
 
-def processes_from_directory(services: Mapping[str, Mapping[str, str]]) -> list[ProcessSpec]:
-    """Read the processes back from the services of a `directory.json`."""
-    processes = []
+def listeners_from_directory(services: Mapping[str, Mapping[str, str]]) -> list[Listener]:
+    """Read the listeners back from the services of a `directory.json`."""
+    found = []
     for service, regions in services.items():
         for region, url in regions.items():
             port = urlsplit(str(url)).port
             if port is None:
                 raise ValueError(f"directory entry {service}/{region} has no port: {url}")
-            processes.append(ProcessSpec(service, region, port))
-    return processes
+            found.append(Listener(Place(service, region), port))
+    return found

@@ -1,7 +1,8 @@
 """`tenantry status`: what a local cloud looks like and whether every process answers.
 
-It reads only what `up` left in the data directory (the process directory and the topology), so it
-works from any shell, and asks tcs, as the operator, how many tenants each shard holds.
+It reads only what `up` left in the data directory (the service directory, the processes and their
+restarts, the topology), so it works from any shell, and asks tcs, as the operator, how many
+tenants each shard holds.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from rich.console import Console
 from rich.table import Table
 
 from tenantry.cli import health
-from tenantry.cli.datadir import DataDir
+from tenantry.cli.datadir import DataDir, read_json
 from tenantry.cli.operator_calls import CLOUD_NOT_REACHABLE, tenant_stats
-from tenantry.cli.plan import ProcessSpec, processes_from_directory
+from tenantry.cli.plan import Listener, listeners_from_directory
 from tenantry.platform.directory import GLOBAL, ServiceDirectory
 from tenantry.platform.topology import Topology, TopologyError, load_topology
 
@@ -46,19 +47,19 @@ def run_status(data_dir: Path) -> int:
         return 2
     try:
         directory = ServiceDirectory.load(dirs.root)
-        processes = processes_from_directory(directory.services)
+        listeners = listeners_from_directory(directory.services)
         topology = load_topology(dirs.topology_file if dirs.topology_file.exists() else None)
     except (OSError, ValueError, KeyError, TypeError, AttributeError, TopologyError) as exc:
         err.print(f"[red]tenantry status:[/] cannot read the cloud in {dirs.root}: {exc}")
         return 2
 
     with health.client(directory.ca_file) as http:
-        states = {p.name: health.is_healthy(http, p.url) for p in processes}
-    tcs_up = any(states[p.name] for p in processes if p.service == "tcs")
+        states = {item.place.name: health.is_healthy(http, item.url) for item in listeners}
+    tcs_up = any(states[item.place.name] for item in listeners if item.place.service == "tcs")
     counts = _tenant_counts(dirs) if tcs_up else None
 
     out.print(_regions_table(topology, counts))
-    out.print(_processes_table(processes, states))
+    out.print(_services_table(listeners, states, _processes(dirs)))
     if counts is None:
         out.print("Tenants: tcs unavailable")
     else:
@@ -96,12 +97,36 @@ def _regions_table(topology: Topology, counts: TenantCounts | None) -> Table:
     return table
 
 
-def _processes_table(processes: list[ProcessSpec], states: dict[str, bool]) -> Table:
-    table = Table(title="Processes", title_justify="left")
-    for column in ("process", "region", "url", "state"):
+@dataclass(frozen=True, slots=True)
+class Hosts:
+    """Which process runs each service instance, and how often `up` restarted each process."""
+
+    process_of: dict[str, str]
+    restarts: dict[str, int]
+
+
+def _processes(dirs: DataDir) -> Hosts:
+    """What `up` recorded in `run/pids.json`; empty if it recorded nothing readable."""
+    try:
+        document = read_json(dirs.pids_file)
+        services = {str(k): str(v) for k, v in dict(document.get("services", {})).items()}
+        restarts = {str(k): int(v) for k, v in dict(document.get("restarts", {})).items()}
+    except (OSError, ValueError, TypeError):
+        return Hosts({}, {})
+    return Hosts(services, restarts)
+
+
+def _services_table(listeners: list[Listener], states: dict[str, bool], hosts: Hosts) -> Table:
+    table = Table(title="Services", title_justify="left")
+    for column in ("service", "region", "url", "state", "process", "restarts"):
         table.add_column(column)
-    for process in processes:
-        state = "[green]up[/]" if states[process.name] else "[red]down[/]"
-        region = "-" if process.region == GLOBAL else process.region
-        table.add_row(process.name, region, process.url, state)
+    for item in listeners:
+        name = item.place.name
+        state = "[green]up[/]" if states[name] else "[red]down[/]"
+        region = "-" if item.place.region == GLOBAL else item.place.region
+        process = hosts.process_of.get(name, "?")
+        restarts = hosts.restarts.get(process)
+        table.add_row(
+            name, region, item.url, state, process, "?" if restarts is None else str(restarts)
+        )
     return table

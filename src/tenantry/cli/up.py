@@ -1,8 +1,9 @@
 """`tenantry up`: run a whole cloud on one machine, in the foreground, until Ctrl-C.
 
-It makes the keys and certificates the services need (once), gives every process a free port,
-starts the global services and then the regional ones, waits for each to answer its health check,
-and publishes the edges in `cloud.json`. Stopping it, or the death of any process, stops them all.
+It makes the keys and certificates the services need (once), binds every listening socket (the
+edges on the ports they had before), starts the global services and then the regional ones,
+waits for each to answer its health check, and publishes the edges in `cloud.json`. A process
+that dies is started again; only one that keeps dying stops the cloud, with its log's last lines.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import fcntl
 import os
 import shutil
 import signal
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,12 +21,13 @@ from types import FrameType
 
 import httpx
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
 from tenantry.cli import health
-from tenantry.cli.datadir import DataDir, write_json_atomic
+from tenantry.cli.datadir import DataDir, read_json, write_json_atomic
 from tenantry.cli.migrate import (
     DEFAULT_JOBS,
     MigrationFailed,
@@ -33,12 +36,24 @@ from tenantry.cli.migrate import (
 )
 from tenantry.cli.plan import (
     KEY_IDENTITIES,
+    Listener,
+    Place,
+    PortUnavailable,
     ProcessSpec,
+    bind_listeners,
     cloud_document,
     directory_document,
+    listeners_of,
     plan_processes,
+    ports_document,
 )
-from tenantry.cli.processes import Child, Supervisor, stop_leftovers
+from tenantry.cli.processes import (
+    DEATH_WINDOW_SECONDS,
+    Child,
+    CrashLoop,
+    Supervisor,
+    stop_leftovers,
+)
 from tenantry.platform import keys, tls
 from tenantry.platform.directory import GLOBAL
 from tenantry.platform.topology import Topology, TopologyError, load_topology
@@ -113,7 +128,7 @@ def run_up(data_dir: Path, config: Path | None) -> int:
         )
         return 1
     except UpFailed as exc:
-        err.print(f"[red]tenantry up:[/] {exc.message}", soft_wrap=True)
+        err.print(f"[red]tenantry up:[/] {escape(exc.message)}", soft_wrap=True)
         if exc.detail:
             err.print(Text(exc.detail), soft_wrap=True)
         return 1
@@ -146,11 +161,49 @@ def _run_locked(dirs: DataDir, topology: Topology, config: Path | None, stop: St
     dirs.cloud_file.unlink(missing_ok=True)
     topology_file = _record_topology(dirs, config)
     _migrate(dirs, topology)
+    sockets = _bind(dirs, topology)
+    try:
+        return _serve(dirs, topology, topology_file, sockets, stop)
+    finally:
+        for sock in sockets.values():
+            sock.close()
+
+
+def _bind(dirs: DataDir, topology: Topology) -> dict[Place, socket.socket]:
+    """Bind every listener, the edges on their kept or configured ports, and record those."""
+    try:
+        recorded = read_json(dirs.ports_file)
+    except (OSError, ValueError):
+        recorded = {}
+
+    def moved(place: Place, old: int, new: int) -> None:
+        out.print(
+            f"[yellow]{place.name}'s port {old} is taken by another program; "
+            f"it listens on {new} now.[/]"
+        )
+
+    try:
+        sockets = bind_listeners(topology, recorded, moved)
+    except PortUnavailable as exc:
+        raise UpFailed(str(exc)) from None
+    write_json_atomic(dirs.ports_file, ports_document(listeners_of(sockets)))
+    return sockets
+
+
+def _serve(
+    dirs: DataDir,
+    topology: Topology,
+    topology_file: Path | None,
+    sockets: dict[Place, socket.socket],
+    stop: StopRequest,
+) -> int:
+    listeners = listeners_of(sockets)
     processes = plan_processes(topology)
     ca = _prepare_credentials(dirs, processes)
-    write_json_atomic(dirs.directory_file, directory_document(processes, ca))
+    write_json_atomic(dirs.directory_file, directory_document(listeners, ca))
+    urls = {listener.place: listener.url for listener in listeners}
 
-    supervisor = Supervisor(dirs, topology_file)
+    supervisor = Supervisor(dirs, sockets, topology_file, on_event=out.print)
     try:
         columns = (TextColumn("Starting services"), BarColumn(), MofNCompleteColumn())
         with (
@@ -163,18 +216,18 @@ def _run_locked(dirs: DataDir, topology: Topology, config: Path | None, stop: St
                     return 0
                 started = [supervisor.start(spec) for spec in phase]
                 if not _wait_healthy(
-                    http, supervisor, started, stop, lambda: progress.advance(bar)
+                    http, supervisor, started, urls, stop, lambda: progress.advance(bar)
                 ):
                     return 0
-        write_json_atomic(dirs.cloud_file, cloud_document(processes, ca))
-        _print_ready(dirs, processes, ca)
+        write_json_atomic(dirs.cloud_file, cloud_document(listeners, ca))
+        _print_ready(dirs, listeners, ca)
         while not stop.requested:
-            dead = supervisor.exited()
-            if dead is not None:
-                raise UpFailed(_died_message(dead), dead.log_tail())
+            supervisor.check()
             time.sleep(POLL_SECONDS)
         out.print("Stopping...")
         return 0
+    except CrashLoop as exc:
+        raise UpFailed(_crash_loop_message(exc.child), exc.child.log_tail()) from None
     finally:
         supervisor.stop_all()
         dirs.cloud_file.unlink(missing_ok=True)
@@ -232,10 +285,12 @@ def _wait_healthy(
     http: httpx.Client,
     supervisor: Supervisor,
     children: list[Child],
+    urls: dict[Place, str],
     stop: StopRequest,
     on_healthy: Callable[[], None],
 ) -> bool:
-    """Wait until every child answers its health check; False if a stop signal came first.
+    """Wait until every service of every child answers its health check; False if a stop
+    signal came first. A child that dies meanwhile is restarted as at any other time.
 
     `on_healthy` is called once for each child as it first answers.
     """
@@ -244,12 +299,12 @@ def _wait_healthy(
     while pending:
         if stop.requested:
             return False
-        dead = supervisor.exited()
-        if dead is not None:
-            raise UpFailed(_died_message(dead), dead.log_tail())
+        supervisor.check()
         waiting = []
         for child in pending:
-            if health.is_healthy(http, child.spec.url):
+            if supervisor.running(child) and all(
+                health.is_healthy(http, urls[place]) for place in child.spec.places
+            ):
                 on_healthy()
             else:
                 waiting.append(child)
@@ -266,20 +321,20 @@ def _wait_healthy(
     return True
 
 
-def _died_message(child: Child) -> str:
+def _crash_loop_message(child: Child) -> str:
     return (
-        f"{child.spec.name} exited unexpectedly with code {child.popen.returncode}; "
-        f"stopping the others. Last lines of {child.log_path}:"
+        f"{child.spec.name} exited {len(child.deaths)} times within "
+        f"{DEATH_WINDOW_SECONDS:.0f} s, the last with {child.exit_description}; "
+        f"stopping the cloud. Last lines of {child.log_path}:"
     )
 
 
-def _print_ready(dirs: DataDir, processes: list[ProcessSpec], ca: Path) -> None:
+def _print_ready(dirs: DataDir, listeners: list[Listener], ca: Path) -> None:
     table = Table(title=f"tenantry is up ({dirs.root})", title_justify="left")
     table.add_column("edge")
     table.add_column("URL")
-    for process in processes:
-        if process.service == "edge":
-            table.add_row(process.region, process.url)
+    for region, url in cloud_document(listeners, ca)["edges"].items():
+        table.add_row(region, url)
     out.print(table)
     out.print(f"CA certificate: {ca}")
     out.print(f"Clients read {dirs.cloud_file}. Press Ctrl-C to stop.")

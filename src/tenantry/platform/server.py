@@ -1,7 +1,13 @@
-"""Serve an ASGI app with uvicorn on a TLS listener that only speaks forward-secret TLS 1.2+."""
+"""Serve an ASGI app with uvicorn on TLS listeners that only speak forward-secret TLS 1.2+.
+
+The listening sockets come from the caller, already bound (`tenantry up` binds every one and
+hands them to its processes), so no port is ever free for another program to take in between.
+"""
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Sequence
 from pathlib import Path
 
 import uvicorn
@@ -11,12 +17,10 @@ from tenantry.platform.corked_http import CorkedHttpToolsProtocol
 from tenantry.platform.tls import server_ssl_context
 
 
-def serve(app: ASGIApp, *, host: str, port: int, cert: Path, key: Path) -> None:
-    """Run `app` until SIGINT/SIGTERM on a strict TLS listener."""
+def serve(app: ASGIApp, *, sockets: Sequence[socket.socket], cert: Path, key: Path) -> None:
+    """Run `app` until SIGINT/SIGTERM on the listening `sockets`, each a strict TLS listener."""
     config = uvicorn.Config(
         app,
-        host=host,
-        port=port,
         ssl_certfile=str(cert),
         ssl_keyfile=str(key),
         loop="uvloop",
@@ -33,4 +37,4 @@ def serve(app: ASGIApp, *, host: str, port: int, cert: Path, key: Path) -> None:
         # uvicorn's own context would allow non-forward-secret suites; ours does not.
         ssl_context_factory=lambda _config, _default: server_ssl_context(cert, key),
     )
-    uvicorn.Server(config).run()
+    uvicorn.Server(config).run(sockets=list(sockets))

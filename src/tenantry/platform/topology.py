@@ -66,6 +66,8 @@ class Topology:
     edge_limits: EdgeLimits = field(default_factory=EdgeLimits)
     global_dsn: str | None = None
     role_prefix: str = DEFAULT_ROLE_PREFIX
+    edge_ports: Mapping[str, int] = field(default_factory=dict)
+    """The loopback port of each region's edge (`[edge] ports`); unnamed regions keep theirs."""
 
     @property
     def uses_postgres(self) -> bool:
@@ -131,6 +133,7 @@ def _parse(document: Mapping[str, Any]) -> Topology:
     )
     if not isinstance(limits.max_in_flight, int) or limits.max_in_flight < 0:
         raise TopologyError("[edge.limits] max_in_flight must be a whole number, 0 for the default")
+    edge_ports = _edge_ports(document.get("edge", {}).get("ports", {}), regions)
     global_dsn = _dsn("[global]", document.get("global", {}).get("dsn"))
     _check_dsns_all_or_none(global_dsn, shards)
     role_prefix = document.get("postgres", {}).get("role_prefix", DEFAULT_ROLE_PREFIX)
@@ -138,7 +141,23 @@ def _parse(document: Mapping[str, Any]) -> Topology:
         raise TopologyError(
             f"[postgres] role_prefix {role_prefix!r} must match {_ROLE_PREFIX.pattern}"
         )
-    return Topology(regions, countries, default_region, shards, limits, global_dsn, role_prefix)
+    return Topology(
+        regions, countries, default_region, shards, limits, global_dsn, role_prefix, edge_ports
+    )
+
+
+def _edge_ports(raw: Mapping[str, Any], regions: Mapping[str, Region]) -> dict[str, int]:
+    """`[edge] ports = { eu = 8443 }`: each named region's edge port, all distinct."""
+    ports: dict[str, int] = {}
+    for region, port in raw.items():
+        if region not in regions:
+            raise TopologyError(f"[edge] ports names {region!r}, which is not a region")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise TopologyError(f"[edge] ports: {region} = {port!r} is not a port (1-65535)")
+        if port in ports.values():
+            raise TopologyError(f"[edge] ports: {port} is given to more than one region")
+        ports[region] = port
+    return ports
 
 
 def _dsn(owner: str, value: object) -> str | None:
