@@ -115,7 +115,7 @@ def setup(
 
 def reseal(harness: MediaHarness, tenant: str = "t1", **body: Any) -> Any:
     return harness.client.post(
-        "/media/internal/reseal", headers={"x-test-tenant": tenant}, json=body
+        "/internal/media/reseal", headers={"x-test-tenant": tenant}, json=body
     )
 
 
@@ -295,7 +295,7 @@ def test_reseal_needs_a_tenant_and_a_cursor_it_handed_out(
     setup: tuple[MediaHarness, RotatingDataKeys, FlakyStore, Gate],
 ) -> None:
     harness = setup[0]
-    anonymous = harness.client.post("/media/internal/reseal", json={})
+    anonymous = harness.client.post("/internal/media/reseal", json={})
     assert anonymous.status_code == 400 and anonymous.json()["error"] == "tenant_required"
     for cursor in ("elsewhere:1", "chunks:no-index", "chunks:a/b"):
         refused = reseal(harness, cursor=cursor)

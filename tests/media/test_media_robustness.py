@@ -129,7 +129,7 @@ def test_a_file_left_pending_by_a_stop_is_queued_again(
     # tcs is still starting at first (503): the shard is tried again until it answers.
     tcs = FakeTcs([503, 200])
     requeue = Requeue(media, tcs, FakeContexts(), ["eu-1"])  # type: ignore[arg-type]
-    harness.client.portal.call(requeue.run)  # type: ignore[union-attr]
+    harness.client.portal.call(requeue.loop.run)  # type: ignore[union-attr]
     assert tcs.asked == 2
     found = harness.wait_status(file_id)
     assert found["status"] == "failed" and found["reason"]

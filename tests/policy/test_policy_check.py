@@ -73,3 +73,20 @@ def test_policy_is_default_deny() -> None:
 def test_malformed_policy_lines_are_refused(line: str) -> None:
     with pytest.raises(PolicyError):
         Policy.parse(line)
+
+
+def test_internal_routes_live_under_their_own_service_and_are_never_public() -> None:
+    from tenantry.cli.policy_check import prefix_problems
+
+    exposed = {
+        ("media", "POST", "/internal/media/reseal"),
+        ("media", "POST", "/internal/issues/reseal"),
+        ("issues", "GET", "/rest/issues/issues"),
+    }
+    forwarded = {("issues", "POST", "/internal/issues/reseal"), ("issues", "GET", "/rest/x")}
+
+    assert prefix_problems(exposed, forwarded) == [
+        "media serves POST /internal/issues/reseal: its internal routes belong under "
+        "/internal/media/",
+        "the public route POST /internal/issues/reseal of issues is internal",
+    ]

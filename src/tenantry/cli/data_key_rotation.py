@@ -76,7 +76,7 @@ def reseal_steps(client: ServiceClient) -> list[ResealStep]:
             "files",
             MEDIA_BATCH,
             lambda body, site: client.call(
-                "media", "POST", "/media/internal/reseal", json=body, **site.call_args()
+                "media", "POST", "/internal/media/reseal", json=body, **site.call_args()
             ),
         ),
     ]

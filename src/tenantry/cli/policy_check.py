@@ -4,6 +4,8 @@ Three kinds of drift fail the check:
 - a call the code makes that no entry allows;
 - an entry naming a route its callee does not expose;
 - an entry no code uses (a permission nobody needs is one an attacker could use).
+So does a route that breaks the internal prefix convention: a service's internal routes live
+under `/internal/<service>/`, and no public route is under `/internal/`.
 
 Calls are found by reading the source: `client.call("callee", "METHOD", "/route/{param}")` with
 literal arguments, plus the calls a service makes from a table (the edge's public routes, its
@@ -20,7 +22,7 @@ from pathlib import Path
 import tenantry
 from tenantry.cli.plan import OPERATOR
 from tenantry.platform.policy import Policy, load_policy, normalise_pattern
-from tenantry.platform.service_spec import declared_routes
+from tenantry.platform.service_spec import INTERNAL, declared_routes, internal_prefix
 from tenantry.services.registry import SPECS
 
 Call = tuple[str, str, str, str]  # caller, callee, method, route
@@ -92,6 +94,27 @@ def calls_in_code() -> set[Call]:
     return calls
 
 
+def prefix_problems(
+    exposed: set[tuple[str, str, str]], forwarded: set[tuple[str, str, str]]
+) -> list[str]:
+    """Routes that break the internal prefix convention, as sentences.
+
+    `exposed` is (service, METHOD, pattern) of served routes, `forwarded` (callee, METHOD,
+    pattern) of the routes an edge forwards from its public table.
+    """
+    problems = []
+    for service, method, pattern in sorted(exposed):
+        if pattern.startswith(INTERNAL) and not pattern.startswith(internal_prefix(service)):
+            problems.append(
+                f"{service} serves {method} {pattern}: its internal routes belong under "
+                f"{internal_prefix(service)}"
+            )
+    for callee, method, pattern in sorted(forwarded):
+        if pattern.startswith(INTERNAL):
+            problems.append(f"the public route {method} {pattern} of {callee} is internal")
+    return problems
+
+
 def check_policy(policy_file: Path | None = None) -> list[str]:
     """Every drift between the policy and the code, as sentences; empty when they agree."""
     policy: Policy = load_policy(policy_file)
@@ -101,6 +124,8 @@ def check_policy(policy_file: Path | None = None) -> list[str]:
         (entry.caller, entry.callee, entry.method, normalise_pattern(entry.pattern))
         for entry in policy.entries
     }
+    forwarded = {forward for spec in SPECS for forward in spec.forwards()}
+    problems.extend(prefix_problems(exposed, forwarded))
     used = set()
     for caller, callee, method, route in sorted(calls_in_code()):
         key = (caller, callee, method, normalise_pattern(route))

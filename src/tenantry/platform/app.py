@@ -3,7 +3,9 @@
 Every service gets the same outer layers, in this order: request id, metrics and log line; then
 service-token authentication, the allowlist and the tenant context; then the per-tenant
 concurrency cap; then the service's own routes. Health, readiness and metrics endpoints are
-added here, so no service forgets them.
+added here, so no service forgets them, and so is the end of the service's life: its background
+loops start after its startup hooks and stop before its shutdown hooks, and then its clients and
+databases are closed.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ from fastapi import APIRouter, FastAPI
 from starlette.responses import JSONResponse, Response
 
 from tenantry.platform import metrics
+from tenantry.platform.background import BackgroundLoop
+from tenantry.platform.client import ServiceClient
 from tenantry.platform.http_errors import install_error_handlers
 from tenantry.platform.request_middleware import RequestMiddleware
 from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.service_auth import ServiceAuthMiddleware
+from tenantry.platform.storage.databases import Databases
 from tenantry.platform.tenant_concurrency import DEFAULT_CAP, TenantConcurrencyMiddleware
 
 Hook = Callable[[], Awaitable[None]]
@@ -30,6 +35,9 @@ def create_service_app(
     *,
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
+    loops: Sequence[BackgroundLoop] = (),
+    clients: Sequence[ServiceClient] = (),
+    databases: Sequence[Databases] = (),
     ready: Callable[[], bool] = lambda: True,
     public_prefixes: tuple[str, ...] = (),
     per_tenant_concurrency: int = DEFAULT_CAP,
@@ -45,9 +53,17 @@ def create_service_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         for hook in on_startup:
             await hook()
+        for loop in loops:
+            await loop.start()
         yield
+        for loop in loops:
+            await loop.stop()
         for hook in on_shutdown:
             await hook()
+        for client in clients:
+            await client.close()
+        for database in databases:
+            database.dispose()
 
     app = FastAPI(
         title=f"tenantry {runtime.service}",

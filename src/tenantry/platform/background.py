@@ -1,9 +1,12 @@
-"""Work a service keeps doing beside its requests: outboxes to deliver, queues to drain.
+"""Work a service keeps doing beside its requests: outboxes to deliver, feeds to follow, keys to
+check, queues to drain. Every such job is a `BackgroundLoop`; no service writes its own.
 
-One `BackgroundLoop` per such job runs its step in the process's event loop, pauses, and runs it
-again, until the process stops. A step that fails is logged and tried again after the pause,
-so a database or network hiccup never ends the loop; `wake` cuts the pause short when a request
-has just made work for it.
+A loop runs its step in the process's event loop, pauses, and runs it again, until the process
+stops. A step that fails is logged and tried again after a pause that doubles with each failure
+in a row (from `first_retry_seconds` up to `max_retry_seconds`), so neither a hiccup nor a long
+outage of a database or a callee ends the loop or floods it; `wake` cuts a pause short when a
+request has just made work for it. A loop made with `until_done` ends after its first step that
+succeeds (work to finish once, such as re-queueing what a stop left behind).
 """
 
 from __future__ import annotations
@@ -16,16 +19,31 @@ import structlog
 
 log = structlog.get_logger("tenantry.background")
 
+FIRST_RETRY_SECONDS = 0.5
+MAX_RETRY_SECONDS = 30.0
+
 
 class BackgroundLoop:
     """Runs `step` every `pause_seconds` (or sooner when woken) from `start` until `stop`."""
 
     def __init__(
-        self, name: str, step: Callable[[], Awaitable[object]], pause_seconds: float
+        self,
+        name: str,
+        step: Callable[[], Awaitable[object]],
+        pause_seconds: float,
+        *,
+        until_done: bool = False,
+        first_retry_seconds: float = FIRST_RETRY_SECONDS,
+        max_retry_seconds: float = MAX_RETRY_SECONDS,
     ) -> None:
-        self._name = name
+        if pause_seconds < 0 or not 0 < first_retry_seconds <= max_retry_seconds:
+            raise ValueError("pauses must be positive, the first retry no longer than the last")
+        self.name = name
         self._step = step
         self._pause = pause_seconds
+        self._until_done = until_done
+        self._first_retry = first_retry_seconds
+        self._max_retry = max_retry_seconds
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -33,9 +51,13 @@ class BackgroundLoop:
         """Run the step now rather than after the pause (call once a change has committed)."""
         self._wake.set()
 
+    def retry_pause(self, failures: int) -> float:
+        """The pause after `failures` failed steps in a row."""
+        return float(min(self._first_retry * 2 ** max(failures - 1, 0), self._max_retry))
+
     async def start(self) -> None:
         """Start the loop (a startup hook of the service app)."""
-        self._task = asyncio.create_task(self._run(), name=self._name)
+        self._task = asyncio.create_task(self.run(), name=self.name)
 
     async def stop(self) -> None:
         """Stop the loop (a shutdown hook); work not done yet stays for the next start."""
@@ -45,12 +67,33 @@ class BackgroundLoop:
                 await self._task
             self._task = None
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """Run the loop in the calling task until it is cancelled (or, `until_done`, done)."""
+        failures = 0
         while True:
             try:
                 await self._step()
-            except Exception:  # the loop outlives any one failure; the next pass tries again
-                log.exception("background_step_failed", loop=self._name)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._pause)
+            except Exception as exc:  # the loop outlives any one failure; the next pass tries again
+                failures += 1
+                pause = self.retry_pause(failures)
+                if failures == 1:
+                    log.exception("background_step_failed", loop=self.name, retry_in=pause)
+                else:
+                    log.warning(
+                        "background_step_failed",
+                        loop=self.name,
+                        error=type(exc).__name__,
+                        failures=failures,
+                        retry_in=pause,
+                    )
+            else:
+                if self._until_done:
+                    return
+                failures = 0
+                pause = self._pause
+            if pause > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=pause)
+            else:
+                await asyncio.sleep(0)  # a loop that never pauses still lets others run
             self._wake.clear()

@@ -1,25 +1,22 @@
 """Calls from one tenantry service to another: signed, tenant-aware, bounded in time.
 
-Every call gets a fresh single-use service token for the callee, carries the tenant context and
-the request id of the request being served, and has a timeout. Only idempotent methods are
-retried, and only when the callee could not have acted (connection failure or 502/503/504).
-
-aiohttp is the transport: on this project's benchmark a one-hop proxy built on it kept about half
-the throughput of the bare upstream, while `httpx.AsyncClient` kept about a twentieth (see
-bench/RESULTS.md).
+Every call carries the tenant context and the request id of the request being served, and has a
+timeout; over the network each attempt gets a fresh single-use service token for the callee.
+Only idempotent methods are retried, and only when the callee could not have acted (it could not
+be reached, or answered 502/503/504 without saying when to come back). One attempt loop serves
+both whole answers (`send`) and streamed ones (`stream`); a transport (`transport.py`) carries
+each attempt.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
-import aiohttp
 import orjson
 
 from tenantry.platform import claims as claim
@@ -33,9 +30,11 @@ from tenantry.platform.directory import GLOBAL, ServiceDirectory
 from tenantry.platform.errors import ApiError
 from tenantry.platform.tenant_context import HEADER as TENANT_CONTEXT_HEADER
 from tenantry.platform.tokens import TokenSigner
+from tenantry.platform.transport import CONNECTION_ERRORS, Attempt, NetworkTransport, Reply
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 RETRYABLE_STATUS = frozenset({502, 503, 504})
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,15 +56,15 @@ class StreamedResponse:
 
     status: int
     headers: Mapping[str, str]
-    _response: aiohttp.ClientResponse
+    _reply: Reply
     _piece_bytes: int
 
     async def pieces(self) -> AsyncIterator[bytes]:
         """The body as it arrives; ApiError 502 `upstream_body_incomplete` if it is cut short."""
         try:
-            async for piece in self._response.content.iter_chunked(self._piece_bytes):
+            async for piece in self._reply.pieces(self._piece_bytes):
                 yield piece
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except CONNECTION_ERRORS as exc:
             raise ApiError(
                 502, "upstream_body_incomplete", "the answer's body was cut short"
             ) from exc
@@ -82,7 +81,7 @@ def fill_route(route: str, params: Mapping[str, str]) -> str:
 
 
 class ServiceClient:
-    """One per process: a pooled HTTPS client that signs every call it makes."""
+    """One per process: a pooled client that signs every call it makes over the network."""
 
     def __init__(
         self,
@@ -92,27 +91,13 @@ class ServiceClient:
         timeout: float = 10.0,
         retries: int = 2,
     ) -> None:
-        self._signer = signer
-        self._directory = directory
-        self._timeout = aiohttp.ClientTimeout(total=timeout, connect=2.0)
+        self._timeout = timeout
         self._retries = retries
-        self._ssl = ssl.create_default_context(cafile=str(directory.ca_file))
-        self._ssl.minimum_version = ssl.TLSVersion.TLSv1_2
-        self._session: aiohttp.ClientSession | None = None
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            connector = aiohttp.TCPConnector(ssl=self._ssl, limit=256, ttl_dns_cache=None)
-            self._session = aiohttp.ClientSession(
-                connector=connector, timeout=self._timeout, auto_decompress=False
-            )
-        return self._session
+        self._network = NetworkTransport(signer, directory)
 
     async def close(self) -> None:
         """Close pooled connections; call on shutdown."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._network.close()
 
     async def call(
         self,
@@ -173,44 +158,35 @@ class ServiceClient:
         max_response_bytes: int = 8 * 1024 * 1024,
         attempt_seconds: float | None = None,
     ) -> ServiceResponse:
-        """Send a prepared request (path with query) to `callee`, signing each attempt anew."""
-        url = self._directory.url(callee, region) + path
-        base_headers, extra_claims = _prepare(headers, tenant_context, tenant_id, user)
-        attempts = 1 + (self._retries if method in IDEMPOTENT else 0)
-        attempt_timeout = (
-            self._timeout
-            if attempt_seconds is None
-            else aiohttp.ClientTimeout(total=attempt_seconds, connect=min(2.0, attempt_seconds))
+        """Send a prepared request (path with query) to `callee` and read its whole answer.
+
+        A body cut short is tried again like a callee that did not answer.
+        """
+        seconds = self._timeout if attempt_seconds is None else attempt_seconds
+        attempt = _attempt(
+            callee,
+            region,
+            method,
+            path,
+            body,
+            headers,
+            tenant_context,
+            tenant_id,
+            user,
+            seconds=seconds,
+            whole_seconds=seconds,
         )
-        for attempt in range(attempts):
-            request_headers = self._signed(callee, base_headers, extra_claims)
-            try:
-                async with self._http().request(
-                    method, url, data=body or None, headers=request_headers, timeout=attempt_timeout
-                ) as response:
-                    # read(n) returns what has arrived so far, not n bytes: read until EOF.
-                    received = bytearray()
-                    while len(received) <= max_response_bytes:
-                        piece = await response.content.read(max_response_bytes + 1 - len(received))
-                        if not piece:
-                            break
-                        received += piece
-                    payload = bytes(received)
-                    if len(payload) > max_response_bytes:
-                        raise ApiError(
-                            502, "upstream_response_too_large", f"{callee} answer too big"
-                        )
-                    if _worth_retrying(response, attempt, attempts):
-                        await _back_off(attempt)
-                        continue
-                    headers = {name.lower(): value for name, value in response.headers.items()}
-                    return ServiceResponse(response.status, headers, payload)
-            except (aiohttp.ClientConnectionError, TimeoutError) as exc:
-                if attempt + 1 < attempts:
-                    await _back_off(attempt)
-                    continue
-                raise _did_not_answer(callee) from exc
-        raise AssertionError("unreachable")
+
+        async def read_whole(reply: Reply) -> ServiceResponse:
+            received = bytearray()
+            async for piece in reply.pieces(64 * 1024):
+                received += piece
+                if len(received) > max_response_bytes:
+                    raise ApiError(502, "upstream_response_too_large", f"{callee} answer too big")
+            await reply.close()
+            return ServiceResponse(reply.status, reply.headers, bytes(received))
+
+        return await self._attempts(attempt, read_whole)
 
     @contextlib.asynccontextmanager
     async def stream(
@@ -231,54 +207,66 @@ class ServiceClient:
 
         Nothing is buffered: the caller relays `pieces()` on, so an answer of any size costs
         one piece of memory. Retries are as in `send`, and only before any body is read; the
-        timeout bounds connecting and each wait for more bytes, not the whole transfer.
+        timeout bounds the wait for the answer and each wait for more bytes, not the whole.
         """
-        url = self._directory.url(callee, region) + path
-        base_headers, extra_claims = _prepare(headers, tenant_context, tenant_id, user)
-        attempts = 1 + (self._retries if method in IDEMPOTENT else 0)
-        timeout = aiohttp.ClientTimeout(total=None, connect=2.0, sock_read=self._timeout.total)
-        for attempt in range(attempts):
-            request_headers = self._signed(callee, base_headers, extra_claims)
+        attempt = _attempt(
+            callee,
+            region,
+            method,
+            path,
+            body,
+            headers,
+            tenant_context,
+            tenant_id,
+            user,
+            seconds=self._timeout,
+            whole_seconds=None,
+        )
+
+        async def keep_open(reply: Reply) -> Reply:
+            return reply
+
+        reply = await self._attempts(attempt, keep_open)
+        try:
+            yield StreamedResponse(reply.status, reply.headers, reply, piece_bytes)
+        finally:
+            await reply.close()
+
+    async def _attempts(self, attempt: Attempt, finish: Callable[[Reply], Awaitable[_T]]) -> _T:
+        """Make `attempt` until one is answered for good, then hand its reply to `finish`.
+
+        A reply that is worth retrying is let go and tried again while attempts are left; so is
+        one whose `finish` meets a connection error (it had not been answered whole).
+        """
+        attempts = 1 + (self._retries if attempt.method in IDEMPOTENT else 0)
+        for number in range(attempts):
+            last = number + 1 == attempts
             try:
-                response = await self._http().request(
-                    method, url, data=body or None, headers=request_headers, timeout=timeout
-                )
-            except (aiohttp.ClientConnectionError, TimeoutError) as exc:
-                if attempt + 1 < attempts:
-                    await _back_off(attempt)
-                    continue
-                raise _did_not_answer(callee) from exc
-            try:
-                if _worth_retrying(response, attempt, attempts):
-                    await _back_off(attempt)
-                    continue
-                found = {name.lower(): value for name, value in response.headers.items()}
-                yield StreamedResponse(response.status, found, response, piece_bytes)
-                return
-            finally:
-                response.release()
+                reply = await self._network.open(attempt)
+                try:
+                    if not last and _worth_retrying(reply):
+                        await reply.close()
+                        await _back_off(number)
+                        continue
+                    return await finish(reply)
+                except BaseException:
+                    await reply.close()
+                    raise
+            except CONNECTION_ERRORS as exc:
+                if last:
+                    raise _did_not_answer(attempt.callee) from exc
+                await _back_off(number)
         raise AssertionError("unreachable")
 
-    def _signed(
-        self, callee: str, base_headers: dict[str, str], extra_claims: dict[str, Any]
-    ) -> dict[str, str]:
-        """One attempt's headers: the common ones and a token of its own."""
-        token = self._signer.sign(callee, extra_claims)
-        return {**base_headers, "authorization": f"Bearer {token}"}
 
-
-def _worth_retrying(response: aiohttp.ClientResponse, attempt: int, attempts: int) -> bool:
-    """Whether an answer is a passing failure to try again, with attempts left.
+def _worth_retrying(reply: Reply) -> bool:
+    """Whether an answer is a passing failure to try again.
 
     A 5xx that says when to come back (`retry-after`) is the callee's considered answer (its key
     service is down, its fair share is full): passed on at once, not retried into the caller's
     own timeout.
     """
-    return (
-        response.status in RETRYABLE_STATUS
-        and "retry-after" not in response.headers
-        and attempt + 1 < attempts
-    )
+    return reply.status in RETRYABLE_STATUS and "retry-after" not in reply.headers
 
 
 async def _back_off(attempt: int) -> None:
@@ -290,26 +278,34 @@ def _did_not_answer(callee: str) -> ApiError:
     return ApiError(503, "upstream_unavailable", f"the {callee} service did not answer")
 
 
-def _prepare(
+def _attempt(
+    callee: str,
+    region: str,
+    method: str,
+    path: str,
+    body: bytes,
     headers: Mapping[str, str] | None,
     tenant_context: str | None,
     tenant_id: str | None,
     user: UserContext | None,
-) -> tuple[dict[str, str], dict[str, Any]]:
-    """The headers every attempt carries, and the claims each attempt's token adds."""
-    extra_claims: dict[str, Any] = {}
+    *,
+    seconds: float,
+    whole_seconds: float | None,
+) -> Attempt:
+    """What every attempt of one call sends: its headers, the claims it vouches for, its time."""
+    claims: dict[str, Any] = {}
     if tenant_id is not None:
-        extra_claims[claim.TENANT] = tenant_id
+        claims[claim.TENANT] = tenant_id
     if user is not None:
-        extra_claims[claim.USER] = user.account_id
-        extra_claims[claim.ROLE] = user.role
-    base_headers = dict(headers or {})
+        claims[claim.USER] = user.account_id
+        claims[claim.ROLE] = user.role
+    sent = dict(headers or {})
     if tenant_context is not None:
-        base_headers[TENANT_CONTEXT_HEADER] = tenant_context
+        sent[TENANT_CONTEXT_HEADER] = tenant_context
     request_id = current_request_id.get()
     if request_id is not None:
-        base_headers["x-request-id"] = request_id
-    return base_headers, extra_claims
+        sent["x-request-id"] = request_id
+    return Attempt(callee, region, method, path, body, sent, claims, seconds, whole_seconds)
 
 
 def for_current_tenant() -> dict[str, Any]:

@@ -34,6 +34,14 @@ Forward = tuple[str, str, str]
 
 PLATFORM_PATHS = frozenset({"/_health", "/_ready", "/_metrics"})
 """Paths every service app answers by itself; they belong to no spec."""
+INTERNAL = "/internal/"
+"""Routes only other services and the operator call live under `/internal/<service>/`, and no
+edge ever forwards a path under it."""
+
+
+def internal_prefix(service: str) -> str:
+    """Where `service`'s internal routes live: `/internal/<service>/`."""
+    return f"{INTERNAL}{service}/"
 
 
 class Placement(StrEnum):

@@ -6,14 +6,13 @@ rate limit -> public route table -> forward to the tenant's home region, whichev
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import re
 import time
 
 from tenantry.platform import claims as claim
 from tenantry.platform.asgi import Message, Receive, Scope, Send, header, send_error, send_json
+from tenantry.platform.background import BackgroundLoop
 from tenantry.platform.client import ServiceClient, ServiceResponse
 from tenantry.platform.context import TenantContext, UserContext
 from tenantry.platform.directory import GLOBAL
@@ -46,6 +45,10 @@ _SITE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _FORWARDED_RESPONSE_HEADERS = ("content-type", "retry-after", "location", "content-disposition")
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 MAX_MEDIA_RESPONSE_BYTES = 8 * 1024 * 1024
+FEED_FIRST_RETRY_SECONDS = 0.5
+FEED_MAX_RETRY_SECONDS = 2.0
+"""While tcs's feed is lost the cache is dropped on every try: this bounds how long a site's
+cached status can outlive a change."""
 """Media answers other than GETs (uploads, renames, deletes) are small JSON, buffered whole;
 media GETs (downloads, previews) are relayed piece by piece, whatever their size."""
 
@@ -61,7 +64,14 @@ class Edge:
         self.media_tokens = MediaTokens(runtime.keys)
         self.limits = RateLimits(runtime.topology.edge_limits, os.environ.get(REDIS_URL_ENV))
         self.fair_share = FairShare(runtime.topology.edge_limits.max_in_flight or default_slots())
-        self._watcher: asyncio.Task[None] | None = None
+        self.feed = BackgroundLoop(
+            "tenant-feed",
+            self.tenants.follow,
+            0,
+            first_retry_seconds=FEED_FIRST_RETRY_SECONDS,
+            max_retry_seconds=FEED_MAX_RETRY_SECONDS,
+        )
+        """Follows tcs's change feed from start to shutdown; the long poll is its pause."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -241,13 +251,10 @@ class Edge:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                self._watcher = asyncio.create_task(self.tenants.watch())
+                await self.feed.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self._watcher is not None:
-                    self._watcher.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await self._watcher
+                await self.feed.stop()
                 await self.client.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -35,7 +35,8 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
             build_key_router(runtime.keys),
             build_internal_router(databases, data_keys),
         ],
-        on_startup=[notices.loop.start],
-        on_shutdown=[notices.loop.stop, client.close],
+        loops=[notices.loop],
+        clients=[client],
+        databases=[databases],
         public_prefixes=(KEY_SERVER_PREFIX,),
     )

@@ -36,6 +36,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
             build_attachments_router(databases, data_keys, media),
             build_internal_router(databases, data_keys),
         ],
-        on_startup=[deletions.loop.start],
-        on_shutdown=[deletions.loop.stop, client.close],
+        loops=[deletions.loop],
+        clients=[client],
+        databases=[databases],
     )

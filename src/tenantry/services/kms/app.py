@@ -5,13 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from tenantry.platform.app import create_service_app
+from tenantry.platform.background import BackgroundLoop
+from tenantry.platform.client import ServiceClient
 from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.storage.choose import storage_backend
 from tenantry.platform.storage.databases import Databases
 from tenantry.services.kms.byok import Byok
 from tenantry.services.kms.byok_routes import build_byok_router
+from tenantry.services.kms.customer_keys import CustomerKeys
 from tenantry.services.kms.data_keys import DataKeys
-from tenantry.services.kms.key_availability import KeyWatchTask
+from tenantry.services.kms.key_availability import tcs_teller
+from tenantry.services.kms.key_watch import CustomerKeyWatch, check_interval
 from tenantry.services.kms.keyring import create_root_key, key_provider
 from tenantry.services.kms.models import SCHEMA
 from tenantry.services.kms.owner_routes import build_owner_router
@@ -29,13 +33,14 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     shards = [shard.name for shard in runtime.topology.regions[runtime.region].shards]
     provider = key_provider(runtime)
     router = build_kms_router(databases, provider, runtime.region, shards)
-    watch = KeyWatchTask(runtime, databases, KeyProviders(provider))
-
-    async def dispose() -> None:
-        databases.dispose()
-
+    # Retries are left to the watch itself: it tells tcs again on its next round.
+    client = ServiceClient(runtime.signer, runtime.directory, retries=0)
+    watch = CustomerKeyWatch(
+        CustomerKeys(databases), KeyProviders(provider), runtime.region, tcs_teller(client)
+    )
+    loop = BackgroundLoop("customer-key-watch", watch.check_once, check_interval())
     return create_service_app(
-        runtime, [router], on_startup=[watch.start], on_shutdown=[watch.stop, dispose]
+        runtime, [router], loops=[loop], clients=[client], databases=[databases]
     )
 
 

@@ -7,18 +7,11 @@ has answered.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 import structlog
 
 from tenantry.platform.client import ServiceClient
 from tenantry.platform.errors import ApiError
-from tenantry.platform.runtime import ServiceRuntime
-from tenantry.platform.storage.databases import Databases
-from tenantry.services.kms.customer_keys import CustomerKeys
-from tenantry.services.kms.key_watch import CustomerKeyWatch, Tell, check_interval
-from tenantry.services.kms.providers import KeyProvider
+from tenantry.services.kms.key_watch import Tell
 
 TELL_TIMEOUT_SECONDS = 3.0
 log = structlog.get_logger("tenantry.kms.watch")
@@ -45,29 +38,3 @@ def tcs_teller(client: ServiceClient) -> Tell:
         return response.status == 200
 
     return tell
-
-
-class KeyWatchTask:
-    """The key watch of one kms process, run as a background task from start to shutdown."""
-
-    def __init__(
-        self, runtime: ServiceRuntime, databases: Databases, provider: KeyProvider
-    ) -> None:
-        self._client = ServiceClient(runtime.signer, runtime.directory, retries=0)
-        self._watch = CustomerKeyWatch(
-            CustomerKeys(databases), provider, runtime.region, tcs_teller(self._client)
-        )
-        self._interval = check_interval()
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        """Begin checking (called at process start)."""
-        self._task = asyncio.create_task(self._watch.run(self._interval))
-
-    async def stop(self) -> None:
-        """Stop checking and close the connections to tcs (called at shutdown)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self._client.close()

@@ -1,6 +1,7 @@
 """Notice within seconds when a customer disables, deletes or denies its key, and when it is back.
 
-Every few seconds kms tries each distinct customer key of its region once (its state, then a
+Every few seconds (a background loop of the kms process) kms tries each distinct customer key of
+its region once (its state, then a
 wrap and unwrap of a throwaway key), in worker threads so the event loop keeps serving. A key
 that refuses makes its tenants unavailable: kms refuses their data-key calls at once, and tcs is
 told, so every edge answers 503 `tenant_key_unavailable` within a second and every service drops
@@ -15,8 +16,6 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import structlog
-
 from tenantry.services.kms.audit import key_event
 from tenantry.services.kms.customer_keys import ENABLED, UNAVAILABLE, CustomerKey, CustomerKeys
 from tenantry.services.kms.providers import KeyProvider, KeyProviderError, KeyUnavailable
@@ -29,8 +28,6 @@ _PROBE_KEY = bytes(32)  # a throwaway plaintext: only whether the key answers ma
 
 Tell = Callable[[str, bool], Awaitable[bool]]
 """Tells tcs whether a tenant's key is available; True once tcs has recorded it."""
-
-log = structlog.get_logger("tenantry.kms.watch")
 
 
 def check_interval() -> float:
@@ -65,17 +62,6 @@ class CustomerKeyWatch:
         self._tell = tell
         self._told: dict[str, bool] = {}  # what tcs last recorded, per tenant, since start
         self._unreachable: dict[str, int] = {}
-
-    async def run(self, interval: float) -> None:
-        """Check every `interval` seconds for as long as kms runs."""
-        while True:
-            try:
-                await self.check_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the next round tries again; never stop watching
-                log.warning("customer_key_check_failed", error=type(exc).__name__)
-            await asyncio.sleep(interval)
 
     async def check_once(self) -> None:
         """Check each distinct key once, then bring records and tcs in line with the findings."""

@@ -55,13 +55,14 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     shards = [shard.name for shard in runtime.topology.regions[runtime.region].shards]
     requeue = Requeue(media, client, TenantContextVerifier(runtime.keys), shards)
 
-    async def dispose() -> None:
+    async def close_workers() -> None:
         await asyncio.to_thread(workers.close)
-        databases.dispose()
 
     return create_service_app(
         runtime,
         [build_router(media, tokens), build_reseal_router(media)],
-        on_startup=[requeue.start],
-        on_shutdown=[requeue.stop, processor.close, client.close, dispose],
+        loops=[requeue.loop],
+        on_shutdown=[processor.close, close_workers],
+        clients=[client],
+        databases=[databases],
     )

@@ -5,19 +5,20 @@ The shards of the region keep a queue of files awaiting previews (`preview_queue
 tenant with entries, media asks tcs for the tenant's signed context (by site name, as the edge
 does), checks it is the same tenant, and then, acting as that tenant, fetches its keys from kms
 and submits each file that is still pending. Entries whose tenant or file is gone, or whose file
-already has its outcome, are dropped. tcs or kms may still be starting: a failed attempt is
-retried after a growing pause until it works or media stops.
+already has its outcome, are dropped. tcs or kms may still be starting: the work is a
+background loop that ends once every shard is done, and a shard that fails is tried again after
+a growing pause until it works or media stops.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 from itertools import groupby
 
 import structlog
 
+from tenantry.platform.background import BackgroundLoop
 from tenantry.platform.client import ServiceClient
 from tenantry.platform.context import TenantContext, current_tenant_token, tenant_scope
 from tenantry.platform.errors import ApiError
@@ -44,37 +45,32 @@ class Requeue:
     ) -> None:
         self._media = media
         self._tenants = TenantLookup(client, contexts)
-        self._shards = tuple(shards)
-        self._task: asyncio.Task[None] | None = None
+        self._left = list(shards)
         self._submitted: set[tuple[str, str]] = set()
+        self.loop = BackgroundLoop(
+            "preview-requeue",
+            self.requeue_left,
+            FIRST_PAUSE_SECONDS,
+            until_done=True,
+            first_retry_seconds=FIRST_PAUSE_SECONDS,
+            max_retry_seconds=MAX_PAUSE_SECONDS,
+        )
+        """Re-queues every shard once, from start until done."""
 
-    async def start(self) -> None:
-        """Begin re-queueing in the background (the service answers meanwhile)."""
-        self._task = asyncio.get_running_loop().create_task(self.run())
-
-    async def stop(self) -> None:
-        """Stop re-queueing; what is left stays queued for the next start."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def run(self) -> None:
-        """Re-queue every shard's waiting files, retrying what fails until it succeeds."""
-        pause = FIRST_PAUSE_SECONDS
-        left = list(self._shards)
-        while left:
-            failed: list[str] = []
-            for shard in left:
-                try:
-                    await self.shard(shard)
-                except (ApiError, OSError) as error:
-                    log.warning("requeue_retry", shard=shard, error=str(error))
-                    failed.append(shard)
-            left = failed
-            if left:
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, MAX_PAUSE_SECONDS)
+    async def requeue_left(self) -> None:
+        """Re-queue each shard not done yet; raise if any failed, so the loop tries it again."""
+        failed: list[str] = []
+        first_error: ApiError | OSError | None = None
+        for shard in self._left:
+            try:
+                await self.shard(shard)
+            except (ApiError, OSError) as error:
+                log.warning("requeue_retry", shard=shard, error=str(error))
+                failed.append(shard)
+                first_error = first_error or error
+        self._left = failed
+        if first_error is not None:
+            raise first_error
 
     async def shard(self, shard: str) -> int:
         """Re-queue one shard's waiting files; how many were submitted.

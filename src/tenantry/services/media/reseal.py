@@ -34,7 +34,7 @@ from tenantry.services.media import blobs, store
 from tenantry.services.media.models import MediaFile, MediaUpload, MediaUploadChunk
 from tenantry.services.media.service import Media
 
-PATH = "/media/internal/reseal"
+PATH = "/internal/media/reseal"
 _PHASES = ("files", "chunks")
 
 _FILE_COLUMNS = [getattr(MediaFile, name) for name in store.FileRow.__dataclass_fields__]

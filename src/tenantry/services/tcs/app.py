@@ -19,4 +19,10 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     engine = storage_backend(runtime.topology, runtime.data_dir).open(SCHEMA, GLOBAL_SHARD)
     catalog = Catalog(engine, runtime.topology)
     signer = context_signer(runtime.key)
-    return create_service_app(runtime, [build_router(catalog, ChangeFeed(), signer)])
+
+    async def close_database() -> None:
+        engine.dispose()
+
+    return create_service_app(
+        runtime, [build_router(catalog, ChangeFeed(), signer)], on_shutdown=[close_database]
+    )
