@@ -117,6 +117,30 @@ def test_sigint_stops_every_child_and_unpublishes_the_cloud(tmp_path: Path) -> N
     assert not (data / "run" / "pids.json").exists()
 
 
+def test_the_default_layout_runs_a_process_per_region_serving_every_listener(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    with stub_up(data, STUB_LAYOUT="regions") as up:
+        wait_until(lambda: (data / "cloud.json").exists())
+        pids = read_pids(data)
+        assert set(pids["children"]) == {"global", "region-us", "region-eu", "region-au"}  # type: ignore[arg-type]
+        assert pids["services"] == {
+            name: ("global" if "-" not in name else f"region-{name.split('-')[1]}")
+            for name in PROCESSES
+        }
+        directory = json.loads((data / "run" / "directory.json").read_text())
+        urls = [url for regions in directory["services"].values() for url in regions.values()]
+        assert len(urls) == len(PROCESSES)
+        with health.client(Path(directory["ca"])) as client:
+            assert all(health.is_healthy(client, url) for url in urls)
+        up.send_signal(signal.SIGINT)
+        output, _ = up.communicate(timeout=30)
+
+    assert up.returncode == 0, output
+    assert not any(alive(pid) for pid in all_pids(stub_pids(data)))
+
+
 ONE_REGION = """
 [regions.eu]
 zones = ["eu-a"]

@@ -18,6 +18,10 @@ from backends import BACKEND, postgres_topology
 
 START_TIMEOUT_SECONDS = 90.0
 STOP_TIMEOUT_SECONDS = 30.0
+REGIONS = "regions"
+"""The default layout: one process per region and one for the global services."""
+FLEET = "fleet"
+"""`up --process-per-service`: one process per service and region, as a fleet runs."""
 
 
 def tenantry(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
@@ -45,10 +49,13 @@ def _on_test_backend(data_dir: Path, config: Path | None) -> Path | None:
 class Cloud:
     """One running `tenantry up` on its own data directory."""
 
-    def __init__(self, data_dir: Path, process: subprocess.Popen[bytes], output: Path) -> None:
+    def __init__(
+        self, data_dir: Path, process: subprocess.Popen[bytes], output: Path, layout: str
+    ) -> None:
         self.data_dir = data_dir
         self.process = process
         self.output = output
+        self.layout = layout
         self.edges: dict[str, str] = {}
         self.ca = ""
 
@@ -59,10 +66,12 @@ class Cloud:
         timeout: float = START_TIMEOUT_SECONDS,
         config: Path | None = None,
         env: dict[str, str] | None = None,
+        layout: str = REGIONS,
     ) -> Cloud:
         """Start `tenantry up --data-dir data_dir` and wait until it publishes `cloud.json`.
 
-        `env` adds variables to the environment `up` (and so its services) starts with.
+        `env` adds variables to the environment `up` (and so its services) starts with;
+        `layout` is REGIONS (the default) or FLEET.
         """
         data_dir = data_dir.resolve()
         config = _on_test_backend(data_dir, config)
@@ -77,13 +86,14 @@ class Cloud:
                     "--data-dir",
                     str(data_dir),
                     *(["--config", str(config)] if config is not None else []),
+                    *(["--process-per-service"] if layout == FLEET else []),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, **(env or {}), "COLUMNS": "200"},
             )
-        cloud = cls(data_dir, process, output)
+        cloud = cls(data_dir, process, output, layout)
         cloud_file = data_dir / "cloud.json"
         deadline = time.monotonic() + timeout
         while not cloud_file.exists():
@@ -121,6 +131,15 @@ class Cloud:
         """The pid of every child process, by process name, from `run/pids.json`."""
         document = json.loads((self.data_dir / "run" / "pids.json").read_text())
         return {str(name): int(pid) for name, pid in document["children"].items()}
+
+    def process_of(self, service: str, region: str = "global") -> str:
+        """The name of the process that runs `service` in `region` (`region-eu`, `kms-eu`)."""
+        hosted = json.loads((self.data_dir / "run" / "pids.json").read_text())["services"]
+        return str(hosted[service if region == "global" else f"{service}-{region}"])
+
+    def pid_of(self, service: str, region: str = "global") -> int:
+        """The pid of the process that runs `service` in `region`."""
+        return self.pids()[self.process_of(service, region)]
 
     def restarts(self) -> dict[str, int]:
         """How often `up` restarted each child process, by process name."""

@@ -50,8 +50,10 @@ def attached_files(site: Site, key: str, files: dict[str, bytes]) -> list[dict[s
 
 
 def test_attachments_of_an_issue_deleted_while_media_is_frozen_are_deleted_later(
-    cloud: Cloud,
+    fleet_cloud: Cloud,
 ) -> None:
+    """Frozen is media's process alone: in the fleet layout, where it has one of its own."""
+    cloud = fleet_cloud
     site = signup(cloud, region="eu", prefix="frozen")
     site.create_project()
     key = site.create_issue("Deleted while media sleeps")["key"]

@@ -18,7 +18,7 @@ import redis
 from loopback_ports import unused_port
 
 from .api import signup
-from .cloud import Cloud
+from .cloud import FLEET, Cloud
 
 
 class OwnRedis:
@@ -72,7 +72,9 @@ def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnRedis]:
 @pytest.fixture(scope="module")
 def fleet_cloud(tmp_path_factory: pytest.TempPathFactory, own_redis: OwnRedis) -> Iterator[Cloud]:
     url = f"redis://127.0.0.1:{own_redis.port}/0"
-    cloud = Cloud.start(tmp_path_factory.mktemp("fleet") / "data", env={"TENANTRY_REDIS_URL": url})
+    cloud = Cloud.start(
+        tmp_path_factory.mktemp("fleet") / "data", env={"TENANTRY_REDIS_URL": url}, layout=FLEET
+    )
     try:
         yield cloud
     finally:

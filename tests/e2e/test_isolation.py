@@ -1,7 +1,9 @@
-"""Two tenants on one shard: nothing one does ever reaches or reveals the other's issues."""
+"""Two tenants on one shard: nothing one does ever reaches or reveals the other's issues, in
+both layouts (services calling each other in process, and each in a process of its own)."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from .api import Site, signup
@@ -38,8 +40,8 @@ def _shard_of(cloud: Cloud, site: Site) -> str:
 
 
 @pytest.fixture(scope="module")
-def pair(cloud: Cloud) -> tuple[Site, Site, dict[str, str]]:
-    alice, bob = _same_shard_pair(cloud)
+def pair(each_layout: Cloud) -> tuple[Site, Site, dict[str, str]]:
+    alice, bob = _same_shard_pair(each_layout)
     for site in (alice, bob):
         site.create_project()
     return alice, bob, alice.create_issue("alice secret", "only alice")
@@ -86,3 +88,16 @@ def test_the_other_tenants_issue_key_numbering_is_its_own(
     created = bob.create_issue("bob's")
     assert created["key"] == "OPS-1"
     assert created["id"] != issue["id"]
+
+
+def test_a_service_listener_refuses_a_call_without_a_token(
+    each_layout: Cloud, pair: tuple[Site, Site, dict[str, str]]
+) -> None:
+    """Where services share a process they call each other without tokens; from the network,
+    the same listener still takes nothing without one."""
+    alice, _, issue = pair
+    issues = each_layout.directory()["services"]["issues"][alice.region]
+    with httpx.Client(verify=each_layout.ssl_context(), trust_env=False) as http:
+        answer = http.get(f"{issues}/rest/issues/issues/{issue['key']}")
+    assert answer.status_code == 401
+    assert answer.json()["error"] == "token_missing"

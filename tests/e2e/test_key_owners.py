@@ -295,7 +295,7 @@ def test_a_change_made_while_kms_is_down_reaches_it_later(cloud: Cloud) -> None:
     identity_log = cloud.data_dir / "logs" / "identity.log"
     start = identity_log.stat().st_size
 
-    with paused(cloud.pids()["kms-eu"]):
+    with paused(cloud.pid_of("kms", "eu")):
         demoted = site.request("PATCH", f"/rest/identity/accounts/{owner}", json={"role": "user"})
         assert demoted.status_code == 200, demoted.text
         failure = wait_for(

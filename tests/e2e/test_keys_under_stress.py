@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from .api import Site, signup
-from .cloud import Cloud, tenantry
+from .cloud import FLEET, Cloud, tenantry
 
 LOAD_SECONDS = 10.0
 WRITERS = 4
@@ -41,7 +41,8 @@ def stressed_cloud(
     config = root / "topology.toml"
     config.write_text(default.split("[edge.limits]")[0] + OPEN_LIMITS)
     monkeypatch_module.setenv("TENANTRY_DATA_KEY_MAX_AGE", str(KEY_MAX_AGE_SECONDS))
-    cloud = Cloud.start(root / "data", config=config)
+    # The fleet layout: its kms processes can be frozen alone.
+    cloud = Cloud.start(root / "data", config=config, layout=FLEET)
     try:
         yield cloud
     finally:

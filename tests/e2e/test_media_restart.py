@@ -57,7 +57,8 @@ def test_files_pending_when_media_is_killed_all_finish_once_it_is_back(tmp_path:
             assert made.status_code == 201, made.text
         before = listing(site, key).json()["attachments"]
         assert any(f["status"] == "pending" for f in before), before
-        media = cloud.pids()["media-eu"]
+        process = cloud.process_of("media", "eu")
+        media = cloud.pids()[process]
         workers = descendants(media)
         os.kill(media, signal.SIGKILL)
         # The killed process's preview workers end on their own once their parent is gone.
@@ -65,7 +66,7 @@ def test_files_pending_when_media_is_killed_all_finish_once_it_is_back(tmp_path:
         while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not [pid for pid in workers if alive(pid)]
-        cloud.wait_restarted("media-eu")
+        cloud.wait_restarted(process)
         with cloud.http("eu") as plain:
             files = processed(site, key, DOCUMENTS)
             assert sorted(files) == [f"doc-{number}.docx" for number in range(DOCUMENTS)]

@@ -23,9 +23,10 @@ def _ports(cloud: Cloud) -> dict[str, int]:
     return ports
 
 
-def test_every_listener_refuses_tls_1_1_and_non_forward_secret_suites(cloud: Cloud) -> None:
-    ports = _ports(cloud)
-    assert len(ports) == 2 + 4 * len(cloud.edges)  # identity, tcs; edge, issues, kms, media each
+def test_every_listener_refuses_tls_1_1_and_non_forward_secret_suites(each_layout: Cloud) -> None:
+    ports = _ports(each_layout)
+    # identity, tcs; edge, issues, kms, media each: a listener per service in either layout
+    assert len(ports) == 2 + 4 * len(each_layout.edges)
     for name, port in ports.items():
         assert handshake("127.0.0.1", port, max_version=None, ciphers=None), name
         assert not handshake("127.0.0.1", port, max_version=ssl.TLSVersion.TLSv1_1, ciphers=None), (
@@ -42,8 +43,8 @@ def test_every_listener_refuses_tls_1_1_and_non_forward_secret_suites(cloud: Clo
 def test_a_killed_service_comes_back_and_a_restarted_up_keeps_all_data_and_ports(
     tmp_path: Path,
 ) -> None:
-    """SIGKILL the issues process right after a burst of writes: `up` brings it back, every 201
-    survives; then stop and start `up`: every byte is kept, and the edges keep their URLs."""
+    """SIGKILL the process of us's issues right after a burst of writes: `up` brings it back,
+    every 201 survives; then stop and start `up`: every byte is kept, the edges keep their URLs."""
     data_dir = tmp_path / "data"
     cloud = Cloud.start(data_dir)
     try:
@@ -53,10 +54,11 @@ def test_a_killed_service_comes_back_and_a_restarted_up_keeps_all_data_and_ports
         comment = {"body": "still here"}
         posted = site.request("POST", "/rest/issues/issues/OPS-1/comments", json=comment)
         assert posted.status_code == 201
-        os.kill(cloud.pids()["issues-us"], signal.SIGKILL)
-        cloud.wait_restarted("issues-us")
+        process = cloud.process_of("issues", "us")  # region-us: its edge and services
+        os.kill(cloud.pids()[process], signal.SIGKILL)
+        cloud.wait_restarted(process)
         assert cloud.running
-        assert "issues-us exited with signal SIGKILL; restarting it" in cloud.output_text()
+        assert f"{process} exited with signal SIGKILL; restarting it" in cloud.output_text()
         listed = site.request(
             "GET", "/rest/issues/issues", params={"project": "OPS", "limit": "100"}
         )

@@ -8,6 +8,7 @@ security event in the service's log.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -21,7 +22,6 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from loopback_ports import unused_port
 from tenantry.platform.keys import ServiceKey, load_service_key
 from tenantry.platform.tokens import TokenSigner
 
@@ -102,10 +102,10 @@ class Insider:
 
 
 @pytest.fixture(scope="module")
-def insider(cloud: Cloud) -> Insider:
-    site = signup(cloud, region="eu", prefix="victim")
+def insider(fleet_cloud: Cloud) -> Insider:
+    site = signup(fleet_cloud, region="eu", prefix="victim")
     site.create_project()
-    return Insider(cloud, site)
+    return Insider(fleet_cloud, site)
 
 
 def _refused(response: httpx.Response, status: int, code: str, insider: Insider) -> None:
@@ -220,26 +220,30 @@ def test_replayed_jti_is_refused(insider: Insider) -> None:
 @pytest.fixture
 def second_issues_process(insider: Insider) -> Iterator[str]:
     """Another process of the same issues service, on the same data, as a fleet would run."""
-    port = unused_port()
-    log = insider.cloud.data_dir / "logs" / f"issues-{insider.site.region}.log"
-    with log.open("ab") as sink:
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    region = insider.site.region
+    log = insider.cloud.data_dir / "logs" / f"issues-{region}.log"
+    with log.open("ab") as sink, listener:
         process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "tenantry",
                 "serve",
-                "issues",
+                "--process",
+                f"issues-{region}",
                 "--region",
-                insider.site.region,
-                "--port",
-                str(port),
+                region,
+                "--listen",
+                f"issues={listener.fileno()}",
                 "--data-dir",
                 str(insider.cloud.data_dir),
             ],
             stdout=sink,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            pass_fds=(listener.fileno(),),
         )
     url = f"https://127.0.0.1:{port}"
     try:

@@ -1,4 +1,5 @@
-"""`tenantry up` and `tenantry status` against a real cloud of eleven processes.
+"""`tenantry up` and `tenantry status` against a real cloud in the default layout: a process per
+region and one for the global services, with a listener per service.
 
 The tests share a cloud of their own (not the session's); the last one stops it with Ctrl-C, so
 it stays last in the file.
@@ -60,7 +61,7 @@ def test_cloud_json_has_exactly_the_documented_shape(cloud: Cloud) -> None:
     assert Path(document["ca"]).is_file()
 
 
-def test_the_directory_names_every_process(cloud: Cloud) -> None:
+def test_the_directory_names_every_service_and_the_process_it_runs_in(cloud: Cloud) -> None:
     directory = cloud.directory()
 
     assert directory["ca"] == cloud.ca
@@ -74,7 +75,11 @@ def test_the_directory_names_every_process(cloud: Cloud) -> None:
         "media": REGIONS,
     }
     assert directory["services"]["edge"] == cloud.edges
-    assert set(cloud.pids()) == set(process_urls(cloud))
+    assert set(cloud.pids()) == {"global", *(f"region-{region}" for region in REGIONS)}
+    for service, regions in directory["services"].items():
+        for region in regions:
+            expected = "global" if region == "global" else f"region-{region}"
+            assert cloud.process_of(service, region) == expected
 
 
 def test_every_process_answers_health_over_tls(cloud: Cloud) -> None:
@@ -127,7 +132,7 @@ def test_private_keys_are_0600_in_0700_directories(cloud: Cloud) -> None:
         assert (root / "keys" / "public" / identity / "k1.pem").is_file(), identity
     tls_dir = root / "tls"
     assert mode(tls_dir) == 0o700
-    for name in ["ca", *process_urls(cloud)]:
+    for name in ["ca", *cloud.pids()]:
         assert mode(tls_dir / f"{name}-key.pem") == 0o600, name
         assert (tls_dir / f"{name}.pem").is_file(), name
     assert mode(root / "logs") == 0o700
@@ -168,7 +173,7 @@ def test_status_shows_regions_shards_and_processes(cloud: Cloud) -> None:
 
 def test_ctrl_c_stops_every_child_then_status_reports_no_cloud(cloud: Cloud) -> None:
     pids = cloud.pids()
-    assert len(pids) == 2 + 4 * len(REGIONS)
+    assert len(pids) == 1 + len(REGIONS)
 
     cloud.stop()
 

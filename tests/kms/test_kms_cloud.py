@@ -37,7 +37,7 @@ def keys_cli(cloud: Cloud, *args: str) -> Any:
 def test_every_region_runs_its_own_kms(cloud: Cloud) -> None:
     kms = cloud.directory()["services"]["kms"]
     assert set(kms) == REGIONS
-    assert {f"kms-{region}" for region in REGIONS} <= set(cloud.pids())
+    assert len({cloud.process_of("kms", region) for region in REGIONS}) == len(REGIONS)
     with httpx.Client(verify=cloud.ssl_context(), timeout=5.0, trust_env=False) as client:
         for region, url in kms.items():
             health = client.get(f"{url}/_health")

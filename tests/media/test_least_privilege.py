@@ -12,7 +12,7 @@ import pytest
 
 import tenantry
 from e2e.api import signup
-from e2e.cloud import Cloud
+from e2e.cloud import FLEET, Cloud
 from tenantry.cli.processes import service_environment
 
 from .conftest import s3_client
@@ -62,7 +62,8 @@ def s3_cloud(
         "TENANTRY_MEDIA_S3_ACCESS_KEY_ID": "testing",
         "TENANTRY_MEDIA_S3_SECRET_ACCESS_KEY": SECRET_KEY,
     }
-    cloud = Cloud.start(tmp_path_factory.mktemp("s3cloud") / "data", env=env)
+    # The fleet layout, where media's processes are media's alone.
+    cloud = Cloud.start(tmp_path_factory.mktemp("s3cloud") / "data", env=env, layout=FLEET)
     try:
         yield cloud, client, bucket
     finally:
@@ -72,15 +73,14 @@ def s3_cloud(
 @pytest.mark.e2e
 def test_store_credentials_reach_media_processes_only(s3_cloud: tuple[Cloud, object, str]) -> None:
     cloud, _, bucket = s3_cloud
+    with_media = {cloud.process_of("media", region) for region in cloud.edges}
     seen = {}
     for name, pid in cloud.pids().items():
         environ = Path(f"/proc/{pid}/environ").read_bytes()
         seen[name] = SECRET_KEY.encode() in environ or bucket.encode() in environ
-        assert (b"TENANTRY_MEDIA_" in environ) == name.startswith("media-"), name
-    assert {name for name, holds in seen.items() if holds} == {
-        name for name in seen if name.startswith("media-")
-    }
-    assert any(name.startswith("media-") for name in seen)
+        assert (b"TENANTRY_MEDIA_" in environ) == (name in with_media), name
+    assert {name for name, holds in seen.items() if holds} == with_media
+    assert with_media and with_media != set(seen)
     config = [p for p in (cloud.data_dir).rglob("*.json") if p.is_file()]
     config += [p for p in (cloud.data_dir).rglob("*.toml") if p.is_file()]
     for path in config:

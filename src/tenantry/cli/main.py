@@ -32,11 +32,21 @@ def up(
     config: Annotated[
         Path | None, typer.Option("--config", help="Topology file (TOML).", exists=True)
     ] = None,
+    process_per_service: Annotated[
+        bool,
+        typer.Option(
+            "--process-per-service",
+            help="Run each service in a process of its own, as a fleet does (default: one "
+            "process per region and one for the global services).",
+        ),
+    ] = False,
 ) -> None:
     """Run a whole multi-region cloud on this machine, in the foreground."""
+    from tenantry.cli.plan import Layout
     from tenantry.cli.up import run_up
 
-    raise typer.Exit(run_up(data_dir, config))
+    layout = Layout.FLEET if process_per_service else Layout.REGIONS
+    raise typer.Exit(run_up(data_dir, config, layout))
 
 
 @app.command()

@@ -1,5 +1,9 @@
 """Which processes a local cloud runs and where each service listens, derived from the topology.
 
+Two layouts run the same services: by default one process per region (its edge and regional
+services) and one for the global services; with `--process-per-service` (the fleet layout, what
+a fleet of machines runs) one process per service and region.
+
 Every service instance (a service, in a region or global) has one listener. `up` binds them all
 before any process starts, and hands each process the sockets of the services it runs, so no
 other program can take a port in between. The edges' ports are kept across runs: the topology's
@@ -15,6 +19,7 @@ import errno
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,6 +36,19 @@ KEY_IDENTITIES = (*names(), OPERATOR)
 LOOPBACK = "127.0.0.1"
 LISTEN_BACKLOG = 2048
 """Connections the kernel holds for a listener while its process is (re)starting."""
+
+
+GLOBAL_PROCESS = "global"
+"""The process of the global services, in the default layout."""
+
+
+class Layout(StrEnum):
+    """How the services are spread over processes."""
+
+    REGIONS = "regions"
+    """One process per region, and one for the global services (the default)."""
+    FLEET = "fleet"
+    """One process per service and region."""
 
 
 class PortUnavailable(Exception):
@@ -93,9 +111,20 @@ def places(topology: Topology) -> list[Place]:
     ]
 
 
-def plan_processes(topology: Topology) -> list[ProcessSpec]:
-    """Every process of the cloud, global services first: one per service instance."""
-    return [ProcessSpec(place.name, place.region, (place.service,)) for place in places(topology)]
+def region_process(region: str) -> str:
+    """The name of a region's process in the default layout: `region-eu`."""
+    return f"region-{region}"
+
+
+def plan_processes(topology: Topology, layout: Layout = Layout.REGIONS) -> list[ProcessSpec]:
+    """Every process of the cloud, the global services' first."""
+    if layout is Layout.FLEET:
+        return [ProcessSpec(p.name, p.region, (p.service,)) for p in places(topology)]
+    global_services = tuple(spec.name for spec in SPECS if spec.is_global)
+    regional = tuple(spec.name for spec in SPECS if not spec.is_global)
+    return [ProcessSpec(GLOBAL_PROCESS, GLOBAL, global_services)] + [
+        ProcessSpec(region_process(region), region, regional) for region in topology.regions
+    ]
 
 
 def wanted_ports(topology: Topology, recorded: Mapping[str, Any]) -> dict[Place, tuple[int, bool]]:

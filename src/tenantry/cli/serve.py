@@ -1,4 +1,7 @@
-"""Run one process of a cloud: `tenantry up` starts these, handing each its listening sockets."""
+"""Run one process of a cloud: `tenantry up` starts these, handing each its listening sockets.
+
+A process runs one service (the fleet layout) or several (one region's, or the global ones).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +9,15 @@ import socket
 from collections.abc import Mapping
 from pathlib import Path
 
-from tenantry.platform.directory import GLOBAL
-from tenantry.platform.logs import configure_logging
+import structlog
+
+from tenantry.cli.plan import process_name
+from tenantry.platform.directory import GLOBAL, ServiceDirectory
+from tenantry.platform.in_process import InProcessApps
+from tenantry.platform.logs import configure_logging, configure_service_logs
 from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.server import serve
+from tenantry.platform.service_host import Hosted, ServiceHost
 from tenantry.platform.service_spec import build_app
 from tenantry.platform.tls import ensure_server_cert
 from tenantry.services.registry import spec
@@ -38,23 +46,48 @@ def run_services(
 ) -> None:
     """Load each service's runtime and serve it on its inherited socket until stopped.
 
-    `process` names the process (its certificate is the one made for that name).
+    `process` names the process (its certificate is the one made for that name). Several
+    services share one server, and call each other in process; each keeps its own runtime
+    (key, token verifier, databases) and its own log file.
     """
-    if len(listeners) != 1:
-        raise ValueError("one service per process")
-    [(service, fd)] = listeners.items()
-    found = spec(service)
-    if found.is_global and region != GLOBAL:
-        raise ValueError(f"{service} is a global service; its region is {GLOBAL!r}")
-    if not found.is_global and region == GLOBAL:
-        raise ValueError(f"{service} runs per region; name one")
-    configure_logging(service, region)
-    runtime = ServiceRuntime.load(service, region, data_dir, topology_file)
+    specs = [spec(service) for service in listeners]
+    for found in specs:
+        if found.is_global and region != GLOBAL:
+            raise ValueError(f"{found.name} is a global service; its region is {GLOBAL!r}")
+        if not found.is_global and region == GLOBAL:
+            raise ValueError(f"{found.name} runs per region; name one")
+    sockets = {service: inherited_socket(fd) for service, fd in listeners.items()}
+    cert, key = ensure_server_cert(data_dir / "tls", process)
+    if len(specs) == 1:
+        [found] = specs
+        configure_logging(found.name, region)
+        runtime = ServiceRuntime.load(found.name, region, data_dir, topology_file)
+        _check_region(runtime, region)
+        serve(build_app(found, runtime), sockets=list(sockets.values()), cert=cert, key=key)
+        return
+    configure_service_logs(
+        {s.name: data_dir / "logs" / f"{process_name(s.name, region)}.log" for s in specs}
+    )
+    in_process = InProcessApps()
+    directory = ServiceDirectory.load(data_dir, in_process)
+    hosted = []
+    for found in specs:
+        runtime = ServiceRuntime.load(found.name, region, data_dir, topology_file, directory)
+        _check_region(runtime, region)
+        port = int(sockets[found.name].getsockname()[1])
+        # What a service logs while its app is built (kms making its first root key) is its own.
+        with structlog.contextvars.bound_contextvars(service=found.name, region=region):
+            app = build_app(found, runtime)
+        hosted.append(Hosted(found.name, region, app, port))
+    host = ServiceHost(hosted)
+    for each in hosted:
+        in_process.add(each.service, region, host.app_of(each))
+    serve(host, sockets=list(sockets.values()), cert=cert, key=key)
+
+
+def _check_region(runtime: ServiceRuntime, region: str) -> None:
     if region != GLOBAL and region not in runtime.topology.regions:
         raise ValueError(f"there is no region {region!r} in the topology")
-    app = build_app(found, runtime)
-    cert, key = ensure_server_cert(data_dir / "tls", process)
-    serve(app, sockets=[inherited_socket(fd)], cert=cert, key=key)
 
 
 def inherited_socket(fd: int) -> socket.socket:

@@ -36,6 +36,7 @@ from tenantry.cli.migrate import (
 )
 from tenantry.cli.plan import (
     KEY_IDENTITIES,
+    Layout,
     Listener,
     Place,
     PortUnavailable,
@@ -108,7 +109,7 @@ class StopRequest:
                 signal.signal(signum, handler)
 
 
-def run_up(data_dir: Path, config: Path | None) -> int:
+def run_up(data_dir: Path, config: Path | None, layout: Layout = Layout.REGIONS) -> int:
     """Run the cloud of `data_dir` until a stop signal (exit 0) or a failure (exit 1 or 2)."""
     dirs = DataDir.at(data_dir)
     dirs.create()
@@ -120,7 +121,7 @@ def run_up(data_dir: Path, config: Path | None) -> int:
     stop = StopRequest()
     try:
         with exclusive_lock(dirs.lock_file), stop.installed():
-            return _run_locked(dirs, topology, config, stop)
+            return _run_locked(dirs, topology, config, layout, stop)
     except AlreadyRunning as exc:
         err.print(
             f"[red]tenantry up:[/] another `tenantry up` (pid {exc}) is already running on "
@@ -154,7 +155,9 @@ def exclusive_lock(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _run_locked(dirs: DataDir, topology: Topology, config: Path | None, stop: StopRequest) -> int:
+def _run_locked(
+    dirs: DataDir, topology: Topology, config: Path | None, layout: Layout, stop: StopRequest
+) -> int:
     leftovers = stop_leftovers(dirs)
     if leftovers:
         out.print(f"Stopped processes an earlier `up` left running: {', '.join(leftovers)}")
@@ -163,7 +166,7 @@ def _run_locked(dirs: DataDir, topology: Topology, config: Path | None, stop: St
     _migrate(dirs, topology)
     sockets = _bind(dirs, topology)
     try:
-        return _serve(dirs, topology, topology_file, sockets, stop)
+        return _serve(dirs, plan_processes(topology, layout), topology_file, sockets, stop)
     finally:
         for sock in sockets.values():
             sock.close()
@@ -192,13 +195,12 @@ def _bind(dirs: DataDir, topology: Topology) -> dict[Place, socket.socket]:
 
 def _serve(
     dirs: DataDir,
-    topology: Topology,
+    processes: list[ProcessSpec],
     topology_file: Path | None,
     sockets: dict[Place, socket.socket],
     stop: StopRequest,
 ) -> int:
     listeners = listeners_of(sockets)
-    processes = plan_processes(topology)
     ca = _prepare_credentials(dirs, processes)
     write_json_atomic(dirs.directory_file, directory_document(listeners, ca))
     urls = {listener.place: listener.url for listener in listeners}

@@ -4,8 +4,9 @@ Every call carries the tenant context and the request id of the request being se
 timeout; over the network each attempt gets a fresh single-use service token for the callee.
 Only idempotent methods are retried, and only when the callee could not have acted (it could not
 be reached, or answered 502/503/504 without saying when to come back). One attempt loop serves
-both whole answers (`send`) and streamed ones (`stream`); a transport (`transport.py`) carries
-each attempt.
+both whole answers (`send`) and streamed ones (`stream`); a transport carries each attempt: the
+network (`transport.py`), or a direct call when the callee runs in the same process
+(`in_process.py`).
 """
 
 from __future__ import annotations
@@ -28,9 +29,16 @@ from tenantry.platform.context import (
 )
 from tenantry.platform.directory import GLOBAL, ServiceDirectory
 from tenantry.platform.errors import ApiError
+from tenantry.platform.in_process import InProcessTransport
 from tenantry.platform.tenant_context import HEADER as TENANT_CONTEXT_HEADER
 from tenantry.platform.tokens import TokenSigner
-from tenantry.platform.transport import CONNECTION_ERRORS, Attempt, NetworkTransport, Reply
+from tenantry.platform.transport import (
+    CONNECTION_ERRORS,
+    Attempt,
+    NetworkTransport,
+    Reply,
+    Transport,
+)
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 RETRYABLE_STATUS = frozenset({502, 503, 504})
@@ -94,10 +102,21 @@ class ServiceClient:
         self._timeout = timeout
         self._retries = retries
         self._network = NetworkTransport(signer, directory)
+        self._local = (
+            None
+            if directory.in_process is None
+            else InProcessTransport(signer.issuer, directory.in_process)
+        )
 
     async def close(self) -> None:
         """Close pooled connections; call on shutdown."""
         await self._network.close()
+
+    def _transport(self, callee: str, region: str) -> Transport:
+        """In process when the callee runs here, else over the network."""
+        if self._local is not None and self._local.serves(callee, region):
+            return self._local
+        return self._network
 
     async def call(
         self,
@@ -239,10 +258,11 @@ class ServiceClient:
         one whose `finish` meets a connection error (it had not been answered whole).
         """
         attempts = 1 + (self._retries if attempt.method in IDEMPOTENT else 0)
+        transport = self._transport(attempt.callee, attempt.region)
         for number in range(attempts):
             last = number + 1 == attempts
             try:
-                reply = await self._network.open(attempt)
+                reply = await transport.open(attempt)
                 try:
                     if not last and _worth_retrying(reply):
                         await reply.close()

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tenantry.platform.in_process import InProcessApps
 
 GLOBAL = "global"
 
@@ -23,6 +27,8 @@ class ServiceDirectory:
 
     services: Mapping[str, Mapping[str, str]]
     ca_file: Path
+    in_process: InProcessApps | None = field(default=None, compare=False)
+    """The services running in this process, which calls reach without the network."""
 
     def url(self, service: str, region: str = GLOBAL) -> str:
         """The base URL of `service` in `region`, falling back to its global instance."""
@@ -33,8 +39,11 @@ class ServiceDirectory:
         return url
 
     @classmethod
-    def load(cls, data_dir: Path) -> ServiceDirectory:
-        """Read the directory that `tenantry up` wrote for this data directory."""
+    def load(cls, data_dir: Path, in_process: InProcessApps | None = None) -> ServiceDirectory:
+        """Read the directory that `tenantry up` wrote for this data directory; `in_process`
+        holds the services this process runs beside the one loading it, if any."""
         path = data_dir / "run" / "directory.json"
         document = json.loads(path.read_text())
-        return cls(services=document["services"], ca_file=Path(document["ca"]))
+        return cls(
+            services=document["services"], ca_file=Path(document["ca"]), in_process=in_process
+        )

@@ -68,10 +68,18 @@ class ServiceRuntime:
 
     @classmethod
     def load(
-        cls, service: str, region: str, data_dir: Path, topology_file: Path | None = None
+        cls,
+        service: str,
+        region: str,
+        data_dir: Path,
+        topology_file: Path | None = None,
+        directory: ServiceDirectory | None = None,
     ) -> ServiceRuntime:
-        """Load the runtime of `service` in `region` from a data directory made by `up`."""
-        directory = ServiceDirectory.load(data_dir)
+        """Load the runtime of `service` in `region` from a data directory made by `up`.
+
+        `directory` is the one the services of this process share, if it runs several.
+        """
+        directory = directory or ServiceDirectory.load(data_dir)
         keys = key_repository_for(service, data_dir, directory.ca_file)
         key = load_service_key(data_dir, service)
         return cls(

@@ -3,11 +3,16 @@
 Order: a single-use service token (ASAP) -> the allowlist entry for caller, callee, method and
 path -> the tcs-signed tenant context, which must name the same tenant as the token and live in
 this service's region. Only then are the tenant and user put into contextvars for the handler.
+
+A call from a service in the same process carries no token: the in-process transport names its
+caller in the request scope (`InProcessCall`), where nothing from the network can put one. It
+stands in for the token alone; the allowlist and the tenant context are checked just the same.
 """
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from tenantry.platform import claims as claim
 from tenantry.platform.asgi import ASGIApp, Receive, Scope, Send, header, send_error
@@ -20,6 +25,7 @@ from tenantry.platform.context import (
 )
 from tenantry.platform.directory import GLOBAL
 from tenantry.platform.errors import ApiError
+from tenantry.platform.in_process import IN_PROCESS_CALL, InProcessCall
 from tenantry.platform.logs import REFUSAL_STATUSES, security_event
 from tenantry.platform.policy import Policy
 from tenantry.platform.tenant_context import HEADER as TENANT_CONTEXT_HEADER
@@ -86,14 +92,21 @@ class ServiceAuthMiddleware:
             current_tenant_token.reset(signed_token)
             current_tenant.reset(tenant_token)
 
-    async def _authorize(self, scope: Scope) -> tuple[TenantContext | None, UserContext | None]:
+    async def _caller_claims(self, scope: Scope) -> dict[str, Any]:
+        """Who calls and what it vouches for: from the in-process transport, else the token."""
+        in_process = scope.get(IN_PROCESS_CALL)
+        if isinstance(in_process, InProcessCall):
+            return {**in_process.claims, "iss": in_process.caller}
         authorization = header(scope, b"authorization")
         if authorization is None or not authorization.startswith("Bearer "):
             raise ApiError(401, "token_missing", "a service token is required")
         try:
-            claims = await self.tokens.verify_once(authorization[7:])
+            return await self.tokens.verify_once(authorization[7:])
         except TokenError as exc:
             raise ApiError(exc.status, exc.code, exc.message) from exc
+
+    async def _authorize(self, scope: Scope) -> tuple[TenantContext | None, UserContext | None]:
+        claims = await self._caller_claims(scope)
         caller = str(claims["iss"])
         if not self.policy.allows(caller, self.service, scope["method"], scope["path"]):
             raise ApiError(

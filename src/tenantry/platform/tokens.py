@@ -76,6 +76,11 @@ class TokenSigner:
         self._headers = {"kid": key.kid, "typ": "JWT"}
         self._reusable: dict[tuple[str, str], tuple[float, str]] = {}
 
+    @property
+    def issuer(self) -> str:
+        """The identity this signer signs as (the service's name)."""
+        return self._key.issuer
+
     def sign(self, audience: str, claims: Mapping[str, Any] | None = None) -> str:
         """Return a signed token for `audience`, carrying `claims` besides the standard ones."""
         extra = dict(claims or {})

@@ -19,7 +19,12 @@ import aiohttp
 from tenantry.platform.directory import ServiceDirectory
 from tenantry.platform.tokens import TokenSigner
 
-CONNECTION_ERRORS = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError)
+CONNECTION_ERRORS = (
+    aiohttp.ClientConnectionError,
+    aiohttp.ClientPayloadError,
+    ConnectionError,
+    TimeoutError,
+)
 """What a transport raises when the callee could not be reached, did not answer in time, or cut
 its answer short."""
 
@@ -96,13 +101,15 @@ class NetworkTransport:
     def __init__(self, signer: TokenSigner, directory: ServiceDirectory) -> None:
         self._signer = signer
         self._directory = directory
-        self._ssl = ssl.create_default_context(cafile=str(directory.ca_file))
-        self._ssl.minimum_version = ssl.TLSVersion.TLSv1_2
         self._session: aiohttp.ClientSession | None = None
 
     def _http(self) -> aiohttp.ClientSession:
+        """The pooled session, made on first use (a client that only calls in process never
+        needs one)."""
         if self._session is None:
-            connector = aiohttp.TCPConnector(ssl=self._ssl, limit=256, ttl_dns_cache=None)
+            context = ssl.create_default_context(cafile=str(self._directory.ca_file))
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            connector = aiohttp.TCPConnector(ssl=context, limit=256, ttl_dns_cache=None)
             self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
         return self._session
 
