@@ -228,3 +228,27 @@ def _wait_for_workers(pool: PreviewWorkers) -> list[int]:
             return pids
         signal.sigtimedwait([], 0.1)
     raise AssertionError("no worker process started")
+
+
+def test_workers_start_with_work_and_exit_once_idle() -> None:
+    with PreviewWorkers(workers=1, idle_seconds=0.2) as pool:
+        assert pool.worker_pids() == []  # nothing runs before the first job
+        assert render(pool, documents.png(), "first.png").media_type == types.PNG
+        started = pool.worker_pids()  # still there: idle for less than 0.2 s
+        for _ in range(WAIT * 10):
+            if not pool.worker_pids() and not any(_alive(pid) for pid in started):
+                break
+            signal.sigtimedwait([], 0.1)
+        else:
+            raise AssertionError("the idle workers did not exit")
+
+        # The next job starts them again.
+        assert render(pool, documents.png(), "again.png").media_type == types.PNG
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

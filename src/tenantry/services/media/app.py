@@ -42,7 +42,8 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     client = ServiceClient(runtime.signer, runtime.directory)
     store = blob_store_from_env(os.environ, ENV_PREFIX, runtime.data_dir / "media" / runtime.region)
     encrypted = EncryptedBlobs(store)
-    workers = PreviewWorkers(workers=PREVIEW_WORKERS)  # processes start on the first preview
+    # Worker processes start when there are previews to make, and exit once idle.
+    workers = PreviewWorkers(workers=PREVIEW_WORKERS)
     processor = Processor(databases, encrypted, pool_renderer(workers))
     media = Media(
         databases,

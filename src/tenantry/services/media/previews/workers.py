@@ -1,7 +1,9 @@
 """A small pool of worker processes that render previews off the event loop and outlive crashes.
 
 Conversions run in separate processes (spawned fresh, each recycled after a number of jobs), so a
-slow or crashing conversion never blocks an API request. A worker that dies breaks the standard
+slow or crashing conversion never blocks an API request. The processes start with the first job
+and exit once no job has been in flight for `idle_seconds`, so an idle media service has none:
+a timer thread waits out the idle time, nothing polls. A worker that dies breaks the standard
 process pool; this pool then replaces it at once and retries the jobs that were in flight once on
 the new pool (a file that kills its worker twice fails with `worker_crashed`). A job still running
 well past its conversion timeout (a hang outside the LibreOffice sandbox, which has its own
@@ -43,14 +45,18 @@ class PreviewWorkers:
         *,
         jobs_per_worker: int = 50,
         overdue_grace: float = 30.0,
+        idle_seconds: float = 30.0,
     ) -> None:
         self._workers = workers
         self._limits = limits or PreviewLimits()
         self._jobs_per_worker = jobs_per_worker
         self._overdue_grace = overdue_grace
+        self._idle_seconds = idle_seconds
         self._lock = threading.Lock()
         self._closed = False
-        self._executor = self._new_executor()
+        self._executor: ProcessPoolExecutor | None = None
+        self._in_flight = 0
+        self._idle_timer: threading.Timer | None = None
 
     def submit(
         self, data: bytes, name: str, limits: PreviewLimits | None = None
@@ -60,7 +66,17 @@ class PreviewWorkers:
         From async code: `await asyncio.wrap_future(workers.submit(...))`, or `await render(...)`.
         """
         outcome: Future[PreviewResult] = Future()
-        self._dispatch(_Job(data, name, limits or self._limits), outcome, retries=1)
+        with self._lock:
+            self._in_flight += 1
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
+                self._idle_timer = None
+        outcome.add_done_callback(self._job_done)
+        try:
+            self._dispatch(_Job(data, name, limits or self._limits), outcome, retries=1)
+        except BaseException:
+            _resolve(outcome, error=RuntimeError("the preview workers are closed"))
+            raise
         return outcome
 
     async def render(
@@ -70,16 +86,41 @@ class PreviewWorkers:
         return await asyncio.wrap_future(self.submit(data, name, limits))
 
     def worker_pids(self) -> list[int]:
-        """Process ids of the live workers (for health checks and operators)."""
-        processes = getattr(self._current(), "_processes", None) or {}
+        """Process ids of the live workers (for health checks and operators); none when idle."""
+        with self._lock:
+            executor = self._executor
+        processes = getattr(executor, "_processes", None) or {}
         return [process.pid for process in list(processes.values()) if process.is_alive()]
 
     def close(self) -> None:
         """Stop taking jobs, cancel queued ones, and wait for the workers to exit."""
         with self._lock:
             self._closed = True
-            executor = self._executor
-        executor.shutdown(wait=True, cancel_futures=True)
+            executor, self._executor = self._executor, None
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
+                self._idle_timer = None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    def _job_done(self, _outcome: Future[PreviewResult]) -> None:
+        """Once no job is left in flight, let the workers go after the idle time."""
+        with self._lock:
+            self._in_flight -= 1
+            if self._in_flight or self._closed or self._executor is None:
+                return
+            timer = threading.Timer(self._idle_seconds, self._retire_if_idle)
+            timer.daemon = True
+            self._idle_timer = timer
+        timer.start()
+
+    def _retire_if_idle(self) -> None:
+        with self._lock:
+            if self._in_flight or self._executor is None:
+                return
+            executor, self._executor = self._executor, None
+            self._idle_timer = None
+        executor.shutdown(wait=True, cancel_futures=False)
 
     def __enter__(self) -> PreviewWorkers:
         return self
@@ -102,9 +143,12 @@ class PreviewWorkers:
         )
 
     def _current(self) -> ProcessPoolExecutor:
+        """The pool, started if it is not running (the first job, or the first after idling)."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("the preview workers are closed")
+            if self._executor is None:
+                self._executor = self._new_executor()
             return self._executor
 
     def _dispatch(self, job: _Job, outcome: Future[PreviewResult], retries: int) -> None:
