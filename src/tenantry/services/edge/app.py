@@ -18,10 +18,10 @@ from tenantry.platform.client import ServiceClient, ServiceResponse
 from tenantry.platform.context import TenantContext, UserContext
 from tenantry.platform.directory import GLOBAL
 from tenantry.platform.errors import ApiError
+from tenantry.platform.fair_share import FairShare, default_slots
 from tenantry.platform.logs import REFUSAL_STATUSES, security_event
 from tenantry.platform.request_middleware import RequestMiddleware
 from tenantry.platform.runtime import REDIS_URL_ENV, ServiceRuntime
-from tenantry.services.edge.fair_share import FairShare, default_slots
 from tenantry.services.edge.media_tokens import MediaTokens
 from tenantry.services.edge.normalise import (
     MAX_BODY_BYTES,

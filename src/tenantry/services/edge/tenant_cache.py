@@ -1,8 +1,9 @@
 """The edge's cache of tenants by site, kept fresh by following tcs's change feed.
 
 A lookup that hits the cache costs a dict read and a clock read. A change in tcs (suspension,
-resumption, removal) evicts the site within milliseconds through the long-poll in `watch`; if the
-feed is lost, the whole cache is dropped, so a stale status is never served for long.
+resumption, removal) evicts the site within milliseconds through the long-poll in `watch`
+(`change_feeds`); if the feed is lost, the whole cache is dropped, so a stale status is never
+served for long.
 
 Both kinds of entry are bounded, oldest first out: sites that exist (`MAX_SITES`, more than a
 region serves) and names that do not (`MAX_UNKNOWN_SITES`), which anyone can invent by the
@@ -15,19 +16,16 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-import structlog
-
 from tenantry.platform.client import ServiceClient
 from tenantry.platform.context import TenantContext
 from tenantry.platform.errors import ApiError
+from tenantry.services.edge.change_feeds import follow_feed
 
 POSITIVE_TTL_SECONDS = 60.0
 NEGATIVE_TTL_SECONDS = 2.0
 CONTEXT_MARGIN_SECONDS = 30.0
-FEED_WAIT_SECONDS = 8
 MAX_SITES = 1_000_000
 MAX_UNKNOWN_SITES = 10_000
-log = structlog.get_logger("tenantry.edge.tenants")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,33 +141,9 @@ class TenantCache:
 
     async def watch(self) -> None:
         """Follow tcs's change feed for as long as the edge runs, evicting changed sites."""
-        seq: int | None = None
-        while True:
-            try:
-                if seq is None:
-                    response = await self._client.call(
-                        "tcs", "GET", "/changes", query={"after": "-1"}
-                    )
-                    seq = int(response.json()["seq"])
-                    self.clear()
-                response = await self._client.call(
-                    "tcs",
-                    "GET",
-                    "/changes",
-                    query={"after": str(seq), "wait": str(FEED_WAIT_SECONDS)},
-                )
-                if response.status != 200:
-                    raise RuntimeError(f"change feed answered {response.status}")
-                document = response.json()
-                for change in document["changes"]:
-                    self.evict(change["site"])
-                # Resume after the last change seen; the feed hands out at most 1000 at a time.
-                last = document["changes"][-1]["seq"] if document["changes"] else document["seq"]
-                seq = int(last)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # any failure: drop everything, then start over
-                log.warning("tenant_feed_lost", error=type(exc).__name__)
-                self.clear()
-                seq = None
-                await asyncio.sleep(0.5)
+        await follow_feed(
+            "tenants",
+            lambda query: self._client.call("tcs", "GET", "/changes", query=query),
+            lambda change: self.evict(str(change["site"])),
+            self.clear,
+        )
