@@ -303,6 +303,8 @@ def _prepare(
     if user is not None:
         extra_claims[claim.USER] = user.account_id
         extra_claims[claim.ROLE] = user.role
+        if user.token_id is not None:
+            extra_claims[claim.USER_TOKEN] = user.token_id
     base_headers = dict(headers or {})
     if tenant_context is not None:
         base_headers[TENANT_CONTEXT_HEADER] = tenant_context
