@@ -22,6 +22,7 @@ from typing import Any
 import tenantry
 from tenantry.platform.policy import Policy, load_policy, normalise_pattern
 from tenantry.services.edge.public_routes import PUBLIC_ROUTES
+from tenantry.services.identity.account_changes import build_feed_router as identity_feed
 from tenantry.services.identity.internal_routes import (
     build_internal_router as identity_internal,
 )
@@ -39,7 +40,7 @@ from tenantry.services.tcs.routes import build_router as tcs_router
 Call = tuple[str, str, str, str]  # caller, callee, method, route
 
 ROUTER_BUILDERS: dict[str, list[Callable[..., Any]]] = {
-    "identity": [identity_router, identity_internal],
+    "identity": [identity_router, identity_internal, identity_feed],
     "tcs": [tcs_router],
     "issues": [issues_router, issues_files, issues_internal],
     "kms": [kms_router, kms_owner_router, kms_byok_router],
