@@ -24,14 +24,24 @@ FREE_FAILURES = 5
 
 
 def log_lines(path: Path, event: str, match: dict[str, Any], seconds: float = 5.0) -> Any:
-    """The JSON log lines of `path` for `event` with the fields of `match` (waiting for one)."""
+    """The JSON log lines of `path` for `event` with the fields of `match` (waiting for one).
+
+    A line still being written, or one a library printed as plain text, is passed over.
+    """
     deadline = time.monotonic() + seconds
     while True:
-        found = [
-            line
-            for line in map(json.loads, path.read_text().splitlines())
-            if line.get("event") == event and match.items() <= line.items()
-        ]
+        found = []
+        for text in path.read_text().splitlines():
+            try:
+                line = json.loads(text)
+            except json.JSONDecodeError:
+                continue
+            if (
+                isinstance(line, dict)
+                and line.get("event") == event
+                and match.items() <= line.items()
+            ):
+                found.append(line)
         if found or time.monotonic() > deadline:
             return found
         time.sleep(0.1)
