@@ -14,13 +14,32 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tenantry.platform.context import TenantContext, UserContext, require_tenant, tenant_scope
 from tenantry.platform.crypto import DataKey
 from tenantry.platform.data_keys import DataKeys, TenantKeys
+from tenantry.platform.errors import ApiError
 from tenantry.platform.http_errors import install_error_handlers
 from tenantry.platform.storage import Databases
 from tenantry.services.issues.routes import build_router
+from tenantry.services.issues.site_accounts import SiteAccounts
+
+UNKNOWN_ACCOUNT_PREFIX = "ghost"
+"""Assignees `StandInAccounts` says are no account of the site."""
+
+
+class StandInAccounts(SiteAccounts):
+    """identity's answer without an identity: every account exists but those named `ghost...`."""
+
+    def __init__(self) -> None:
+        super().__init__(client=None)  # type: ignore[arg-type]  # never called
+
+    async def require_assignee(self, account_id: str) -> None:
+        if account_id.startswith(UNKNOWN_ACCOUNT_PREFIX):
+            raise ApiError(422, "unknown_assignee", f"{account_id!r} is no account of the site")
 
 
 class HeaderContextMiddleware:
-    """Test stand-in for the platform's auth layer: context from `x-test-*` headers."""
+    """Test stand-in for the platform's auth layer: context from `x-test-*` headers.
+
+    The user's role is `x-test-role`, an admin's when not given (as the edge would forward it).
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -42,7 +61,8 @@ class HeaderContextMiddleware:
             status="active",
         )
         account = headers.get("x-test-user")
-        user = UserContext(account_id=account, role="member") if account else None
+        role = headers.get("x-test-role", "admin")
+        user = UserContext(account_id=account, role=role) if account else None
         with tenant_scope(tenant, user):
             await self.app(scope, receive, send)
 
@@ -67,6 +87,6 @@ class FixedDataKeys(DataKeys):
 def build_app(databases: Databases) -> FastAPI:
     app = FastAPI()
     install_error_handlers(app)
-    app.include_router(build_router(databases, FixedDataKeys()))
+    app.include_router(build_router(databases, FixedDataKeys(), StandInAccounts()))
     app.add_middleware(HeaderContextMiddleware)
     return app

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +84,31 @@ def signup(
     assert set(document) == {"site", "cloud_id", "region"}
     site = Site(name, document["cloud_id"], document["region"], "", http)
     return log_in(site, http)
+
+
+def add_account(site: Site, role: str = "member") -> tuple[str, str]:
+    """A new account of `site` with `role`, added by its admin; its id and email."""
+    email = f"{role}-{uuid.uuid4().hex[:8]}@{site.name}.test"
+    made = site.request(
+        "POST", "/rest/identity/accounts", json={"email": email, "password": PASSWORD, "role": role}
+    )
+    assert made.status_code == 201, made.text
+    return str(made.json()["account_id"]), email
+
+
+def token_for(site: Site, email: str, password: str = PASSWORD) -> str:
+    """A fresh user token of the account `email` of `site`, through the site's edge."""
+    login = site.http.post("/login", json={"site": site.name, "email": email, "password": password})
+    assert login.status_code == 200, login.text
+    return str(login.json()["token"])
+
+
+def eventually(what: str, probe: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Wait until `probe()` holds (a change that travels to every edge), giving up loudly."""
+    deadline = time.monotonic() + seconds
+    while not probe():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.05)
 
 
 def log_in(site: Site, http: httpx.Client) -> Site:

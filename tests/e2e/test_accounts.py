@@ -1,4 +1,4 @@
-"""Site membership and roles: admins add accounts, users cannot, and each sees only its site."""
+"""Site membership and roles: admins add accounts, members cannot, and each sees only its site."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ def test_admins_add_members_and_members_cannot(cloud: Cloud) -> None:
         "POST", "/rest/identity/accounts", json={"email": email, "password": PASSWORD}
     )
     assert added.status_code == 201, added.text
-    assert added.json()["role"] == "user"
+    assert added.json()["role"] == "member"
+    assert added.json()["active"] is True
     assert "password" not in added.text and "hash" not in added.text
     again = site.request(
         "POST", "/rest/identity/accounts", json={"email": email.upper(), "password": PASSWORD}
@@ -30,7 +31,7 @@ def test_admins_add_members_and_members_cannot(cloud: Cloud) -> None:
         "account_id": added.json()["account_id"],
         "email": email,
         "display_name": None,
-        "role": "user",
+        "role": "member",
     }
 
     refused = site.http.post(

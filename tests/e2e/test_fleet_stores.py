@@ -17,7 +17,7 @@ import redis
 
 from loopback_ports import unused_port
 
-from .api import signup
+from .api import PASSWORD, add_account, signup
 from .cloud import FLEET, Cloud
 
 
@@ -79,6 +79,22 @@ def fleet_cloud(tmp_path_factory: pytest.TempPathFactory, own_redis: OwnRedis) -
         yield cloud
     finally:
         cloud.stop()
+
+
+def test_failed_logins_are_counted_in_redis_so_every_edge_throttles(
+    fleet_cloud: Cloud, own_redis: OwnRedis
+) -> None:
+    site = signup(fleet_cloud, region="eu")
+    _, email = add_account(site)
+    guess = {"site": site.name, "email": email}
+    for n in range(5):  # the default lets five failures a minute through
+        wrong = fleet_cloud.http("us").post("/login", json={**guess, "password": f"guess {n}"})
+        assert wrong.status_code == 401, wrong.text
+    assert own_redis.keys("tenantry-limits*login-account*"), "no failure was counted in Redis"
+    for region in ("eu", "au"):  # edges that saw none of the failures
+        right = fleet_cloud.http(region).post("/login", json={**guess, "password": PASSWORD})
+        assert right.status_code == 429, (region, right.text)
+        assert right.json()["error"] == "login_throttled"
 
 
 def test_token_ids_and_rate_counts_live_in_redis_and_a_lost_redis_fails_closed(

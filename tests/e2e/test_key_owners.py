@@ -107,7 +107,7 @@ def add_account(site: Site, role: str) -> str:
     )
     assert made.status_code == 201, made.text
     account_id = str(made.json()["account_id"])
-    if role != "user":
+    if role != "member":
         promoted = site.request(
             "PATCH", f"/rest/identity/accounts/{account_id}", json={"role": role}
         )
@@ -169,7 +169,7 @@ def test_the_owner_is_set_listed_and_audited(cloud: Cloud) -> None:
 
 def test_an_unknown_or_unfit_owner_is_refused(cloud: Cloud) -> None:
     site = signup(cloud, region="us", via="us", prefix="keyowner")
-    plain_user = add_account(site, "user")
+    plain_user = add_account(site, "member")
     before = active_key(cloud, "au")
     cases = {
         uuid.uuid4().hex: "has no account",
@@ -186,6 +186,37 @@ def test_an_unknown_or_unfit_owner_is_refused(cloud: Cloud) -> None:
     mars = keys_cli(cloud, "owner", plain_user, "--region", "mars", "--site", site.name)
     assert mars.exit_code == 2
     assert active_key(cloud, "au") == before
+
+
+def test_rotate_checks_its_owner_as_keys_owner_does(cloud: Cloud) -> None:
+    site = signup(cloud, region="us", via="us", prefix="keyowner")
+    member = add_account(site, "member")
+    deactivated = add_account(site, "admin")
+    off = site.request("PATCH", f"/rest/identity/accounts/{deactivated}", json={"active": False})
+    assert off.status_code == 200, off.text
+    before = active_key(cloud, "au")
+    cases = {
+        member: "only an admin can own a key",
+        "nonsense": "has no account",
+        uuid.uuid4().hex: "has no account",
+        deactivated: "only an active admin can own a key",
+    }
+    for account, message in cases.items():
+        result = keys_cli(
+            cloud, "rotate", "--region", "au", "--owner", account, "--site", site.name
+        )
+        assert result.exit_code == 1, result.output
+        assert message in result.output
+        owned = keys_cli(cloud, "owner", account, "--region", "au", "--site", site.name)
+        assert owned.exit_code == 1 and message in owned.output, owned.output
+    alone = keys_cli(cloud, "rotate", "--region", "au", "--owner", member)
+    assert alone.exit_code == 2 and "--site" in alone.output
+    assert active_key(cloud, "au") == before  # nothing rotated, no owner named
+
+    admin = add_account(site, "admin")
+    rotated = keys_cli(cloud, "rotate", "--region", "au", "--owner", admin, "--site", site.name)
+    assert rotated.exit_code == 0, rotated.output
+    assert active_key(cloud, "au")["owner"] == admin
 
 
 def test_kms_refuses_owner_calls_from_anyone_else(cloud: Cloud) -> None:
@@ -207,9 +238,9 @@ def test_a_role_change_of_the_owner_rotates_the_key(cloud: Cloud) -> None:
     site = signup(cloud, region="us", via="us", prefix="keyowner")
     owner, version = make_owner(cloud, "eu", site)
 
-    demoted = site.request("PATCH", f"/rest/identity/accounts/{owner}", json={"role": "user"})
+    demoted = site.request("PATCH", f"/rest/identity/accounts/{owner}", json={"role": "member"})
     assert demoted.status_code == 200, demoted.text
-    assert demoted.json()["role"] == "user"
+    assert demoted.json()["role"] == "member"
 
     new = wait_for("eu's root key to rotate", rotated_after(cloud, "eu", version))
     assert new["owner"] is None
@@ -261,7 +292,7 @@ def test_removing_the_owner_rotates_the_key(cloud: Cloud) -> None:
 def test_only_an_admin_of_the_site_changes_roles(cloud: Cloud) -> None:
     site = signup(cloud, region="us", via="us", prefix="keyowner")
     owner, version = make_owner(cloud, "us", site)
-    member = add_account(site, "user")
+    member = add_account(site, "member")
     login = site.http.post(
         "/login",
         json={"site": site.name, "email": _email_of(site, member), "password": PASSWORD},
@@ -278,7 +309,7 @@ def test_only_an_admin_of_the_site_changes_roles(cloud: Cloud) -> None:
 
     # An admin of another site cannot reach this site's accounts at all.
     other = signup(cloud, region="us", via="us", prefix="keyowner")
-    for method, body in (("PATCH", {"role": "user"}), ("DELETE", None)):
+    for method, body in (("PATCH", {"role": "member"}), ("DELETE", None)):
         foreign = other.request(method, f"/rest/identity/accounts/{owner}", json=body)
         assert foreign.status_code == 404, foreign.text
 
@@ -296,7 +327,7 @@ def test_a_change_made_while_kms_is_down_reaches_it_later(cloud: Cloud) -> None:
     start = identity_log.stat().st_size
 
     with paused(cloud.pid_of("kms", "eu")):
-        demoted = site.request("PATCH", f"/rest/identity/accounts/{owner}", json={"role": "user"})
+        demoted = site.request("PATCH", f"/rest/identity/accounts/{owner}", json={"role": "member"})
         assert demoted.status_code == 200, demoted.text
         failure = wait_for(
             "identity to fail to reach kms-eu", lambda: _failure(identity_log, start)

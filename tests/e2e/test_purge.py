@@ -6,7 +6,7 @@ import time
 
 from backends import BACKEND
 
-from .api import signup
+from .api import PASSWORD, signup
 from .cloud import Cloud, tenantry
 from .service_calls import data_key
 from .stored import shard_of, stored_rows
@@ -66,6 +66,17 @@ def test_a_purged_site_can_never_be_read_again_and_its_neighbours_carry_on(cloud
         time.sleep(0.1)
     assert gone.status_code == 404
     assert gone.json()["error"] == "unknown_site"
+    # Logging in says the same as every other path; the name stays taken for good.
+    login = doomed.http.post(
+        "/login",
+        json={"site": doomed.name, "email": f"admin@{doomed.name}.test", "password": PASSWORD},
+    )
+    assert (login.status_code, login.json()["error"]) == (404, "unknown_site")
+    signup_again = doomed.http.post(
+        "/signup",
+        json={"site": doomed.name, "email": "new@x.test", "password": PASSWORD, "region": "au"},
+    )
+    assert (signup_again.status_code, signup_again.json()["error"]) == (409, "site_taken")
 
     resumed = tenantry("tenant", "resume", doomed.name, *data_dir)
     assert resumed.returncode == 1

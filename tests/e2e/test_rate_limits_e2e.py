@@ -7,14 +7,16 @@ from importlib import resources
 
 import pytest
 
-from .api import signup
+from .api import PASSWORD, add_account, signup
 from .cloud import Cloud
 
 CLIENT_LIMIT = 40
+ADDRESS_LOGIN_FAILURES = 3
 TIGHT_LIMITS = f"""
 [edge.limits]
 per_tenant = "15/minute"
 per_client_ip = "{CLIENT_LIMIT}/minute"
+login_failures_per_client_ip = "{ADDRESS_LOGIN_FAILURES}/minute"
 """
 
 
@@ -31,7 +33,15 @@ def tight_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
         cloud.stop()
 
 
-def test_a_flooding_tenant_gets_429_and_its_neighbour_is_served(tight_cloud: Cloud) -> None:
+@pytest.fixture(scope="module")
+def probe_site(tight_cloud: Cloud) -> str:
+    """A site signed up (and logged in) before any test spends this address's budgets."""
+    return signup(tight_cloud, region="eu", prefix="probe").name
+
+
+def test_a_flooding_tenant_gets_429_and_its_neighbour_is_served(
+    tight_cloud: Cloud, probe_site: str
+) -> None:
     noisy = signup(tight_cloud, region="us", prefix="noisy")
     quiet = signup(tight_cloud, region="us", prefix="quiet")
     statuses = [noisy.request("GET", "/rest/issues/projects").status_code for _ in range(20)]
@@ -43,13 +53,39 @@ def test_a_flooding_tenant_gets_429_and_its_neighbour_is_served(tight_cloud: Clo
     assert quiet.request("GET", "/rest/issues/projects").status_code == 200
 
 
-def test_anonymous_calls_count_against_the_peer_whatever_it_forwards(tight_cloud: Cloud) -> None:
+def test_an_address_guessing_many_accounts_is_throttled(tight_cloud: Cloud) -> None:
+    """Each account fails once only, yet the address that tries them all has to wait.
+
+    Runs before the last test: from here on this address's logins wait a minute.
+    """
+    site = signup(tight_cloud, region="us", prefix="spray")
+    emails = [add_account(site)[1] for _ in range(ADDRESS_LOGIN_FAILURES + 1)]
+    for email in emails[:ADDRESS_LOGIN_FAILURES]:
+        wrong = site.http.post(
+            "/login", json={"site": site.name, "email": email, "password": "a guess, wrong"}
+        )
+        assert wrong.status_code == 401, wrong.text
+    fresh = site.http.post(
+        "/login",
+        json={"site": site.name, "email": emails[-1], "password": PASSWORD},
+        headers={"X-Forwarded-For": "203.0.113.7"},  # never believed: the peer is counted
+    )
+    assert fresh.status_code == 429, fresh.text
+    assert fresh.json()["error"] == "login_throttled"
+    assert int(fresh.headers["retry-after"]) >= 1
+    # Requests with a token are not logins: the address's users carry on.
+    assert site.request("GET", "/rest/issues/projects").status_code == 200
+
+
+def test_anonymous_calls_count_against_the_peer_whatever_it_forwards(
+    tight_cloud: Cloud, probe_site: str
+) -> None:
     """Runs last in this module: it spends this address's whole per-client budget.
 
     A caller naming a new address in X-Forwarded-For on every request is still one client, and
     `/_edge/tenant_info`, which needs no token, is counted too, so sites cannot be enumerated.
     """
-    site = signup(tight_cloud, region="eu", prefix="probe").name
+    site = probe_site
     statuses = []
     for number in range(CLIENT_LIMIT + 5):
         response = tight_cloud.http("us").get(

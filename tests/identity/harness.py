@@ -31,9 +31,12 @@ from tenantry.platform.data_keys import DataKeys
 from tenantry.platform.http_errors import install_error_handlers
 from tenantry.platform.storage import Databases
 from tenantry.platform.tokens import TokenSigner
+from tenantry.services.identity.account_changes import AccountChanges, build_feed_router
 from tenantry.services.identity.internal_routes import build_internal_router
 from tenantry.services.identity.kms_notices import KmsNotices
+from tenantry.services.identity.passwords import PasswordWork
 from tenantry.services.identity.routes import build_router
+from tenantry.services.identity.user_tokens import UserTokens
 
 
 def _answer(status: int, document: Any = None) -> ServiceResponse:
@@ -153,7 +156,8 @@ class FakeCloud:
 
 
 class HeaderContextMiddleware:
-    """Test stand-in for the platform's auth layer: site, user and role from `x-test-*` headers.
+    """Test stand-in for the platform's auth layer: site, user, role and token id from
+    `x-test-*` headers.
 
     Like the real layer it sets the tenant, the user and the tenant's signed context.
     """
@@ -169,7 +173,9 @@ class HeaderContextMiddleware:
             await self.app(scope, receive, send)
             return
         tenant = self.cloud.tenants[site]
-        user = UserContext(headers["x-test-user"], headers.get("x-test-role", "user"))
+        user = UserContext(
+            headers["x-test-user"], headers.get("x-test-role", "member"), headers.get("x-test-jti")
+        )
         signed = current_tenant_token.set(self.cloud.context_of(tenant))
         try:
             with tenant_scope(tenant, user):
@@ -186,19 +192,37 @@ def build_app(
     cloud: FakeCloud,
     user_tokens: TokenSigner,
     clock: Callable[[], float] = time.time,
+    slots: int | None = None,
 ) -> FastAPI:
     """identity's routes on `databases`, with `cloud` as its tcs and kms.
 
     The app's `DataKeys` is `app.state.data_keys`, for tests that make it forget held keys;
-    its kms outbox is `app.state.notices` (no delivery loop runs: tests deliver by hand).
+    its kms outbox is `app.state.notices` (no delivery loop runs: tests deliver by hand), its
+    account feed `app.state.changes` and its password hashing `app.state.passwords`.
     """
     app = FastAPI()
     install_error_handlers(app)
     data_keys = DataKeys(cloud)  # type: ignore[arg-type]  # FakeCloud has the one method used
     notices = KmsNotices(databases, cloud, REGIONS, clock=clock)  # type: ignore[arg-type]
+    changes = AccountChanges(databases, clock=clock)
+    passwords = PasswordWork(slots=slots)
     app.state.data_keys = data_keys
     app.state.notices = notices
-    app.include_router(build_router(databases, cloud, user_tokens, data_keys, notices))  # type: ignore[arg-type]
+    app.state.changes = changes
+    app.state.passwords = passwords
+    app.include_router(
+        build_router(
+            databases,
+            cloud,  # type: ignore[arg-type]
+            UserTokens(user_tokens),
+            data_keys,
+            notices,
+            changes,
+            passwords,
+            clock,
+        )
+    )
     app.include_router(build_internal_router(databases, data_keys))
+    app.include_router(build_feed_router(changes))
     app.add_middleware(HeaderContextMiddleware, cloud=cloud)
     return app

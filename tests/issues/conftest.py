@@ -35,10 +35,15 @@ class As:
     """A client acting as one user of one tenant."""
 
     def __init__(
-        self, client: TestClient, tenant: str, user: str | None = "alice", shard: str = "eu-1"
+        self,
+        client: TestClient,
+        tenant: str,
+        user: str | None = "alice",
+        shard: str = "eu-1",
+        role: str = "admin",
     ) -> None:
         self.client = client
-        self.headers = {"x-test-tenant": tenant, "x-test-shard": shard}
+        self.headers = {"x-test-tenant": tenant, "x-test-shard": shard, "x-test-role": role}
         if user is not None:
             self.headers["x-test-user"] = user
 
@@ -72,10 +77,12 @@ class As:
 
 @pytest.fixture
 def as_tenant(client: TestClient) -> Any:
-    """Factory: `as_tenant("tenant-c", user="carol", shard="eu-2")`."""
+    """Factory: `as_tenant("tenant-c", user="carol", shard="eu-2", role="viewer")`."""
 
-    def make(tenant: str, user: str | None = "someone", shard: str = "eu-1") -> As:
-        return As(client, tenant, user, shard)
+    def make(
+        tenant: str, user: str | None = "someone", shard: str = "eu-1", role: str = "admin"
+    ) -> As:
+        return As(client, tenant, user, shard, role)
 
     return make
 

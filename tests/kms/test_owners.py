@@ -41,7 +41,7 @@ def set_owner(kms: TestClient, owner: str) -> Any:
 
 def changed(kms: TestClient, account: str, change: str, role: str | None = None) -> Any:
     if role is None and change == "role_changed":
-        role = "user"
+        role = "member"
     body = {"account": account, "change": change, "role": role}
     return kms.post("/kms/owners/changed", json=body)
 
@@ -78,7 +78,7 @@ def test_a_malformed_owner_is_refused(kms: TestClient, body: Any) -> None:
     assert versions(kms)[0]["owner"] is None
 
 
-@pytest.mark.parametrize("change", ["role_changed", "removed"])
+@pytest.mark.parametrize("change", ["role_changed", "deactivated", "removed"])
 def test_an_owner_change_rotates_the_key_and_rewraps_every_tenant(
     kms: TestClient, change: str
 ) -> None:
@@ -96,7 +96,11 @@ def test_an_owner_change_rotates_the_key_and_rewraps_every_tenant(
     ]
     assert {tenant: key_of(kms, *tenant) for tenant in tenants} == keys
 
-    reason = {"role_changed": "owner_role_changed", "removed": "owner_removed"}[change]
+    reason = {
+        "role_changed": "owner_role_changed",
+        "deactivated": "owner_deactivated",
+        "removed": "owner_removed",
+    }[change]
     (rotated,) = actions(logs, "root_key_rotated")
     assert (rotated["reason"], rotated["root_version"], rotated["rewrapped"]) == (reason, 2, 2)
     (owner_event,) = actions(logs, "root_key_owner_changed")

@@ -378,7 +378,7 @@ def test_quota(harness: MediaHarness) -> None:
 
 
 def test_per_tenant_limits_and_view_only(harness: MediaHarness, stored: str) -> None:
-    as_user = {"x-test-role": "user"}
+    as_user = {"x-test-role": "member"}
     as_admin = {"x-test-role": "admin"}
     refused = harness.request("PUT", "/settings", json={"view_only": True}, headers=as_user)
     assert refused.status_code == 403 and refused.json()["error"] == "admin_required"
@@ -392,7 +392,7 @@ def test_per_tenant_limits_and_view_only(harness: MediaHarness, stored: str) -> 
         "quota_bytes": LIMITS.quota_bytes,
     }
     assert harness.upload(b"x" * 101).json()["error"] == "file_too_large"
-    user_token = harness.token(role="user")
+    user_token = harness.token(role="member")
     denied = harness.request("GET", f"/files/{stored}/content", token=user_token)
     assert denied.status_code == 403 and denied.json()["error"] == "view_only"
     assert harness.request("GET", f"/files/{stored}", token=user_token).status_code == 200
@@ -405,7 +405,7 @@ def test_per_tenant_limits_and_view_only(harness: MediaHarness, stored: str) -> 
 # -- token issuing ---------------------------------------------------------------------------
 
 
-def issue(harness: MediaHarness, body: dict[str, Any], role: str | None = "user") -> Any:
+def issue(harness: MediaHarness, body: dict[str, Any], role: str | None = "member") -> Any:
     headers = {"x-test-tenant": "t1"}
     if role is not None:
         headers["x-test-role"] = role
@@ -418,7 +418,8 @@ def test_issued_tokens_carry_scope_and_role(harness: MediaHarness, stored: str) 
     document = issued.json()
     assert document["collection"] == "issues:OPS-1" and document["actions"] == ["read"]
     grant = harness.tokens.verify(document["token"])
-    assert (grant.tenant, grant.collection, grant.role) == ("t1", "issues:OPS-1", "user")
+    assert (grant.tenant, grant.collection, grant.role) == ("t1", "issues:OPS-1", "member")
+    assert grant.account == "account-1"
     assert grant.actions == {"read"}
     token = document["token"]
     assert harness.request("GET", f"/files/{stored}", token=token).status_code == 200
@@ -426,6 +427,29 @@ def test_issued_tokens_carry_scope_and_role(harness: MediaHarness, stored: str) 
     assert delete.json()["error"] == "media_token_action_denied"
     service = issue(harness, {"collection": "issues:OPS-1", "actions": ["read"]}, role=None)
     assert harness.tokens.verify(service.json()["token"]).role == "service"
+    assert harness.tokens.verify(service.json()["token"]).account is None
+
+
+def test_on_a_view_only_site_a_link_counts_with_its_accounts_role_now(
+    harness: MediaHarness, stored: str
+) -> None:
+    """A link issued to an admin who is a member now downloads nothing: the request carries
+    the account's current role (the edge forwards it), and that is what counts."""
+    as_admin = {"x-test-role": "admin"}
+    set_view_only = harness.request("PUT", "/settings", json={"view_only": True}, headers=as_admin)
+    assert set_view_only.status_code == 200, set_view_only.text
+    issued = issue(harness, {"collection": "issues:OPS-1", "actions": ["read"]}, role="admin")
+    link = issued.json()["token"]
+    assert harness.tokens.verify(link).role == "admin"
+    path = f"/files/{stored}/content"
+
+    demoted = harness.request("GET", path, token=link, headers={"x-test-role": "member"})
+    assert demoted.status_code == 403 and demoted.json()["error"] == "view_only"
+    # Without the account's current role (no user on the request) the link is not trusted.
+    anonymous = harness.request("GET", path, token=link)
+    assert anonymous.status_code == 403 and anonymous.json()["error"] == "view_only"
+    still_admin = harness.request("GET", path, token=link, headers=as_admin)
+    assert still_admin.status_code == 200 and still_admin.content == PLAINTEXT
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from rich.table import Table
 from tenantry.cli.byok import set_customer_key
 from tenantry.cli.data_key_rotation import rotate_data_key as rotate_site_key
 from tenantry.cli.key_audit import audit_events, audit_logs, details
-from tenantry.cli.key_owners import set_owner
+from tenantry.cli.key_owners import check_owner, set_owner
 from tenantry.cli.kms_calls import kms_regions, list_root_keys, rotate_root_key
 from tenantry.cli.operator_calls import CLOUD_NOT_REACHABLE, run_as_operator
 from tenantry.cli.site_calls import OperatorCallFailed
@@ -68,15 +68,37 @@ def list_keys(data_dir: DataDirOption = DEFAULT_DATA_DIR) -> None:
 def rotate(
     region: Annotated[str, typer.Option("--region", help="The region whose root key rotates.")],
     owner: Annotated[
-        str | None, typer.Option("--owner", help="Account id that owns the new version.")
+        str | None,
+        typer.Option("--owner", help="Account id that owns the new version (with --site)."),
+    ] = None,
+    site: Annotated[
+        str | None, typer.Option("--site", help="The site the owner's account belongs to.")
     ] = None,
     data_dir: DataDirOption = DEFAULT_DATA_DIR,
 ) -> None:
-    """Make the region's next root key version and rewrap every data key of the region under it."""
+    """Make the region's next root key version and rewrap every data key of the region under it.
+
+    An owner is checked as `keys owner` checks it: an active admin of the site named.
+    """
+    if (owner is None) != (site is None):
+        err.print("[red]--owner and --site go together[/]: the owner is an account of a site")
+        raise typer.Exit(2)
     regions = _reach(data_dir, lambda: kms_regions(data_dir))
     if region not in regions:
         err.print(f"[red]no region {region!r}[/]; one of: {', '.join(regions)}")
         raise typer.Exit(2)
+    if owner is not None and site is not None:
+        checked_site, checked_owner = site, owner
+        try:
+            _reach(
+                data_dir,
+                lambda: run_as_operator(
+                    data_dir, lambda client: check_owner(client, checked_site, checked_owner)
+                ),
+            )
+        except OperatorCallFailed as exc:
+            err.print(f"[red]not rotated:[/] {exc}")
+            raise typer.Exit(1) from exc
     response = _reach(data_dir, lambda: rotate_root_key(data_dir, region, owner))
     if response.status != 200:
         err.print(f"[red]rotation failed:[/] {_message(response)}")
@@ -116,7 +138,8 @@ def owner(
 ) -> None:
     """Make an admin account the owner of the region's active root key.
 
-    When the owner's role changes or the account is removed, kms rotates that key by itself.
+    When the owner's role changes or the account is deactivated or removed, kms rotates that
+    key by itself.
     """
     regions = _reach(data_dir, lambda: kms_regions(data_dir))
     if region not in regions:

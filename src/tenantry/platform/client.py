@@ -319,6 +319,8 @@ def _attempt(
     if user is not None:
         claims[claim.USER] = user.account_id
         claims[claim.ROLE] = user.role
+        if user.token_id is not None:
+            claims[claim.USER_TOKEN] = user.token_id
     sent = dict(headers or {})
     if tenant_context is not None:
         sent[TENANT_CONTEXT_HEADER] = tenant_context

@@ -27,10 +27,15 @@ class TenantContext:
 
 @dataclass(frozen=True, slots=True)
 class UserContext:
-    """The signed-in account a request acts for, as the edge established it."""
+    """The signed-in account a request acts for, as the edge established it.
+
+    `role` is the account's role as identity holds it now, not as its token said when it was
+    issued. `token_id` is the `jti` of the user token the request came with (logout revokes it).
+    """
 
     account_id: str
     role: str
+    token_id: str | None = None
 
 
 class MissingTenantError(RuntimeError):
@@ -42,6 +47,8 @@ current_user: ContextVar[UserContext | None] = ContextVar("tenantry_user", defau
 current_request_id: ContextVar[str | None] = ContextVar("tenantry_request_id", default=None)
 current_tenant_token: ContextVar[str | None] = ContextVar("tenantry_tenant_token", default=None)
 """The tenant context exactly as tcs signed it, for passing on to the services this one calls."""
+current_client_address: ContextVar[str | None] = ContextVar("tenantry_client", default=None)
+"""The address of the client the edge received the request from (only the edge can say)."""
 
 
 def require_tenant() -> TenantContext:

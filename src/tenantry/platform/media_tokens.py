@@ -3,9 +3,11 @@
 A media token is a JWT signed with media's own service key (ES256, `kid = media/<key>`), for the
 audience `tenantry-media` (no service answers to that name, so it is never a service token), at
 most MAX_LIFETIME seconds long. It names the tenant (cloud id and site, so the edge can find the
-tenant from the token alone), one collection, a set of actions, and the role of the user it was
-issued for. Links carry it as `?token=`; it is reusable until it expires, by design, so it is
-kept short. Only media issues them (`tenantry.services.media.tokens`).
+tenant from the token alone), one collection, a set of actions, and the account and role of the
+user it was issued for. Links carry it as `?token=`; it is reusable until it expires, by design,
+so it is kept short. The role is the one the user had when the token was issued: a link that
+names an account acts with that account's role *now*, which the edge looks up and forwards.
+Only media issues them (`tenantry.services.media.tokens`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ SITE = "site"
 COLLECTION = "collection"
 ACTIONS_CLAIM = "actions"
 ROLE = "role"
+ACCOUNT = "account"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,8 @@ class MediaGrant:
     actions: frozenset[str]
     role: str
     expires: int
+    account: str | None = None
+    """The account the token was issued for; None when a service asked for it on its own."""
 
 
 class MediaTokenReader:
@@ -73,7 +78,16 @@ def _grant(claims: dict[str, Any]) -> MediaGrant:
     fields = (claims.get(TENANT), claims.get(SITE), claims.get(COLLECTION), claims.get(ROLE))
     if not isinstance(actions, list) or not all(isinstance(f, str) for f in fields):
         raise ApiError(403, "media_token_malformed", "the media token lacks its scope")
+    account = claims.get(ACCOUNT)
+    if account is not None and not isinstance(account, str):
+        raise ApiError(403, "media_token_malformed", "the media token lacks its scope")
     tenant, site, collection, role = (str(f) for f in fields)
     return MediaGrant(
-        tenant, site, collection, frozenset(str(a) for a in actions), role, int(claims["exp"])
+        tenant,
+        site,
+        collection,
+        frozenset(str(a) for a in actions),
+        role,
+        int(claims["exp"]),
+        account,
     )

@@ -1,4 +1,8 @@
-"""Give every request an id, count and time it, and log one line when it ends."""
+"""Give every request an id, count and time it, and log one line when it ends.
+
+The line names the client: the peer that connected, or in a service, the client the edge
+received the request from (service authentication fills that in).
+"""
 
 from __future__ import annotations
 
@@ -37,6 +41,10 @@ class RequestMiddleware:
         started = time.perf_counter()
         status = 500
         facts: dict[str, str] = {}
+        peer = scope.get("client")
+        if peer:
+            # Who sent the request; a service learns its end client's address from the edge.
+            facts["client"] = str(peer[0])
         scope["tenantry"] = facts
 
         async def send_with_id(message: Message) -> None:

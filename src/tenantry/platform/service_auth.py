@@ -7,10 +7,14 @@ this service's region. Only then are the tenant and user put into contextvars fo
 A call from a service in the same process carries no token: the in-process transport names its
 caller in the request scope (`InProcessCall`), where nothing from the network can put one. It
 stands in for the token alone; the allowlist and the tenant context are checked just the same.
+
+The address of the client a request came from is believed only from the edge (its service token
+proves the caller), in the `x-tenantry-client-address` header; from anyone else it is ignored.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from typing import Any
 
@@ -19,6 +23,7 @@ from tenantry.platform.asgi import ASGIApp, Receive, Scope, Send, header, send_e
 from tenantry.platform.context import (
     TenantContext,
     UserContext,
+    current_client_address,
     current_tenant,
     current_tenant_token,
     current_user,
@@ -33,6 +38,10 @@ from tenantry.platform.tenant_context import TenantContextVerifier
 from tenantry.platform.tokens import TokenError, TokenVerifier
 
 OPEN_PATHS = frozenset({"/_health", "/_ready", "/_metrics"})
+CLIENT_ADDRESS_HEADER = "x-tenantry-client-address"
+"""Where the edge names the address of the client it received a request from."""
+EDGE = "edge"
+"""The only caller whose word on the client's address is taken."""
 
 
 class ServiceAuthMiddleware:
@@ -67,7 +76,7 @@ class ServiceAuthMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            tenant, user = await self._authorize(scope)
+            tenant, user, client = await self._authorize(scope)
         except ApiError as error:
             if error.status in REFUSAL_STATUSES:
                 security_event(
@@ -78,8 +87,12 @@ class ServiceAuthMiddleware:
                 )
             await send_error(send, error)
             return
-        if tenant is not None and "tenantry" in scope:
-            scope["tenantry"]["tenant_id"] = tenant.cloud_id
+        if "tenantry" in scope:  # facts for the request's log line
+            if tenant is not None:
+                scope["tenantry"]["tenant_id"] = tenant.cloud_id
+            if client is not None:
+                scope["tenantry"]["client"] = client
+        client_token = current_client_address.set(client)
         tenant_token = current_tenant.set(tenant)
         signed_token = current_tenant_token.set(
             header(scope, TENANT_CONTEXT_HEADER.encode()) if tenant is not None else None
@@ -91,6 +104,7 @@ class ServiceAuthMiddleware:
             current_user.reset(user_token)
             current_tenant_token.reset(signed_token)
             current_tenant.reset(tenant_token)
+            current_client_address.reset(client_token)
 
     async def _caller_claims(self, scope: Scope) -> dict[str, Any]:
         """Who calls and what it vouches for: from the in-process transport, else the token."""
@@ -105,7 +119,9 @@ class ServiceAuthMiddleware:
         except TokenError as exc:
             raise ApiError(exc.status, exc.code, exc.message) from exc
 
-    async def _authorize(self, scope: Scope) -> tuple[TenantContext | None, UserContext | None]:
+    async def _authorize(
+        self, scope: Scope
+    ) -> tuple[TenantContext | None, UserContext | None, str | None]:
         claims = await self._caller_claims(scope)
         caller = str(claims["iss"])
         if not self.policy.allows(caller, self.service, scope["method"], scope["path"]):
@@ -119,8 +135,14 @@ class ServiceAuthMiddleware:
         if claims.get(claim.USER) is not None:
             if tenant is None:
                 raise ApiError(403, "tenant_mismatch", "a user acts only within a tenant")
-            user = UserContext(str(claims[claim.USER]), str(claims.get(claim.ROLE, "user")))
-        return tenant, user
+            token_id = claims.get(claim.USER_TOKEN)
+            user = UserContext(
+                str(claims[claim.USER]),
+                str(claims.get(claim.ROLE, "")),
+                None if token_id is None else str(token_id),
+            )
+        client = _client_address(scope) if caller == EDGE else None
+        return tenant, user, client
 
     def _tenant(self, scope: Scope, token_tenant: object) -> TenantContext | None:
         context = header(scope, TENANT_CONTEXT_HEADER.encode())
@@ -136,3 +158,14 @@ class ServiceAuthMiddleware:
         if tenant.status != "active":
             raise ApiError(403, f"tenant_{tenant.status}", f"the tenant is {tenant.status}")
         return tenant
+
+
+def _client_address(scope: Scope) -> str | None:
+    """The client address the edge named, if it is an IP address (anything else is dropped)."""
+    named = header(scope, CLIENT_ADDRESS_HEADER.encode())
+    if named is None:
+        return None
+    try:
+        return str(ipaddress.ip_address(named))
+    except ValueError:
+        return None

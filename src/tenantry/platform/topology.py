@@ -51,6 +51,11 @@ class EdgeLimits:
 
     per_tenant: str = "3000/second;100000/minute"
     per_client_ip: str = "50/second;1000/minute"
+    login_failures_per_account: str = "5/minute;10/10minutes;20/hour"
+    """Failed logins one account (site and email) may have before its logins wait; each
+    further limit reached makes the wait longer."""
+    login_failures_per_client_ip: str = "30/minute;300/hour"
+    """Failed logins one client address may make, whichever accounts it tries."""
     max_in_flight: int = 0
     """Requests one edge process forwards at once, shared fairly by tenants (0: one per core)."""
 
@@ -129,6 +134,12 @@ def _parse(document: Mapping[str, Any]) -> Topology:
     limits = EdgeLimits(
         per_tenant=str(raw_limits.get("per_tenant", defaults.per_tenant)),
         per_client_ip=str(raw_limits.get("per_client_ip", defaults.per_client_ip)),
+        login_failures_per_account=str(
+            raw_limits.get("login_failures_per_account", defaults.login_failures_per_account)
+        ),
+        login_failures_per_client_ip=str(
+            raw_limits.get("login_failures_per_client_ip", defaults.login_failures_per_client_ip)
+        ),
         max_in_flight=raw_limits.get("max_in_flight", defaults.max_in_flight),
     )
     if not isinstance(limits.max_in_flight, int) or limits.max_in_flight < 0:

@@ -1,7 +1,11 @@
 """The edge: every public request passes this fixed chain, and any link can refuse it.
 
 normalise + size limits -> user token -> tenant lookup (tcs) -> tenant status -> per-tenant
-rate limit -> public route table -> forward to the tenant's home region, whichever edge this is.
+rate limit -> public route table -> the token's account as it is now (identity) -> forward to
+the tenant's home region, whichever edge this is, with the account's current role.
+
+Logins are counted by the login throttle: refused before they are forwarded while their account
+or address has failed too often, and counted when identity answers 401.
 """
 
 from __future__ import annotations
@@ -9,18 +13,25 @@ from __future__ import annotations
 import os
 import re
 import time
+from typing import Any
 
 from tenantry.platform import claims as claim
 from tenantry.platform.asgi import Message, Receive, Scope, Send, header, send_error, send_json
-from tenantry.platform.background import BackgroundLoop
+from tenantry.platform.change_feed import CHANGE_HEADER
 from tenantry.platform.client import ServiceClient, ServiceResponse
 from tenantry.platform.context import TenantContext, UserContext
 from tenantry.platform.directory import GLOBAL
 from tenantry.platform.errors import ApiError
+from tenantry.platform.fair_share import FairShare, default_slots
 from tenantry.platform.logs import REFUSAL_STATUSES, security_event
 from tenantry.platform.request_middleware import RequestMiddleware
 from tenantry.platform.runtime import REDIS_URL_ENV, ServiceRuntime
-from tenantry.services.edge.fair_share import FairShare, default_slots
+from tenantry.platform.service_auth import CLIENT_ADDRESS_HEADER
+from tenantry.platform.tenant_status import require_served, unknown_site
+from tenantry.services.edge.account_cache import AccountCache
+from tenantry.services.edge.change_feeds import feed_loop
+from tenantry.services.edge.login_throttle import REASON as LOGIN_THROTTLED
+from tenantry.services.edge.login_throttle import LoginThrottle, account_key
 from tenantry.services.edge.media_tokens import MediaTokens
 from tenantry.services.edge.normalise import (
     MAX_BODY_BYTES,
@@ -30,6 +41,7 @@ from tenantry.services.edge.normalise import (
 )
 from tenantry.services.edge.public_routes import (
     ANONYMOUS_PATHS,
+    LOGIN,
     PublicRoute,
     find_media_route,
     find_route,
@@ -45,10 +57,6 @@ _SITE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _FORWARDED_RESPONSE_HEADERS = ("content-type", "retry-after", "location", "content-disposition")
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 MAX_MEDIA_RESPONSE_BYTES = 8 * 1024 * 1024
-FEED_FIRST_RETRY_SECONDS = 0.5
-FEED_MAX_RETRY_SECONDS = 2.0
-"""While tcs's feed is lost the cache is dropped on every try: this bounds how long a site's
-cached status can outlive a change."""
 """Media answers other than GETs (uploads, renames, deletes) are small JSON, buffered whole;
 media GETs (downloads, previews) are relayed piece by piece, whatever their size."""
 
@@ -60,18 +68,18 @@ class Edge:
         self.region = runtime.region
         self.client = ServiceClient(runtime.signer, runtime.directory)
         self.tenants = TenantCache(self.client)
+        self.accounts = AccountCache(self.client)
         self.user_tokens = UserTokens(runtime.keys)
         self.media_tokens = MediaTokens(runtime.keys)
-        self.limits = RateLimits(runtime.topology.edge_limits, os.environ.get(REDIS_URL_ENV))
-        self.fair_share = FairShare(runtime.topology.edge_limits.max_in_flight or default_slots())
-        self.feed = BackgroundLoop(
-            "tenant-feed",
-            self.tenants.follow,
-            0,
-            first_retry_seconds=FEED_FIRST_RETRY_SECONDS,
-            max_retry_seconds=FEED_MAX_RETRY_SECONDS,
+        limits = runtime.topology.edge_limits
+        self.limits = RateLimits(limits, os.environ.get(REDIS_URL_ENV))
+        self.logins = LoginThrottle(limits, self.limits.storage)
+        self.fair_share = FairShare(limits.max_in_flight or default_slots())
+        self.feeds = (
+            feed_loop("tenant-feed", self.tenants.follower()),
+            feed_loop("account-feed", self.accounts.follower()),
         )
-        """Follows tcs's change feed from start to shutdown; the long poll is its pause."""
+        """Follow tcs's and identity's change feeds from start to shutdown."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -88,9 +96,13 @@ class Edge:
         try:
             await self._serve(scope, receive, secure_send)
         except ApiError as error:
-            if error.status in REFUSAL_STATUSES:
+            if error.status in REFUSAL_STATUSES or error.code == LOGIN_THROTTLED:
                 security_event(
-                    error.code, service="edge", method=scope["method"], path=scope["path"]
+                    error.code,
+                    service="edge",
+                    method=scope["method"],
+                    path=scope["path"],
+                    client=_peer(scope),
                 )
             await send_error(secure_send, error)
 
@@ -110,7 +122,10 @@ class Edge:
         if path in ANONYMOUS_PATHS:
             await self._check_client(scope)
             route = find_route(method, path)
-            await self._forward(scope, receive, send, route, None, None, None)
+            if route is LOGIN:
+                await self._log_in(scope, receive, send)
+            else:
+                await self._forward(scope, receive, send, route, None, None, None)
             return
 
         media_route = find_media_route(method, path)
@@ -124,14 +139,43 @@ class Edge:
             raise ApiError(403, "token_wrong_site", "this token was issued for another site")
         await self.limits.check_tenant(tenant.cloud_id)
         route = find_route(method, path)
-        user = UserContext(str(claims[claim.USER]), str(claims.get(claim.ROLE, "user")))
+        user = await self._current_user(claims, tenant, context)
         async with self.fair_share.slot(tenant.cloud_id):
             await self._forward(scope, receive, send, route, tenant, context, user)
 
+    async def _current_user(
+        self, claims: dict[str, Any], tenant: TenantContext, context: str
+    ) -> UserContext:
+        """The token's account with its current role; 401 `token_revoked` if the token is.
+
+        Deleting or deactivating the account, a password change (every token of the account)
+        and a logout (that one token) revoke tokens; a role change does not, the role simply
+        is the new one from now on.
+        """
+        account_id, token_id = str(claims[claim.USER]), str(claims["jti"])
+        generation = claims.get(claim.TOKEN_GENERATION, 0)
+        state = await self.accounts.lookup(tenant, context, account_id)
+        if (
+            state is None
+            or not isinstance(generation, int)
+            or not state.accepts(generation, token_id)
+        ):
+            raise ApiError(401, "token_revoked", "this token was revoked; sign in again")
+        return UserContext(account_id, state.role, token_id)
+
     async def _check_client(self, scope: Scope) -> None:
         """Count an anonymous request against the address it came from (the TCP peer)."""
-        client = scope.get("client")
-        await self.limits.check_client(client[0] if client else "unknown")
+        await self.limits.check_client(_peer(scope))
+
+    async def _log_in(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Forward a login unless its account or address is throttled; count it if it fails."""
+        body, headers = await self._body(scope, receive, LOGIN)
+        account, address = account_key(body), _peer(scope)
+        await self.logins.check(account, address)
+        response = await self._send_on(scope, LOGIN, body, headers, None, None, None)
+        if response.status == 401:
+            await self.logins.failed(account, address)
+        await _respond(send, response)
 
     async def _serve_media(
         self, scope: Scope, receive: Receive, send: Send, route: PublicRoute
@@ -149,8 +193,15 @@ class Edge:
         if tenant.cloud_id != named.tenant:
             raise ApiError(403, "media_token_wrong_site", "this media token is for another site")
         await self.limits.check_tenant(tenant.cloud_id)
+        user = None
+        if named.account is not None:
+            # The link acts for the account it was made for, with that account's role now.
+            state = await self.accounts.lookup(tenant, context, named.account)
+            if state is None or not state.active:
+                raise ApiError(401, "token_revoked", "the account of this link is gone")
+            user = UserContext(named.account, state.role)
         async with self.fair_share.slot(tenant.cloud_id):
-            await self._forward(scope, receive, send, route, tenant, context, None)
+            await self._forward(scope, receive, send, route, tenant, context, user)
 
     async def _tenant(self, scope: Scope, site: str | None = None) -> tuple[TenantContext, str]:
         """Resolve the request's site (or `site`) to an active tenant, or refuse."""
@@ -162,22 +213,10 @@ class Edge:
         entry: CachedTenant = await self.tenants.lookup(site)
         tenant = entry.tenant
         if tenant is None:
-            raise ApiError(404, "unknown_site", f"there is no site {site!r}")
+            raise unknown_site(site)
         if "tenantry" in scope:  # the request log line names the tenant by its cloud id
             scope["tenantry"]["tenant_id"] = tenant.cloud_id
-        if tenant.status == "suspended":
-            raise ApiError(403, "tenant_suspended", "this site is suspended")
-        if tenant.status == "moving":
-            raise ApiError(503, "tenant_moving", "this site is moving", {"Retry-After": "1"})
-        if tenant.status != "active":
-            raise ApiError(404, "unknown_site", f"there is no site {site!r}")
-        if not tenant.key_available:
-            raise ApiError(
-                503,
-                "tenant_key_unavailable",
-                "this site's encryption key is disabled or revoked by its owner",
-                {"Retry-After": "5"},
-            )
+        require_served(tenant)
         return tenant, entry.context
 
     async def _forward(
@@ -190,10 +229,35 @@ class Edge:
         context: str | None,
         user: UserContext | None,
     ) -> None:
+        body, headers = await self._body(scope, receive, route)
+        if route.media_token and scope["method"] == "GET":
+            async with self.client.stream(
+                route.service,
+                "GET",
+                _path(scope),
+                headers=headers,
+                region=_region(route, tenant),
+                tenant_context=context,
+                tenant_id=tenant.cloud_id if tenant is not None else None,
+                user=user,
+            ) as streamed:
+                await relay(send, streamed, _FORWARDED_RESPONSE_HEADERS)
+            return
+        response = await self._send_on(scope, route, body, headers, tenant, context, user)
+        change = response.headers.get(CHANGE_HEADER)
+        if route.service == "identity" and change is not None and change.isdigit():
+            # The request changed an account: answer once this edge acts on the change.
+            await self.accounts.caught_up(int(change))
+        await _respond(send, response)
+
+    async def _body(
+        self, scope: Scope, receive: Receive, route: PublicRoute
+    ) -> tuple[bytes, dict[str, str]]:
+        """The request's body, within the route's limit, and the headers to forward with it."""
         uploads = route.service == "media" or route.upload
         limit = MAX_MEDIA_BODY_BYTES if uploads else MAX_BODY_BYTES
         body = await read_body(scope, receive, header(scope, b"content-length"), limit)
-        headers = {}
+        headers = {CLIENT_ADDRESS_HEADER: _peer(scope)}
         if body and route.media_token:
             headers["content-type"] = header(scope, b"content-type") or "application/octet-stream"
         elif body and route.upload:
@@ -206,29 +270,26 @@ class Edge:
             if content_type.split(";", 1)[0].strip().lower() != "application/json":
                 raise ApiError(415, "unsupported_media_type", "send the body as application/json")
             headers["content-type"] = "application/json"
-        path = scope["path"]
-        if scope["query_string"]:
-            path += "?" + scope["query_string"].decode("latin-1")
-        region = tenant.region if (tenant is not None and route.regional) else GLOBAL
-        if route.media_token and scope["method"] == "GET":
-            async with self.client.stream(
-                route.service,
-                "GET",
-                path,
-                headers=headers,
-                region=region,
-                tenant_context=context,
-                tenant_id=tenant.cloud_id if tenant is not None else None,
-            ) as streamed:
-                await relay(send, streamed, _FORWARDED_RESPONSE_HEADERS)
-            return
-        response: ServiceResponse = await self.client.send(
+        return body, headers
+
+    async def _send_on(
+        self,
+        scope: Scope,
+        route: PublicRoute,
+        body: bytes,
+        headers: dict[str, str],
+        tenant: TenantContext | None,
+        context: str | None,
+        user: UserContext | None,
+    ) -> ServiceResponse:
+        """Forward the request to the service that owns the route; its whole answer."""
+        return await self.client.send(
             route.service,
             scope["method"],
-            path,
+            _path(scope),
             body=body,
             headers=headers,
-            region=region,
+            region=_region(route, tenant),
             tenant_context=context,
             tenant_id=tenant.cloud_id if tenant is not None else None,
             user=user,
@@ -236,28 +297,50 @@ class Edge:
             if route.media_token
             else MAX_RESPONSE_BYTES,
         )
-        out_headers = [
-            (name.encode(), response.headers[name].encode())
-            for name in _FORWARDED_RESPONSE_HEADERS
-            if name in response.headers
-        ]
-        out_headers.append((b"content-length", str(len(response.body)).encode()))
-        await send(
-            {"type": "http.response.start", "status": response.status, "headers": out_headers}
-        )
-        await send({"type": "http.response.body", "body": response.body})
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                await self.feed.start()
+                for feed in self.feeds:
+                    await feed.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                await self.feed.stop()
+                for feed in self.feeds:
+                    await feed.stop()
                 await self.client.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _peer(scope: Scope) -> str:
+    """The address the request came from: the TCP peer (a forwarded-for header is never
+    believed)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def _path(scope: Scope) -> str:
+    path = str(scope["path"])
+    if scope["query_string"]:
+        path += "?" + scope["query_string"].decode("latin-1")
+    return path
+
+
+def _region(route: PublicRoute, tenant: TenantContext | None) -> str:
+    return tenant.region if (tenant is not None and route.regional) else GLOBAL
+
+
+async def _respond(send: Send, response: ServiceResponse) -> None:
+    """Answer the client with a service's whole answer (its status, body and chosen headers)."""
+    out_headers = [
+        (name.encode(), response.headers[name].encode())
+        for name in _FORWARDED_RESPONSE_HEADERS
+        if name in response.headers
+    ]
+    out_headers.append((b"content-length", str(len(response.body)).encode()))
+    await send({"type": "http.response.start", "status": response.status, "headers": out_headers})
+    await send({"type": "http.response.body", "body": response.body})
 
 
 def create_app(runtime: ServiceRuntime) -> RequestMiddleware:

@@ -37,8 +37,12 @@ ANONYMOUS_ROUTES = (
     PublicRoute("POST", "/login", "identity", needs_user=False, regional=False),
 )
 
+LOGIN = ANONYMOUS_ROUTES[1]
+
 TENANT_ROUTES = (
+    PublicRoute("POST", "/logout", "identity", regional=False),
     PublicRoute("GET", "/rest/identity/me", "identity", regional=False),
+    PublicRoute("POST", "/rest/identity/me/password", "identity", regional=False),
     PublicRoute("GET", "/rest/identity/accounts", "identity", regional=False),
     PublicRoute("POST", "/rest/identity/accounts", "identity", regional=False),
     PublicRoute("PATCH", "/rest/identity/accounts/{account_id}", "identity", regional=False),
@@ -46,6 +50,7 @@ TENANT_ROUTES = (
     PublicRoute("POST", "/rest/issues/projects", "issues"),
     PublicRoute("GET", "/rest/issues/projects", "issues"),
     PublicRoute("GET", "/rest/issues/projects/{key}", "issues"),
+    PublicRoute("DELETE", "/rest/issues/projects/{key}", "issues"),
     PublicRoute("POST", "/rest/issues/issues", "issues"),
     PublicRoute("GET", "/rest/issues/issues", "issues"),
     PublicRoute("GET", "/rest/issues/issues/{key}", "issues"),

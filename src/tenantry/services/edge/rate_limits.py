@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from collections.abc import Iterator
 
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
@@ -14,7 +16,7 @@ from tenantry.platform.errors import ApiError
 from tenantry.platform.topology import EdgeLimits
 
 
-def _storage(redis_url: str | None) -> Storage:
+def limit_storage(redis_url: str | None) -> Storage:
     """Redis when configured, so every edge of a fleet shares the counts; memory otherwise."""
     if redis_url:
         # redis-py is already a dependency; the default client would need another one.
@@ -31,7 +33,9 @@ class RateLimits:
     """Checks a request against the limit for its tenant, or its address when anonymous."""
 
     def __init__(self, limits: EdgeLimits, redis_url: str | None = None) -> None:
-        self._limiter = SlidingWindowCounterRateLimiter(_storage(redis_url))
+        self.storage = limit_storage(redis_url)
+        """Where the counts live; the login throttle keeps its counts there too."""
+        self._limiter = SlidingWindowCounterRateLimiter(self.storage)
         self._per_tenant: list[RateLimitItem] = parse_many(limits.per_tenant)
         self._per_ip: list[RateLimitItem] = parse_many(limits.per_client_ip)
 
@@ -44,17 +48,8 @@ class RateLimits:
         await self._check(self._per_ip, "ip", address)
 
     async def _check(self, items: list[RateLimitItem], kind: str, key: str) -> None:
-        try:
+        with counting():
             await self._hit_all(items, kind, key)
-        except StorageError as exc:
-            # Fail closed, as the services' replay check does: a limit that cannot be counted
-            # is not waved through (it is what stops password guessing at the login).
-            raise ApiError(
-                503,
-                "rate_limit_store_unavailable",
-                "the request rate cannot be checked now",
-                headers={"Retry-After": "1"},
-            ) from exc
 
     async def _hit_all(self, items: list[RateLimitItem], kind: str, key: str) -> None:
         for item in items:
@@ -67,3 +62,21 @@ class RateLimits:
                     f"over the {kind} limit of {item}",
                     headers={"Retry-After": str(retry_after)},
                 )
+
+
+@contextlib.contextmanager
+def counting() -> Iterator[None]:
+    """Turn a count store that cannot answer into 503 `rate_limit_store_unavailable`.
+
+    Fail closed, as the services' replay check does: a limit that cannot be counted is not
+    waved through (it is what stops password guessing at the login).
+    """
+    try:
+        yield
+    except StorageError as exc:
+        raise ApiError(
+            503,
+            "rate_limit_store_unavailable",
+            "the request rate cannot be checked now",
+            headers={"Retry-After": "1"},
+        ) from exc

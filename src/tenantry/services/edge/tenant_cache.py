@@ -1,8 +1,9 @@
 """The edge's cache of tenants by site, kept fresh by following tcs's change feed.
 
 A lookup that hits the cache costs a dict read and a clock read. A change in tcs (suspension,
-resumption, removal) evicts the site within milliseconds through the long-poll in `follow`; if
-the feed is lost, the whole cache is dropped, so a stale status is never served for long.
+resumption, removal) evicts the site within milliseconds through the long-poll of `follower`
+(`change_feeds`); if the feed is lost, the whole cache is dropped, so a stale status is never
+served for long.
 
 Both kinds of entry are bounded, oldest first out: sites that exist (`MAX_SITES`, more than a
 region serves) and names that do not (`MAX_UNKNOWN_SITES`), which anyone can invent by the
@@ -15,19 +16,16 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-import structlog
-
 from tenantry.platform.client import ServiceClient
 from tenantry.platform.context import TenantContext
 from tenantry.platform.errors import ApiError
+from tenantry.services.edge.change_feeds import FeedFollower
 
 POSITIVE_TTL_SECONDS = 60.0
 NEGATIVE_TTL_SECONDS = 2.0
 CONTEXT_MARGIN_SECONDS = 30.0
-FEED_WAIT_SECONDS = 8
 MAX_SITES = 1_000_000
 MAX_UNKNOWN_SITES = 10_000
-log = structlog.get_logger("tenantry.edge.tenants")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +53,6 @@ class TenantCache:
         self._limits = {True: max_sites, False: max_unknown_sites}
         self._inflight: dict[str, asyncio.Future[CachedTenant]] = {}
         self._epoch = 0
-        self._seq: int | None = None
         """The last change of the feed this cache has seen (None: start the feed over)."""
 
     def cached(self, site: str, now: float) -> CachedTenant | None:
@@ -143,32 +140,10 @@ class TenantCache:
         self._entries.clear()
         self._unknown.clear()
 
-    async def follow(self) -> None:
-        """Follow tcs's change feed one long poll further, evicting the sites that changed.
-
-        The edge runs this in a background loop. Any failure drops the whole cache and starts
-        the feed over, so a change missed meanwhile is never served from the cache.
-        """
-        try:
-            if self._seq is None:
-                response = await self._client.call("tcs", "GET", "/changes", query={"after": "-1"})
-                self._seq = int(response.json()["seq"])
-                self.clear()
-            response = await self._client.call(
-                "tcs",
-                "GET",
-                "/changes",
-                query={"after": str(self._seq), "wait": str(FEED_WAIT_SECONDS)},
-            )
-            if response.status != 200:
-                raise RuntimeError(f"change feed answered {response.status}")
-            document = response.json()
-            for change in document["changes"]:
-                self.evict(change["site"])
-            # Resume after the last change seen; the feed hands out at most 1000 at a time.
-            last = document["changes"][-1]["seq"] if document["changes"] else document["seq"]
-            self._seq = int(last)
-        except Exception:
-            self.clear()
-            self._seq = None
-            raise
+    def follower(self) -> FeedFollower:
+        """What follows tcs's change feed for this cache, evicting the sites that changed."""
+        return FeedFollower(
+            lambda query: self._client.call("tcs", "GET", "/changes", query=query),
+            lambda change: self.evict(str(change["site"])),
+            self.clear,
+        )

@@ -42,10 +42,12 @@ def new_account(
         password_hash=password_hash,
         role=role,
         created_at=time.time(),
+        active=True,
+        token_generation=0,
     )
 
 
-def public(keys: TenantKeys, account: Account) -> dict[str, str | None]:
+def public(keys: TenantKeys, account: Account) -> dict[str, str | bool | None]:
     """What the API shows of an account (never the hash), its email and display name opened."""
     email = open_text(keys, TABLE, account.account_id, "email", account.email)
     name = account.display_name
@@ -56,4 +58,5 @@ def public(keys: TenantKeys, account: Account) -> dict[str, str | None]:
         if name is None
         else open_text(keys, TABLE, account.account_id, "display_name", name),
         "role": account.role,
+        "active": account.active,
     }

@@ -11,27 +11,33 @@ from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.storage.choose import storage_backend
 from tenantry.platform.storage.databases import Databases
 from tenantry.platform.tokens import TokenSigner
+from tenantry.services.identity.account_changes import AccountChanges, build_feed_router
 from tenantry.services.identity.internal_routes import build_internal_router
 from tenantry.services.identity.key_server import PREFIX as KEY_SERVER_PREFIX
 from tenantry.services.identity.key_server import build_key_router
 from tenantry.services.identity.kms_notices import KmsNotices
 from tenantry.services.identity.models import SCHEMA
+from tenantry.services.identity.passwords import PasswordWork
 from tenantry.services.identity.routes import build_router
-
-USER_TOKEN_LIFETIME_SECONDS = 900
+from tenantry.services.identity.user_tokens import LIFETIME_SECONDS as USER_TOKEN_LIFETIME
+from tenantry.services.identity.user_tokens import UserTokens
 
 
 def create_app(runtime: ServiceRuntime) -> FastAPI:
     """The identity ASGI app for a runtime loaded by `tenantry serve identity`."""
     databases = Databases(SCHEMA, storage_backend(runtime.topology, runtime.data_dir))
     client = ServiceClient(runtime.signer, runtime.directory)
-    user_tokens = TokenSigner(runtime.key, lifetime=USER_TOKEN_LIFETIME_SECONDS)
+    user_tokens = UserTokens(TokenSigner(runtime.key, lifetime=USER_TOKEN_LIFETIME))
     data_keys = DataKeys(client, max_age=data_key_max_age())
     notices = KmsNotices(databases, client, sorted(runtime.topology.regions))
+    changes = AccountChanges(databases)
     return create_service_app(
         runtime,
         [
-            build_router(databases, client, user_tokens, data_keys, notices),
+            build_router(
+                databases, client, user_tokens, data_keys, notices, changes, PasswordWork()
+            ),
+            build_feed_router(changes),
             build_key_router(runtime.keys),
             build_internal_router(databases, data_keys),
         ],

@@ -1,4 +1,5 @@
-"""Tell every region's kms when an account's role changes or it is removed, even if kms is down.
+"""Tell every region's kms when an account's role changes, or it is deactivated or removed, even
+if kms is down.
 
 kms rotates a root key whose owner changed, so the news must not get lost. A change and its
 notices (one per region) are written in one transaction (`record`); a delivery loop in the
@@ -26,7 +27,7 @@ from tenantry.platform.storage.databases import Databases
 from tenantry.platform.storage.tenant_session import TenantSession
 from tenantry.services.identity.models import KmsNotice
 
-Change = Literal["role_changed", "removed"]
+Change = Literal["role_changed", "deactivated", "removed"]
 
 POLL_SECONDS = 2.0
 FIRST_BACKOFF_SECONDS = 0.5

@@ -1,16 +1,18 @@
-"""identity's tables: accounts, owned by the site (tenant) they belong to, and the kms outbox."""
+"""identity's tables: accounts and their revoked tokens, owned by the site (tenant) they belong
+to; the kms outbox and the feed of account changes every edge follows."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Float, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import Boolean, Float, Index, Integer, LargeBinary, String, UniqueConstraint, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from tenantry.platform.storage.migrations import ServiceSchema
 from tenantry.platform.storage.model import TenantOwned
 
 ACCOUNT_ID_LENGTH = 32
+TOKEN_ID_LENGTH = 64
 
 
 class IdentityBase(DeclarativeBase):
@@ -22,7 +24,9 @@ class Account(TenantOwned, IdentityBase):
 
     The email and the display name are sealed with the tenant's data key (each bound to this
     row and its column); logins find the email by `email_index`, its blind index
-    (`tenantry.platform.blind_index`).
+    (`tenantry.platform.blind_index`). A deactivated account (`active` false) cannot log in.
+    Every user token names the `token_generation` its account had when it was issued; raising
+    it revokes every token issued before.
     """
 
     __tablename__ = "accounts"
@@ -35,6 +39,35 @@ class Account(TenantOwned, IdentityBase):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[float] = mapped_column(Float)
+    active: Mapped[bool] = mapped_column(Boolean, server_default=true())
+    token_generation: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class RevokedToken(TenantOwned, IdentityBase):
+    """One user token revoked before it expired (by logout), kept until it would have expired."""
+
+    __tablename__ = "revoked_tokens"
+    __table_args__ = (Index("ix_revoked_tokens_account", "tenant_id", "account_id"),)
+
+    token_id: Mapped[str] = mapped_column(String(TOKEN_ID_LENGTH), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(ACCOUNT_ID_LENGTH))
+    expires_at: Mapped[float] = mapped_column(Float)
+
+
+class AccountChange(IdentityBase):
+    """One change to an account that edges must hear of: its role, its standing, its tokens.
+
+    Written in the same transaction as the change; edges follow the table, numbered by `seq`,
+    and drop what they hold of the account. It is control-plane data read for every site at
+    once, so the tenant is `cloud_id`, not a `tenant_id` that row-level security would scope.
+    """
+
+    __tablename__ = "account_changes"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cloud_id: Mapped[str] = mapped_column(String(64))
+    account_id: Mapped[str] = mapped_column(String(ACCOUNT_ID_LENGTH))
+    at: Mapped[float] = mapped_column(Float)
 
 
 class KmsNotice(IdentityBase):

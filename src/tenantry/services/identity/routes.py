@@ -1,43 +1,55 @@
-"""identity's HTTP API: sign-up, login, and the accounts of a site and their roles.
+"""identity's HTTP API: sign-up, login and logout, and the accounts of a site and their roles.
 
-A role change or removal is written together with a notice for every region's kms
-(`kms_notices`), since kms rotates any root key the account owns.
+Storage is `store`'s; these handlers do HTTP, the order of the steps, and who may take them
+(`tenantry.platform.users`). A change that affects what an account's tokens may do is written
+with a row of the account feed (`account_changes`), which every edge follows; a role change or
+a removal also with a notice for every region's kms (`kms_notices`), since kms rotates any
+root key the account owns.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from typing import Any
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from fastapi import APIRouter
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 
-from tenantry.platform import claims as claim
 from tenantry.platform.client import ServiceClient
 from tenantry.platform.context import (
     MissingTenantError,
     TenantContext,
-    UserContext,
+    current_client_address,
     current_tenant_token,
-    current_user,
     require_tenant,
     tenant_scope,
 )
 from tenantry.platform.data_keys import DataKeys, TenantKeys
 from tenantry.platform.errors import ApiError
+from tenantry.platform.logs import security_event
 from tenantry.platform.storage.databases import Databases
 from tenantry.platform.storage.tenant_session import TenantSession
-from tenantry.platform.tokens import TokenSigner
-from tenantry.services.identity.accounts import email_index, new_account, public
+from tenantry.platform.tenant_status import require_served
+from tenantry.platform.users import ADMIN, Admin, SignedIn
+from tenantry.services.identity import store
+from tenantry.services.identity.account_changes import AccountChanges
+from tenantry.services.identity.accounts import public
 from tenantry.services.identity.kms_notices import KmsNotices
-from tenantry.services.identity.models import Account
-from tenantry.services.identity.passwords import hash_password, needs_rehash, verify_password
-from tenantry.services.identity.schemas import AccountId, Login, NewAccount, RoleChange, Signup
+from tenantry.services.identity.models import AccountChange
+from tenantry.services.identity.passwords import PasswordWork, needs_rehash
+from tenantry.services.identity.schemas import (
+    AccountId,
+    AccountPatch,
+    Login,
+    NewAccount,
+    PasswordChange,
+    Signup,
+)
+from tenantry.services.identity.user_tokens import LIFETIME_SECONDS, UserTokens
 
-USER_TOKEN_AUDIENCE = "edge"  # noqa: S105 (an audience, not a secret)
+T = TypeVar("T")
 
 
 def _tenant_from(document: dict[str, Any]) -> TenantContext:
@@ -60,37 +72,6 @@ def _relay(response_status: int, document: dict[str, Any]) -> ApiError:
     )
 
 
-def _require_user() -> UserContext:
-    user = current_user.get()
-    if user is None:
-        raise ApiError(401, "user_required", "this route needs a signed-in user")
-    return user
-
-
-def _require_admin() -> UserContext:
-    user = _require_user()
-    if user.role != "admin":
-        raise ApiError(403, "admin_required", "only a site admin may do this")
-    return user
-
-
-def _account(session: TenantSession, account_id: str) -> Account:
-    """The current tenant's account `account_id`, or 404 `account_not_found`."""
-    account = session.get(Account, (require_tenant().cloud_id, account_id))
-    if account is None:
-        raise ApiError(404, "account_not_found", "the site has no such account")
-    return account
-
-
-def _keep_an_admin(session: TenantSession, leaving: Account) -> None:
-    """Refuse (409 `last_admin`) to take away the site's last admin."""
-    if leaving.role != "admin":
-        return
-    admins = session.scalar(select(func.count(Account.account_id)).where(Account.role == "admin"))
-    if (admins or 0) <= 1:
-        raise ApiError(409, "last_admin", "a site keeps at least one admin")
-
-
 @contextlib.contextmanager
 def _signed_scope(tenant: TenantContext, signed_context: str) -> Iterator[None]:
     """Act as `tenant`, forwarding its tcs-signed context (kms wants it for the data keys).
@@ -109,43 +90,43 @@ def _signed_scope(tenant: TenantContext, signed_context: str) -> Iterator[None]:
 def build_router(
     databases: Databases,
     client: ServiceClient,
-    user_tokens: TokenSigner,
+    user_tokens: UserTokens,
     data_keys: DataKeys,
     notices: KmsNotices,
+    changes: AccountChanges,
+    passwords: PasswordWork,
+    clock: Callable[[], float] = time.time,
 ) -> APIRouter:
-    """identity's routes, bound to its database, tcs client, user-token signer, data keys and
-    kms outbox.
+    """identity's routes, bound to its database, tcs client, user-token signer, data keys, kms
+    outbox, account feed and password hashing.
 
     Emails are sealed with the tenant's data key, so work that writes or reads one runs
     through `data_keys.run`, which hands it the tenant's keys.
     """
     router = APIRouter()
 
-    def require_current_admin() -> UserContext:
-        """An admin's token, whose account is still an admin now (403 `admin_required`).
+    async def sealed(work: Callable[[TenantKeys, TenantSession], T]) -> T:
+        """Run `work` in one transaction of the current tenant, with its keys."""
 
-        A token names the role its account had when it was issued; an admin demoted or removed
-        since must lose the admin routes at once, not when the token runs out.
-        """
-        user = _require_admin()
-        with databases.global_session() as session:
-            account = session.get(Account, (require_tenant().cloud_id, user.account_id))
-        if account is None or account.role != "admin":
-            raise ApiError(403, "admin_required", "only a site admin may do this")
-        return user
+        def run(keys: TenantKeys) -> T:
+            with databases.global_session() as session:
+                return work(keys, session)
 
-    def store_account(
-        keys: TenantKeys, email: str, password_hash: str, role: str, display_name: str | None
-    ) -> str:
-        """Add an account to the current tenant; its id. IntegrityError if the email is taken."""
-        account = new_account(keys, email, password_hash, role, display_name)
-        with databases.global_session() as session:
-            session.add(account)
-        return account.account_id
+        return await data_keys.run(run)
+
+    async def site_by_name(site: str) -> tuple[TenantContext, str]:
+        """The tenant of `site` and its signed context, from tcs; refused unless it is served."""
+        found = await client.call("tcs", "GET", "/tenants/by-site/{site}", params={"site": site})
+        document = found.json()
+        if found.status != 200:
+            raise _relay(found.status, document)
+        tenant = _tenant_from(document)
+        require_served(tenant)
+        return tenant, str(document["context"])
 
     @router.post("/signup", status_code=201)
     async def signup(body: Signup) -> dict[str, str]:
-        password_hash = await run_in_threadpool(hash_password, body.password)
+        password_hash = await passwords.hash(body.site, body.password)
         placement: dict[str, Any] = {"site": body.site}
         if body.region is not None:
             placement["region"] = body.region
@@ -158,9 +139,9 @@ def build_router(
         tenant = _tenant_from(document)
         try:
             with _signed_scope(tenant, document["context"]):
-                await data_keys.run(
-                    lambda keys: store_account(
-                        keys, body.email, password_hash, "admin", body.display_name
+                await sealed(
+                    lambda keys, session: store.add(
+                        session, keys, body.email, password_hash, ADMIN, body.display_name
                     )
                 )
         except Exception:
@@ -172,131 +153,162 @@ def build_router(
 
     @router.post("/login")
     async def login(body: Login) -> dict[str, str]:
-        found = await client.call(
-            "tcs", "GET", "/tenants/by-site/{site}", params={"site": body.site}
-        )
-        document = found.json()
-        if found.status != 200:
-            raise _relay(found.status, document)
-        tenant = _tenant_from(document)
-        if tenant.status != "active":
-            raise ApiError(403, f"tenant_{tenant.status}", f"the site is {tenant.status}")
-
-        def find(keys: TenantKeys) -> Account | None:
-            index = email_index(keys, body.email)
-            with databases.global_session() as session:
-                return session.scalars(select(Account).where(Account.email_index == index)).first()
-
-        with _signed_scope(tenant, document["context"]):
-            account = await data_keys.run(find)
+        tenant, context = await site_by_name(body.site)
+        with _signed_scope(tenant, context):
+            account = await sealed(
+                lambda keys, session: store.find_by_email(session, keys, body.email)
+            )
         stored_hash = account.password_hash if account is not None else None
-        if not await run_in_threadpool(verify_password, stored_hash, body.password):
+        if not await passwords.verify(body.site, stored_hash, body.password):
+            security_event(
+                "invalid_credentials",
+                service="identity",
+                tenant_id=tenant.cloud_id,
+                site=body.site,
+                account=account.account_id if account is not None else None,
+                client=current_client_address.get(),
+            )
             raise ApiError(401, "invalid_credentials", "the email or password is wrong")
         assert account is not None
+        if not account.active:
+            raise ApiError(403, "account_deactivated", "this account is deactivated")
         if needs_rehash(account.password_hash):
-            new_hash = await run_in_threadpool(hash_password, body.password)
+            new_hash = await passwords.hash(body.site, body.password)
             with tenant_scope(tenant), databases.global_session() as session:
-                stored = session.get(Account, (tenant.cloud_id, account.account_id))
+                stored = store.find(session, account.account_id)
                 if stored is not None:
                     stored.password_hash = new_hash
-        token = user_tokens.sign(
-            USER_TOKEN_AUDIENCE,
-            {
-                claim.TENANT: tenant.cloud_id,
-                claim.USER: account.account_id,
-                claim.ROLE: account.role,
-            },
-        )
-        return {"token": token}
+        return {"token": user_tokens.issue(account)}
+
+    @router.post("/logout", status_code=204, response_class=Response)
+    async def logout(user: SignedIn) -> Response:
+        """Revoke the token this request came with; the account's other tokens stay valid."""
+        if user.token_id is None:
+            raise ApiError(400, "token_id_missing", "the edge named no token to revoke")
+        token_id = user.token_id
+        now = clock()
+        with databases.global_session() as session:
+            account = store.get(session, user.account_id)
+            store.revoke_token(session, account, token_id, now + LIFETIME_SECONDS, now)
+            change = changes.record(session, account.account_id)
+        answer = Response(status_code=204)
+        changes.committed(answer, change)
+        return answer
 
     @router.get("/rest/identity/me")
-    async def me() -> dict[str, str | None]:
-        user = _require_user()
+    async def me(user: SignedIn) -> dict[str, Any]:
+        def read(keys: TenantKeys, session: TenantSession) -> dict[str, Any]:
+            account = store.find(session, user.account_id)
+            if account is None:
+                raise ApiError(404, "account_not_found", "this account no longer exists")
+            shown = public(keys, account)
+            return {name: shown[name] for name in ("account_id", "email", "display_name", "role")}
 
-        def read(keys: TenantKeys) -> dict[str, str | None]:
-            with databases.global_session() as session:
-                account = session.get(Account, (require_tenant().cloud_id, user.account_id))
-                if account is None:
-                    raise ApiError(404, "account_not_found", "this account no longer exists")
-                return public(keys, account)
+        return await sealed(read)
 
-        return await data_keys.run(read)
+    @router.post("/rest/identity/me/password")
+    async def change_password(
+        body: PasswordChange, user: SignedIn, response: Response
+    ) -> dict[str, str]:
+        """Set a new password; every token of the account is revoked, and a new one answered."""
+        site = require_tenant().site
+        with databases.global_session() as session:
+            current = store.get(session, user.account_id).password_hash
+        if not await passwords.verify(site, current, body.current_password):
+            security_event(
+                "wrong_current_password",
+                service="identity",
+                site=site,
+                account=user.account_id,
+                client=current_client_address.get(),
+            )
+            raise ApiError(403, "wrong_password", "the current password is wrong")
+        new_hash = await passwords.hash(site, body.new_password)
+        with databases.global_session() as session:
+            account = store.get(session, user.account_id)
+            account.password_hash = new_hash
+            store.revoke_all(session, account)
+            change = changes.record(session, account.account_id)
+            token = user_tokens.issue(account)
+        changes.committed(response, change)
+        return {"token": token}
 
     @router.get("/rest/identity/accounts")
-    async def list_accounts() -> dict[str, list[dict[str, str | None]]]:
-        require_current_admin()
-
-        def read(keys: TenantKeys) -> list[dict[str, str | None]]:
-            with databases.global_session() as session:
-                accounts = session.scalars(select(Account)).all()
-                # Emails are sealed, so the database cannot order by them.
-                shown = [public(keys, account) for account in accounts]
+    async def list_accounts(_admin: Admin) -> dict[str, list[dict[str, Any]]]:
+        def read(keys: TenantKeys, session: TenantSession) -> list[dict[str, Any]]:
+            shown = [public(keys, account) for account in store.all_accounts(session)]
+            # Emails are sealed, so the database cannot order by them.
             return sorted(shown, key=lambda a: (str(a["email"]), str(a["account_id"])))
 
-        return {"accounts": await data_keys.run(read)}
+        return {"accounts": await sealed(read)}
 
     @router.post("/rest/identity/accounts", status_code=201)
-    async def add_account(body: NewAccount) -> dict[str, str | None]:
-        require_current_admin()
-        password_hash = await run_in_threadpool(hash_password, body.password)
-        try:
-            account_id = await data_keys.run(
-                lambda keys: store_account(
-                    keys, body.email, password_hash, body.role, body.display_name
-                )
+    async def add_account(body: NewAccount, _admin: Admin) -> dict[str, Any]:
+        password_hash = await passwords.hash(require_tenant().site, body.password)
+
+        def add(keys: TenantKeys, session: TenantSession) -> dict[str, Any]:
+            account = store.add(
+                session, keys, body.email, password_hash, body.role, body.display_name
             )
-        except IntegrityError as exc:
-            raise ApiError(409, "account_exists", "that email already has an account") from exc
-        return {
-            "account_id": account_id,
-            "email": body.email,
-            "display_name": body.display_name,
-            "role": body.role,
-        }
+            return public(keys, account)
+
+        return await sealed(add)
 
     @router.patch("/rest/identity/accounts/{account_id}")
-    async def change_role(account_id: AccountId, body: RoleChange) -> dict[str, str | None]:
-        require_current_admin()
-        changed = False
+    async def change_account(
+        account_id: AccountId, body: AccountPatch, _admin: Admin, response: Response
+    ) -> dict[str, Any]:
+        changed: AccountChange | None = None
 
-        def change(keys: TenantKeys) -> dict[str, str | None]:
+        def change(keys: TenantKeys, session: TenantSession) -> dict[str, Any]:
             nonlocal changed
-            with databases.global_session() as session:
-                account = _account(session, account_id)
-                if account.role != body.role:
-                    _keep_an_admin(session, account)
-                    account.role = body.role
-                    notices.record(session, account_id, "role_changed", body.role)
-                    changed = True
+            account = store.get(session, account_id)
+            role = account.role if body.role is None else body.role
+            active = account.active if body.active is None else body.active
+            if role == account.role and active == account.active:
                 return public(keys, account)
+            store.keep_an_admin(session, account)
+            if role != account.role:
+                account.role = role
+                notices.record(session, account_id, "role_changed", role)
+            if active != account.active:
+                account.active = active
+                if not active:
+                    store.revoke_all(session, account)
+                    notices.record(session, account_id, "deactivated")
+            changed = changes.record(session, account_id)
+            return public(keys, account)
 
-        shown = await data_keys.run(change)
-        if changed:
+        shown = await sealed(change)
+        if changed is not None:
+            changes.committed(response, changed)
             notices.wake()
         return shown
 
-    @router.delete("/rest/identity/accounts/{account_id}", status_code=204)
-    async def remove_account(account_id: AccountId) -> None:
-        require_current_admin()
-
-        def remove() -> None:
-            with databases.global_session() as session:
-                account = _account(session, account_id)
-                _keep_an_admin(session, account)
-                session.delete(account)
-                notices.record(session, account_id, "removed")
-
-        remove()
+    @router.delete("/rest/identity/accounts/{account_id}", status_code=204, response_class=Response)
+    async def remove_account(account_id: AccountId, _admin: Admin) -> Response:
+        with databases.global_session() as session:
+            account = store.get(session, account_id)
+            store.keep_an_admin(session, account)
+            store.remove(session, account)
+            notices.record(session, account_id, "removed")
+            change = changes.record(session, account_id)
+        answer = Response(status_code=204)
+        changes.committed(answer, change)
         notices.wake()
+        return answer
 
     @router.get("/internal/identity/accounts/{account_id}")
-    async def account_role(account_id: AccountId) -> dict[str, str]:
-        """For the operator: does the site have this account, and with which role (no email)."""
+    async def account_state(account_id: AccountId) -> dict[str, Any]:
+        """Does the site have this account, with which role and standing, and which of its
+        tokens are revoked (for the edge, issues and the operator; no email)."""
         try:
             with databases.global_session() as session:
-                account = _account(session, account_id)
-                return {"account_id": account.account_id, "role": account.role}
+                found = store.state(session, account_id, clock())
         except MissingTenantError:
             raise ApiError(400, "tenant_required", "this route needs a tenant context") from None
+        if found is None:
+            raise ApiError(404, "account_not_found", "the site has no such account")
+        return found
 
     return router

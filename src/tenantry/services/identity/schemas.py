@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 Email = Annotated[
     str,
@@ -53,6 +60,14 @@ class Login(BaseModel):
     password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
 
+def _current_role_name(role: str) -> str:
+    return "member" if role == "user" else role
+
+
+Role = Annotated[Literal["admin", "member", "viewer", "user"], AfterValidator(_current_role_name)]
+"""A role on the site. `user`, the old name of `member`, is still taken and stored as `member`."""
+
+
 class NewAccount(BaseModel):
     """An account an admin adds to their site."""
 
@@ -60,19 +75,36 @@ class NewAccount(BaseModel):
 
     email: Email
     password: Password
-    role: Literal["admin", "user"] = "user"
+    role: Role = "member"
     display_name: DisplayName | None = None
 
-
-Role = Literal["admin", "user"]
 
 AccountId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 """An account id in a URL: 32 lower-case hex digits, as identity makes them."""
 
 
-class RoleChange(BaseModel):
-    """An admin gives an account of their site another role."""
+class AccountPatch(BaseModel):
+    """An admin gives an account of their site another role, or (de)activates it."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    role: Role
+    role: Role | None = None
+    active: bool | None = None
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError("name `role`, `active` or both")
+        for name in self.model_fields_set:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+
+class PasswordChange(BaseModel):
+    """A signed-in person sets a new password, proving they know the current one."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    current_password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    new_password: Password

@@ -17,11 +17,12 @@ def _create_app(runtime: ServiceRuntime) -> ASGIApp:
 
 
 def _routers() -> Sequence[RouterBuilder]:
+    from tenantry.services.identity.account_changes import build_feed_router
     from tenantry.services.identity.internal_routes import build_internal_router
     from tenantry.services.identity.key_server import build_key_router
     from tenantry.services.identity.routes import build_router
 
-    return (build_router, build_key_router, build_internal_router)
+    return (build_router, build_feed_router, build_key_router, build_internal_router)
 
 
 SPEC = ServiceSpec(

@@ -18,6 +18,7 @@ from tenantry.services.issues.internal_routes import build_internal_router
 from tenantry.services.issues.media_files import MediaFiles
 from tenantry.services.issues.models import SCHEMA
 from tenantry.services.issues.routes import build_router
+from tenantry.services.issues.site_accounts import SiteAccounts
 
 
 def create_app(runtime: ServiceRuntime) -> FastAPI:
@@ -32,7 +33,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     return create_service_app(
         runtime,
         [
-            build_router(databases, data_keys, deletions),
+            build_router(databases, data_keys, SiteAccounts(client), deletions),
             build_attachments_router(databases, data_keys, media),
             build_internal_router(databases, data_keys),
         ],

@@ -17,6 +17,7 @@ from python_multipart.multipart import parse_options_header
 from tenantry.platform.data_keys import DataKeys, TenantKeys
 from tenantry.platform.errors import ApiError
 from tenantry.platform.storage.databases import Databases
+from tenantry.platform.users import Member, SignedIn
 from tenantry.services.issues import store
 from tenantry.services.issues.attachment_schemas import (
     AttachmentList,
@@ -31,7 +32,7 @@ from tenantry.services.issues.media_files import (
     MediaToken,
     collection_of,
 )
-from tenantry.services.issues.routes import PREFIX, User
+from tenantry.services.issues.routes import PREFIX
 
 MAX_UPLOAD_BODY_BYTES = 16 * 1024 * 1024
 """The largest multipart body accepted (the edge forwards no more); media applies the site's
@@ -71,7 +72,7 @@ def build_attachments_router(
         return await data_keys.run(find)
 
     @router.post("/issues/{key}/attachments", status_code=201, openapi_extra=_UPLOAD_BODY)
-    async def attach(key: str, request: Request, user: User) -> AttachmentOut:
+    async def attach(key: str, request: Request, user: Member) -> AttachmentOut:
         """Attach a file (multipart field `file`); media sniffs it and renders its previews."""
         collection = collection_of(await issue_key(key))
         content_type = request.headers.get("content-type", "")
@@ -86,7 +87,7 @@ def build_attachments_router(
         return AttachmentOut.of(created)
 
     @router.get("/issues/{key}/attachments")
-    async def list_attachments(key: str, user: User) -> AttachmentList:
+    async def list_attachments(key: str, user: SignedIn) -> AttachmentList:
         """The issue's attachments, each with preview and download links for this user."""
         collection = collection_of(await issue_key(key))
         token = await media.token(collection, ["read"], user, LINK_LIFETIME)

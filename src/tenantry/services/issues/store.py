@@ -104,6 +104,8 @@ _CHANGE_ISSUE = (
     )
 )
 _DELETE_ISSUE = delete(Issue).where(_SAME_VERSION)
+_ANY_ISSUE_OF_PROJECT = select(Issue.id).where(Issue.project_key == bindparam("project")).limit(1)
+_DELETE_PROJECT = delete(Project).where(Project.key == bindparam("project"))
 _DELETE_LABELS = delete(IssueLabel).where(IssueLabel.issue_id == bindparam("issue_id"))
 
 
@@ -116,6 +118,18 @@ def create_project(session: TenantSession, key: str, name: str) -> StoredProject
     except IntegrityError:
         raise _project_exists(key) from None
     return StoredProject(key=key, name=name)
+
+
+def delete_project(session: TenantSession, key: str) -> None:
+    """Delete an empty project; 404 `project_not_found`, or 409 `project_not_empty` while it
+    has issues (deleting a project never deletes issues: each is deleted on its own)."""
+    get_project(session, key)
+    if session.rows(_ANY_ISSUE_OF_PROJECT, {"project": key}).first() is not None:
+        raise _project_not_empty(key)
+    try:
+        session.rows(_DELETE_PROJECT, {"project": key})
+    except IntegrityError:  # an issue was created meanwhile
+        raise _project_not_empty(key) from None
 
 
 def list_projects(session: TenantSession) -> list[StoredProject]:
@@ -365,6 +379,10 @@ def _edit_conflict() -> ApiError:
 
 def _project_exists(key: str) -> ApiError:
     return ApiError(409, "project_exists", f"project {key} already exists")
+
+
+def _project_not_empty(key: str) -> ApiError:
+    return ApiError(409, "project_not_empty", f"project {key} still has issues; delete them first")
 
 
 def _project_not_found(key: str) -> ApiError:

@@ -27,13 +27,14 @@ class OwnerRequest(BaseModel):
 
 
 class OwnerChanged(BaseModel):
-    """identity's report that an account's role changed (to `role`) or that it was removed."""
+    """identity's report that an account's role changed (to `role`), or that it was deactivated
+    or removed."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
     account: AccountId
-    change: Literal["role_changed", "removed"]
-    role: Literal["admin", "user"] | None = None
+    change: Literal["role_changed", "deactivated", "removed"]
+    role: Literal["admin", "member", "viewer"] | None = None
 
 
 def no_store(response: Response) -> None:

@@ -2,10 +2,10 @@
 
 An owner is an identity account id. The operator names one for the active version
 (`tenantry keys owner`, which checks with identity that the account exists and is an admin).
-When identity reports that an account lost its admin role or was removed, this region's kms
-rotates its active root key if that account owns it. A report that an account became an admin
-changes nothing: an owner is an admin already, so such a report predates the ownership (an
-admin made just before being named owner). The new version has no owner until
+When identity reports that an account lost its admin role, was deactivated or was removed, this
+region's kms rotates its active root key if that account owns it. A report that an account
+became an admin changes nothing: an owner is an admin already, so such a report predates the
+ownership (an admin made just before being named owner). The new version has no owner until
 the operator names one: the person who lost the role must not keep the key, and nobody else is
 chosen silently. A repeated report finds the key already rotated and changes nothing, so
 identity may safely deliver a report more than once.
@@ -29,7 +29,11 @@ from tenantry.services.kms.rotation import RootRotation, Rotation
 OWNER_ROLE = "admin"
 """The role an owner has; losing it is what rotates the key."""
 
-CHANGE_REASONS = {"role_changed": "owner_role_changed", "removed": "owner_removed"}
+CHANGE_REASONS = {
+    "role_changed": "owner_role_changed",
+    "deactivated": "owner_deactivated",
+    "removed": "owner_removed",
+}
 """The rotation reason the audit log gives for each change identity reports."""
 
 

@@ -16,9 +16,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from tenantry.platform.context import UserContext, current_tenant, current_user
+from tenantry.platform.context import current_tenant, current_user
 from tenantry.platform.errors import ApiError
 from tenantry.platform.media_tokens import MAX_LIFETIME, MediaGrant
+from tenantry.platform.users import ADMIN, Admin, has_role
 from tenantry.services.media import blobs
 from tenantry.services.media.bodies import read_raw, read_upload
 from tenantry.services.media.downloads import FrameStreamResponse
@@ -115,6 +116,7 @@ def _token_routes(media: Media, tokens: MediaTokens, prefix: str) -> APIRouter:
             collection=collection,
             actions=body.actions,
             role=user.role if user is not None else SERVICE_ROLE,
+            account=user.account_id if user is not None else None,
             lifetime=body.lifetime,
         )
         return {
@@ -130,15 +132,6 @@ def _token_routes(media: Media, tokens: MediaTokens, prefix: str) -> APIRouter:
 def _settings_routes(media: Media, prefix: str) -> APIRouter:
     router = APIRouter(prefix=prefix)
 
-    def admin() -> UserContext:
-        _tenant_id()
-        user = current_user.get()
-        if user is None:
-            raise ApiError(401, "user_required", "media settings are changed by a signed-in user")
-        if user.role != "admin":
-            raise ApiError(403, "admin_required", "only a site admin may change media settings")
-        return user
-
     @router.get("/settings")
     def get_settings() -> dict[str, object]:
         """The site's media settings and the limits in force."""
@@ -146,14 +139,25 @@ def _settings_routes(media: Media, prefix: str) -> APIRouter:
         return _settings_document(media)
 
     @router.put("/settings")
-    def put_settings(
-        body: SettingsIn, _: Annotated[UserContext, Depends(admin)]
-    ) -> dict[str, object]:
+    def put_settings(body: SettingsIn, _admin: Admin) -> dict[str, object]:
         """Replace the site's media settings (admins only)."""
         media.put_settings(Settings(body.view_only, body.max_file_bytes, body.quota_bytes))
         return _settings_document(media)
 
     return router
+
+
+def _may_download_originals(grant: MediaGrant) -> bool:
+    """Whether a view-only site lets this grant have originals: its account is an admin *now*.
+
+    A grant issued for an account counts only with that account's current role, which the
+    request carries (the edge and issues forward it); a grant a service asked for on its own
+    counts with its own role.
+    """
+    if grant.account is None:
+        return grant.role == ADMIN
+    user = current_user.get()
+    return user is not None and user.account_id == grant.account and has_role(user, ADMIN)
 
 
 def _settings_document(media: Media) -> dict[str, object]:
@@ -272,7 +276,7 @@ def _file_routes(media: Media, tokens: MediaTokens, prefix: str) -> APIRouter:
     async def download(file_id: str, grant: Grant) -> Response:
         """The original bytes, as an attachment; refused for non-admins on view-only sites."""
         row = file_for(grant, file_id, "read")
-        if grant.role != "admin" and media.settings().view_only:
+        if media.settings().view_only and not _may_download_originals(grant):
             raise ApiError(403, "view_only", "this site's attachments can be previewed only")
         body = await media.original(row)
         headers = {

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from tenantry.platform.errors import ApiError
 from tenantry.platform.keys import KeyRepository, ServiceKey
 from tenantry.platform.media_tokens import (
+    ACCOUNT,
     ACTIONS_CLAIM,
     AUDIENCE,
     COLLECTION,
@@ -49,9 +50,10 @@ class MediaTokens:
         collection: str,
         actions: Iterable[str],
         role: str,
+        account: str | None = None,
         lifetime: int = DEFAULT_LIFETIME,
     ) -> tuple[str, int]:
-        """A signed token and its expiry (epoch seconds)."""
+        """A signed token and its expiry (epoch seconds), for `account` (None: a service)."""
         chosen = sorted(set(actions))
         if not chosen or any(action not in ACTIONS for action in chosen):
             raise ApiError(422, "invalid_actions", f"actions must be a subset of {ACTIONS}")
@@ -65,6 +67,8 @@ class MediaTokens:
             ACTIONS_CLAIM: chosen,
             ROLE: role,
         }
+        if account is not None:
+            claims[ACCOUNT] = account
         token = signer.sign(AUDIENCE, claims)
         return token, int(self._clock()) + lifetime
 

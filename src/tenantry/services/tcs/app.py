@@ -5,12 +5,12 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from tenantry.platform.app import create_service_app
+from tenantry.platform.change_feed import ChangeFeed
 from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.storage.backend import GLOBAL_SHARD
 from tenantry.platform.storage.choose import storage_backend
 from tenantry.platform.tenant_context import context_signer
 from tenantry.services.tcs.catalog import SCHEMA, Catalog
-from tenantry.services.tcs.feed import ChangeFeed
 from tenantry.services.tcs.routes import build_router
 
 

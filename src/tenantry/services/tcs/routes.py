@@ -5,14 +5,12 @@ from __future__ import annotations
 import jwt
 from fastapi import APIRouter, Query, Response
 
+from tenantry.platform.change_feed import MAX_WAIT_SECONDS, ChangeFeed
 from tenantry.platform.errors import ApiError
 from tenantry.platform.tenant_context import sign_tenant_context
 from tenantry.platform.tokens import TokenSigner
 from tenantry.services.tcs.catalog import Catalog, Tenant, validate_site
-from tenantry.services.tcs.feed import ChangeFeed
 from tenantry.services.tcs.schemas import KeyAvailability, NewTenant, StatusChange
-
-MAX_WAIT_SECONDS = 30.0
 
 
 def build_router(catalog: Catalog, feed: ChangeFeed, signer: TokenSigner) -> APIRouter:
@@ -72,13 +70,7 @@ def build_router(catalog: Catalog, feed: ChangeFeed, signer: TokenSigner) -> API
     async def changes(
         after: int = Query(-1, ge=-1), wait: float = Query(0.0, ge=0.0, le=MAX_WAIT_SECONDS)
     ) -> dict[str, object]:
-        latest, found = catalog.changes_after(max(after, 0))
-        if after < 0:
-            return {"seq": latest, "changes": []}
-        if not found and wait > 0:
-            await feed.wait(wait)
-            latest, found = catalog.changes_after(after)
-        return {"seq": latest, "changes": found}
+        return await feed.poll(after, wait, catalog.changes_after)
 
     @router.get("/stats")
     async def stats() -> dict[str, object]:

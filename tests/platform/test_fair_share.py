@@ -1,4 +1,4 @@
-"""The edge's fair share: a flooding site waits its turn; a light one is not stuck behind it."""
+"""The fair share gate: a flooding site waits its turn; a light one is not stuck behind it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from tenantry.platform.errors import ApiError
-from tenantry.services.edge.fair_share import FairShare
+from tenantry.platform.fair_share import FairShare
 
 
 async def hold(gate: FairShare, tenant: str, release: asyncio.Event, order: list[str]) -> None:
@@ -35,6 +35,29 @@ async def test_a_light_tenant_gets_the_next_free_slot_ahead_of_a_flood() -> None
     await asyncio.gather(*flood, light)
     assert gate.in_flight("a") == gate.in_flight("b") == 0
     assert order.count("a") == 10
+
+
+async def test_with_one_slot_a_freed_turn_goes_to_the_site_served_longest_ago() -> None:
+    """With a single slot every site has none in flight when it frees: the waiting site that
+    has not had a turn goes before the flood's next request."""
+    gate = FairShare(slots=1)
+    order: list[str] = []
+    done = {name: asyncio.Event() for name in ("a1", "a2", "a3", "b1", "c1")}
+
+    async def hold_named(tenant: str, name: str) -> None:
+        async with gate.slot(tenant):
+            order.append(name)
+            await done[name].wait()
+
+    flood = [asyncio.create_task(hold_named("a", f"a{n}")) for n in (1, 2, 3)]
+    await asyncio.sleep(0)
+    others = [asyncio.create_task(hold_named(t, f"{t}1")) for t in ("b", "c")]
+    await asyncio.sleep(0)
+    for name in ("a1", "b1", "c1", "a2", "a3"):
+        done[name].set()
+        await asyncio.sleep(0.01)
+    await asyncio.gather(*flood, *others)
+    assert order == ["a1", "b1", "c1", "a2", "a3"]
 
 
 async def test_with_room_to_spare_nothing_waits() -> None:
