@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.exc import OperationalError
 
-from issues_harness import FixedDataKeys, HeaderContextMiddleware
+from issues_harness import FixedDataKeys, HeaderContextMiddleware, harness_cursors
 from settable_clock import SettableClock
 from tenantry.platform.client import ServiceResponse
 from tenantry.platform.context import TenantContext
@@ -107,7 +107,7 @@ def deletions(
 def client(databases: Databases, deletions: AttachmentDeletions) -> Iterator[TestClient]:
     app = FastAPI()
     install_error_handlers(app)
-    app.include_router(build_router(databases, FixedDataKeys(), deletions))
+    app.include_router(build_router(databases, FixedDataKeys(), harness_cursors(), deletions))
     app.add_middleware(HeaderContextMiddleware)
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
@@ -326,7 +326,7 @@ def test_the_loop_retries_on_its_own(
     )
     app = FastAPI(on_startup=[deletions.loop.start], on_shutdown=[deletions.loop.stop])
     install_error_handlers(app)
-    app.include_router(build_router(databases, FixedDataKeys(), deletions))
+    app.include_router(build_router(databases, FixedDataKeys(), harness_cursors(), deletions))
     app.add_middleware(HeaderContextMiddleware)
     with TestClient(app, raise_server_exceptions=False) as client:
         make_issue(client, "tenant-a")

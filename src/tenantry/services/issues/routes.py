@@ -12,10 +12,12 @@ from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
 
 from tenantry.platform.context import UserContext, current_tenant, current_user
+from tenantry.platform.cursors import MAX_CURSOR_LENGTH, ListCursors
 from tenantry.platform.data_keys import DataKeys, TenantKeys
 from tenantry.platform.errors import ApiError
 from tenantry.platform.storage.databases import Databases
 from tenantry.platform.storage.tenant_session import TenantSession
+from tenantry.platform.text import OneLineText
 from tenantry.services.issues import store
 from tenantry.services.issues.keys import (
     LABEL_PATTERN,
@@ -58,7 +60,7 @@ async def require_user() -> UserContext:
 
 User = Annotated[UserContext, Depends(require_user)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
-Cursor = Annotated[str | None, Query(max_length=512)]
+Cursor = Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)]
 
 
 class DeletionFollowUp(Protocol):
@@ -77,11 +79,13 @@ class DeletionFollowUp(Protocol):
 def build_router(
     databases: Databases,
     data_keys: DataKeys,
+    cursors: ListCursors,
     on_deleted: DeletionFollowUp | None = None,
 ) -> APIRouter:
     """The issues routes, storing through `databases` (one per process, shared by all tenants).
 
-    `on_deleted` is told of each issue deletion, before, within and after its transaction.
+    Listings hand out and take back `cursors`. `on_deleted` is told of each issue deletion,
+    before, within and after its transaction.
 
     Handlers are coroutines that run their few, short SQLite statements on the event loop: on
     the spine benchmark that halved the service's CPU per request against plain `def` handlers,
@@ -129,7 +133,7 @@ def build_router(
         _user: User,
         project: Annotated[str | None, Query(pattern=PROJECT_KEY_PATTERN)] = None,
         status: Status | None = None,
-        assignee: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+        assignee: Annotated[OneLineText | None, Query(min_length=1, max_length=64)] = None,
         label: Annotated[str | None, Query(pattern=LABEL_PATTERN)] = None,
         limit: Limit = DEFAULT_PAGE,
         cursor: Cursor = None,
@@ -138,7 +142,9 @@ def build_router(
 
         def page(keys: TenantKeys) -> IssuePage:
             with databases.session() as session:
-                issues, next_cursor = store.list_issues(session, keys, where, limit, cursor)
+                issues, next_cursor = store.list_issues(
+                    session, keys, where, (cursors, limit, cursor)
+                )
                 return IssuePage(issues=[IssueOut.of(i) for i in issues], next_cursor=next_cursor)
 
         return await data_keys.run(page)
@@ -212,7 +218,9 @@ def build_router(
         def page(keys: TenantKeys) -> CommentPage:
             with databases.session() as session:
                 issue = store.find_issue(session, keys, ref)
-                comments, next_cursor = store.list_comments(session, keys, issue, limit, cursor)
+                comments, next_cursor = store.list_comments(
+                    session, keys, issue, (cursors, limit, cursor)
+                )
                 return CommentPage(
                     comments=[CommentOut.of(c) for c in comments], next_cursor=next_cursor
                 )
