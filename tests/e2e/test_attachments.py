@@ -236,7 +236,7 @@ def test_view_only_sites_show_previews_but_not_originals(cloud: Cloud) -> None:
     admin.create_issue("Contract review")
     assert attach(admin, "OPS-1", "plan.png", png()).status_code == 201
     settings = admin.request(
-        "PUT", "/rest/media/settings", json={"view_only": True, "max_file_bytes": 4096}
+        "PATCH", "/rest/media/settings", json={"view_only": True, "max_file_bytes": 4096}
     )
     assert settings.status_code == 200, settings.text
 

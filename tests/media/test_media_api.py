@@ -380,10 +380,11 @@ def test_quota(harness: MediaHarness) -> None:
 def test_per_tenant_limits_and_view_only(harness: MediaHarness, stored: str) -> None:
     as_user = {"x-test-role": "user"}
     as_admin = {"x-test-role": "admin"}
-    refused = harness.request("PUT", "/settings", json={"view_only": True}, headers=as_user)
-    assert refused.status_code == 403 and refused.json()["error"] == "admin_required"
+    for method in ("PUT", "PATCH"):
+        refused = harness.request(method, "/settings", json={"view_only": True}, headers=as_user)
+        assert refused.status_code == 403 and refused.json()["error"] == "admin_required"
     changed = harness.request(
-        "PUT", "/settings", json={"view_only": True, "max_file_bytes": 100}, headers=as_admin
+        "PATCH", "/settings", json={"view_only": True, "max_file_bytes": 100}, headers=as_admin
     )
     assert changed.status_code == 200, changed.text
     assert changed.json() == {
@@ -400,6 +401,92 @@ def test_per_tenant_limits_and_view_only(harness: MediaHarness, stored: str) -> 
     assert admin.status_code == 200 and admin.content == PLAINTEXT
     service = harness.token(role="service")
     assert harness.request("GET", f"/files/{stored}/content", token=service).status_code == 403
+
+
+def settings_as_admin(harness: MediaHarness, method: str, body: Any) -> Any:
+    return harness.request(method, "/settings", json=body, headers={"x-test-role": "admin"})
+
+
+def test_patching_one_setting_keeps_the_others(harness: MediaHarness) -> None:
+    first = settings_as_admin(harness, "PATCH", {"view_only": True})
+    assert first.status_code == 200, first.text
+    quota = settings_as_admin(harness, "PATCH", {"quota_bytes": 1000})
+    assert quota.json() == {
+        "view_only": True,
+        "max_file_bytes": LIMITS.max_file_bytes,
+        "quota_bytes": 1000,
+    }
+    back = settings_as_admin(harness, "PATCH", {"quota_bytes": None})
+    assert back.json()["quota_bytes"] == LIMITS.quota_bytes
+    assert back.json()["view_only"] is True
+    assert harness.request("GET", "/settings").json() == back.json()
+
+
+def test_put_replaces_every_setting_and_needs_them_all(harness: MediaHarness) -> None:
+    settings_as_admin(harness, "PATCH", {"view_only": True, "max_file_bytes": 500})
+    for partial in ({"quota_bytes": 1000}, {"view_only": False}, {}):
+        refused = settings_as_admin(harness, "PUT", partial)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"] == "invalid_request"
+    assert harness.request("GET", "/settings").json()["view_only"] is True
+    replaced = settings_as_admin(
+        harness, "PUT", {"view_only": False, "max_file_bytes": None, "quota_bytes": 1000}
+    )
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json() == {
+        "view_only": False,
+        "max_file_bytes": LIMITS.max_file_bytes,
+        "quota_bytes": 1000,
+    }
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"view_only": "yes"},
+        {"view_only": 1},
+        {"view_only": None},
+        {"max_file_bytes": "100"},
+        {"max_file_bytes": 100.0},
+        {"max_file_bytes": True},
+        {"max_file_bytes": 0},
+        {"quota_bytes": -1},
+        {"surprise": 1},
+        {},
+        [],
+    ],
+)
+def test_settings_types_are_strict(harness: MediaHarness, body: Any) -> None:
+    refused = settings_as_admin(harness, "PATCH", body)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"] == "invalid_request"
+    assert harness.request("GET", "/settings").json()["view_only"] is False
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"max_file_bytes": 99999999999999999999},
+        {"max_file_bytes": LIMITS.max_file_bytes + 1},
+        {"quota_bytes": LIMITS.quota_bytes + 1},
+        {"quota_bytes": 2**63},
+    ],
+)
+def test_a_site_cannot_raise_its_limits_above_the_operators(
+    harness: MediaHarness, body: Any
+) -> None:
+    for method in ("PATCH", "PUT"):
+        whole = {"view_only": True, "max_file_bytes": None, "quota_bytes": None, **body}
+        refused = settings_as_admin(harness, method, body if method == "PATCH" else whole)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"] == "above_operator_limit"
+    assert harness.request("GET", "/settings").json() == {
+        "view_only": False,
+        "max_file_bytes": LIMITS.max_file_bytes,
+        "quota_bytes": LIMITS.quota_bytes,
+    }
+    at_the_limit = settings_as_admin(harness, "PATCH", {"max_file_bytes": LIMITS.max_file_bytes})
+    assert at_the_limit.status_code == 200
 
 
 # -- token issuing ---------------------------------------------------------------------------

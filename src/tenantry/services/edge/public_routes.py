@@ -61,6 +61,7 @@ MEDIA_PREFIX = "/rest/media/"
 MEDIA_SETTINGS_ROUTES = (
     PublicRoute("GET", "/rest/media/settings", "media"),
     PublicRoute("PUT", "/rest/media/settings", "media"),
+    PublicRoute("PATCH", "/rest/media/settings", "media"),
 )
 
 

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from tenantry.platform.context import UserContext, current_tenant, current_user
+from tenantry.platform.context import current_tenant, current_user
 from tenantry.platform.errors import ApiError
 from tenantry.platform.media_tokens import MAX_LIFETIME, MediaGrant
 from tenantry.services.media import blobs
@@ -27,7 +27,8 @@ from tenantry.services.media.models import NAME_LENGTH
 from tenantry.services.media.names import display_name
 from tenantry.services.media.scope import check_collection, check_id
 from tenantry.services.media.service import Media
-from tenantry.services.media.store import FileRow, Settings, UploadRow
+from tenantry.services.media.settings_routes import build_settings_router
+from tenantry.services.media.store import FileRow, UploadRow
 from tenantry.services.media.tokens import (
     ACTIONS,
     DEFAULT_LIFETIME,
@@ -46,7 +47,7 @@ _NO_SNIFF = {"x-content-type-options": "nosniff", "cache-control": "private, no-
 class TokenRequest(BaseModel):
     """What a service asks a media token for."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     collection: Annotated[str, Field(max_length=128)]
     actions: Annotated[list[str], Field(min_length=1, max_length=len(ACTIONS))]
@@ -56,7 +57,7 @@ class TokenRequest(BaseModel):
 class NewUpload(BaseModel):
     """A chunked upload about to start."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: Annotated[str, Field(max_length=4096)] = ""
     size: Annotated[int, Field(ge=0)]
@@ -66,19 +67,9 @@ class NewUpload(BaseModel):
 class Rename(BaseModel):
     """A file's new display name."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: Annotated[str, Field(min_length=1, max_length=4096)]
-
-
-class SettingsIn(BaseModel):
-    """A tenant's media settings; limits left out (null) fall back to the cloud's defaults."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    view_only: bool = False
-    max_file_bytes: Annotated[int | None, Field(ge=1)] = None
-    quota_bytes: Annotated[int | None, Field(ge=1)] = None
 
 
 def build_router(media: Media, tokens: MediaTokens) -> APIRouter:
@@ -86,7 +77,7 @@ def build_router(media: Media, tokens: MediaTokens) -> APIRouter:
     router = APIRouter()
     for prefix in (INTERNAL_PREFIX, PUBLIC_PREFIX):
         router.routes.extend(_file_routes(media, tokens, prefix).routes)
-        router.routes.extend(_settings_routes(media, prefix).routes)
+        router.routes.extend(build_settings_router(media, prefix).routes)
     router.routes.extend(_token_routes(media, tokens, INTERNAL_PREFIX).routes)
     return router
 
@@ -125,45 +116,6 @@ def _token_routes(media: Media, tokens: MediaTokens, prefix: str) -> APIRouter:
         }
 
     return router
-
-
-def _settings_routes(media: Media, prefix: str) -> APIRouter:
-    router = APIRouter(prefix=prefix)
-
-    def admin() -> UserContext:
-        _tenant_id()
-        user = current_user.get()
-        if user is None:
-            raise ApiError(401, "user_required", "media settings are changed by a signed-in user")
-        if user.role != "admin":
-            raise ApiError(403, "admin_required", "only a site admin may change media settings")
-        return user
-
-    @router.get("/settings")
-    def get_settings() -> dict[str, object]:
-        """The site's media settings and the limits in force."""
-        _tenant_id()
-        return _settings_document(media)
-
-    @router.put("/settings")
-    def put_settings(
-        body: SettingsIn, _: Annotated[UserContext, Depends(admin)]
-    ) -> dict[str, object]:
-        """Replace the site's media settings (admins only)."""
-        media.put_settings(Settings(body.view_only, body.max_file_bytes, body.quota_bytes))
-        return _settings_document(media)
-
-    return router
-
-
-def _settings_document(media: Media) -> dict[str, object]:
-    settings = media.settings()
-    limits = media.limits()
-    return {
-        "view_only": settings.view_only,
-        "max_file_bytes": limits.max_file_bytes,
-        "quota_bytes": limits.quota_bytes,
-    }
 
 
 def _file_routes(media: Media, tokens: MediaTokens, prefix: str) -> APIRouter:

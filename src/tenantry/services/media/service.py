@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
@@ -43,7 +43,8 @@ WHOLE_READ_LIMIT = 4 * 1024 * 1024
 """Files up to this size are decrypted whole before the first byte is sent; larger ones are
 streamed frame by frame, each frame sent only once it has authenticated (fail closed)."""
 _CHARGE_ATTEMPTS = 3
-"""A tenant's first charge can collide with another making its usage row: then it retries."""
+"""A tenant's first charge (or settings change) can collide with another making its row: then
+it retries."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,14 +101,36 @@ class Media:
         with self.databases.session() as session:
             return store.get_settings(session)
 
-    def put_settings(self, settings: Settings) -> Settings:
-        """Replace the current tenant's settings."""
-        with self.databases.session() as session:
-            store.put_settings(session, settings)
-        return settings
+    def change_settings(self, changes: Mapping[str, bool | int | None]) -> Settings:
+        """Set the named settings of the current tenant (the others stay as they are).
+
+        A site's own limits may only be lower than the operator's (the cloud's defaults):
+        a higher one is a 422 `above_operator_limit`, and nothing changes.
+        """
+        for name, ceiling in (
+            ("max_file_bytes", self.defaults.max_file_bytes),
+            ("quota_bytes", self.defaults.quota_bytes),
+        ):
+            value = changes.get(name)
+            if isinstance(value, int) and value > ceiling:
+                raise ApiError(
+                    422,
+                    "above_operator_limit",
+                    f"{name} may be at most {ceiling}, the limit this cloud's operator set",
+                )
+        for attempt in range(_CHARGE_ATTEMPTS):
+            try:
+                with self.databases.session() as session:
+                    store.change_settings(session, changes)
+                break
+            except IntegrityError:
+                if attempt + 1 == _CHARGE_ATTEMPTS:
+                    raise
+        return self.settings()
 
     def limits(self) -> Limits:
-        """The current tenant's limits: its own where set, the cloud's defaults otherwise."""
+        """The current tenant's limits: its own where set (never above the cloud's defaults),
+        the cloud's defaults otherwise."""
         settings = self.settings()
         return self.defaults.with_overrides(settings.max_file_bytes, settings.quota_bytes)
 
