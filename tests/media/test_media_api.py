@@ -117,13 +117,124 @@ def test_unsupported_type_goes_pending_then_failed(harness: MediaHarness) -> Non
     assert preview.json()["error"] == "preview_failed"
 
 
-def test_empty_file_fails_with_reason(harness: MediaHarness) -> None:
-    created = harness.upload(b"", name="empty.png").json()
-    assert harness.wait_status(created["id"])["reason"] == "empty_file"
+def test_a_file_of_no_previewable_type_is_kept_with_no_preview_pages(
+    harness: MediaHarness,
+) -> None:
+    data = b"plain notes, no preview for text\n" * 10
+    created = harness.upload(data, name="notes.txt")
+    assert created.status_code == 201, created.text
+    status = harness.wait_status(created.json()["id"])
+    assert (status["status"], status["reason"], status["preview_pages"]) == (
+        "failed",
+        "unsupported_type",
+        0,
+    )
+    listed = harness.request("GET", "/collections/issues:OPS-1/files", token=harness.token())
+    assert [f["preview_pages"] for f in listed.json()["files"]] == [0]
+    download = harness.request("GET", f"/files/{status['id']}/content", token=harness.token())
+    assert download.content == data
+
+
+def test_an_empty_file_is_refused_and_nothing_is_stored(harness: MediaHarness) -> None:
+    multipart = harness.upload(b"", name="empty.png")
+    assert multipart.status_code == 422, multipart.text
+    assert multipart.json()["error"] == "empty_file"
+    raw = harness.request(
+        "POST",
+        "/collections/issues:OPS-1/files",
+        token=harness.token(),
+        params={"name": "empty.bin"},
+        content=b"",
+    )
+    assert raw.status_code == 422 and raw.json()["error"] == "empty_file"
+    chunked = harness.request(
+        "POST",
+        "/collections/issues:OPS-1/uploads",
+        token=harness.token(),
+        json={"name": "empty.bin", "size": 0},
+    )
+    assert chunked.status_code == 422 and chunked.json()["error"] == "empty_file"
+    listed = harness.request("GET", "/collections/issues:OPS-1/files", token=harness.token())
+    assert listed.json()["files"] == []
+    assert stored_bytes(harness) == b""
+    # Nothing was charged to the quota either: the whole quota is still there.
+    size = LIMITS.max_file_bytes
+    for _ in range(LIMITS.quota_bytes // size):
+        assert harness.upload(b"q" * size).status_code == 201
+
+
+def test_a_second_file_field_is_refused(harness: MediaHarness) -> None:
+    two = harness.request(
+        "POST",
+        "/collections/issues:OPS-1/files",
+        token=harness.token(),
+        files=[("file", ("a.txt", b"first", "text/plain")), ("file", ("b.txt", b"second"))],
+    )
+    assert two.status_code == 400, two.text
+    assert two.json()["error"] == "duplicate_file_field"
+    assert (
+        harness.request("GET", "/collections/issues:OPS-1/files", token=harness.token()).json()[
+            "files"
+        ]
+        == []
+    )
+    # Other fields beside the one file are still fine.
+    with_note = harness.request(
+        "POST",
+        "/collections/issues:OPS-1/files",
+        token=harness.token(),
+        files=[("note", ("n", b"ignored")), ("file", ("a.txt", b"first", "text/plain"))],
+    )
+    assert with_note.status_code == 201, with_note.text
+
+
+@pytest.mark.parametrize(
+    "name", ["\u202egnp.exe", "red\x1b[31m.txt", "nul\x00.txt", "tab\tin.txt", "a\nb.txt"]
+)
+def test_file_names_with_control_or_bidi_characters_are_refused(
+    harness: MediaHarness, name: str
+) -> None:
+    # Built by hand: HTTP clients percent-encode such names; a hostile one sends them raw.
+    body = (
+        b'--b0undary\r\nContent-Disposition: form-data; name="file"; filename="'
+        + name.encode()
+        + b'"\r\nContent-Type: text/plain\r\n\r\ndata\r\n--b0undary--\r\n'
+    )
+    refused = harness.request(
+        "POST",
+        "/collections/issues:OPS-1/files",
+        token=harness.token(),
+        content=body,
+        headers={"content-type": "multipart/form-data; boundary=b0undary"},
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"] == "invalid_request"
+    as_query = harness.request(
+        "POST",
+        "/collections/issues:OPS-1/files",
+        token=harness.token(),
+        params={"name": name},
+        content=b"data",
+    )
+    assert as_query.status_code == 422
+    chunked = harness.request(
+        "POST",
+        "/collections/issues:OPS-1/uploads",
+        token=harness.token(),
+        json={"name": name, "size": 4},
+    )
+    assert chunked.status_code == 422
+    kept = harness.upload(b"data", name="kept.txt").json()
+    renamed = harness.request(
+        "PATCH", f"/files/{kept['id']}", token=harness.token(), json={"name": name}
+    )
+    assert renamed.status_code == 422
+    listed = harness.request("GET", "/collections/issues:OPS-1/files", token=harness.token())
+    assert [f["name"] for f in listed.json()["files"]] == ["kept.txt"]
 
 
 def test_path_traversal_name_is_only_a_display_name(harness: MediaHarness) -> None:
-    created = harness.upload(b"%PDF-1.4 data", name="../../etc/\u202epasswd").json()
+    created = harness.upload(b"%PDF-1.4 data", name="../../etc/passwd").json()
     assert created["name"] == "passwd"
     assert created["status"] == "failed" and created["reason"] == "invalid_name"
     again = harness.request("GET", f"/files/{created['id']}", token=harness.token()).json()
@@ -401,6 +512,29 @@ def test_per_tenant_limits_and_view_only(harness: MediaHarness, stored: str) -> 
     assert admin.status_code == 200 and admin.content == PLAINTEXT
     service = harness.token(role="service")
     assert harness.request("GET", f"/files/{stored}/content", token=service).status_code == 403
+
+
+def test_view_only_users_do_not_see_the_originals_sha256(
+    harness: MediaHarness, stored: str
+) -> None:
+    digest = hashlib.sha256(PLAINTEXT).hexdigest()
+    user = harness.token(role="user")
+    admin = harness.token(role="admin")
+    assert harness.request("GET", f"/files/{stored}", token=user).json()["sha256"] == digest
+    made = harness.request(
+        "PATCH", "/settings", json={"view_only": True}, headers={"x-test-role": "admin"}
+    )
+    assert made.status_code == 200, made.text
+    seen = [
+        harness.request("GET", f"/files/{stored}", token=user).json(),
+        harness.request("GET", "/collections/issues:OPS-1/files", token=user).json()["files"][0],
+        harness.upload(b"another", token=user).json(),
+        harness.request("PATCH", f"/files/{stored}", token=user, json={"name": "b.txt"}).json(),
+    ]
+    for document in seen:
+        assert "sha256" not in document, document
+        assert digest not in str(document)
+    assert harness.request("GET", f"/files/{stored}", token=admin).json()["sha256"] == digest
 
 
 def settings_as_admin(harness: MediaHarness, method: str, body: Any) -> Any:

@@ -19,6 +19,7 @@ from starlette.responses import Response
 from tenantry.platform.context import current_tenant, current_user
 from tenantry.platform.errors import ApiError
 from tenantry.platform.media_tokens import MAX_LIFETIME, MediaGrant
+from tenantry.platform.text import OneLineText
 from tenantry.services.media import blobs
 from tenantry.services.media.bodies import read_raw, read_upload
 from tenantry.services.media.downloads import FrameStreamResponse
@@ -59,7 +60,7 @@ class NewUpload(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    name: Annotated[str, Field(max_length=4096)] = ""
+    name: Annotated[OneLineText, Field(max_length=4096)] = ""
     size: Annotated[int, Field(ge=0)]
     chunk_size: Annotated[int | None, Field(ge=1)] = None
 
@@ -69,7 +70,7 @@ class Rename(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    name: Annotated[str, Field(min_length=1, max_length=4096)]
+    name: Annotated[OneLineText, Field(min_length=1, max_length=4096)]
 
 
 def build_router(media: Media, tokens: MediaTokens) -> APIRouter:
@@ -131,6 +132,18 @@ def _file_routes(media: Media, tokens: MediaTokens, prefix: str) -> APIRouter:
 
     Grant = Annotated[MediaGrant, Depends(grant)]
 
+    def sees_originals(grant: MediaGrant) -> bool:
+        """Whether the token's holder may have originals: their bytes, or their sha256 (which
+        would confirm a guess of what a file holds). Not so for non-admins on view-only sites."""
+        return grant.role == "admin" or not media.settings().view_only
+
+    def shown(row: FileRow, grant: MediaGrant) -> dict[str, object]:
+        """A file as the token's holder may see it."""
+        document = row.public()
+        if not sees_originals(grant):
+            del document["sha256"]
+        return document
+
     def file_for(grant: MediaGrant, file_id: str, action: str) -> FileRow:
         row = media.file(check_id(file_id, "the file"))
         require(grant, tenant=grant.tenant, collection=row.collection, action=action)
@@ -141,7 +154,7 @@ def _file_routes(media: Media, tokens: MediaTokens, prefix: str) -> APIRouter:
         collection: str,
         request: Request,
         grant: Grant,
-        name: Annotated[str | None, Query(max_length=4096)] = None,
+        name: Annotated[OneLineText | None, Query(max_length=4096)] = None,
     ) -> dict[str, object]:
         """Upload a whole file (multipart field `file`, or a raw body with `?name=`)."""
         require(
@@ -150,13 +163,13 @@ def _file_routes(media: Media, tokens: MediaTokens, prefix: str) -> APIRouter:
         limit = media.limits().max_file_bytes
         sent = await read_upload(request, limit, name)
         row = await media.upload(collection, sent.filename, sent.data)
-        return row.public()
+        return shown(row, grant)
 
     @router.get("/collections/{collection}/files")
     def list_files(collection: str, grant: Grant) -> dict[str, object]:
         """Every file of the collection, with its processing status."""
         require(grant, tenant=grant.tenant, collection=check_collection(collection), action="read")
-        return {"files": [row.public() for row in media.files(collection)]}
+        return {"files": [shown(row, grant) for row in media.files(collection)]}
 
     @router.post("/collections/{collection}/uploads", status_code=201)
     def start_upload(collection: str, body: NewUpload, grant: Grant) -> dict[str, object]:
@@ -201,7 +214,7 @@ def _file_routes(media: Media, tokens: MediaTokens, prefix: str) -> APIRouter:
         """Assemble the file once every chunk is in (optionally checking the whole sha256)."""
         row = upload_for(grant, upload_id)
         created = await media.complete_upload(row, sha256)
-        return created.public()
+        return shown(created, grant)
 
     @router.delete("/uploads/{upload_id}", status_code=204)
     def cancel_upload(upload_id: str, grant: Grant) -> Response:
@@ -212,19 +225,19 @@ def _file_routes(media: Media, tokens: MediaTokens, prefix: str) -> APIRouter:
     @router.get("/files/{file_id}")
     def file_metadata(file_id: str, grant: Grant) -> dict[str, object]:
         """A file's metadata and processing status (with the reason when it failed)."""
-        return file_for(grant, file_id, "read").public()
+        return shown(file_for(grant, file_id, "read"), grant)
 
     @router.patch("/files/{file_id}")
     def rename(file_id: str, body: Rename, grant: Grant) -> dict[str, object]:
         """Change a file's display name."""
         row = file_for(grant, file_id, "update")
-        return media.rename(row, display_name(body.name)[:NAME_LENGTH]).public()
+        return shown(media.rename(row, display_name(body.name)[:NAME_LENGTH]), grant)
 
     @router.get("/files/{file_id}/content")
     async def download(file_id: str, grant: Grant) -> Response:
         """The original bytes, as an attachment; refused for non-admins on view-only sites."""
         row = file_for(grant, file_id, "read")
-        if grant.role != "admin" and media.settings().view_only:
+        if not sees_originals(grant):
             raise ApiError(403, "view_only", "this site's attachments can be previewed only")
         body = await media.original(row)
         headers = {

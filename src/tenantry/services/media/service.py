@@ -168,6 +168,7 @@ class Media:
         `name` is what the client called the file: only a sanitised copy is kept, and a name
         that tries to be a path gets no preview (`failed`, `invalid_name`).
         """
+        _refuse_empty(len(data))
         limits = self._check_room(len(data))
         keys = await self.data_keys.for_tenant()
         file_id = uuid.uuid4().hex
@@ -272,6 +273,7 @@ class Media:
                 "invalid_chunk_size",
                 f"chunk_size must be {MIN_CHUNK_BYTES}..{MAX_CHUNK_BYTES}",
             )
+        _refuse_empty(size)
         limits = self._check_room(size)
         # The client's name as given (bounded): checked and sanitised when the file is made.
         raw_name = (name or "")[:NAME_LENGTH]
@@ -473,6 +475,12 @@ class Media:
 
         await asyncio.to_thread(remove_blobs)
         return len(files)
+
+
+def _refuse_empty(size: int) -> None:
+    """An empty file is refused before anything is stored (there is nothing to keep or show)."""
+    if size == 0:
+        raise ApiError(422, "empty_file", "the file is empty")
 
 
 def _name_refusal(name: str | None) -> str | None:
