@@ -414,3 +414,36 @@ def test_deleting_an_issue_deletes_its_attachments(
         # Another issue's attachments stay.
         kept = plain.get(attached["chart.png"]["download_url"])
         assert kept.status_code == 200 and kept.content == GOOD["chart.png"]
+
+
+def test_one_attachment_is_deleted_and_no_other(cloud: Cloud, site: Site) -> None:
+    first, second = site.create_issue("Two files")["key"], site.create_issue("One file")["key"]
+    for key, name in ((first, "chart.png"), (first, "report.pdf"), (second, "chart.png")):
+        assert attach(site, key, name, GOOD[name]).status_code == 201
+    mine = processed(site, first, 2)
+    theirs = processed(site, second, 1)["chart.png"]
+    target = mine["chart.png"]
+    url = f"/rest/issues/issues/{{key}}/attachments/{target['id']}"
+
+    # Named on another issue, or by another site, the attachment does not exist.
+    elsewhere = site.request("DELETE", url.format(key=second))
+    assert elsewhere.status_code == 404, elsewhere.text
+    assert elsewhere.json()["error"] == "attachment_not_found"
+    other = signup(cloud, region="eu", prefix="attach-del")
+    assert other.request("DELETE", url.format(key=first)).json()["error"] == "issue_not_found"
+    with cloud.http("eu") as plain:
+        assert plain.get(target["download_url"]).content == GOOD["chart.png"]
+
+    deleted = site.request("DELETE", url.format(key=first))
+    assert deleted.status_code == 204, deleted.text
+    left = listing(site, first).json()["attachments"]
+    assert [f["name"] for f in left] == ["report.pdf"]
+    assert [f["id"] for f in listing(site, second).json()["attachments"]] == [theirs["id"]]
+    with cloud.http("eu") as plain:
+        assert plain.get(target["download_url"]).status_code == 404
+        assert plain.get(theirs["download_url"]).content == GOOD["chart.png"]
+    assert not stored_file(cloud, site, target["id"]).exists()
+    again = site.request("DELETE", url.format(key=first))
+    assert again.status_code == 404 and again.json()["error"] == "attachment_not_found"
+    bad = site.request("DELETE", f"/rest/issues/issues/{first}/attachments/not-an-id")
+    assert bad.status_code == 404 and bad.json()["error"] == "attachment_not_found"

@@ -662,3 +662,70 @@ def test_bad_token_requests_are_refused(harness: MediaHarness, body: Any, code: 
     refused = issue(harness, body)
     assert refused.status_code in (400, 422)
     assert refused.json()["error"] == code
+
+
+# -- tokens for one upload -------------------------------------------------------------------
+
+
+def start(harness: MediaHarness, size: int = 70000, collection: str = "issues:OPS-1") -> Any:
+    started = harness.request(
+        "POST",
+        f"/collections/{collection}/uploads",
+        token=harness.token(collection=collection),
+        json={"name": "part.bin", "size": size, "chunk_size": 65536},
+    )
+    assert started.status_code == 201, started.text
+    return started.json()
+
+
+def test_a_token_for_one_upload_serves_that_upload_alone(harness: MediaHarness) -> None:
+    mine, other = start(harness), start(harness)
+    issued = issue(
+        harness,
+        {"collection": "issues:OPS-1", "actions": ["insert"], "upload": mine["id"]},
+        role="user",
+    )
+    assert issued.status_code == 201, issued.text
+    scoped = issued.json()["token"]
+    assert harness.tokens.verify(scoped).upload == mine["id"]
+    data = os.urandom(70000)
+    pieces = [data[:65536], data[65536:]]
+    for index, piece in enumerate(pieces):
+        sent = harness.request(
+            "PUT",
+            chunk_url(mine, index),
+            token=scoped,
+            params={"sha256": hashlib.sha256(piece).hexdigest()},
+            content=piece,
+        )
+        assert sent.status_code == 200, sent.text
+    # Not for another upload of the same collection, nor for the collection itself.
+    for method, path, kwargs in (
+        ("GET", f"/uploads/{other['id']}", {}),
+        ("PUT", chunk_url(other, 0), {"params": {"sha256": "0" * 64}, "content": b"x"}),
+        ("POST", f"/uploads/{other['id']}/complete", {}),
+        ("DELETE", f"/uploads/{other['id']}", {}),
+        ("POST", "/collections/issues:OPS-1/uploads", {"json": {"name": "x", "size": 5}}),
+        ("POST", "/collections/issues:OPS-1/files", {"files": {"file": ("a", b"a")}}),
+    ):
+        refused = harness.request(method, path, token=scoped, **kwargs)
+        assert refused.status_code == 403, (method, path, refused.text)
+        assert refused.json()["error"] == "media_token_wrong_upload"
+    done = harness.request("POST", f"/uploads/{mine['id']}/complete", token=scoped)
+    assert done.status_code == 201, done.text
+    download = harness.request("GET", f"/files/{done.json()['id']}/content", token=harness.token())
+    assert download.content == data
+
+
+def test_a_token_for_an_upload_of_another_collection_is_not_issued(
+    harness: MediaHarness,
+) -> None:
+    theirs = start(harness, collection="issues:OPS-2")
+    refused = issue(
+        harness, {"collection": "issues:OPS-1", "actions": ["insert"], "upload": theirs["id"]}
+    )
+    assert refused.status_code == 404 and refused.json()["error"] == "not_found"
+    malformed = issue(
+        harness, {"collection": "issues:OPS-1", "actions": ["insert"], "upload": "../x"}
+    )
+    assert malformed.status_code == 422

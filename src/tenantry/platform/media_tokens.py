@@ -4,8 +4,9 @@ A media token is a JWT signed with media's own service key (ES256, `kid = media/
 audience `tenantry-media` (no service answers to that name, so it is never a service token), at
 most MAX_LIFETIME seconds long. It names the tenant (cloud id and site, so the edge can find the
 tenant from the token alone), one collection, a set of actions, and the role of the user it was
-issued for. Links carry it as `?token=`; it is reusable until it expires, by design, so it is
-kept short. Only media issues them (`tenantry.services.media.tokens`).
+issued for; a token for a chunked upload also names that upload, and serves it alone. Links
+carry it as `?token=`; it is reusable until it expires, by design, so it is kept short. Only
+media issues them (`tenantry.services.media.tokens`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ SITE = "site"
 COLLECTION = "collection"
 ACTIONS_CLAIM = "actions"
 ROLE = "role"
+UPLOAD = "upload"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,8 @@ class MediaGrant:
     actions: frozenset[str]
     role: str
     expires: int
+    upload: str | None = None
+    """The one chunked upload the token serves, when it is scoped to one."""
 
 
 class MediaTokenReader:
@@ -71,9 +75,20 @@ class MediaTokenReader:
 def _grant(claims: dict[str, Any]) -> MediaGrant:
     actions = claims.get(ACTIONS_CLAIM)
     fields = (claims.get(TENANT), claims.get(SITE), claims.get(COLLECTION), claims.get(ROLE))
-    if not isinstance(actions, list) or not all(isinstance(f, str) for f in fields):
+    upload = claims.get(UPLOAD)
+    if (
+        not isinstance(actions, list)
+        or not all(isinstance(f, str) for f in fields)
+        or not (upload is None or isinstance(upload, str))
+    ):
         raise ApiError(403, "media_token_malformed", "the media token lacks its scope")
     tenant, site, collection, role = (str(f) for f in fields)
     return MediaGrant(
-        tenant, site, collection, frozenset(str(a) for a in actions), role, int(claims["exp"])
+        tenant,
+        site,
+        collection,
+        frozenset(str(a) for a in actions),
+        role,
+        int(claims["exp"]),
+        upload,
     )

@@ -55,6 +55,12 @@ TENANT_ROUTES = (
     PublicRoute("GET", "/rest/issues/issues/{key}/comments", "issues"),
     PublicRoute("POST", "/rest/issues/issues/{key}/attachments", "issues", upload=True),
     PublicRoute("GET", "/rest/issues/issues/{key}/attachments", "issues"),
+    PublicRoute("DELETE", "/rest/issues/issues/{key}/attachments/{attachment_id}", "issues"),
+    PublicRoute("POST", "/rest/issues/issues/{key}/attachments/uploads", "issues"),
+    PublicRoute("GET", "/rest/issues/issues/{key}/attachments/uploads/{upload_id}", "issues"),
+    PublicRoute(
+        "POST", "/rest/issues/issues/{key}/attachments/uploads/{upload_id}/complete", "issues"
+    ),
 )
 
 MEDIA_PREFIX = "/rest/media/"

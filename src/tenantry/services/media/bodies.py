@@ -34,17 +34,24 @@ def too_large(limit: int) -> ApiError:
 
 async def read_raw(request: Request, limit: int) -> bytes:
     """The whole body, refused (413 `file_too_large`) as soon as it passes `limit` bytes."""
+    return b"".join(await read_pieces(request, limit))
+
+
+async def read_pieces(request: Request, limit: int) -> list[bytes]:
+    """The body as the pieces it arrived in (never joined: one copy of it in memory), refused
+    (413 `file_too_large`) as soon as it passes `limit` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_large(limit)
-    chunks: list[bytes] = []
+    pieces: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
+    async for piece in request.stream():
+        size += len(piece)
         if size > limit:
             raise too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+        if piece:
+            pieces.append(piece)
+    return pieces
 
 
 async def read_upload(request: Request, limit: int, name: str | None) -> Upload:

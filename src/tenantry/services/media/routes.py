@@ -17,11 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from tenantry.platform.context import current_tenant, current_user
-from tenantry.platform.errors import ApiError
+from tenantry.platform.errors import ApiError, not_found
 from tenantry.platform.media_tokens import MAX_LIFETIME, MediaGrant
 from tenantry.platform.text import OneLineText
 from tenantry.services.media import blobs
-from tenantry.services.media.bodies import read_raw, read_upload
+from tenantry.services.media.bodies import read_pieces, read_upload
 from tenantry.services.media.downloads import FrameStreamResponse
 from tenantry.services.media.limits import MAX_CHUNK_BYTES
 from tenantry.services.media.models import NAME_LENGTH
@@ -42,6 +42,7 @@ INTERNAL_PREFIX = "/media"
 PUBLIC_PREFIX = "/rest/media"
 TOKEN_HEADER = "x-tenantry-media-token"  # noqa: S105 - a header name, not a secret
 _SHA256 = r"^[0-9a-fA-F]{64}$"
+_ID = r"^[0-9a-f]{32}$"
 _NO_SNIFF = {"x-content-type-options": "nosniff", "cache-control": "private, no-store"}
 
 
@@ -53,6 +54,8 @@ class TokenRequest(BaseModel):
     collection: Annotated[str, Field(max_length=128)]
     actions: Annotated[list[str], Field(min_length=1, max_length=len(ACTIONS))]
     lifetime: Annotated[int, Field(ge=1, le=MAX_LIFETIME)] = DEFAULT_LIFETIME
+    upload: Annotated[str | None, Field(pattern=_ID)] = None
+    """Scope the token to this chunked upload of the collection (it must be under way)."""
 
 
 class NewUpload(BaseModel):
@@ -100,6 +103,8 @@ def _token_routes(media: Media, tokens: MediaTokens, prefix: str) -> APIRouter:
         if tenant is None:
             raise ApiError(400, "tenant_required", "media tokens are issued within a tenant")
         collection = check_collection(body.collection)
+        if body.upload is not None and media.upload_row(body.upload).collection != collection:
+            raise not_found("the upload")
         user = current_user.get()
         token, expires = tokens.issue(
             tenant=tenant.cloud_id,
@@ -108,12 +113,14 @@ def _token_routes(media: Media, tokens: MediaTokens, prefix: str) -> APIRouter:
             actions=body.actions,
             role=user.role if user is not None else SERVICE_ROLE,
             lifetime=body.lifetime,
+            upload=body.upload,
         )
         return {
             "token": token,
             "expires_at": expires,
             "collection": collection,
             "actions": sorted(set(body.actions)),
+            "upload": body.upload,
         }
 
     return router
@@ -182,7 +189,9 @@ def _file_routes(media: Media, tokens: MediaTokens, prefix: str) -> APIRouter:
 
     def upload_for(grant: MediaGrant, upload_id: str) -> UploadRow:
         row = media.upload_row(check_id(upload_id, "the upload"))
-        require(grant, tenant=grant.tenant, collection=row.collection, action="insert")
+        require(
+            grant, tenant=grant.tenant, collection=row.collection, action="insert", upload=row.id
+        )
         return row
 
     @router.get("/uploads/{upload_id}")
@@ -201,8 +210,8 @@ def _file_routes(media: Media, tokens: MediaTokens, prefix: str) -> APIRouter:
     ) -> dict[str, object]:
         """Send chunk `index` (raw body) with its sha256 (hex); resending replaces it."""
         row = upload_for(grant, upload_id)
-        data = await read_raw(request, MAX_CHUNK_BYTES)
-        state = await media.put_chunk(row, index, sha256, data)
+        pieces = await read_pieces(request, MAX_CHUNK_BYTES)
+        state = await media.put_chunk(row, index, sha256, pieces)
         return state.public()
 
     @router.post("/uploads/{upload_id}/complete", status_code=201)

@@ -299,18 +299,25 @@ class Media:
         return UploadState(upload, [c.index for c in chunks])
 
     async def put_chunk(
-        self, upload: UploadRow, index: int, sha256: str, data: bytes
+        self, upload: UploadRow, index: int, sha256: str, pieces: list[bytes]
     ) -> UploadState:
-        """Check one chunk's place, size and sha256, then seal and keep it; resending replaces."""
+        """Check one chunk's place, size and sha256, then seal and keep it; resending replaces.
+
+        The chunk is the pieces it arrived in, never joined into one more copy.
+        """
         if not 0 <= index < upload.chunk_count:
             raise ApiError(
                 400, "bad_chunk_index", f"chunks are numbered 0..{upload.chunk_count - 1}"
             )
-        if len(data) != upload.chunk_length(index):
+        size = sum(len(piece) for piece in pieces)
+        if size != upload.chunk_length(index):
             raise ApiError(
                 400, "bad_chunk_size", f"chunk {index} must be {upload.chunk_length(index)} bytes"
             )
-        if hashlib.sha256(data).hexdigest() != sha256.lower():
+        hasher = hashlib.sha256()
+        for piece in pieces:
+            hasher.update(piece)
+        if hasher.hexdigest() != sha256.lower():
             raise ApiError(400, "sha256_mismatch", f"chunk {index} does not match its sha256")
         keys = await self.data_keys.for_tenant()
         tenant = require_tenant().cloud_id
@@ -320,9 +327,9 @@ class Media:
             tenant,
             upload.collection,
             blobs.chunk(upload.id, index),
-            [data],
+            pieces,
         )
-        chunk = store.ChunkRow(index, len(data), sha256.lower(), keys.current.version)
+        chunk = store.ChunkRow(index, size, sha256.lower(), keys.current.version)
         with self.databases.session() as session:
             if store.get_upload(session, upload.id) is None:
                 raise not_found("the upload")
@@ -343,12 +350,16 @@ class Media:
         file_id = uuid.uuid4().hex
 
         def pieces() -> Iterator[bytes]:
+            # Frame by frame: a chunk found changed at its end stops the write before the new
+            # original is kept, so nothing of it is ever served.
             for c in chunks:
                 name = blobs.chunk(upload.id, c.index)
-                data = self.blobs.read_all(keys, tenant, upload.collection, name)
-                if hashlib.sha256(data).hexdigest() != c.sha256:
+                hasher = hashlib.sha256()
+                for frame in self.blobs.read(keys, tenant, upload.collection, name):
+                    hasher.update(frame)
+                    yield frame
+                if hasher.hexdigest() != c.sha256:
                     raise ApiError(500, "ciphertext_rejected", "a stored chunk changed")
-                yield data
 
         digest = await asyncio.to_thread(
             self._write_original, keys, tenant, upload.collection, file_id, pieces()
