@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tenantry.cli.byok import set_customer_key
+from tenantry.cli.data_dir_option import DataDirOption, resolve_data_dir
 from tenantry.cli.data_key_rotation import rotate_data_key as rotate_site_key
 from tenantry.cli.key_audit import audit_events, audit_logs, details
 from tenantry.cli.key_owners import set_owner
@@ -28,18 +29,15 @@ keys_app = typer.Typer(
 )
 RESEAL_TIMEOUT = 120.0  # one batch of resealing
 
-DataDirOption = Annotated[
-    Path, typer.Option("--data-dir", help="Where the cloud keeps its data.", resolve_path=True)
-]
-DEFAULT_DATA_DIR = Path("tenantry-data")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @keys_app.command("list")
-def list_keys(data_dir: DataDirOption = DEFAULT_DATA_DIR) -> None:
+def list_keys(data_dir_given: DataDirOption = None) -> None:
     """Show every version of each region's root key: state, owner and when it was made."""
+    data_dir = resolve_data_dir(data_dir_given)
     answers = _reach(data_dir, lambda: list_root_keys(data_dir))
     table = Table(title="Root keys", title_justify="left")
     for column in ("region", "version", "state", "owner", "created", "ref"):
@@ -70,9 +68,10 @@ def rotate(
     owner: Annotated[
         str | None, typer.Option("--owner", help="Account id that owns the new version.")
     ] = None,
-    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+    data_dir_given: DataDirOption = None,
 ) -> None:
     """Make the region's next root key version and rewrap every data key of the region under it."""
+    data_dir = resolve_data_dir(data_dir_given)
     regions = _reach(data_dir, lambda: kms_regions(data_dir))
     if region not in regions:
         err.print(f"[red]no region {region!r}[/]; one of: {', '.join(regions)}")
@@ -89,8 +88,9 @@ def rotate(
 
 
 @keys_app.command("rotate-data-key")
-def rotate_data_key(site: str, data_dir: DataDirOption = DEFAULT_DATA_DIR) -> None:
+def rotate_data_key(site: str, data_dir_given: DataDirOption = None) -> None:
     """Give a site a new data key and reseal all its data under it, online."""
+    data_dir = resolve_data_dir(data_dir_given)
     try:
         done = _reach(
             data_dir,
@@ -112,12 +112,13 @@ def owner(
     account: Annotated[str, typer.Argument(help="Account id (from GET /rest/identity/accounts).")],
     region: Annotated[str, typer.Option("--region", help="The region whose root key it owns.")],
     site: Annotated[str, typer.Option("--site", help="The site the account belongs to.")],
-    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+    data_dir_given: DataDirOption = None,
 ) -> None:
     """Make an admin account the owner of the region's active root key.
 
     When the owner's role changes or the account is removed, kms rotates that key by itself.
     """
+    data_dir = resolve_data_dir(data_dir_given)
     regions = _reach(data_dir, lambda: kms_regions(data_dir))
     if region not in regions:
         err.print(f"[red]no region {region!r}[/]; one of: {', '.join(regions)}")
@@ -141,9 +142,10 @@ def audit(
         str | None, typer.Option("--region", help="Only this region's key events.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
-    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+    data_dir_given: DataDirOption = None,
 ) -> None:
     """Show the key events each region's kms recorded (from its log), oldest first."""
+    data_dir = resolve_data_dir(data_dir_given)
     logs = {name: path for name, path in audit_logs(data_dir, region).items() if path.is_file()}
     if not logs:
         where = f" for region {region!r}" if region else ""
@@ -173,9 +175,10 @@ def byok(
     off: Annotated[
         bool, typer.Option("--off", help="Put the site's keys back under the root key.")
     ] = False,
-    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+    data_dir_given: DataDirOption = None,
 ) -> None:
     """Wrap a site's data keys under the customer's own AWS KMS key (BYOK), online."""
+    data_dir = resolve_data_dir(data_dir_given)
     if (aws_kms_key is None) != off:
         err.print("[red]give exactly one of --aws-kms-key ARN and --off[/]")
         raise typer.Exit(2)
