@@ -47,6 +47,8 @@ COMMANDS = [
     ["tenant", "suspend", "some-site"],
     ["tenant", "resume", "some-site"],
     ["tenant", "purge", "some-site", "--yes"],
+    ["tenant", "list"],
+    ["tenant", "info", "some-site"],
     ["keys", "list"],
     ["keys", "audit"],
     ["keys", "rotate", "--region", "eu"],

@@ -143,6 +143,57 @@ def tenant_purge(
         typer.echo(f"{site}: purged, {destroyed} data key versions destroyed")
 
 
+@tenant_app.command("list")
+def tenant_list(
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON list, for scripts.")] = False,
+    data_dir_given: DataDirOption = None,
+) -> None:
+    """Show every site: its cloud id, region, shard, status and creation time."""
+    from tenantry.cli.operator_calls import CLOUD_NOT_REACHABLE
+    from tenantry.cli.site_calls import OperatorCallFailed
+    from tenantry.cli.tenants import json_document, list_sites, print_sites
+
+    found = resolve_data_dir(data_dir_given)
+    try:
+        sites = list_sites(found)
+    except OperatorCallFailed as exc:
+        err.print(f"[red]cannot list the sites:[/] {exc}")
+        raise typer.Exit(1) from exc
+    except CLOUD_NOT_REACHABLE as exc:
+        err.print(f"[red]no running cloud in {found}:[/] {exc}")
+        raise typer.Exit(2) from exc
+    if as_json:
+        typer.echo(json_document(sites))
+    else:
+        print_sites(Console(highlight=False), sites)
+
+
+@tenant_app.command("info")
+def tenant_info(
+    site: str,
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON object, for scripts.")] = False,
+    data_dir_given: DataDirOption = None,
+) -> None:
+    """Show one site: its cloud id, region, shard, status and creation time."""
+    from tenantry.cli.operator_calls import CLOUD_NOT_REACHABLE
+    from tenantry.cli.site_calls import OperatorCallFailed
+    from tenantry.cli.tenants import json_document, print_sites, site_info
+
+    found = resolve_data_dir(data_dir_given)
+    try:
+        shown = site_info(found, site)
+    except OperatorCallFailed as exc:
+        err.print(f"[red]{site}:[/] {exc}")
+        raise typer.Exit(1) from exc
+    except CLOUD_NOT_REACHABLE as exc:
+        err.print(f"[red]no running cloud in {found}:[/] {exc}")
+        raise typer.Exit(2) from exc
+    if as_json:
+        typer.echo(json_document(shown))
+    else:
+        print_sites(Console(highlight=False), [shown])
+
+
 @policy_app.command("check")
 def policy_check(
     policy: Annotated[Path | None, typer.Option("--policy", exists=True)] = None,

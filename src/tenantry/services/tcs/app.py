@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from tenantry.platform.app import create_service_app
+from tenantry.platform.cursors import ListCursors
 from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.storage.backend import GLOBAL_SHARD
 from tenantry.platform.storage.choose import storage_backend
@@ -19,4 +20,5 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     engine = storage_backend(runtime.topology, runtime.data_dir).open(SCHEMA, GLOBAL_SHARD)
     catalog = Catalog(engine, runtime.topology)
     signer = context_signer(runtime.key)
-    return create_service_app(runtime, [build_router(catalog, ChangeFeed(), signer)])
+    cursors = ListCursors(runtime.key)
+    return create_service_app(runtime, [build_router(catalog, ChangeFeed(), signer, cursors)])
