@@ -14,7 +14,7 @@ from rich.table import Table
 from tenantry.cli.byok import set_customer_key
 from tenantry.cli.data_dir_option import DataDirOption, resolve_data_dir
 from tenantry.cli.data_key_rotation import rotate_data_key as rotate_site_key
-from tenantry.cli.key_audit import audit_events, audit_logs, details
+from tenantry.cli.key_audit import audit_logs, details, events_by_time
 from tenantry.cli.key_owners import set_owner
 from tenantry.cli.kms_calls import kms_regions, list_root_keys, rotate_root_key
 from tenantry.cli.operator_calls import CLOUD_NOT_REACHABLE, run_as_operator
@@ -154,14 +154,13 @@ def audit(
     table = Table(title="Key events", title_justify="left")
     for column in ("time", "region", "action", "details"):
         table.add_column(column)
-    for name, path in logs.items():
-        for entry in audit_events(path):
-            if as_json:
-                typer.echo(orjson.dumps(entry).decode())
-            else:
-                table.add_row(
-                    str(entry.get("timestamp", "")), name, str(entry.get("action")), details(entry)
-                )
+    for name, entry in events_by_time(logs):
+        if as_json:
+            typer.echo(orjson.dumps(entry).decode())
+        else:
+            table.add_row(
+                str(entry.get("timestamp", "")), name, str(entry.get("action")), details(entry)
+            )
     if not as_json:
         print_whole(out, table)
 
