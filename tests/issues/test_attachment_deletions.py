@@ -54,7 +54,7 @@ class StandInMediaClient:
         if self.down:
             raise ApiError(503, "upstream_unavailable", "the media service did not answer")
         if route == "/media/tokens":
-            body = {"token": f"tok-{kw['json']['collection']}"}
+            body = {"token": f"tok-{kw['json']['collection']}", "expires_at": 1}
             return ServiceResponse(201, {}, orjson.dumps(body))
         assert (method, route) == ("DELETE", "/media/collections/{collection}")
         if self.delete_status == 204:

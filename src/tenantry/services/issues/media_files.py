@@ -71,7 +71,10 @@ class MediaFiles:
             **for_current_tenant(),
         )
         document = _answer(response, 201, missing="upload_not_found" if upload else None)
-        return MediaToken(str(document["token"]), collection, int(document["expires_at"]))
+        token, expires_at = document.get("token"), document.get("expires_at")
+        if not isinstance(token, str) or not isinstance(expires_at, int):
+            raise ApiError(502, "media_error", "media answered a token request without a token")
+        return MediaToken(token, collection, expires_at)
 
     async def upload(
         self, token: MediaToken, body: bytes, content_type: str, user: UserContext
