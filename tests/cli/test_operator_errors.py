@@ -43,7 +43,6 @@ def test_a_command_against_no_cloud_says_so(tmp_path: Path, command: list[str]) 
 
 COMMANDS = [
     ["status"],
-    ["migrate"],
     ["tenant", "suspend", "some-site"],
     ["tenant", "resume", "some-site"],
     ["tenant", "purge", "some-site", "--yes"],

@@ -51,10 +51,8 @@ def migrate(
     """Bring every service database on every shard to the schema revision the code expects."""
     from tenantry.cli.migrate import run_migrate
 
-    # With a topology named, migrate may make the databases of a new directory; without
-    # one it works on the cloud a data directory holds.
-    found = resolve_data_dir(data_dir_given, must_exist=config is None)
-    raise typer.Exit(run_migrate(found, config, jobs))
+    # Like `up`, migrate makes the databases of a directory that has none yet.
+    raise typer.Exit(run_migrate(resolve_data_dir(data_dir_given, must_exist=False), config, jobs))
 
 
 @app.command()
