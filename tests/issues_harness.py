@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import hashlib
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tenantry.platform.context import TenantContext, UserContext, require_tenant, tenant_scope
 from tenantry.platform.crypto import DataKey
+from tenantry.platform.cursors import ListCursors
 from tenantry.platform.data_keys import DataKeys, TenantKeys
 from tenantry.platform.errors import ApiError
 from tenantry.platform.http_errors import install_error_handlers
+from tenantry.platform.keys import ServiceKey
 from tenantry.platform.storage import Databases
 from tenantry.services.issues.routes import build_router
 from tenantry.services.issues.site_accounts import SiteAccounts
@@ -84,9 +87,16 @@ class FixedDataKeys(DataKeys):
         return tenant_keys()
 
 
-def build_app(databases: Databases) -> FastAPI:
+def harness_cursors() -> ListCursors:
+    """List cursors under a fresh key, as the service makes them from its own."""
+    return ListCursors(ServiceKey("issues", "issues/k1", ec.generate_private_key(ec.SECP256R1())))
+
+
+def build_app(databases: Databases, cursors: ListCursors | None = None) -> FastAPI:
     app = FastAPI()
     install_error_handlers(app)
-    app.include_router(build_router(databases, FixedDataKeys(), StandInAccounts()))
+    app.include_router(
+        build_router(databases, FixedDataKeys(), StandInAccounts(), cursors or harness_cursors())
+    )
     app.add_middleware(HeaderContextMiddleware)
     return app

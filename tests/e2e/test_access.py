@@ -47,7 +47,9 @@ def test_a_demoted_admin_is_refused_on_every_admin_route_of_every_service(cloud:
         files={"file": ("plan.png", png(), "image/png")},
     )
     assert attached.status_code == 201, attached.text
-    assert site.request("PUT", "/rest/media/settings", json={"view_only": True}).status_code == 200
+    assert (
+        site.request("PATCH", "/rest/media/settings", json={"view_only": True}).status_code == 200
+    )
 
     deputy_id, deputy_email = add_account(site, "admin")
     deputy = as_token(site, token_for(site, deputy_email))
@@ -68,7 +70,12 @@ def test_a_demoted_admin_is_refused_on_every_admin_route_of_every_service(cloud:
         ("DELETE", f"/rest/identity/accounts/{deputy_id}", None),
         ("POST", "/rest/issues/projects", {"key": "NEW", "name": "New"}),
         ("DELETE", "/rest/issues/projects/OPS", None),
-        ("PUT", "/rest/media/settings", {"view_only": False}),
+        ("PATCH", "/rest/media/settings", {"view_only": False}),
+        (
+            "PUT",
+            "/rest/media/settings",
+            {"view_only": False, "max_file_bytes": None, "quota_bytes": None},
+        ),
     ]
     for method, path, body in admin_routes:
         answer = deputy.request(method, path, json=body)

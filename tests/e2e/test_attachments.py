@@ -4,6 +4,7 @@ preview and download links the listing hands out as a browser would, with no oth
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import os
@@ -74,9 +75,12 @@ def site(cloud: Cloud) -> Site:
     return made
 
 
+NOTES = b"plain notes: no preview is made for text\n" * 20
+
+
 @pytest.fixture(scope="module")
 def attached(site: Site) -> dict[str, dict[str, Any]]:
-    """OPS-1 with four good files, a decompression bomb and an empty file, all processed."""
+    """OPS-1 with four good files, a decompression bomb and a text file, all processed."""
     for name, data in GOOD.items():
         created = attach(site, "OPS-1", name, data)
         assert created.status_code == 201, created.text
@@ -84,8 +88,7 @@ def attached(site: Site) -> dict[str, dict[str, Any]]:
         assert created.json()["size"] == len(data)
         assert created.json()["status"] == "pending"
     assert attach(site, "OPS-1", "bomb.png", decompression_bomb_png()).status_code == 201
-    empty = attach(site, "OPS-1", "empty.txt", b"")
-    assert empty.status_code == 201, empty.text
+    assert attach(site, "OPS-1", "notes.txt", NOTES).status_code == 201
     return processed(site, "OPS-1", len(GOOD) + 2)
 
 
@@ -133,12 +136,50 @@ def test_the_jpeg_preview_keeps_no_exif(cloud: Cloud, attached: dict[str, dict[s
     assert b"SpyCam" not in page.content and b"Exif" not in page.content
 
 
-def test_hostile_and_empty_files_fail_with_a_reason(attached: dict[str, dict[str, Any]]) -> None:
-    bomb, empty = attached["bomb.png"], attached["empty.txt"]
+def test_hostile_files_fail_with_a_reason(attached: dict[str, dict[str, Any]]) -> None:
+    bomb = attached["bomb.png"]
     assert bomb["status"] == "failed" and bomb["reason"] == "image_too_large", bomb
     assert bomb["preview_pages"] == 0
-    assert empty["status"] == "failed" and empty["reason"] == "empty_file", empty
-    assert empty["size"] == 0
+
+
+def test_a_type_with_no_preview_is_kept_and_listed_with_no_pages(
+    cloud: Cloud, attached: dict[str, dict[str, Any]]
+) -> None:
+    notes = attached["notes.txt"]
+    assert (notes["status"], notes["reason"], notes["preview_pages"]) == (
+        "failed",
+        "unsupported_type",
+        0,
+    )
+    with cloud.http("eu") as plain:
+        assert plain.get(notes["download_url"]).content == NOTES
+        page = plain.get(notes["preview_url"].replace("{page}", "1"))
+        assert page.status_code == 409 and page.json()["error"] == "preview_failed"
+
+
+def test_an_empty_file_is_refused_and_nothing_is_stored(cloud: Cloud, site: Site) -> None:
+    key = site.create_issue("Nothing attached")["key"]
+    refused = attach(site, key, "empty.txt", b"")
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"] == "empty_file"
+    assert listing(site, key).json()["attachments"] == []
+    collection = cloud.data_dir / "media" / site.region / site.cloud_id
+    before = sorted(p.name for p in collection.iterdir()) if collection.exists() else []
+    assert attach(site, key, "empty.txt", b"").status_code == 422
+    after = sorted(p.name for p in collection.iterdir()) if collection.exists() else []
+    assert after == before
+
+
+def test_a_second_file_field_is_refused(site: Site) -> None:
+    key = site.create_issue("Two files at once")["key"]
+    two = site.request(
+        "POST",
+        f"/rest/issues/issues/{key}/attachments",
+        files=[("file", ("a.png", png())), ("file", ("b.pdf", pdf(1)))],
+    )
+    assert two.status_code == 400, two.text
+    assert two.json()["error"] == "duplicate_file_field"
+    assert listing(site, key).json()["attachments"] == []
 
 
 def test_another_site_cannot_reach_the_issue(
@@ -236,7 +277,7 @@ def test_view_only_sites_show_previews_but_not_originals(cloud: Cloud) -> None:
     admin.create_issue("Contract review")
     assert attach(admin, "OPS-1", "plan.png", png()).status_code == 201
     settings = admin.request(
-        "PUT", "/rest/media/settings", json={"view_only": True, "max_file_bytes": 4096}
+        "PATCH", "/rest/media/settings", json={"view_only": True, "max_file_bytes": 4096}
     )
     assert settings.status_code == 200, settings.text
 
@@ -261,6 +302,20 @@ def test_view_only_sites_show_previews_but_not_originals(cloud: Cloud) -> None:
         # The admin's own links still download.
         mine = processed(admin, "OPS-1", 1)["plan.png"]
         assert plain.get(mine["download_url"]).content == png()
+
+    # The member's media links do not give the original's sha256 away either; the admin's do.
+    with cloud.http("eu") as plain:
+        member_token = token_of(seen["download_url"])
+        meta = plain.get(f"/rest/media/files/{seen['id']}", params={"token": member_token})
+        assert meta.status_code == 200, meta.text
+        assert "sha256" not in meta.json()
+        listed = plain.get(
+            "/rest/media/collections/issues:OPS-1/files", params={"token": member_token}
+        )
+        assert all("sha256" not in file for file in listed.json()["files"])
+        admin_token = token_of(mine["download_url"])
+        theirs = plain.get(f"/rest/media/files/{seen['id']}", params={"token": admin_token})
+        assert theirs.json()["sha256"] == hashlib.sha256(png()).hexdigest()
 
     # Media's own limits come back with their status and reason.
     too_big = attach(admin, "OPS-1", "big.bin", b"x" * 5000, **member)
@@ -359,3 +414,36 @@ def test_deleting_an_issue_deletes_its_attachments(
         # Another issue's attachments stay.
         kept = plain.get(attached["chart.png"]["download_url"])
         assert kept.status_code == 200 and kept.content == GOOD["chart.png"]
+
+
+def test_one_attachment_is_deleted_and_no_other(cloud: Cloud, site: Site) -> None:
+    first, second = site.create_issue("Two files")["key"], site.create_issue("One file")["key"]
+    for key, name in ((first, "chart.png"), (first, "report.pdf"), (second, "chart.png")):
+        assert attach(site, key, name, GOOD[name]).status_code == 201
+    mine = processed(site, first, 2)
+    theirs = processed(site, second, 1)["chart.png"]
+    target = mine["chart.png"]
+    url = f"/rest/issues/issues/{{key}}/attachments/{target['id']}"
+
+    # Named on another issue, or by another site, the attachment does not exist.
+    elsewhere = site.request("DELETE", url.format(key=second))
+    assert elsewhere.status_code == 404, elsewhere.text
+    assert elsewhere.json()["error"] == "attachment_not_found"
+    other = signup(cloud, region="eu", prefix="attach-del")
+    assert other.request("DELETE", url.format(key=first)).json()["error"] == "issue_not_found"
+    with cloud.http("eu") as plain:
+        assert plain.get(target["download_url"]).content == GOOD["chart.png"]
+
+    deleted = site.request("DELETE", url.format(key=first))
+    assert deleted.status_code == 204, deleted.text
+    left = listing(site, first).json()["attachments"]
+    assert [f["name"] for f in left] == ["report.pdf"]
+    assert [f["id"] for f in listing(site, second).json()["attachments"]] == [theirs["id"]]
+    with cloud.http("eu") as plain:
+        assert plain.get(target["download_url"]).status_code == 404
+        assert plain.get(theirs["download_url"]).content == GOOD["chart.png"]
+    assert not stored_file(cloud, site, target["id"]).exists()
+    again = site.request("DELETE", url.format(key=first))
+    assert again.status_code == 404 and again.json()["error"] == "attachment_not_found"
+    bad = site.request("DELETE", f"/rest/issues/issues/{first}/attachments/not-an-id")
+    assert bad.status_code == 404 and bad.json()["error"] == "attachment_not_found"

@@ -17,7 +17,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.exc import OperationalError
 
-from issues_harness import FixedDataKeys, HeaderContextMiddleware, StandInAccounts
+from issues_harness import (
+    FixedDataKeys,
+    HeaderContextMiddleware,
+    StandInAccounts,
+    harness_cursors,
+)
 from settable_clock import SettableClock
 from tenantry.platform.client import ServiceResponse
 from tenantry.platform.context import TenantContext
@@ -54,7 +59,7 @@ class StandInMediaClient:
         if self.down:
             raise ApiError(503, "upstream_unavailable", "the media service did not answer")
         if route == "/media/tokens":
-            body = {"token": f"tok-{kw['json']['collection']}"}
+            body = {"token": f"tok-{kw['json']['collection']}", "expires_at": 1}
             return ServiceResponse(201, {}, orjson.dumps(body))
         assert (method, route) == ("DELETE", "/media/collections/{collection}")
         if self.delete_status == 204:
@@ -107,7 +112,9 @@ def deletions(
 def client(databases: Databases, deletions: AttachmentDeletions) -> Iterator[TestClient]:
     app = FastAPI()
     install_error_handlers(app)
-    app.include_router(build_router(databases, FixedDataKeys(), StandInAccounts(), deletions))
+    app.include_router(
+        build_router(databases, FixedDataKeys(), StandInAccounts(), harness_cursors(), deletions)
+    )
     app.add_middleware(HeaderContextMiddleware)
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
@@ -326,7 +333,9 @@ def test_the_loop_retries_on_its_own(
     )
     app = FastAPI(on_startup=[deletions.loop.start], on_shutdown=[deletions.loop.stop])
     install_error_handlers(app)
-    app.include_router(build_router(databases, FixedDataKeys(), StandInAccounts(), deletions))
+    app.include_router(
+        build_router(databases, FixedDataKeys(), StandInAccounts(), harness_cursors(), deletions)
+    )
     app.add_middleware(HeaderContextMiddleware)
     with TestClient(app, raise_server_exceptions=False) as client:
         make_issue(client, "tenant-a")

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from issues_harness import FixedDataKeys, build_app
 from tenantry.platform.client import ServiceResponse
-from tenantry.platform.context import UserContext, require_tenant
+from tenantry.platform.context import TenantContext, UserContext, require_tenant, tenant_scope
 from tenantry.platform.errors import ApiError
 from tenantry.platform.storage import Databases
 from tenantry.services.issues import attachments
@@ -35,6 +35,18 @@ FILE = {
 }
 
 
+UPLOAD = {
+    "id": "b" * 32,
+    "collection": "issues:OPS-1",
+    "name": "dump.bin",
+    "size": 10,
+    "chunk_size": 5,
+    "chunks": 2,
+    "received": [],
+    "missing": [0, 1],
+}
+
+
 class StandInMedia(MediaFiles):
     """Records what issues asks of media and answers as media would (or refuses)."""
 
@@ -42,13 +54,46 @@ class StandInMedia(MediaFiles):
         super().__init__(client=None)  # type: ignore[arg-type]  # never called
         self.tokens: list[tuple[str, str, list[str], str]] = []
         self.uploads: list[tuple[str, bytes, str]] = []
+        self.deleted: list[tuple[str, str]] = []
+        self.started: list[tuple[str, str, int, int | None]] = []
+        self.completed: list[tuple[str, str, str | None]] = []
         self.fail_with: ApiError | None = None
 
     async def token(
-        self, collection: str, actions: list[str], user: UserContext, lifetime: int
+        self,
+        collection: str,
+        actions: list[str],
+        user: UserContext | None,
+        lifetime: int,
+        attempt_seconds: float | None = None,
+        upload: str | None = None,
     ) -> MediaToken:
+        assert user is not None
         self.tokens.append((require_tenant().cloud_id, collection, actions, user.account_id))
-        return MediaToken(f"tok.{collection}.{'+'.join(actions)}", collection)
+        scope = f".{upload}" if upload else ""
+        return MediaToken(f"tok.{collection}.{'+'.join(actions)}{scope}", collection, 1234)
+
+    async def delete_file(self, token: MediaToken, file_id: str, user: UserContext) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.deleted.append((token.collection, file_id))
+
+    async def start_upload(
+        self, token: MediaToken, name: str, size: int, chunk_size: int | None, user: UserContext
+    ) -> dict[str, Any]:
+        self.started.append((token.collection, name, size, chunk_size))
+        return {**UPLOAD, "name": name, "size": size}
+
+    async def upload_state(
+        self, token: MediaToken, upload_id: str, user: UserContext
+    ) -> dict[str, Any]:
+        return {**UPLOAD, "received": [0], "missing": [1]}
+
+    async def complete_upload(
+        self, token: MediaToken, upload_id: str, sha256: str | None, user: UserContext
+    ) -> dict[str, Any]:
+        self.completed.append((token.token, upload_id, sha256))
+        return {**FILE, "status": "pending"}
 
     async def upload(
         self, token: MediaToken, body: bytes, content_type: str, user: UserContext
@@ -200,3 +245,111 @@ def test_media_unavailable_keeps_its_retry_after() -> None:
     )
     assert error.status == 503 and error.headers == {"retry-after": "5"}
     assert "kms_unavailable" in error.message
+
+
+def test_deleting_one_attachment_names_the_issue_collection(
+    client: TestClient, media: StandInMedia
+) -> None:
+    make_issue(client, "tenant-a")
+    url = f"/rest/issues/issues/OPS-1/attachments/{'a' * 32}"
+    deleted = client.delete(url, headers=as_tenant("tenant-a"))
+    assert deleted.status_code == 204, deleted.text
+    assert media.deleted == [("issues:OPS-1", "a" * 32)]
+    assert media.tokens == [("tenant-a", "issues:OPS-1", ["delete"], "user-of-tenant-a")]
+    not_an_id = client.delete(
+        "/rest/issues/issues/OPS-1/attachments/x", headers=as_tenant("tenant-a")
+    )
+    assert not_an_id.status_code == 404 and not_an_id.json()["error"] == "attachment_not_found"
+    media.fail_with = ApiError(404, "attachment_not_found", "this issue has no such attachment")
+    gone = client.delete(url, headers=as_tenant("tenant-a"))
+    assert gone.status_code == 404 and gone.json()["error"] == "attachment_not_found"
+    other = client.delete(url, headers=as_tenant("tenant-b"))
+    assert other.status_code == 404 and other.json()["error"] == "issue_not_found"
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        answer(404, {"error": "not_found", "message": "m"}),
+        answer(403, {"error": "media_token_wrong_collection", "message": "m"}),
+    ],
+)
+async def test_a_file_of_another_issue_is_not_found_on_this_one(
+    response: ServiceResponse,
+) -> None:
+    """media refuses another collection's file with 403; to this issue it does not exist."""
+
+    class Answering:
+        async def call(self, *args: Any, **kwargs: Any) -> ServiceResponse:
+            return response
+
+    files = MediaFiles(Answering())  # type: ignore[arg-type]
+    user = UserContext("someone", "member")
+    tenant = TenantContext("t", "t", "eu", "eu-1", "active")
+    with tenant_scope(tenant), pytest.raises(ApiError) as refused:
+        await files.delete_file(MediaToken("tok", "issues:OPS-1"), "a" * 32, user)
+    assert (refused.value.status, refused.value.code) == (404, "attachment_not_found")
+
+
+def test_a_chunked_upload_hands_out_a_token_for_that_upload_alone(
+    client: TestClient, media: StandInMedia
+) -> None:
+    make_issue(client, "tenant-a")
+    headers = as_tenant("tenant-a")
+    base = "/rest/issues/issues/OPS-1/attachments/uploads"
+    started = client.post(base, json={"name": "dump.bin", "size": 10}, headers=headers)
+    assert started.status_code == 201, started.text
+    upload = started.json()
+    upload_id = "b" * 32
+    assert media.started == [("issues:OPS-1", "dump.bin", 10, None)]
+    assert upload["upload_id"] == upload_id and upload["missing"] == [0, 1]
+    assert upload["token"] == f"tok.issues:OPS-1.insert.{upload_id}"
+    assert upload["expires_at"] == 1234
+    assert upload["chunk_url"] == (
+        f"/rest/media/uploads/{upload_id}/chunks/{{index}}?token=tok.issues%3AOPS-1.insert.{upload_id}"
+    )
+    assert upload["complete_url"] == f"{base}/{upload_id}/complete"
+    resumed = client.get(f"{base}/{upload_id}", headers=headers)
+    assert resumed.status_code == 200 and resumed.json()["missing"] == [1]
+    done = client.post(f"{base}/{upload_id}/complete", params={"sha256": "f" * 64}, headers=headers)
+    assert done.status_code == 201 and done.json()["id"] == "a" * 32
+    assert media.completed == [(f"tok.issues:OPS-1.insert.{upload_id}", upload_id, "f" * 64)]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "a", "size": "10"},
+        {"name": "a", "size": -1},
+        {"name": "", "size": 1},
+        {"name": "\u202eexe.txt", "size": 1},
+        {"name": "a\x00", "size": 1},
+        {"size": 1},
+        {"name": "a", "size": 1, "surprise": True},
+    ],
+)
+def test_bad_upload_requests_never_reach_media(
+    client: TestClient, media: StandInMedia, body: Any
+) -> None:
+    make_issue(client, "tenant-a")
+    refused = client.post(
+        "/rest/issues/issues/OPS-1/attachments/uploads", json=body, headers=as_tenant("tenant-a")
+    )
+    assert refused.status_code == 422, refused.text
+    assert media.started == [] and media.tokens == []
+
+
+def test_a_viewer_cannot_add_or_delete(client: TestClient, media: StandInMedia) -> None:
+    make_issue(client, "tenant-a")
+    headers = {**as_tenant("tenant-a"), "x-test-role": "viewer"}
+    base = "/rest/issues/issues/OPS-1/attachments"
+    for method, path, kwargs in (
+        ("POST", base, {"files": {"file": ("a", b"a")}}),
+        ("DELETE", f"{base}/{'a' * 32}", {}),
+        ("POST", f"{base}/uploads", {"json": {"name": "a", "size": 1}}),
+        ("POST", f"{base}/uploads/{'b' * 32}/complete", {}),
+    ):
+        refused = client.request(method, path, headers=headers, **kwargs)
+        assert refused.status_code == 403, (method, path, refused.text)
+        assert refused.json()["error"] == "member_required"
+    assert media.tokens == [] and media.uploads == [] and media.deleted == []

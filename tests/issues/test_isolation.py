@@ -121,7 +121,7 @@ def test_no_listing_ever_shows_the_other_tenant(
     assert "alice-only" not in theirs.text
 
 
-def test_a_cursor_from_one_tenant_shows_nothing_of_it_to_another(
+def test_a_cursor_from_one_tenant_is_refused_for_another(
     alice: Any, bob: Any, bobs: dict[str, Any]
 ) -> None:
     for _ in range(3):
@@ -129,9 +129,18 @@ def test_a_cursor_from_one_tenant_shows_nothing_of_it_to_another(
     page = bob.get("/issues", params={"project": "OPS", "limit": 1}).json()
     assert page["next_cursor"]
     alice.project("OPS")
-    replayed = alice.get("/issues", params={"cursor": page["next_cursor"]})
-    assert replayed.status_code == 200
-    assert replayed.json() == {"issues": [], "next_cursor": None}
+    replayed = alice.get("/issues", params={"project": "OPS", "cursor": page["next_cursor"]})
+    assert replayed.status_code == 400, replayed.text
+    assert replayed.json()["error"] == "bad_cursor"
+    for token in TOKENS:
+        assert token not in replayed.text
+    comments = bob.get("/issues/OPS-1/comments", params={"limit": 1}).json()
+    assert comments["next_cursor"] is None  # one comment: nothing more to page
+    assert bob.post("/issues/OPS-1/comments", json={"body": "again"}).status_code == 201
+    cursor = bob.get("/issues/OPS-1/comments", params={"limit": 1}).json()["next_cursor"]
+    alice.issue("OPS", "alice-own")
+    theirs = alice.get("/issues/OPS-1/comments", params={"cursor": cursor})
+    assert theirs.status_code == 400 and theirs.json()["error"] == "bad_cursor"
 
 
 def test_tenants_on_other_shards_are_apart_too(

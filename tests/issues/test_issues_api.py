@@ -430,7 +430,20 @@ def test_comment_pagination(alice: Any) -> None:
             break
     assert seen == bodies
     bad = alice.get("/issues/OPS-1/comments", params={"cursor": "nonsense"})
-    error_of(bad, 422, "invalid_cursor")
+    error_of(bad, 400, "bad_cursor")
+
+
+def test_a_comment_cursor_serves_only_its_own_issue(alice: Any) -> None:
+    alice.project()
+    for _ in range(2):
+        alice.issue()
+        for body in ("a", "b"):
+            assert alice.post("/issues/OPS-1/comments", json={"body": body}).status_code == 201
+    cursor = alice.get("/issues/OPS-1/comments", params={"limit": 1}).json()["next_cursor"]
+    assert alice.get("/issues/OPS-1/comments", params={"cursor": cursor}).status_code == 200
+    error_of(alice.get("/issues/OPS-2/comments", params={"cursor": cursor}), 400, "bad_cursor")
+    # Nor is it a cursor of the issue listing.
+    error_of(alice.get("/issues", params={"cursor": cursor}), 400, "bad_cursor")
 
 
 @pytest.mark.parametrize(
@@ -542,28 +555,85 @@ def _raw_cursor(parts: Any) -> str:
 
 
 @pytest.mark.parametrize(
-    ("params", "code"),
+    "params",
     [
-        ({"limit": 0}, "invalid_request"),
-        ({"limit": 101}, "invalid_request"),
-        ({"limit": -1}, "invalid_request"),
-        ({"limit": "ten"}, "invalid_request"),
-        ({"project": "ops"}, "invalid_request"),
-        ({"status": "Closed"}, "invalid_request"),
-        ({"label": "bad label"}, "invalid_request"),
-        ({"assignee": "a" * 65}, "invalid_request"),
-        ({"cursor": "x" * 600}, "invalid_request"),
-        ({"cursor": "!!!"}, "invalid_cursor"),
-        ({"cursor": "bm90IGpzb24"}, "invalid_cursor"),
-        ({"cursor": _raw_cursor(["OPS"])}, "invalid_cursor"),
-        ({"cursor": _raw_cursor(["OPS", "1"])}, "invalid_cursor"),
-        ({"cursor": _raw_cursor([1, 1])}, "invalid_cursor"),
-        ({"cursor": _raw_cursor(["OPS", True])}, "invalid_cursor"),
-        ({"cursor": _raw_cursor({"p": "OPS"})}, "invalid_cursor"),
+        {"limit": 0},
+        {"limit": 101},
+        {"limit": -1},
+        {"limit": "ten"},
+        {"project": "ops"},
+        {"status": "Closed"},
+        {"label": "bad label"},
+        {"assignee": "a" * 65},
+        {"assignee": "a\x00"},
+        {"assignee": "\u202eadmin"},
+        {"cursor": "x" * 600},
     ],
 )
-def test_bad_list_parameters_are_422(catalogue: Any, params: dict[str, Any], code: str) -> None:
-    error_of(catalogue.get("/issues", params=params), 422, code)
+def test_bad_list_parameters_are_422(catalogue: Any, params: dict[str, Any]) -> None:
+    error_of(catalogue.get("/issues", params=params), 422, "invalid_request")
+
+
+def _signed_looking(cursor: str, parts: Any) -> str:
+    """`cursor` with its parts replaced and its tag kept (an edited cursor)."""
+    return _raw_cursor(parts) + "." + cursor.split(".", 1)[1]
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda c: "!!!",
+        lambda c: "bm90IGpzb24",
+        lambda c: _raw_cursor(["OPS", 1]),
+        lambda c: _raw_cursor(["OPS", 10**30]),
+        lambda c: _signed_looking(c, ["OPS", 10**30]),
+        lambda c: _signed_looking(c, ["OPS", 1]),
+        lambda c: _signed_looking(c, ["OPS"]),
+        lambda c: _signed_looking(c, {"p": "OPS"}),
+        lambda c: c[:-2] + ("AA" if not c.endswith("AA") else "BB"),
+        lambda c: c + "." + c,
+        lambda c: c.split(".")[0],
+        lambda c: "." + c.split(".")[1],
+        lambda c: c.replace(".", ".\u00e9"),
+    ],
+)
+def test_a_cursor_not_handed_out_is_400(catalogue: Any, forge: Any) -> None:
+    page = catalogue.get("/issues", params={"limit": 1}).json()
+    assert page["next_cursor"]
+    forged = forge(page["next_cursor"])
+    error_of(catalogue.get("/issues", params={"cursor": forged}), 400, "bad_cursor")
+
+
+def test_a_cursor_serves_only_the_filters_it_was_handed_out_with(catalogue: Any) -> None:
+    ops = catalogue.get("/issues", params={"project": "OPS", "limit": 1}).json()["next_cursor"]
+    same = catalogue.get("/issues", params={"project": "OPS", "cursor": ops})
+    assert same.status_code == 200 and keys_of(same) == ["OPS-2", "OPS-3", "OPS-4"]
+    for params in ({}, {"project": "WEB"}, {"project": "OPS", "label": "p1"}):
+        refused = catalogue.get("/issues", params={**params, "cursor": ops})
+        error_of(refused, 400, "bad_cursor")
+
+
+def test_cursors_of_another_service_key_are_refused(databases: Databases) -> None:
+    """Another deployment's (or a rotated key's) cursor is not one this service handed out."""
+    from fastapi.testclient import TestClient
+
+    from issues_harness import build_app
+
+    with TestClient(build_app(databases)) as first, TestClient(build_app(databases)) as second:
+        headers = {"x-test-tenant": "tenant-a", "x-test-user": "alice"}
+        first.post("/rest/issues/projects", json={"key": "OPS", "name": "x"}, headers=headers)
+        for _ in range(2):
+            made = first.post(
+                "/rest/issues/issues",
+                json={"project": "OPS", "summary": "s", "description": ""},
+                headers=headers,
+            )
+            assert made.status_code == 201
+        cursor = first.get("/rest/issues/issues", params={"limit": 1}, headers=headers).json()[
+            "next_cursor"
+        ]
+        theirs = second.get("/rest/issues/issues", params={"cursor": cursor}, headers=headers)
+        error_of(theirs, 400, "bad_cursor")
 
 
 # --- who is asking --------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from backends import fresh_databases
-from issues_harness import HeaderContextMiddleware, StandInAccounts
+from issues_harness import HeaderContextMiddleware, StandInAccounts, harness_cursors
 from tenantry.platform.context import TenantContext, require_tenant, tenant_scope
 from tenantry.platform.crypto import DataKey, key_version
 from tenantry.platform.data_keys import DataKeys, TenantKeys
@@ -47,7 +47,7 @@ def setup(tmp_path: Path) -> Iterator[tuple[TestClient, Databases, RotatingDataK
     with fresh_databases(SCHEMA, tmp_path) as databases:
         app = FastAPI()
         install_error_handlers(app)
-        app.include_router(build_router(databases, data_keys, StandInAccounts()))
+        app.include_router(build_router(databases, data_keys, StandInAccounts(), harness_cursors()))
         app.include_router(build_internal_router(databases, data_keys))
         app.add_middleware(HeaderContextMiddleware)
         with TestClient(app, raise_server_exceptions=False) as client:

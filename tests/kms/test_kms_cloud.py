@@ -113,6 +113,10 @@ def test_keys_rotate_refuses_an_unknown_region(cloud: Cloud) -> None:
 
 
 def test_keys_without_a_running_cloud_says_so(tmp_path: Path) -> None:
-    result = CliRunner().invoke(keys_app, ["list", "--data-dir", str(tmp_path / "nowhere")])
+    (tmp_path / "stopped" / "run").mkdir(parents=True)
+    result = CliRunner().invoke(keys_app, ["list", "--data-dir", str(tmp_path / "stopped")])
     assert result.exit_code == 2
     assert "no running cloud" in result.output
+    result = CliRunner().invoke(keys_app, ["list", "--data-dir", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2
+    assert "no tenantry data directory" in result.output

@@ -117,13 +117,124 @@ def test_unsupported_type_goes_pending_then_failed(harness: MediaHarness) -> Non
     assert preview.json()["error"] == "preview_failed"
 
 
-def test_empty_file_fails_with_reason(harness: MediaHarness) -> None:
-    created = harness.upload(b"", name="empty.png").json()
-    assert harness.wait_status(created["id"])["reason"] == "empty_file"
+def test_a_file_of_no_previewable_type_is_kept_with_no_preview_pages(
+    harness: MediaHarness,
+) -> None:
+    data = b"plain notes, no preview for text\n" * 10
+    created = harness.upload(data, name="notes.txt")
+    assert created.status_code == 201, created.text
+    status = harness.wait_status(created.json()["id"])
+    assert (status["status"], status["reason"], status["preview_pages"]) == (
+        "failed",
+        "unsupported_type",
+        0,
+    )
+    listed = harness.request("GET", "/collections/issues:OPS-1/files", token=harness.token())
+    assert [f["preview_pages"] for f in listed.json()["files"]] == [0]
+    download = harness.request("GET", f"/files/{status['id']}/content", token=harness.token())
+    assert download.content == data
+
+
+def test_an_empty_file_is_refused_and_nothing_is_stored(harness: MediaHarness) -> None:
+    multipart = harness.upload(b"", name="empty.png")
+    assert multipart.status_code == 422, multipart.text
+    assert multipart.json()["error"] == "empty_file"
+    raw = harness.request(
+        "POST",
+        "/collections/issues:OPS-1/files",
+        token=harness.token(),
+        params={"name": "empty.bin"},
+        content=b"",
+    )
+    assert raw.status_code == 422 and raw.json()["error"] == "empty_file"
+    chunked = harness.request(
+        "POST",
+        "/collections/issues:OPS-1/uploads",
+        token=harness.token(),
+        json={"name": "empty.bin", "size": 0},
+    )
+    assert chunked.status_code == 422 and chunked.json()["error"] == "empty_file"
+    listed = harness.request("GET", "/collections/issues:OPS-1/files", token=harness.token())
+    assert listed.json()["files"] == []
+    assert stored_bytes(harness) == b""
+    # Nothing was charged to the quota either: the whole quota is still there.
+    size = LIMITS.max_file_bytes
+    for _ in range(LIMITS.quota_bytes // size):
+        assert harness.upload(b"q" * size).status_code == 201
+
+
+def test_a_second_file_field_is_refused(harness: MediaHarness) -> None:
+    two = harness.request(
+        "POST",
+        "/collections/issues:OPS-1/files",
+        token=harness.token(),
+        files=[("file", ("a.txt", b"first", "text/plain")), ("file", ("b.txt", b"second"))],
+    )
+    assert two.status_code == 400, two.text
+    assert two.json()["error"] == "duplicate_file_field"
+    assert (
+        harness.request("GET", "/collections/issues:OPS-1/files", token=harness.token()).json()[
+            "files"
+        ]
+        == []
+    )
+    # Other fields beside the one file are still fine.
+    with_note = harness.request(
+        "POST",
+        "/collections/issues:OPS-1/files",
+        token=harness.token(),
+        files=[("note", ("n", b"ignored")), ("file", ("a.txt", b"first", "text/plain"))],
+    )
+    assert with_note.status_code == 201, with_note.text
+
+
+@pytest.mark.parametrize(
+    "name", ["\u202egnp.exe", "red\x1b[31m.txt", "nul\x00.txt", "tab\tin.txt", "a\nb.txt"]
+)
+def test_file_names_with_control_or_bidi_characters_are_refused(
+    harness: MediaHarness, name: str
+) -> None:
+    # Built by hand: HTTP clients percent-encode such names; a hostile one sends them raw.
+    body = (
+        b'--b0undary\r\nContent-Disposition: form-data; name="file"; filename="'
+        + name.encode()
+        + b'"\r\nContent-Type: text/plain\r\n\r\ndata\r\n--b0undary--\r\n'
+    )
+    refused = harness.request(
+        "POST",
+        "/collections/issues:OPS-1/files",
+        token=harness.token(),
+        content=body,
+        headers={"content-type": "multipart/form-data; boundary=b0undary"},
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"] == "invalid_request"
+    as_query = harness.request(
+        "POST",
+        "/collections/issues:OPS-1/files",
+        token=harness.token(),
+        params={"name": name},
+        content=b"data",
+    )
+    assert as_query.status_code == 422
+    chunked = harness.request(
+        "POST",
+        "/collections/issues:OPS-1/uploads",
+        token=harness.token(),
+        json={"name": name, "size": 4},
+    )
+    assert chunked.status_code == 422
+    kept = harness.upload(b"data", name="kept.txt").json()
+    renamed = harness.request(
+        "PATCH", f"/files/{kept['id']}", token=harness.token(), json={"name": name}
+    )
+    assert renamed.status_code == 422
+    listed = harness.request("GET", "/collections/issues:OPS-1/files", token=harness.token())
+    assert [f["name"] for f in listed.json()["files"]] == ["kept.txt"]
 
 
 def test_path_traversal_name_is_only_a_display_name(harness: MediaHarness) -> None:
-    created = harness.upload(b"%PDF-1.4 data", name="../../etc/\u202epasswd").json()
+    created = harness.upload(b"%PDF-1.4 data", name="../../etc/passwd").json()
     assert created["name"] == "passwd"
     assert created["status"] == "failed" and created["reason"] == "invalid_name"
     again = harness.request("GET", f"/files/{created['id']}", token=harness.token()).json()
@@ -380,10 +491,11 @@ def test_quota(harness: MediaHarness) -> None:
 def test_per_tenant_limits_and_view_only(harness: MediaHarness, stored: str) -> None:
     as_user = {"x-test-role": "member"}
     as_admin = {"x-test-role": "admin"}
-    refused = harness.request("PUT", "/settings", json={"view_only": True}, headers=as_user)
-    assert refused.status_code == 403 and refused.json()["error"] == "admin_required"
+    for method in ("PUT", "PATCH"):
+        refused = harness.request(method, "/settings", json={"view_only": True}, headers=as_user)
+        assert refused.status_code == 403 and refused.json()["error"] == "admin_required"
     changed = harness.request(
-        "PUT", "/settings", json={"view_only": True, "max_file_bytes": 100}, headers=as_admin
+        "PATCH", "/settings", json={"view_only": True, "max_file_bytes": 100}, headers=as_admin
     )
     assert changed.status_code == 200, changed.text
     assert changed.json() == {
@@ -400,6 +512,115 @@ def test_per_tenant_limits_and_view_only(harness: MediaHarness, stored: str) -> 
     assert admin.status_code == 200 and admin.content == PLAINTEXT
     service = harness.token(role="service")
     assert harness.request("GET", f"/files/{stored}/content", token=service).status_code == 403
+
+
+def test_view_only_users_do_not_see_the_originals_sha256(
+    harness: MediaHarness, stored: str
+) -> None:
+    digest = hashlib.sha256(PLAINTEXT).hexdigest()
+    user = harness.token(role="user")
+    admin = harness.token(role="admin")
+    assert harness.request("GET", f"/files/{stored}", token=user).json()["sha256"] == digest
+    made = harness.request(
+        "PATCH", "/settings", json={"view_only": True}, headers={"x-test-role": "admin"}
+    )
+    assert made.status_code == 200, made.text
+    seen = [
+        harness.request("GET", f"/files/{stored}", token=user).json(),
+        harness.request("GET", "/collections/issues:OPS-1/files", token=user).json()["files"][0],
+        harness.upload(b"another", token=user).json(),
+        harness.request("PATCH", f"/files/{stored}", token=user, json={"name": "b.txt"}).json(),
+    ]
+    for document in seen:
+        assert "sha256" not in document, document
+        assert digest not in str(document)
+    assert harness.request("GET", f"/files/{stored}", token=admin).json()["sha256"] == digest
+
+
+def settings_as_admin(harness: MediaHarness, method: str, body: Any) -> Any:
+    return harness.request(method, "/settings", json=body, headers={"x-test-role": "admin"})
+
+
+def test_patching_one_setting_keeps_the_others(harness: MediaHarness) -> None:
+    first = settings_as_admin(harness, "PATCH", {"view_only": True})
+    assert first.status_code == 200, first.text
+    quota = settings_as_admin(harness, "PATCH", {"quota_bytes": 1000})
+    assert quota.json() == {
+        "view_only": True,
+        "max_file_bytes": LIMITS.max_file_bytes,
+        "quota_bytes": 1000,
+    }
+    back = settings_as_admin(harness, "PATCH", {"quota_bytes": None})
+    assert back.json()["quota_bytes"] == LIMITS.quota_bytes
+    assert back.json()["view_only"] is True
+    assert harness.request("GET", "/settings").json() == back.json()
+
+
+def test_put_replaces_every_setting_and_needs_them_all(harness: MediaHarness) -> None:
+    settings_as_admin(harness, "PATCH", {"view_only": True, "max_file_bytes": 500})
+    for partial in ({"quota_bytes": 1000}, {"view_only": False}, {}):
+        refused = settings_as_admin(harness, "PUT", partial)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"] == "invalid_request"
+    assert harness.request("GET", "/settings").json()["view_only"] is True
+    replaced = settings_as_admin(
+        harness, "PUT", {"view_only": False, "max_file_bytes": None, "quota_bytes": 1000}
+    )
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json() == {
+        "view_only": False,
+        "max_file_bytes": LIMITS.max_file_bytes,
+        "quota_bytes": 1000,
+    }
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"view_only": "yes"},
+        {"view_only": 1},
+        {"view_only": None},
+        {"max_file_bytes": "100"},
+        {"max_file_bytes": 100.0},
+        {"max_file_bytes": True},
+        {"max_file_bytes": 0},
+        {"quota_bytes": -1},
+        {"surprise": 1},
+        {},
+        [],
+    ],
+)
+def test_settings_types_are_strict(harness: MediaHarness, body: Any) -> None:
+    refused = settings_as_admin(harness, "PATCH", body)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"] == "invalid_request"
+    assert harness.request("GET", "/settings").json()["view_only"] is False
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"max_file_bytes": 99999999999999999999},
+        {"max_file_bytes": LIMITS.max_file_bytes + 1},
+        {"quota_bytes": LIMITS.quota_bytes + 1},
+        {"quota_bytes": 2**63},
+    ],
+)
+def test_a_site_cannot_raise_its_limits_above_the_operators(
+    harness: MediaHarness, body: Any
+) -> None:
+    for method in ("PATCH", "PUT"):
+        whole = {"view_only": True, "max_file_bytes": None, "quota_bytes": None, **body}
+        refused = settings_as_admin(harness, method, body if method == "PATCH" else whole)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"] == "above_operator_limit"
+    assert harness.request("GET", "/settings").json() == {
+        "view_only": False,
+        "max_file_bytes": LIMITS.max_file_bytes,
+        "quota_bytes": LIMITS.quota_bytes,
+    }
+    at_the_limit = settings_as_admin(harness, "PATCH", {"max_file_bytes": LIMITS.max_file_bytes})
+    assert at_the_limit.status_code == 200
 
 
 # -- token issuing ---------------------------------------------------------------------------
@@ -436,7 +657,9 @@ def test_on_a_view_only_site_a_link_counts_with_its_accounts_role_now(
     """A link issued to an admin who is a member now downloads nothing: the request carries
     the account's current role (the edge forwards it), and that is what counts."""
     as_admin = {"x-test-role": "admin"}
-    set_view_only = harness.request("PUT", "/settings", json={"view_only": True}, headers=as_admin)
+    set_view_only = harness.request(
+        "PATCH", "/settings", json={"view_only": True}, headers=as_admin
+    )
     assert set_view_only.status_code == 200, set_view_only.text
     issued = issue(harness, {"collection": "issues:OPS-1", "actions": ["read"]}, role="admin")
     link = issued.json()["token"]
@@ -465,3 +688,70 @@ def test_bad_token_requests_are_refused(harness: MediaHarness, body: Any, code: 
     refused = issue(harness, body)
     assert refused.status_code in (400, 422)
     assert refused.json()["error"] == code
+
+
+# -- tokens for one upload -------------------------------------------------------------------
+
+
+def start(harness: MediaHarness, size: int = 70000, collection: str = "issues:OPS-1") -> Any:
+    started = harness.request(
+        "POST",
+        f"/collections/{collection}/uploads",
+        token=harness.token(collection=collection),
+        json={"name": "part.bin", "size": size, "chunk_size": 65536},
+    )
+    assert started.status_code == 201, started.text
+    return started.json()
+
+
+def test_a_token_for_one_upload_serves_that_upload_alone(harness: MediaHarness) -> None:
+    mine, other = start(harness), start(harness)
+    issued = issue(
+        harness,
+        {"collection": "issues:OPS-1", "actions": ["insert"], "upload": mine["id"]},
+        role="user",
+    )
+    assert issued.status_code == 201, issued.text
+    scoped = issued.json()["token"]
+    assert harness.tokens.verify(scoped).upload == mine["id"]
+    data = os.urandom(70000)
+    pieces = [data[:65536], data[65536:]]
+    for index, piece in enumerate(pieces):
+        sent = harness.request(
+            "PUT",
+            chunk_url(mine, index),
+            token=scoped,
+            params={"sha256": hashlib.sha256(piece).hexdigest()},
+            content=piece,
+        )
+        assert sent.status_code == 200, sent.text
+    # Not for another upload of the same collection, nor for the collection itself.
+    for method, path, kwargs in (
+        ("GET", f"/uploads/{other['id']}", {}),
+        ("PUT", chunk_url(other, 0), {"params": {"sha256": "0" * 64}, "content": b"x"}),
+        ("POST", f"/uploads/{other['id']}/complete", {}),
+        ("DELETE", f"/uploads/{other['id']}", {}),
+        ("POST", "/collections/issues:OPS-1/uploads", {"json": {"name": "x", "size": 5}}),
+        ("POST", "/collections/issues:OPS-1/files", {"files": {"file": ("a", b"a")}}),
+    ):
+        refused = harness.request(method, path, token=scoped, **kwargs)
+        assert refused.status_code == 403, (method, path, refused.text)
+        assert refused.json()["error"] == "media_token_wrong_upload"
+    done = harness.request("POST", f"/uploads/{mine['id']}/complete", token=scoped)
+    assert done.status_code == 201, done.text
+    download = harness.request("GET", f"/files/{done.json()['id']}/content", token=harness.token())
+    assert download.content == data
+
+
+def test_a_token_for_an_upload_of_another_collection_is_not_issued(
+    harness: MediaHarness,
+) -> None:
+    theirs = start(harness, collection="issues:OPS-2")
+    refused = issue(
+        harness, {"collection": "issues:OPS-1", "actions": ["insert"], "upload": theirs["id"]}
+    )
+    assert refused.status_code == 404 and refused.json()["error"] == "not_found"
+    malformed = issue(
+        harness, {"collection": "issues:OPS-1", "actions": ["insert"], "upload": "../x"}
+    )
+    assert malformed.status_code == 422

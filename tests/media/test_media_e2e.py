@@ -161,7 +161,7 @@ def test_view_only_site(cloud: Cloud) -> None:
             params={"token": token},
             files={"file": ("a.txt", b"eyes only", "text/plain")},
         ).json()["id"]
-    as_admin = site.request("PUT", "/rest/media/settings", json={"view_only": True})
+    as_admin = site.request("PATCH", "/rest/media/settings", json={"view_only": True})
     assert as_admin.status_code == 200, as_admin.text
     assert as_admin.json()["view_only"] is True
     user_token = mint(cloud, site, "issues:OPS-7", ("read",), role="user")

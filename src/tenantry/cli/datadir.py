@@ -8,6 +8,8 @@ one file a client of the cloud needs.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,38 @@ from typing import Any
 from tenantry.platform.files import write_atomically
 
 PRIVATE_DIR_MODE = 0o700
+DATA_DIR_ENV = "TENANTRY_DATA_DIR"
+DEFAULT_DATA_DIR = Path("tenantry-data")
+
+
+class NoDataDirectory(Exception):
+    """There is no cloud's data directory where a command looked; the message says where."""
+
+
+def find_data_dir(
+    given: Path | None, *, must_exist: bool = True, env: Mapping[str, str] = os.environ
+) -> Path:
+    """The data directory every command uses: `--data-dir`, else `TENANTRY_DATA_DIR`, else
+    `./tenantry-data`, made absolute.
+
+    With `must_exist` (every command but the ones that make one), a directory that is not a
+    cloud's data directory (no `run/` or `keys/` that `up` made in it) is `NoDataDirectory`,
+    whose message says where it looked and why there.
+    """
+    if given is not None:
+        path, source = given, "--data-dir"
+    elif env.get(DATA_DIR_ENV):
+        path, source = Path(env[DATA_DIR_ENV]), DATA_DIR_ENV
+    else:
+        path, source = DEFAULT_DATA_DIR, "the default, in the current directory"
+    root = path.expanduser().resolve()
+    if must_exist and not ((root / "run").is_dir() or (root / "keys").is_dir()):
+        what = "does not exist" if not root.exists() else "is not a tenantry data directory"
+        raise NoDataDirectory(
+            f"{root} ({source}) {what}; run `tenantry up` there first, or name the cloud's "
+            f"directory with --data-dir DIR or {DATA_DIR_ENV}"
+        )
+    return root
 
 
 @dataclass(frozen=True, slots=True)

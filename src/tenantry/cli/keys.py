@@ -12,8 +12,9 @@ from rich.console import Console
 from rich.table import Table
 
 from tenantry.cli.byok import set_customer_key
+from tenantry.cli.data_dir_option import DataDirOption, resolve_data_dir
 from tenantry.cli.data_key_rotation import rotate_data_key as rotate_site_key
-from tenantry.cli.key_audit import audit_events, audit_logs, details
+from tenantry.cli.key_audit import audit_logs, details, events_by_time
 from tenantry.cli.key_owners import check_owner, set_owner
 from tenantry.cli.kms_calls import kms_regions, list_root_keys, rotate_root_key
 from tenantry.cli.operator_calls import CLOUD_NOT_REACHABLE, run_as_operator
@@ -28,18 +29,15 @@ keys_app = typer.Typer(
 )
 RESEAL_TIMEOUT = 120.0  # one batch of resealing
 
-DataDirOption = Annotated[
-    Path, typer.Option("--data-dir", help="Where the cloud keeps its data.", resolve_path=True)
-]
-DEFAULT_DATA_DIR = Path("tenantry-data")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @keys_app.command("list")
-def list_keys(data_dir: DataDirOption = DEFAULT_DATA_DIR) -> None:
+def list_keys(data_dir_given: DataDirOption = None) -> None:
     """Show every version of each region's root key: state, owner and when it was made."""
+    data_dir = resolve_data_dir(data_dir_given)
     answers = _reach(data_dir, lambda: list_root_keys(data_dir))
     table = Table(title="Root keys", title_justify="left")
     for column in ("region", "version", "state", "owner", "created", "ref"):
@@ -74,7 +72,7 @@ def rotate(
     site: Annotated[
         str | None, typer.Option("--site", help="The site the owner's account belongs to.")
     ] = None,
-    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+    data_dir_given: DataDirOption = None,
 ) -> None:
     """Make the region's next root key version and rewrap every data key of the region under it.
 
@@ -83,6 +81,7 @@ def rotate(
     if (owner is None) != (site is None):
         err.print("[red]--owner and --site go together[/]: the owner is an account of a site")
         raise typer.Exit(2)
+    data_dir = resolve_data_dir(data_dir_given)
     regions = _reach(data_dir, lambda: kms_regions(data_dir))
     if region not in regions:
         err.print(f"[red]no region {region!r}[/]; one of: {', '.join(regions)}")
@@ -111,8 +110,9 @@ def rotate(
 
 
 @keys_app.command("rotate-data-key")
-def rotate_data_key(site: str, data_dir: DataDirOption = DEFAULT_DATA_DIR) -> None:
+def rotate_data_key(site: str, data_dir_given: DataDirOption = None) -> None:
     """Give a site a new data key and reseal all its data under it, online."""
+    data_dir = resolve_data_dir(data_dir_given)
     try:
         done = _reach(
             data_dir,
@@ -134,13 +134,14 @@ def owner(
     account: Annotated[str, typer.Argument(help="Account id (from GET /rest/identity/accounts).")],
     region: Annotated[str, typer.Option("--region", help="The region whose root key it owns.")],
     site: Annotated[str, typer.Option("--site", help="The site the account belongs to.")],
-    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+    data_dir_given: DataDirOption = None,
 ) -> None:
     """Make an admin account the owner of the region's active root key.
 
     When the owner's role changes or the account is deactivated or removed, kms rotates that
     key by itself.
     """
+    data_dir = resolve_data_dir(data_dir_given)
     regions = _reach(data_dir, lambda: kms_regions(data_dir))
     if region not in regions:
         err.print(f"[red]no region {region!r}[/]; one of: {', '.join(regions)}")
@@ -164,9 +165,10 @@ def audit(
         str | None, typer.Option("--region", help="Only this region's key events.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
-    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+    data_dir_given: DataDirOption = None,
 ) -> None:
     """Show the key events each region's kms recorded (from its log), oldest first."""
+    data_dir = resolve_data_dir(data_dir_given)
     logs = {name: path for name, path in audit_logs(data_dir, region).items() if path.is_file()}
     if not logs:
         where = f" for region {region!r}" if region else ""
@@ -175,14 +177,13 @@ def audit(
     table = Table(title="Key events", title_justify="left")
     for column in ("time", "region", "action", "details"):
         table.add_column(column)
-    for name, path in logs.items():
-        for entry in audit_events(path):
-            if as_json:
-                typer.echo(orjson.dumps(entry).decode())
-            else:
-                table.add_row(
-                    str(entry.get("timestamp", "")), name, str(entry.get("action")), details(entry)
-                )
+    for name, entry in events_by_time(logs):
+        if as_json:
+            typer.echo(orjson.dumps(entry).decode())
+        else:
+            table.add_row(
+                str(entry.get("timestamp", "")), name, str(entry.get("action")), details(entry)
+            )
     if not as_json:
         print_whole(out, table)
 
@@ -196,9 +197,10 @@ def byok(
     off: Annotated[
         bool, typer.Option("--off", help="Put the site's keys back under the root key.")
     ] = False,
-    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+    data_dir_given: DataDirOption = None,
 ) -> None:
     """Wrap a site's data keys under the customer's own AWS KMS key (BYOK), online."""
+    data_dir = resolve_data_dir(data_dir_given)
     if (aws_kms_key is None) != off:
         err.print("[red]give exactly one of --aws-kms-key ARN and --off[/]")
         raise typer.Exit(2)

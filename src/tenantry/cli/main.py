@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from tenantry.cli.data_dir_option import DataDirOption, resolve_data_dir
 from tenantry.cli.keys import keys_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -20,15 +21,10 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(keys_app, name="keys")
 err = Console(stderr=True, soft_wrap=True)
 
-DataDir = Annotated[
-    Path, typer.Option("--data-dir", help="Where the cloud keeps its data.", resolve_path=True)
-]
-DEFAULT_DATA_DIR = Path("tenantry-data")
-
 
 @app.command()
 def up(
-    data_dir: DataDir = DEFAULT_DATA_DIR,
+    data_dir_given: DataDirOption = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="Topology file (TOML).", exists=True)
     ] = None,
@@ -46,12 +42,12 @@ def up(
     from tenantry.cli.up import run_up
 
     layout = Layout.FLEET if process_per_service else Layout.REGIONS
-    raise typer.Exit(run_up(data_dir, config, layout))
+    raise typer.Exit(run_up(resolve_data_dir(data_dir_given, must_exist=False), config, layout))
 
 
 @app.command()
 def migrate(
-    data_dir: DataDir = DEFAULT_DATA_DIR,
+    data_dir_given: DataDirOption = None,
     config: Annotated[
         Path | None,
         typer.Option(
@@ -65,15 +61,16 @@ def migrate(
     """Bring every service database on every shard to the schema revision the code expects."""
     from tenantry.cli.migrate import run_migrate
 
-    raise typer.Exit(run_migrate(data_dir, config, jobs))
+    # Like `up`, migrate makes the databases of a directory that has none yet.
+    raise typer.Exit(run_migrate(resolve_data_dir(data_dir_given, must_exist=False), config, jobs))
 
 
 @app.command()
-def status(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+def status(data_dir_given: DataDirOption = None) -> None:
     """Show regions, shards, services and tenant counts of a running cloud."""
     from tenantry.cli.status import run_status
 
-    raise typer.Exit(run_status(data_dir))
+    raise typer.Exit(run_status(resolve_data_dir(data_dir_given)))
 
 
 @app.command(hidden=True)
@@ -81,7 +78,7 @@ def serve(
     process: Annotated[str, typer.Option("--process", help="The process's name in the cloud.")],
     region: Annotated[str, typer.Option("--region")],
     listen: Annotated[list[str], typer.Option("--listen", help="SERVICE=FD, once per service.")],
-    data_dir: DataDir = DEFAULT_DATA_DIR,
+    data_dir_given: DataDirOption = None,
     config: Annotated[Path | None, typer.Option("--config", exists=True)] = None,
 ) -> None:
     """Run one process of a cloud on the sockets `tenantry up` hands it."""
@@ -90,19 +87,20 @@ def serve(
 
     try:
         listeners = parse_listeners(listen)
+        data_dir = resolve_data_dir(data_dir_given, must_exist=False)
         run_services(process, region, data_dir, listeners, config)
     except (ValueError, UnknownService, FileNotFoundError) as exc:
         err.print(f"[red]cannot start {', '.join(listen)}:[/] {exc}")
         raise typer.Exit(2) from exc
 
 
-def _change_status(site: str, data_dir: Path, new_status: str) -> None:
+def _change_status(site: str, root: Path, new_status: str) -> None:
     from tenantry.cli.operator_calls import CLOUD_NOT_REACHABLE, set_tenant_status
 
     try:
-        response = set_tenant_status(data_dir, site, new_status)
+        response = set_tenant_status(root, site, new_status)
     except CLOUD_NOT_REACHABLE as exc:
-        err.print(f"[red]no running cloud in {data_dir}:[/] {exc}")
+        err.print(f"[red]no running cloud in {root}:[/] {exc}")
         raise typer.Exit(2) from exc
     if response.status != 200:
         err.print(f"[red]{response.json().get('message', response.status)}[/]")
@@ -111,22 +109,22 @@ def _change_status(site: str, data_dir: Path, new_status: str) -> None:
 
 
 @tenant_app.command("suspend")
-def tenant_suspend(site: str, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+def tenant_suspend(site: str, data_dir_given: DataDirOption = None) -> None:
     """Suspend a site: every edge refuses its requests within a second."""
-    _change_status(site, data_dir, "suspended")
+    _change_status(site, resolve_data_dir(data_dir_given), "suspended")
 
 
 @tenant_app.command("resume")
-def tenant_resume(site: str, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+def tenant_resume(site: str, data_dir_given: DataDirOption = None) -> None:
     """Resume a suspended site."""
-    _change_status(site, data_dir, "active")
+    _change_status(site, resolve_data_dir(data_dir_given), "active")
 
 
 @tenant_app.command("purge")
 def tenant_purge(
     site: str,
     yes: Annotated[bool, typer.Option("--yes", help="Confirm: the site's data is lost.")] = False,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
+    data_dir_given: DataDirOption = None,
 ) -> None:
     """Erase a site for good: destroy its data keys, so nothing of it can be read again."""
     from tenantry.cli.operator_calls import CLOUD_NOT_REACHABLE
@@ -136,18 +134,70 @@ def tenant_purge(
     if not yes:
         err.print(f"[red]purging {site} destroys all its data for good; add --yes to go on[/]")
         raise typer.Exit(2)
+    found = resolve_data_dir(data_dir_given)
     try:
-        destroyed = purge_site(data_dir, site)
+        destroyed = purge_site(found, site)
     except OperatorCallFailed as exc:
         err.print(f"[red]{site}:[/] {exc}")
         raise typer.Exit(1) from exc
     except CLOUD_NOT_REACHABLE as exc:
-        err.print(f"[red]no running cloud in {data_dir}:[/] {exc}")
+        err.print(f"[red]no running cloud in {found}:[/] {exc}")
         raise typer.Exit(2) from exc
     if destroyed is None:
         typer.echo(f"{site}: purged already")
     else:
         typer.echo(f"{site}: purged, {destroyed} data key versions destroyed")
+
+
+@tenant_app.command("list")
+def tenant_list(
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON list, for scripts.")] = False,
+    data_dir_given: DataDirOption = None,
+) -> None:
+    """Show every site: its cloud id, region, shard, status and creation time."""
+    from tenantry.cli.operator_calls import CLOUD_NOT_REACHABLE
+    from tenantry.cli.site_calls import OperatorCallFailed
+    from tenantry.cli.tenants import json_document, list_sites, print_sites
+
+    found = resolve_data_dir(data_dir_given)
+    try:
+        sites = list_sites(found)
+    except OperatorCallFailed as exc:
+        err.print(f"[red]cannot list the sites:[/] {exc}")
+        raise typer.Exit(1) from exc
+    except CLOUD_NOT_REACHABLE as exc:
+        err.print(f"[red]no running cloud in {found}:[/] {exc}")
+        raise typer.Exit(2) from exc
+    if as_json:
+        typer.echo(json_document(sites))
+    else:
+        print_sites(Console(highlight=False), sites)
+
+
+@tenant_app.command("info")
+def tenant_info(
+    site: str,
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON object, for scripts.")] = False,
+    data_dir_given: DataDirOption = None,
+) -> None:
+    """Show one site: its cloud id, region, shard, status and creation time."""
+    from tenantry.cli.operator_calls import CLOUD_NOT_REACHABLE
+    from tenantry.cli.site_calls import OperatorCallFailed
+    from tenantry.cli.tenants import json_document, print_sites, site_info
+
+    found = resolve_data_dir(data_dir_given)
+    try:
+        shown = site_info(found, site)
+    except OperatorCallFailed as exc:
+        err.print(f"[red]{site}:[/] {exc}")
+        raise typer.Exit(1) from exc
+    except CLOUD_NOT_REACHABLE as exc:
+        err.print(f"[red]no running cloud in {found}:[/] {exc}")
+        raise typer.Exit(2) from exc
+    if as_json:
+        typer.echo(json_document(shown))
+    else:
+        print_sites(Console(highlight=False), [shown])
 
 
 @policy_app.command("check")

@@ -4,10 +4,11 @@ A media token is a JWT signed with media's own service key (ES256, `kid = media/
 audience `tenantry-media` (no service answers to that name, so it is never a service token), at
 most MAX_LIFETIME seconds long. It names the tenant (cloud id and site, so the edge can find the
 tenant from the token alone), one collection, a set of actions, and the account and role of the
-user it was issued for. Links carry it as `?token=`; it is reusable until it expires, by design,
-so it is kept short. The role is the one the user had when the token was issued: a link that
-names an account acts with that account's role *now*, which the edge looks up and forwards.
-Only media issues them (`tenantry.services.media.tokens`).
+user it was issued for; a token for a chunked upload also names that upload, and serves it
+alone. Links carry it as `?token=`; it is reusable until it expires, by design, so it is kept
+short. The role is the one the user had when the token was issued: a link that names an account
+acts with that account's role *now*, which the edge looks up and forwards. Only media issues
+them (`tenantry.services.media.tokens`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ COLLECTION = "collection"
 ACTIONS_CLAIM = "actions"
 ROLE = "role"
 ACCOUNT = "account"
+UPLOAD = "upload"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,8 @@ class MediaGrant:
     expires: int
     account: str | None = None
     """The account the token was issued for; None when a service asked for it on its own."""
+    upload: str | None = None
+    """The one chunked upload the token serves, when it is scoped to one."""
 
 
 class MediaTokenReader:
@@ -76,7 +80,12 @@ class MediaTokenReader:
 def _grant(claims: dict[str, Any]) -> MediaGrant:
     actions = claims.get(ACTIONS_CLAIM)
     fields = (claims.get(TENANT), claims.get(SITE), claims.get(COLLECTION), claims.get(ROLE))
-    if not isinstance(actions, list) or not all(isinstance(f, str) for f in fields):
+    upload = claims.get(UPLOAD)
+    if (
+        not isinstance(actions, list)
+        or not all(isinstance(f, str) for f in fields)
+        or not (upload is None or isinstance(upload, str))
+    ):
         raise ApiError(403, "media_token_malformed", "the media token lacks its scope")
     account = claims.get(ACCOUNT)
     if account is not None and not isinstance(account, str):
@@ -90,4 +99,5 @@ def _grant(claims: dict[str, Any]) -> MediaGrant:
         role,
         int(claims["exp"]),
         account,
+        upload,
     )

@@ -60,12 +60,19 @@ TENANT_ROUTES = (
     PublicRoute("GET", "/rest/issues/issues/{key}/comments", "issues"),
     PublicRoute("POST", "/rest/issues/issues/{key}/attachments", "issues", upload=True),
     PublicRoute("GET", "/rest/issues/issues/{key}/attachments", "issues"),
+    PublicRoute("DELETE", "/rest/issues/issues/{key}/attachments/{attachment_id}", "issues"),
+    PublicRoute("POST", "/rest/issues/issues/{key}/attachments/uploads", "issues"),
+    PublicRoute("GET", "/rest/issues/issues/{key}/attachments/uploads/{upload_id}", "issues"),
+    PublicRoute(
+        "POST", "/rest/issues/issues/{key}/attachments/uploads/{upload_id}/complete", "issues"
+    ),
 )
 
 MEDIA_PREFIX = "/rest/media/"
 MEDIA_SETTINGS_ROUTES = (
     PublicRoute("GET", "/rest/media/settings", "media"),
     PublicRoute("PUT", "/rest/media/settings", "media"),
+    PublicRoute("PATCH", "/rest/media/settings", "media"),
 )
 
 

@@ -14,6 +14,8 @@ from pydantic import (
     model_validator,
 )
 
+from tenantry.platform.text import OneLineText
+
 Email = Annotated[
     str,
     StringConstraints(
@@ -25,12 +27,9 @@ Email = Annotated[
 ]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=1024)]
 DisplayName = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$"
-    ),
+    OneLineText, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
 ]
-"""A person's name as others see it: personal data, sealed at rest."""
+"""A person's name as others see it (one line of text): personal data, sealed at rest."""
 Site = Annotated[str, StringConstraints(min_length=1, max_length=63)]
 Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from tenantry.platform.app import create_service_app
 from tenantry.platform.client import ServiceClient
+from tenantry.platform.cursors import ListCursors
 from tenantry.platform.data_keys import DataKeys, data_key_max_age
 from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.storage.choose import storage_backend
@@ -33,7 +34,9 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     return create_service_app(
         runtime,
         [
-            build_router(databases, data_keys, SiteAccounts(client), deletions),
+            build_router(
+                databases, data_keys, SiteAccounts(client), ListCursors(runtime.key), deletions
+            ),
             build_attachments_router(databases, data_keys, media),
             build_internal_router(databases, data_keys),
         ],

@@ -17,6 +17,8 @@ LABEL_PATTERN = r"^[A-Za-z0-9_.-]{1,50}$"
 _PROJECT_KEY = re.compile(r"[A-Z][A-Z0-9]{1,9}")
 _ISSUE_KEY = re.compile(r"([A-Z][A-Z0-9]{1,9})-([1-9][0-9]{0,9})")
 _ISSUE_ID = re.compile(r"[0-9a-f]{32}")
+MAX_ISSUE_NUMBER = 2**31 - 1
+"""Issue numbers are 32-bit integers in storage; a larger one names no issue."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +36,10 @@ def parse_issue_ref(ref: str) -> IssueRef:
         return IssueRef(id=ref)
     found = _ISSUE_KEY.fullmatch(ref)
     if found:
-        return IssueRef(project=found.group(1), number=int(found.group(2)))
+        number = int(found.group(2))
+        if number > MAX_ISSUE_NUMBER:
+            raise ApiError(404, "issue_not_found", "no such issue")
+        return IssueRef(project=found.group(1), number=number)
     raise ApiError(422, "invalid_key", "an issue is named by a key like OPS-12 or by its id")
 
 

@@ -17,6 +17,9 @@ from tenantry.platform.errors import ApiError
 LINK_LIFETIME = 300
 """Seconds the media token in attachment links stays valid (media allows at most 600)."""
 UPLOAD_LIFETIME = 60
+CHUNK_TOKEN_LIFETIME = 600
+"""Seconds a client's token for the chunks of one upload stays valid; asking for the upload's
+state again gives a fresh one, so an upload can take longer."""
 
 _PASSED_ON = frozenset({400, 409, 413, 415, 422, 429})
 """Media's refusals of what the client sent: the client sees them as media gave them."""
@@ -33,6 +36,8 @@ class MediaToken:
 
     token: str
     collection: str
+    expires_at: int = 0
+    """When the token stops working (epoch seconds)."""
 
 
 class MediaFiles:
@@ -48,20 +53,28 @@ class MediaFiles:
         user: UserContext | None,
         lifetime: int,
         attempt_seconds: float | None = None,
+        upload: str | None = None,
     ) -> MediaToken:
         """A media token for `collection` allowing `actions`, issued for `user` (None: for
-        this service itself); `attempt_seconds` bounds the wait for media."""
+        this service itself), serving only the chunked upload `upload` if given;
+        `attempt_seconds` bounds the wait for media."""
+        body: dict[str, Any] = {"collection": collection, "actions": actions, "lifetime": lifetime}
+        if upload is not None:
+            body["upload"] = upload
         response = await self._client.call(
             "media",
             "POST",
             "/media/tokens",
-            json={"collection": collection, "actions": actions, "lifetime": lifetime},
+            json=body,
             user=user,
             attempt_seconds=attempt_seconds,
             **for_current_tenant(),
         )
-        document = _answer(response, 201)
-        return MediaToken(str(document["token"]), collection)
+        document = _answer(response, 201, missing="upload_not_found" if upload else None)
+        token, expires_at = document.get("token"), document.get("expires_at")
+        if not isinstance(token, str) or not isinstance(expires_at, int):
+            raise ApiError(502, "media_error", "media answered a token request without a token")
+        return MediaToken(token, collection, expires_at)
 
     async def upload(
         self, token: MediaToken, body: bytes, content_type: str, user: UserContext
@@ -96,6 +109,71 @@ class MediaFiles:
             raise ApiError(502, "media_error", "media answered a listing without files")
         return files
 
+    async def start_upload(
+        self, token: MediaToken, name: str, size: int, chunk_size: int | None, user: UserContext
+    ) -> dict[str, Any]:
+        """Open a chunked upload into the token's collection; media's state of the upload."""
+        body: dict[str, Any] = {"name": name, "size": size}
+        if chunk_size is not None:
+            body["chunk_size"] = chunk_size
+        response = await self._client.call(
+            "media",
+            "POST",
+            "/media/collections/{collection}/uploads",
+            params={"collection": token.collection},
+            query={"token": token.token},
+            json=body,
+            user=user,
+            **for_current_tenant(),
+        )
+        return _answer(response, 201)
+
+    async def upload_state(
+        self, token: MediaToken, upload_id: str, user: UserContext
+    ) -> dict[str, Any]:
+        """Which chunks of an upload media has; 404 `upload_not_found` when the token's
+        collection has no such upload."""
+        response = await self._client.call(
+            "media",
+            "GET",
+            "/media/uploads/{upload_id}",
+            params={"upload_id": upload_id},
+            query={"token": token.token},
+            user=user,
+            **for_current_tenant(),
+        )
+        return _answer(response, 200, missing="upload_not_found")
+
+    async def complete_upload(
+        self, token: MediaToken, upload_id: str, sha256: str | None, user: UserContext
+    ) -> dict[str, Any]:
+        """Have media assemble an upload into a file of the collection; media's record of it."""
+        response = await self._client.call(
+            "media",
+            "POST",
+            "/media/uploads/{upload_id}/complete",
+            params={"upload_id": upload_id},
+            query={"token": token.token, **({"sha256": sha256} if sha256 else {})},
+            user=user,
+            **for_current_tenant(),
+        )
+        return _answer(response, 201, missing="upload_not_found")
+
+    async def delete_file(self, token: MediaToken, file_id: str, user: UserContext) -> None:
+        """Delete one file of the token's collection; 404 `attachment_not_found` when the
+        collection has no such file."""
+        response = await self._client.call(
+            "media",
+            "DELETE",
+            "/media/files/{file_id}",
+            params={"file_id": file_id},
+            query={"token": token.token},
+            user=user,
+            **for_current_tenant(),
+        )
+        if response.status != 204:
+            raise _elsewhere(response, "attachment_not_found") or refusal(response)
+
     async def delete_collection(
         self, token: MediaToken, user: UserContext | None, attempt_seconds: float | None = None
     ) -> None:
@@ -117,8 +195,9 @@ class MediaFiles:
             raise refusal(response)
 
 
-def _answer(response: ServiceResponse, expected: int) -> dict[str, Any]:
-    """Media's JSON answer when it is the expected status; otherwise a clear refusal."""
+def _answer(response: ServiceResponse, expected: int, missing: str | None = None) -> dict[str, Any]:
+    """Media's JSON answer when it is the expected status; otherwise a clear refusal (with
+    `missing` as the 404 reason for a thing the collection does not hold, when given)."""
     if response.status == expected:
         try:
             document = response.json()
@@ -127,7 +206,27 @@ def _answer(response: ServiceResponse, expected: int) -> dict[str, Any]:
         if isinstance(document, dict):
             return document
         raise ApiError(502, "media_error", "media's answer was not a JSON object")
+    if missing is not None:
+        gone = _elsewhere(response, missing)
+        if gone is not None:
+            raise gone
     raise refusal(response)
+
+
+_NOT_IN_COLLECTION = frozenset({"not_found", "media_token_wrong_collection"})
+
+
+def _elsewhere(response: ServiceResponse, code: str) -> ApiError | None:
+    """A 404 `code` when media has no such thing in the token's collection: none at all, or one
+    of another collection (another issue's: to this issue it does not exist either)."""
+    try:
+        document = response.json()
+    except ValueError:
+        return None
+    error = document.get("error") if isinstance(document, dict) else None
+    if response.status in (403, 404) and error in _NOT_IN_COLLECTION:
+        return ApiError(404, code, f"this issue has no such {code.removesuffix('_not_found')}")
+    return None
 
 
 def refusal(response: ServiceResponse) -> ApiError:

@@ -1,7 +1,9 @@
 """What the issues API accepts and answers: strict pydantic models with no unknown fields.
 
 Strict types mean `"summary": 5` is a 422, not the string "5"; `extra="forbid"` means a typo'd
-or unexpected field is a 422 rather than silently ignored.
+or unexpected field is a 422 rather than silently ignored. Names and summaries are one-line text,
+descriptions and comments multi-line text (`tenantry.platform.text`): control and bidirectional
+characters are a 422 in either.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from tenantry.platform.text import MultiLineText, OneLineText
 from tenantry.services.issues.keys import LABEL_PATTERN, PROJECT_KEY_PATTERN
 from tenantry.services.issues.records import StoredComment, StoredIssue, StoredProject
 from tenantry.services.issues.workflow import Status
@@ -46,14 +49,16 @@ def _distinct(values: list[str]) -> list[str]:
 
 ProjectKey = Annotated[str, StringConstraints(pattern=PROJECT_KEY_PATTERN)]
 ProjectName = Annotated[
-    str, StringConstraints(min_length=1, max_length=255), AfterValidator(_not_blank)
+    OneLineText, StringConstraints(min_length=1, max_length=255), AfterValidator(_not_blank)
 ]
 Summary = Annotated[
-    str, StringConstraints(min_length=1, max_length=255), AfterValidator(_not_blank)
+    OneLineText, StringConstraints(min_length=1, max_length=255), AfterValidator(_not_blank)
 ]
-Description = Annotated[str, AfterValidator(_within_text_limit)]
-CommentBody = Annotated[str, StringConstraints(min_length=1), AfterValidator(_within_text_limit)]
-AccountId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Description = Annotated[MultiLineText, AfterValidator(_within_text_limit)]
+CommentBody = Annotated[
+    MultiLineText, StringConstraints(min_length=1), AfterValidator(_within_text_limit)
+]
+AccountId = Annotated[OneLineText, StringConstraints(min_length=1, max_length=64)]
 Label = Annotated[str, StringConstraints(pattern=LABEL_PATTERN)]
 Labels = Annotated[list[Label], Field(max_length=MAX_LABELS), AfterValidator(_distinct)]
 

@@ -23,12 +23,12 @@ from typing import Any
 from sqlalchemy import Select, and_, bindparam, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from tenantry.platform.cursors import ListCursors, Listing, bad_cursor
 from tenantry.platform.data_keys import TenantKeys
 from tenantry.platform.errors import ApiError
 from tenantry.platform.sealing import open_text, seal_text
 from tenantry.platform.storage.model import utc_now
 from tenantry.platform.storage.tenant_session import TenantSession
-from tenantry.services.issues.cursor import decode_cursor, encode_cursor
 from tenantry.services.issues.keys import IssueRef
 from tenantry.services.issues.models import Comment, Issue, IssueLabel, Project
 from tenantry.services.issues.records import StoredComment, StoredIssue, StoredProject
@@ -244,9 +244,18 @@ def delete_issue(session: TenantSession, issue: StoredIssue) -> None:
 
 
 def list_issues(
-    session: TenantSession, keys: TenantKeys, where: IssueFilter, limit: int, cursor: str | None
+    session: TenantSession,
+    keys: TenantKeys,
+    where: IssueFilter,
+    page_of: tuple[ListCursors, int, str | None],
 ) -> tuple[list[StoredIssue], str | None]:
-    """One page of issues in key order, and the cursor of the next page (None on the last)."""
+    """One page of issues in key order, and the cursor of the next page (None on the last).
+
+    `page_of` is the cursors of this service, the page size and the cursor given (if any); a
+    cursor is good only for the same filters it was handed out with.
+    """
+    cursors, limit, cursor = page_of
+    listing = Listing.of_tenant("issues", dataclasses.asdict(where))
     query = select(*_ISSUE_COLUMNS)
     if where.project is not None:
         query = query.where(Issue.project_key == where.project)
@@ -259,12 +268,12 @@ def list_issues(
         query = query.join(
             IssueLabel, and_(IssueLabel.issue_id == Issue.id, IssueLabel.label == where.label)
         )
-    after = decode_cursor(cursor, (str, int)) if cursor is not None else None
+    after = cursors.open(cursor, listing, (str, int)) if cursor is not None else None
     rows = _keyset_page(session, query, (Issue.project_key, Issue.number), after, limit)
     page = [_issue(row, keys) for row in rows[:limit]]
     if len(rows) <= limit:
         return page, None
-    return page, encode_cursor(page[-1].project_key, page[-1].number)
+    return page, cursors.seal(listing, page[-1].project_key, page[-1].number)
 
 
 def add_comment(
@@ -280,19 +289,25 @@ def add_comment(
 
 
 def list_comments(
-    session: TenantSession, keys: TenantKeys, issue: StoredIssue, limit: int, cursor: str | None
+    session: TenantSession,
+    keys: TenantKeys,
+    issue: StoredIssue,
+    page_of: tuple[ListCursors, int, str | None],
 ) -> tuple[list[StoredComment], str | None]:
-    """One page of an issue's comments, oldest first, and the cursor of the next page."""
+    """One page of an issue's comments, oldest first, and the cursor of the next page (good
+    for this issue's comments only)."""
+    cursors, limit, cursor = page_of
+    listing = Listing.of_tenant(f"comments:{issue.id}")
     query = select(*_COMMENT_COLUMNS).where(Comment.issue_id == issue.id)
     after = None
     if cursor is not None:
-        after_time, after_id = decode_cursor(cursor, (str, str))
+        after_time, after_id = cursors.open(cursor, listing, (str, str))
         after = (_cursor_time(after_time), after_id)
     rows = _keyset_page(session, query, (Comment.created_at, Comment.id), after, limit)
     page = [_comment(row, keys) for row in rows[:limit]]
     if len(rows) <= limit:
         return page, None
-    return page, encode_cursor(page[-1].created_at.isoformat(), page[-1].id)
+    return page, cursors.seal(listing, page[-1].created_at.isoformat(), page[-1].id)
 
 
 def _keyset_page(
@@ -369,7 +384,7 @@ def _cursor_time(value: str) -> datetime:
     except ValueError:
         moment = None
     if moment is None or moment.tzinfo is None:
-        raise ApiError(422, "invalid_cursor", "the cursor is not one this API handed out")
+        raise bad_cursor()
     return moment
 
 

@@ -14,6 +14,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from tenantry.platform.errors import ApiError
+from tenantry.platform.text import text_problem
 
 FILE_FIELD = b"file"
 
@@ -33,17 +34,24 @@ def too_large(limit: int) -> ApiError:
 
 async def read_raw(request: Request, limit: int) -> bytes:
     """The whole body, refused (413 `file_too_large`) as soon as it passes `limit` bytes."""
+    return b"".join(await read_pieces(request, limit))
+
+
+async def read_pieces(request: Request, limit: int) -> list[bytes]:
+    """The body as the pieces it arrived in (never joined: one copy of it in memory), refused
+    (413 `file_too_large`) as soon as it passes `limit` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_large(limit)
-    chunks: list[bytes] = []
+    pieces: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
+    async for piece in request.stream():
+        size += len(piece)
         if size > limit:
             raise too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+        if piece:
+            pieces.append(piece)
+    return pieces
 
 
 async def read_upload(request: Request, limit: int, name: str | None) -> Upload:
@@ -64,12 +72,16 @@ async def read_upload(request: Request, limit: int, name: str | None) -> Upload:
         raise ApiError(400, "malformed_multipart", "the multipart body is malformed") from exc
     if not part.found:
         raise ApiError(422, "file_required", "send the file in a multipart field named `file`")
+    if part.filename is not None:
+        problem = text_problem(part.filename, multi_line=False)
+        if problem is not None:
+            raise ApiError(422, "invalid_request", f"the file name {problem}")
     return Upload(bytes(part.data), part.filename or name)
 
 
 @dataclass
 class _FilePart:
-    """Collects the first part named `file`; other parts are skipped."""
+    """Collects the part named `file` (a second one is refused); other parts are skipped."""
 
     limit: int
     data: bytearray = field(default_factory=bytearray)
@@ -79,7 +91,6 @@ class _FilePart:
     _value: bytearray = field(default_factory=bytearray)
     _headers: dict[bytes, bytes] = field(default_factory=dict)
     _taking: bool = False
-    _done: bool = False
 
     def callbacks(self) -> dict[str, object]:
         return {
@@ -103,8 +114,13 @@ class _FilePart:
 
     def _headers_finished(self) -> None:
         _, options = parse_options_header(self._headers.get(b"content-disposition"))
-        if self._done or options.get(b"name") != FILE_FIELD:
+        if options.get(b"name") != FILE_FIELD:
             return
+        if self.found:
+            # Which of two files was meant cannot be guessed; keeping one would lose the other.
+            raise ApiError(
+                400, "duplicate_file_field", "send one file per upload, in one field `file`"
+            )
         self._taking = True
         self.found = True
         raw = options.get(b"filename")
@@ -118,6 +134,4 @@ class _FilePart:
             raise too_large(self.limit)
 
     def _end(self) -> None:
-        if self._taking:
-            self._done = True
         self._taking = False

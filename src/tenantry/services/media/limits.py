@@ -24,10 +24,13 @@ class Limits:
     quota_bytes: int
 
     def with_overrides(self, max_file_bytes: int | None, quota_bytes: int | None) -> Limits:
-        """These limits with a tenant's own values where it has them."""
+        """These limits with a tenant's own values where it has them, never above these (an
+        operator who lowers the defaults lowers every site's own limits with them)."""
         return Limits(
-            max_file_bytes if max_file_bytes is not None else self.max_file_bytes,
-            quota_bytes if quota_bytes is not None else self.quota_bytes,
+            min(max_file_bytes, self.max_file_bytes)
+            if max_file_bytes is not None
+            else self.max_file_bytes,
+            min(quota_bytes, self.quota_bytes) if quota_bytes is not None else self.quota_bytes,
         )
 
 

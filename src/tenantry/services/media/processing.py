@@ -23,6 +23,9 @@ from tenantry.platform.storage.model import utc_now
 from tenantry.services.media import blobs, store
 from tenantry.services.media.blobs import EncryptedBlobs
 from tenantry.services.media.preview_queue import PreviewQueue
+from tenantry.services.media.previews import PreviewLimits
+from tenantry.services.media.previews.errors import TOO_LARGE
+from tenantry.services.media.previews.sniff import sniff_head
 from tenantry.services.media.render import Rendered, Renderer, RenderFailed
 from tenantry.services.media.store import FileRow
 
@@ -39,8 +42,10 @@ class Processor:
         blob_store: EncryptedBlobs,
         renderer: Renderer,
         slots: int = DEFAULT_SLOTS,
+        max_render_bytes: int = PreviewLimits().max_bytes,
     ) -> None:
         self._databases = databases
+        self._max_render_bytes = max_render_bytes
         self._blobs = blob_store
         self._renderer = renderer
         self._slots = asyncio.Semaphore(slots)
@@ -86,14 +91,25 @@ class Processor:
 
     async def _render_and_store(self, row: FileRow, keys: TenantKeys) -> tuple[int, str | None]:
         tenant = require_tenant().cloud_id
-        data = await asyncio.to_thread(
-            self._blobs.read_all, keys, tenant, row.collection, blobs.original(row.id)
-        )
+        name = blobs.original(row.id)
+        # The first frame tells most files with no preview; those are never read whole, so a
+        # large upload of any other kind costs one frame of memory here, not its size.
+        head = await asyncio.to_thread(self._first_frame, keys, tenant, row.collection, name)
+        settled = sniff_head(head)
+        if settled is not None and settled.refusal is not None:
+            raise RenderFailed(settled.refusal, f"content sniffed as {settled.media_type}")
+        if row.size > self._max_render_bytes:
+            raise RenderFailed(TOO_LARGE, f"{row.size} bytes, limit {self._max_render_bytes}")
+        data = await asyncio.to_thread(self._blobs.read_all, keys, tenant, row.collection, name)
         rendered = await self._renderer(data)
         if not rendered.pages:
             raise RenderFailed("no_pages", "the document has no pages")
         await asyncio.to_thread(self._store, row, keys, rendered)
         return len(rendered.pages), rendered.media_type
+
+    def _first_frame(self, keys: TenantKeys, tenant: str, collection: str, name: str) -> bytes:
+        """The first frame of a stored object's plaintext (checked), without reading the rest."""
+        return next(self._blobs.read(keys, tenant, collection, name), b"")
 
     def _store(self, row: FileRow, keys: TenantKeys, rendered: Rendered) -> None:
         tenant = require_tenant().cloud_id

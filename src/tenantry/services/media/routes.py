@@ -17,18 +17,20 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from tenantry.platform.context import current_tenant, current_user
-from tenantry.platform.errors import ApiError
+from tenantry.platform.errors import ApiError, not_found
 from tenantry.platform.media_tokens import MAX_LIFETIME, MediaGrant
-from tenantry.platform.users import ADMIN, Admin, has_role
+from tenantry.platform.text import OneLineText
+from tenantry.platform.users import ADMIN, has_role
 from tenantry.services.media import blobs
-from tenantry.services.media.bodies import read_raw, read_upload
+from tenantry.services.media.bodies import read_pieces, read_upload
 from tenantry.services.media.downloads import FrameStreamResponse
 from tenantry.services.media.limits import MAX_CHUNK_BYTES
 from tenantry.services.media.models import NAME_LENGTH
 from tenantry.services.media.names import display_name
 from tenantry.services.media.scope import check_collection, check_id
 from tenantry.services.media.service import Media
-from tenantry.services.media.store import FileRow, Settings, UploadRow
+from tenantry.services.media.settings_routes import build_settings_router
+from tenantry.services.media.store import FileRow, UploadRow
 from tenantry.services.media.tokens import (
     ACTIONS,
     DEFAULT_LIFETIME,
@@ -41,25 +43,28 @@ INTERNAL_PREFIX = "/media"
 PUBLIC_PREFIX = "/rest/media"
 TOKEN_HEADER = "x-tenantry-media-token"  # noqa: S105 - a header name, not a secret
 _SHA256 = r"^[0-9a-fA-F]{64}$"
+_ID = r"^[0-9a-f]{32}$"
 _NO_SNIFF = {"x-content-type-options": "nosniff", "cache-control": "private, no-store"}
 
 
 class TokenRequest(BaseModel):
     """What a service asks a media token for."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     collection: Annotated[str, Field(max_length=128)]
     actions: Annotated[list[str], Field(min_length=1, max_length=len(ACTIONS))]
     lifetime: Annotated[int, Field(ge=1, le=MAX_LIFETIME)] = DEFAULT_LIFETIME
+    upload: Annotated[str | None, Field(pattern=_ID)] = None
+    """Scope the token to this chunked upload of the collection (it must be under way)."""
 
 
 class NewUpload(BaseModel):
     """A chunked upload about to start."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    name: Annotated[str, Field(max_length=4096)] = ""
+    name: Annotated[OneLineText, Field(max_length=4096)] = ""
     size: Annotated[int, Field(ge=0)]
     chunk_size: Annotated[int | None, Field(ge=1)] = None
 
@@ -67,19 +72,9 @@ class NewUpload(BaseModel):
 class Rename(BaseModel):
     """A file's new display name."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    name: Annotated[str, Field(min_length=1, max_length=4096)]
-
-
-class SettingsIn(BaseModel):
-    """A tenant's media settings; limits left out (null) fall back to the cloud's defaults."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    view_only: bool = False
-    max_file_bytes: Annotated[int | None, Field(ge=1)] = None
-    quota_bytes: Annotated[int | None, Field(ge=1)] = None
+    name: Annotated[OneLineText, Field(min_length=1, max_length=4096)]
 
 
 def build_router(media: Media, tokens: MediaTokens) -> APIRouter:
@@ -87,7 +82,7 @@ def build_router(media: Media, tokens: MediaTokens) -> APIRouter:
     router = APIRouter()
     for prefix in (INTERNAL_PREFIX, PUBLIC_PREFIX):
         router.routes.extend(_file_routes(media, tokens, prefix).routes)
-        router.routes.extend(_settings_routes(media, prefix).routes)
+        router.routes.extend(build_settings_router(media, prefix).routes)
     router.routes.extend(_token_routes(media, tokens, INTERNAL_PREFIX).routes)
     return router
 
@@ -109,6 +104,8 @@ def _token_routes(media: Media, tokens: MediaTokens, prefix: str) -> APIRouter:
         if tenant is None:
             raise ApiError(400, "tenant_required", "media tokens are issued within a tenant")
         collection = check_collection(body.collection)
+        if body.upload is not None and media.upload_row(body.upload).collection != collection:
+            raise not_found("the upload")
         user = current_user.get()
         token, expires = tokens.issue(
             tenant=tenant.cloud_id,
@@ -118,31 +115,15 @@ def _token_routes(media: Media, tokens: MediaTokens, prefix: str) -> APIRouter:
             role=user.role if user is not None else SERVICE_ROLE,
             account=user.account_id if user is not None else None,
             lifetime=body.lifetime,
+            upload=body.upload,
         )
         return {
             "token": token,
             "expires_at": expires,
             "collection": collection,
             "actions": sorted(set(body.actions)),
+            "upload": body.upload,
         }
-
-    return router
-
-
-def _settings_routes(media: Media, prefix: str) -> APIRouter:
-    router = APIRouter(prefix=prefix)
-
-    @router.get("/settings")
-    def get_settings() -> dict[str, object]:
-        """The site's media settings and the limits in force."""
-        _tenant_id()
-        return _settings_document(media)
-
-    @router.put("/settings")
-    def put_settings(body: SettingsIn, _admin: Admin) -> dict[str, object]:
-        """Replace the site's media settings (admins only)."""
-        media.put_settings(Settings(body.view_only, body.max_file_bytes, body.quota_bytes))
-        return _settings_document(media)
 
     return router
 
@@ -160,16 +141,6 @@ def _may_download_originals(grant: MediaGrant) -> bool:
     return user is not None and user.account_id == grant.account and has_role(user, ADMIN)
 
 
-def _settings_document(media: Media) -> dict[str, object]:
-    settings = media.settings()
-    limits = media.limits()
-    return {
-        "view_only": settings.view_only,
-        "max_file_bytes": limits.max_file_bytes,
-        "quota_bytes": limits.quota_bytes,
-    }
-
-
 def _file_routes(media: Media, tokens: MediaTokens, prefix: str) -> APIRouter:
     router = APIRouter(prefix=prefix)
 
@@ -183,6 +154,18 @@ def _file_routes(media: Media, tokens: MediaTokens, prefix: str) -> APIRouter:
 
     Grant = Annotated[MediaGrant, Depends(grant)]
 
+    def sees_originals(grant: MediaGrant) -> bool:
+        """Whether the token's holder may have originals: their bytes, or their sha256 (which
+        would confirm a guess of what a file holds). Not so for non-admins on view-only sites."""
+        return not media.settings().view_only or _may_download_originals(grant)
+
+    def shown(row: FileRow, grant: MediaGrant) -> dict[str, object]:
+        """A file as the token's holder may see it."""
+        document = row.public()
+        if not sees_originals(grant):
+            del document["sha256"]
+        return document
+
     def file_for(grant: MediaGrant, file_id: str, action: str) -> FileRow:
         row = media.file(check_id(file_id, "the file"))
         require(grant, tenant=grant.tenant, collection=row.collection, action=action)
@@ -193,7 +176,7 @@ def _file_routes(media: Media, tokens: MediaTokens, prefix: str) -> APIRouter:
         collection: str,
         request: Request,
         grant: Grant,
-        name: Annotated[str | None, Query(max_length=4096)] = None,
+        name: Annotated[OneLineText | None, Query(max_length=4096)] = None,
     ) -> dict[str, object]:
         """Upload a whole file (multipart field `file`, or a raw body with `?name=`)."""
         require(
@@ -202,13 +185,13 @@ def _file_routes(media: Media, tokens: MediaTokens, prefix: str) -> APIRouter:
         limit = media.limits().max_file_bytes
         sent = await read_upload(request, limit, name)
         row = await media.upload(collection, sent.filename, sent.data)
-        return row.public()
+        return shown(row, grant)
 
     @router.get("/collections/{collection}/files")
     def list_files(collection: str, grant: Grant) -> dict[str, object]:
         """Every file of the collection, with its processing status."""
         require(grant, tenant=grant.tenant, collection=check_collection(collection), action="read")
-        return {"files": [row.public() for row in media.files(collection)]}
+        return {"files": [shown(row, grant) for row in media.files(collection)]}
 
     @router.post("/collections/{collection}/uploads", status_code=201)
     def start_upload(collection: str, body: NewUpload, grant: Grant) -> dict[str, object]:
@@ -221,7 +204,9 @@ def _file_routes(media: Media, tokens: MediaTokens, prefix: str) -> APIRouter:
 
     def upload_for(grant: MediaGrant, upload_id: str) -> UploadRow:
         row = media.upload_row(check_id(upload_id, "the upload"))
-        require(grant, tenant=grant.tenant, collection=row.collection, action="insert")
+        require(
+            grant, tenant=grant.tenant, collection=row.collection, action="insert", upload=row.id
+        )
         return row
 
     @router.get("/uploads/{upload_id}")
@@ -240,8 +225,8 @@ def _file_routes(media: Media, tokens: MediaTokens, prefix: str) -> APIRouter:
     ) -> dict[str, object]:
         """Send chunk `index` (raw body) with its sha256 (hex); resending replaces it."""
         row = upload_for(grant, upload_id)
-        data = await read_raw(request, MAX_CHUNK_BYTES)
-        state = await media.put_chunk(row, index, sha256, data)
+        pieces = await read_pieces(request, MAX_CHUNK_BYTES)
+        state = await media.put_chunk(row, index, sha256, pieces)
         return state.public()
 
     @router.post("/uploads/{upload_id}/complete", status_code=201)
@@ -253,7 +238,7 @@ def _file_routes(media: Media, tokens: MediaTokens, prefix: str) -> APIRouter:
         """Assemble the file once every chunk is in (optionally checking the whole sha256)."""
         row = upload_for(grant, upload_id)
         created = await media.complete_upload(row, sha256)
-        return created.public()
+        return shown(created, grant)
 
     @router.delete("/uploads/{upload_id}", status_code=204)
     def cancel_upload(upload_id: str, grant: Grant) -> Response:
@@ -264,19 +249,19 @@ def _file_routes(media: Media, tokens: MediaTokens, prefix: str) -> APIRouter:
     @router.get("/files/{file_id}")
     def file_metadata(file_id: str, grant: Grant) -> dict[str, object]:
         """A file's metadata and processing status (with the reason when it failed)."""
-        return file_for(grant, file_id, "read").public()
+        return shown(file_for(grant, file_id, "read"), grant)
 
     @router.patch("/files/{file_id}")
     def rename(file_id: str, body: Rename, grant: Grant) -> dict[str, object]:
         """Change a file's display name."""
         row = file_for(grant, file_id, "update")
-        return media.rename(row, display_name(body.name)[:NAME_LENGTH]).public()
+        return shown(media.rename(row, display_name(body.name)[:NAME_LENGTH]), grant)
 
     @router.get("/files/{file_id}/content")
     async def download(file_id: str, grant: Grant) -> Response:
         """The original bytes, as an attachment; refused for non-admins on view-only sites."""
         row = file_for(grant, file_id, "read")
-        if media.settings().view_only and not _may_download_originals(grant):
+        if not sees_originals(grant):
             raise ApiError(403, "view_only", "this site's attachments can be previewed only")
         body = await media.original(row)
         headers = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
@@ -43,7 +43,8 @@ WHOLE_READ_LIMIT = 4 * 1024 * 1024
 """Files up to this size are decrypted whole before the first byte is sent; larger ones are
 streamed frame by frame, each frame sent only once it has authenticated (fail closed)."""
 _CHARGE_ATTEMPTS = 3
-"""A tenant's first charge can collide with another making its usage row: then it retries."""
+"""A tenant's first charge (or settings change) can collide with another making its row: then
+it retries."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,14 +101,36 @@ class Media:
         with self.databases.session() as session:
             return store.get_settings(session)
 
-    def put_settings(self, settings: Settings) -> Settings:
-        """Replace the current tenant's settings."""
-        with self.databases.session() as session:
-            store.put_settings(session, settings)
-        return settings
+    def change_settings(self, changes: Mapping[str, bool | int | None]) -> Settings:
+        """Set the named settings of the current tenant (the others stay as they are).
+
+        A site's own limits may only be lower than the operator's (the cloud's defaults):
+        a higher one is a 422 `above_operator_limit`, and nothing changes.
+        """
+        for name, ceiling in (
+            ("max_file_bytes", self.defaults.max_file_bytes),
+            ("quota_bytes", self.defaults.quota_bytes),
+        ):
+            value = changes.get(name)
+            if isinstance(value, int) and value > ceiling:
+                raise ApiError(
+                    422,
+                    "above_operator_limit",
+                    f"{name} may be at most {ceiling}, the limit this cloud's operator set",
+                )
+        for attempt in range(_CHARGE_ATTEMPTS):
+            try:
+                with self.databases.session() as session:
+                    store.change_settings(session, changes)
+                break
+            except IntegrityError:
+                if attempt + 1 == _CHARGE_ATTEMPTS:
+                    raise
+        return self.settings()
 
     def limits(self) -> Limits:
-        """The current tenant's limits: its own where set, the cloud's defaults otherwise."""
+        """The current tenant's limits: its own where set (never above the cloud's defaults),
+        the cloud's defaults otherwise."""
         settings = self.settings()
         return self.defaults.with_overrides(settings.max_file_bytes, settings.quota_bytes)
 
@@ -145,6 +168,7 @@ class Media:
         `name` is what the client called the file: only a sanitised copy is kept, and a name
         that tries to be a path gets no preview (`failed`, `invalid_name`).
         """
+        _refuse_empty(len(data))
         limits = self._check_room(len(data))
         keys = await self.data_keys.for_tenant()
         file_id = uuid.uuid4().hex
@@ -249,6 +273,7 @@ class Media:
                 "invalid_chunk_size",
                 f"chunk_size must be {MIN_CHUNK_BYTES}..{MAX_CHUNK_BYTES}",
             )
+        _refuse_empty(size)
         limits = self._check_room(size)
         # The client's name as given (bounded): checked and sanitised when the file is made.
         raw_name = (name or "")[:NAME_LENGTH]
@@ -274,18 +299,25 @@ class Media:
         return UploadState(upload, [c.index for c in chunks])
 
     async def put_chunk(
-        self, upload: UploadRow, index: int, sha256: str, data: bytes
+        self, upload: UploadRow, index: int, sha256: str, pieces: list[bytes]
     ) -> UploadState:
-        """Check one chunk's place, size and sha256, then seal and keep it; resending replaces."""
+        """Check one chunk's place, size and sha256, then seal and keep it; resending replaces.
+
+        The chunk is the pieces it arrived in, never joined into one more copy.
+        """
         if not 0 <= index < upload.chunk_count:
             raise ApiError(
                 400, "bad_chunk_index", f"chunks are numbered 0..{upload.chunk_count - 1}"
             )
-        if len(data) != upload.chunk_length(index):
+        size = sum(len(piece) for piece in pieces)
+        if size != upload.chunk_length(index):
             raise ApiError(
                 400, "bad_chunk_size", f"chunk {index} must be {upload.chunk_length(index)} bytes"
             )
-        if hashlib.sha256(data).hexdigest() != sha256.lower():
+        hasher = hashlib.sha256()
+        for piece in pieces:
+            hasher.update(piece)
+        if hasher.hexdigest() != sha256.lower():
             raise ApiError(400, "sha256_mismatch", f"chunk {index} does not match its sha256")
         keys = await self.data_keys.for_tenant()
         tenant = require_tenant().cloud_id
@@ -295,9 +327,9 @@ class Media:
             tenant,
             upload.collection,
             blobs.chunk(upload.id, index),
-            [data],
+            pieces,
         )
-        chunk = store.ChunkRow(index, len(data), sha256.lower(), keys.current.version)
+        chunk = store.ChunkRow(index, size, sha256.lower(), keys.current.version)
         with self.databases.session() as session:
             if store.get_upload(session, upload.id) is None:
                 raise not_found("the upload")
@@ -318,12 +350,16 @@ class Media:
         file_id = uuid.uuid4().hex
 
         def pieces() -> Iterator[bytes]:
+            # Frame by frame: a chunk found changed at its end stops the write before the new
+            # original is kept, so nothing of it is ever served.
             for c in chunks:
                 name = blobs.chunk(upload.id, c.index)
-                data = self.blobs.read_all(keys, tenant, upload.collection, name)
-                if hashlib.sha256(data).hexdigest() != c.sha256:
+                hasher = hashlib.sha256()
+                for frame in self.blobs.read(keys, tenant, upload.collection, name):
+                    hasher.update(frame)
+                    yield frame
+                if hasher.hexdigest() != c.sha256:
                     raise ApiError(500, "ciphertext_rejected", "a stored chunk changed")
-                yield data
 
         digest = await asyncio.to_thread(
             self._write_original, keys, tenant, upload.collection, file_id, pieces()
@@ -450,6 +486,12 @@ class Media:
 
         await asyncio.to_thread(remove_blobs)
         return len(files)
+
+
+def _refuse_empty(size: int) -> None:
+    """An empty file is refused before anything is stored (there is nothing to keep or show)."""
+    if size == 0:
+        raise ApiError(422, "empty_file", "the file is empty")
 
 
 def _name_refusal(name: str | None) -> str | None:

@@ -3,7 +3,8 @@ written through the tenant session (which adds the tenant to every statement).""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -272,10 +273,19 @@ def get_settings(session: TenantSession) -> Settings:
     return Settings(bool(found.view_only), found.max_file_bytes, found.quota_bytes)
 
 
-def put_settings(session: TenantSession, settings: Settings) -> None:
-    """Replace the tenant's settings."""
-    session.rows(delete(MediaSettings))
-    session.insert_rows(MediaSettings, [{"scope": _SETTINGS_ROW, **asdict(settings)}])
+def change_settings(session: TenantSession, changes: Mapping[str, Any]) -> None:
+    """Set the named settings of the tenant, keeping the others (the defaults if it had none).
+
+    One UPDATE changes only the columns named, so two changes of different settings at once
+    both hold. A tenant without a row yet gets one; two transactions making it at once collide
+    on its key (IntegrityError) and the caller retries.
+    """
+    if not changes:
+        return
+    result = session.rows(update(MediaSettings).values(**changes))
+    if not result.rowcount:
+        first = replace(Settings(), **changes)
+        session.insert_rows(MediaSettings, [{"scope": _SETTINGS_ROW, **asdict(first)}])
 
 
 def rename_file(session: TenantSession, file_id: str, name: str, now: datetime) -> None:

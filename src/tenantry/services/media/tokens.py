@@ -20,6 +20,7 @@ from tenantry.platform.media_tokens import (
     ROLE,
     SITE,
     TENANT,
+    UPLOAD,
     MediaGrant,
     MediaTokenReader,
 )
@@ -52,8 +53,10 @@ class MediaTokens:
         role: str,
         account: str | None = None,
         lifetime: int = DEFAULT_LIFETIME,
+        upload: str | None = None,
     ) -> tuple[str, int]:
-        """A signed token and its expiry (epoch seconds), for `account` (None: a service)."""
+        """A signed token and its expiry (epoch seconds), for `account` (None: a service); with
+        `upload`, it serves that chunked upload alone (not the rest of the collection)."""
         chosen = sorted(set(actions))
         if not chosen or any(action not in ACTIONS for action in chosen):
             raise ApiError(422, "invalid_actions", f"actions must be a subset of {ACTIONS}")
@@ -69,6 +72,8 @@ class MediaTokens:
         }
         if account is not None:
             claims[ACCOUNT] = account
+        if upload is not None:
+            claims[UPLOAD] = upload
         token = signer.sign(AUDIENCE, claims)
         return token, int(self._clock()) + lifetime
 
@@ -77,8 +82,13 @@ class MediaTokens:
         return self._reader.read(token)
 
 
-def require(grant: MediaGrant, *, tenant: str, collection: str, action: str) -> None:
-    """Refuse (403, with the reason) a grant for another tenant, collection or action."""
+def require(
+    grant: MediaGrant, *, tenant: str, collection: str, action: str, upload: str | None = None
+) -> None:
+    """Refuse (403, with the reason) a grant for another tenant, collection or action, or one
+    scoped to an upload other than `upload` (None: the route serves no single upload)."""
+    if grant.upload is not None and grant.upload != upload:
+        raise ApiError(403, "media_token_wrong_upload", "the media token is for another upload")
     if grant.tenant != tenant:
         raise ApiError(403, "media_token_wrong_tenant", "the media token is for another tenant")
     if grant.collection != collection:

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from tenantry.platform.app import create_service_app
 from tenantry.platform.change_feed import ChangeFeed
+from tenantry.platform.cursors import ListCursors
 from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.storage.backend import GLOBAL_SHARD
 from tenantry.platform.storage.choose import storage_backend
@@ -19,10 +20,13 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     engine = storage_backend(runtime.topology, runtime.data_dir).open(SCHEMA, GLOBAL_SHARD)
     catalog = Catalog(engine, runtime.topology)
     signer = context_signer(runtime.key)
+    cursors = ListCursors(runtime.key)
 
     async def close_database() -> None:
         engine.dispose()
 
     return create_service_app(
-        runtime, [build_router(catalog, ChangeFeed(), signer)], on_shutdown=[close_database]
+        runtime,
+        [build_router(catalog, ChangeFeed(), signer, cursors)],
+        on_shutdown=[close_database],
     )

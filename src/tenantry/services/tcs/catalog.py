@@ -9,8 +9,11 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -143,6 +146,23 @@ class Catalog:
             row = connection.execute(select(*TENANT_COLUMNS).where(tenants.c.site == site)).first()
         return Tenant(*row) if row is not None else None
 
+    def records(self, after_site: str | None, limit: int) -> list[dict[str, object]]:
+        """Up to `limit` catalog rows in site order after `after_site`, with their creation
+        time (ISO 8601, UTC): what the operator sees of each site."""
+        query = select(*TENANT_COLUMNS, tenants.c.created_at).order_by(tenants.c.site)
+        if after_site is not None:
+            query = query.where(tenants.c.site > after_site)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query.limit(limit)).all()
+        return [_record(row) for row in rows]
+
+    def record(self, site: str) -> dict[str, object] | None:
+        """The catalog row of one site with its creation time, or None."""
+        query = select(*TENANT_COLUMNS, tenants.c.created_at).where(tenants.c.site == site)
+        with self.engine.connect() as connection:
+            row = connection.execute(query).first()
+        return None if row is None else _record(row)
+
     def set_status(self, site: str, status: str) -> Tenant:
         """Suspend, resume or otherwise change a tenant's status."""
         if status not in STATUSES:
@@ -227,3 +247,10 @@ class Catalog:
         connection.execute(
             insert(changes).values(cloud_id=tenant.cloud_id, site=tenant.site, at=time.time())
         )
+
+
+def _record(row: Sequence[Any]) -> dict[str, object]:
+    """A catalog row with its creation time as the operator reads it."""
+    values = tuple(row)
+    when = datetime.fromtimestamp(float(values[-1]), UTC).isoformat().replace("+00:00", "Z")
+    return {**Tenant(*values[:-1]).public(), "created_at": when}

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import jwt
 from fastapi import APIRouter, Query, Response
 
 from tenantry.platform.change_feed import MAX_WAIT_SECONDS, ChangeFeed
+from tenantry.platform.cursors import GLOBAL_SCOPE, MAX_CURSOR_LENGTH, ListCursors, Listing
 from tenantry.platform.errors import ApiError
 from tenantry.platform.tenant_context import sign_tenant_context
 from tenantry.platform.tokens import TokenSigner
 from tenantry.services.tcs.catalog import Catalog, Tenant, validate_site
 from tenantry.services.tcs.schemas import KeyAvailability, NewTenant, StatusChange
 
+MAX_PAGE = 500
+TENANT_LIST = Listing(GLOBAL_SCOPE, "tenants")
 
-def build_router(catalog: Catalog, feed: ChangeFeed, signer: TokenSigner) -> APIRouter:
-    """The routes of tcs, bound to its catalog, change feed and context signer."""
+
+def build_router(
+    catalog: Catalog, feed: ChangeFeed, signer: TokenSigner, cursors: ListCursors
+) -> APIRouter:
+    """The routes of tcs, bound to its catalog, change feed, context signer and list cursors."""
     router = APIRouter()
 
     def with_context(tenant: Tenant) -> dict[str, object]:
@@ -38,6 +46,28 @@ def build_router(catalog: Catalog, feed: ChangeFeed, signer: TokenSigner) -> API
         tenant = catalog.create(body.site, region)
         feed.notify()
         return with_context(tenant)
+
+    @router.get("/tenants")
+    async def list_tenants(
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE,
+        cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
+    ) -> dict[str, object]:
+        """Every site of the catalog in site order, a page at a time (for the operator)."""
+        after = cursors.open(cursor, TENANT_LIST, (str,))[0] if cursor is not None else None
+        rows = catalog.records(after, limit + 1)
+        page = rows[:limit]
+        more = len(rows) > limit
+        next_cursor = cursors.seal(TENANT_LIST, str(page[-1]["site"])) if more else None
+        return {"tenants": page, "next_cursor": next_cursor}
+
+    @router.get("/tenants/{site}")
+    async def tenant_record(site: str) -> dict[str, object]:
+        """One site's catalog row with its creation time (for the operator)."""
+        validate_site(site)
+        found = catalog.record(site)
+        if found is None:
+            raise ApiError(404, "unknown_site", f"there is no site {site!r}")
+        return found
 
     @router.get("/tenants/by-site/{site}")
     async def tenant_by_site(site: str) -> dict[str, object]:

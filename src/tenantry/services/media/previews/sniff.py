@@ -108,6 +108,17 @@ def sniff(data: bytes) -> Sniffed:
     return Sniffed(OCTET_STREAM, UNSUPPORTED_TYPE)
 
 
+def sniff_head(head: bytes) -> Sniffed | None:
+    """What a file's first bytes already settle, or None when only the whole file can tell.
+
+    Office containers (zip, OLE2) name their type in directories that may lie anywhere in the
+    file; every other type, or that there is no preview for it, shows in the first bytes.
+    """
+    if head.startswith((b"PK\x03\x04", _OLE2_MAGIC)):
+        return None
+    return sniff(head)
+
+
 def previewable_type(data: bytes) -> str:
     """The media type to preview the bytes as, or PreviewFailed with the reason there is none."""
     sniffed = sniff(data)
