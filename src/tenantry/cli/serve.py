@@ -7,6 +7,7 @@ from pathlib import Path
 from tenantry.cli.plan import GLOBAL_SERVICES, REGIONAL_SERVICES, process_name
 from tenantry.platform.asgi import ASGIApp
 from tenantry.platform.directory import GLOBAL
+from tenantry.platform.guarded_http import HttpGuards
 from tenantry.platform.logs import configure_logging
 from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.server import serve
@@ -44,6 +45,15 @@ def create_app(service: str, runtime: ServiceRuntime) -> ASGIApp:
     raise ValueError(f"unknown service {service!r}")
 
 
+def http_guards(service: str, runtime: ServiceRuntime) -> HttpGuards:
+    """The public listener's guards for the edge; the defaults for internal listeners."""
+    if service == "edge":
+        from tenantry.services.edge.listener import edge_guards
+
+        return edge_guards(runtime.topology.edge_limits)
+    return HttpGuards()
+
+
 def run_service(
     service: str, region: str, data_dir: Path, port: int, topology_file: Path | None
 ) -> None:
@@ -59,4 +69,6 @@ def run_service(
         raise ValueError(f"there is no region {region!r} in the topology")
     app = create_app(service, runtime)
     cert, key = ensure_server_cert(data_dir / "tls", name)
-    serve(app, host="127.0.0.1", port=port, cert=cert, key=key)
+    serve(
+        app, host="127.0.0.1", port=port, cert=cert, key=key, guards=http_guards(service, runtime)
+    )

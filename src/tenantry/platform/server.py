@@ -7,12 +7,20 @@ from pathlib import Path
 import uvicorn
 
 from tenantry.platform.asgi import ASGIApp
-from tenantry.platform.corked_http import CorkedHttpToolsProtocol
+from tenantry.platform.guarded_http import HttpGuards, guarded_protocol
 from tenantry.platform.tls import server_ssl_context
 
 
-def serve(app: ASGIApp, *, host: str, port: int, cert: Path, key: Path) -> None:
-    """Run `app` until SIGINT/SIGTERM on a strict TLS listener."""
+def serve(
+    app: ASGIApp,
+    *,
+    host: str,
+    port: int,
+    cert: Path,
+    key: Path,
+    guards: HttpGuards | None = None,
+) -> None:
+    """Run `app` until SIGINT/SIGTERM on a strict TLS listener that waits on no client long."""
     config = uvicorn.Config(
         app,
         host=host,
@@ -20,7 +28,9 @@ def serve(app: ASGIApp, *, host: str, port: int, cert: Path, key: Path) -> None:
         ssl_certfile=str(cert),
         ssl_keyfile=str(key),
         loop="uvloop",
-        http=CorkedHttpToolsProtocol,
+        http=guarded_protocol(guards or HttpGuards()),
+        # No service speaks WebSocket; an upgrade request is answered as plain HTTP.
+        ws="none",
         lifespan="on",
         access_log=False,
         log_level="warning",

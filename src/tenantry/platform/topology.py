@@ -47,12 +47,19 @@ class Region:
 
 @dataclass(frozen=True, slots=True)
 class EdgeLimits:
-    """Request-rate limits every edge applies (in `limits` notation, e.g. "100/second")."""
+    """Limits every edge applies: request rates (in `limits` notation, e.g. "100/second"),
+    requests in flight, and how long and how widely one client may hold its connections."""
 
     per_tenant: str = "3000/second;100000/minute"
     per_client_ip: str = "50/second;1000/minute"
     max_in_flight: int = 0
     """Requests one edge process forwards at once, shared fairly by tenants (0: one per core)."""
+    head_timeout: float = 10.0
+    """Seconds a request head may take to arrive, from the connection or its first byte."""
+    body_timeout: float = 10.0
+    """Seconds a request body may go without a new byte before the request is closed."""
+    connections_per_client: int = 64
+    """Connections one client address may hold open to one edge process (0: no cap)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,9 +135,19 @@ def _parse(document: Mapping[str, Any]) -> Topology:
         per_tenant=str(raw_limits.get("per_tenant", defaults.per_tenant)),
         per_client_ip=str(raw_limits.get("per_client_ip", defaults.per_client_ip)),
         max_in_flight=raw_limits.get("max_in_flight", defaults.max_in_flight),
+        head_timeout=_seconds(raw_limits, "head_timeout", defaults.head_timeout),
+        body_timeout=_seconds(raw_limits, "body_timeout", defaults.body_timeout),
+        connections_per_client=raw_limits.get(
+            "connections_per_client", defaults.connections_per_client
+        ),
     )
     if not isinstance(limits.max_in_flight, int) or limits.max_in_flight < 0:
         raise TopologyError("[edge.limits] max_in_flight must be a whole number, 0 for the default")
+    per_client = limits.connections_per_client
+    if isinstance(per_client, bool) or not isinstance(per_client, int) or per_client < 0:
+        raise TopologyError(
+            "[edge.limits] connections_per_client must be a whole number, 0 for no cap"
+        )
     global_dsn = _dsn("[global]", document.get("global", {}).get("dsn"))
     _check_dsns_all_or_none(global_dsn, shards)
     role_prefix = document.get("postgres", {}).get("role_prefix", DEFAULT_ROLE_PREFIX)
@@ -139,6 +156,14 @@ def _parse(document: Mapping[str, Any]) -> Topology:
             f"[postgres] role_prefix {role_prefix!r} must match {_ROLE_PREFIX.pattern}"
         )
     return Topology(regions, countries, default_region, shards, limits, global_dsn, role_prefix)
+
+
+def _seconds(table: Mapping[str, Any], name: str, default: float) -> float:
+    """A positive number of seconds from `[edge.limits]`, or `default` when it is not given."""
+    value = table.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise TopologyError(f"[edge.limits] {name} must be a number of seconds above 0")
+    return float(value)
 
 
 def _dsn(owner: str, value: object) -> str | None:

@@ -12,6 +12,8 @@ import os
 import re
 import time
 
+import structlog
+
 from tenantry.platform import claims as claim
 from tenantry.platform.asgi import Message, Receive, Scope, Send, header, send_error, send_json
 from tenantry.platform.client import ServiceClient, ServiceResponse
@@ -45,6 +47,7 @@ SITE_HEADER = b"x-tenantry-site"
 _SITE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _FORWARDED_RESPONSE_HEADERS = ("content-type", "retry-after", "location", "content-disposition")
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+log = structlog.get_logger("tenantry.edge")
 MAX_MEDIA_RESPONSE_BYTES = 8 * 1024 * 1024
 """Media answers other than GETs (uploads, renames, deletes) are small JSON, buffered whole;
 media GETs (downloads, previews) are relayed piece by piece, whatever their size."""
@@ -70,8 +73,12 @@ class Edge:
         if scope["type"] != "http":
             return
 
+        started = False
+
         async def secure_send(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message["headers"] = [*message.get("headers", ()), *SECURITY_HEADERS]
             await send(message)
 
@@ -83,6 +90,14 @@ class Edge:
                     error.code, service="edge", method=scope["method"], path=scope["path"]
                 )
             await send_error(secure_send, error)
+        except Exception as exc:
+            # A bug, not the client's doing: still the one error shape, never a plain-text 500.
+            log.exception("unhandled_error", error_type=type(exc).__name__)
+            if started:
+                raise
+            await send_error(
+                secure_send, ApiError(500, "internal_error", "an unexpected error occurred")
+            )
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         check_request(scope)
