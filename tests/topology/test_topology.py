@@ -8,7 +8,12 @@ import pytest
 
 from tenantry.cli.serve import http_guards
 from tenantry.platform.guarded_http import HttpGuards
-from tenantry.platform.topology import EdgeLimits, TopologyError, load_topology
+from tenantry.platform.topology import (
+    EdgeLimits,
+    PlacementError,
+    TopologyError,
+    load_topology,
+)
 from tenantry.services.edge.listener import edge_guards
 from tenantry.services.edge.security_headers import SECURITY_HEADERS
 
@@ -28,12 +33,26 @@ def test_default_has_three_regions_with_two_zones_and_two_shards_each() -> None:
         ({"DE": 40, "US": 3}, "eu"),
         ({"US": 10, "DE": 9}, "us"),
         ({"AU": 5, "NZ": 5, "US": 9}, "au"),
-        ({}, "us"),
-        ({"ZZ": 50, "FR": 1}, "us"),
+        ({"ZW": 50, "FR": 1}, "us"),  # a country the table does not list: the default region
     ],
 )
 def test_placement_follows_most_users(users: dict[str, int], region: str) -> None:
     assert load_topology().region_for_users(users) == region
+
+
+@pytest.mark.parametrize(
+    ("users", "code"),
+    [
+        ({}, "no_expected_users"),
+        ({"US": 0, "DE": 0}, "no_expected_users"),
+        ({"ZZ": 50, "FR": 1}, "unknown_country"),
+        ({"XX": 1}, "unknown_country"),
+    ],
+)
+def test_placement_refuses_to_guess(users: dict[str, int], code: str) -> None:
+    with pytest.raises(PlacementError) as refused:
+        load_topology().region_for_users(users)
+    assert refused.value.code == code
 
 
 @pytest.mark.parametrize(

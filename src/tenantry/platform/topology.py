@@ -14,6 +14,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import pycountry
+
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 # Short enough that `<prefix>_owner_<service>` stays within PostgreSQL's 63-byte names.
@@ -24,6 +26,15 @@ DEFAULT_ROLE_PREFIX = "tenantry"
 
 class TopologyError(ValueError):
     """The topology file is unreadable or inconsistent."""
+
+
+class PlacementError(ValueError):
+    """Where a site's users are says nothing about where to put it; `code` says why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,13 +95,33 @@ class Topology:
         return self.shards[name]
 
     def region_for_users(self, users_by_country: Mapping[str, int]) -> str:
-        """The region nearest most of a site's expected users (ties go to the first region)."""
+        """The region nearest most of a site's expected users (ties go to the first region).
+
+        A country the table does not list counts for `default_region`. Counts that name no
+        users, or a code that is no ISO 3166-1 country, raise PlacementError: guessing a region
+        would put the site's data somewhere nobody chose.
+        """
+        unknown = sorted(
+            country
+            for country in users_by_country
+            if pycountry.countries.get(alpha_2=country.upper()) is None
+        )
+        if unknown:
+            raise PlacementError(
+                "unknown_country",
+                f"{', '.join(unknown)}: not an ISO 3166-1 alpha-2 country code; "
+                "correct it, or pin the site with `region`",
+            )
         totals: dict[str, int] = dict.fromkeys(self.regions, 0)
         for country, users in users_by_country.items():
             region = self.countries.get(country.upper(), self.default_region)
             totals[region] += users
         if not any(totals.values()):
-            return self.default_region
+            raise PlacementError(
+                "no_expected_users",
+                "users_by_country counts no users, so no region is nearest them; "
+                "count at least one, or pin the site with `region`",
+            )
         return max(totals, key=lambda name: totals[name])
 
 
