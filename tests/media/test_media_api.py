@@ -402,6 +402,16 @@ def test_per_tenant_limits_and_view_only(harness: MediaHarness, stored: str) -> 
     assert harness.request("GET", f"/files/{stored}/content", token=service).status_code == 403
 
 
+def test_a_limit_no_column_can_hold_is_refused_and_nothing_changes(harness: MediaHarness) -> None:
+    as_admin = {"x-test-role": "admin"}
+    before = harness.request("GET", "/settings", headers=as_admin).json()
+    for field in ("quota_bytes", "max_file_bytes"):
+        refused = harness.request("PUT", "/settings", json={field: 2**64}, headers=as_admin)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"] == "invalid_request"
+    assert harness.request("GET", "/settings", headers=as_admin).json() == before
+
+
 # -- token issuing ---------------------------------------------------------------------------
 
 

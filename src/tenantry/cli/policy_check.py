@@ -55,11 +55,13 @@ CALLERS_BY_PACKAGE = {
     "cli": "operator",
 }
 PLATFORM_ROUTES = frozenset({"/_health", "/_ready", "/_metrics"})
+OPENAPI_ROUTE = "/openapi.json"
+"""Every service app serves its own OpenAPI document (FastAPI builds it from the routers)."""
 
 
 def exposed_routes() -> set[tuple[str, str, str]]:
     """(service, METHOD, normalised pattern) for every route each service serves."""
-    routes = set()
+    routes = {(service, "GET", OPENAPI_ROUTE) for service in ROUTER_BUILDERS}
     for service, builders in ROUTER_BUILDERS.items():
         for build in builders:
             # Building a router only declares routes; its dependencies are never touched here.

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 
 from tenantry.platform import metrics
 from tenantry.platform.http_errors import install_error_handlers
+from tenantry.platform.openapi import install_error_shape
 from tenantry.platform.request_middleware import RequestMiddleware
 from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.service_auth import ServiceAuthMiddleware
@@ -56,6 +57,7 @@ def create_service_app(
         redoc_url=None,
     )
     install_error_handlers(app)
+    install_error_shape(app)
 
     @app.get("/_health", include_in_schema=False)
     async def health() -> dict[str, str]:

@@ -2,6 +2,8 @@
 
 normalise + size limits -> user token -> tenant lookup (tcs) -> tenant status -> per-tenant
 rate limit -> public route table -> forward to the tenant's home region, whichever edge this is.
+Its own routes, `/_edge/tenant_info` and `/openapi.json`, need no token and count against the
+caller's address.
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ from tenantry.services.edge.media_tokens import MediaTokens
 from tenantry.services.edge.normalise import (
     MAX_BODY_BYTES,
     MAX_MEDIA_BODY_BYTES,
+    SITE_PATTERN,
     check_request,
     read_body,
 )
+from tenantry.services.edge.openapi import OPENAPI_PATH, PublicOpenApi
 from tenantry.services.edge.public_routes import (
     ANONYMOUS_PATHS,
     PublicRoute,
@@ -44,7 +48,7 @@ from tenantry.services.edge.tenant_cache import CachedTenant, TenantCache
 from tenantry.services.edge.user_tokens import UserTokens
 
 SITE_HEADER = b"x-tenantry-site"
-_SITE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+_SITE = re.compile(SITE_PATTERN)
 _FORWARDED_RESPONSE_HEADERS = ("content-type", "retry-after", "location", "content-disposition")
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 log = structlog.get_logger("tenantry.edge")
@@ -64,6 +68,7 @@ class Edge:
         self.media_tokens = MediaTokens(runtime.keys)
         self.limits = RateLimits(runtime.topology.edge_limits, os.environ.get(REDIS_URL_ENV))
         self.fair_share = FairShare(runtime.topology.edge_limits.max_in_flight or default_slots())
+        self.openapi = PublicOpenApi(self.client, runtime.region)
         self._watcher: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -110,6 +115,10 @@ class Edge:
             await self._check_client(scope)
             tenant = (await self._tenant(scope))[0]
             await send_json(send, 200, {"cloud_id": tenant.cloud_id, "region": tenant.region})
+            return
+        if path == OPENAPI_PATH and method == "GET":
+            await self._check_client(scope)
+            await send_json(send, 200, await self.openapi.document())
             return
 
         if path in ANONYMOUS_PATHS:

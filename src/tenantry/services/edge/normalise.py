@@ -23,6 +23,8 @@ MAX_BODY_BYTES = 1024 * 1024
 MAX_MEDIA_BODY_BYTES = 16 * 1024 * 1024
 """Uploads to media through the edge: one chunk, or a whole file up to this size."""
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
+SITE_PATTERN = r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"
+"""What a site name in `X-Tenantry-Site` may look like."""
 SINGLE_VALUED = frozenset({b"host", b"authorization", b"x-tenantry-site", b"content-type"})
 """Headers a request may carry once at most."""
 _SAFE_PATH = re.compile(rb"^(/[A-Za-z0-9._~!$&'()*+,;=:@-]+)+/?$|^/$")

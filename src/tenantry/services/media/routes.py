@@ -38,6 +38,26 @@ from tenantry.services.media.tokens import (
 
 INTERNAL_PREFIX = "/media"
 PUBLIC_PREFIX = "/rest/media"
+MAX_STORED_INT = 2**63 - 1
+"""The largest number a settings column holds (a 64-bit integer on SQLite and PostgreSQL)."""
+# Bodies these routes read themselves, so FastAPI cannot describe them from a signature.
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+_WHOLE_FILE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            },
+            "application/octet-stream": _BINARY,
+        },
+    }
+}
+_CHUNK_BODY = {"requestBody": {"required": True, "content": {"application/octet-stream": _BINARY}}}
 TOKEN_HEADER = "x-tenantry-media-token"  # noqa: S105 - a header name, not a secret
 _SHA256 = r"^[0-9a-fA-F]{64}$"
 _NO_SNIFF = {"x-content-type-options": "nosniff", "cache-control": "private, no-store"}
@@ -77,8 +97,8 @@ class SettingsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     view_only: bool = False
-    max_file_bytes: Annotated[int | None, Field(ge=1)] = None
-    quota_bytes: Annotated[int | None, Field(ge=1)] = None
+    max_file_bytes: Annotated[int | None, Field(ge=1, le=MAX_STORED_INT)] = None
+    quota_bytes: Annotated[int | None, Field(ge=1, le=MAX_STORED_INT)] = None
 
 
 def build_router(media: Media, tokens: MediaTokens) -> APIRouter:
@@ -184,7 +204,7 @@ def _file_routes(media: Media, tokens: MediaTokens, prefix: str) -> APIRouter:
         require(grant, tenant=grant.tenant, collection=row.collection, action=action)
         return row
 
-    @router.post("/collections/{collection}/files", status_code=201)
+    @router.post("/collections/{collection}/files", status_code=201, openapi_extra=_WHOLE_FILE_BODY)
     async def upload(
         collection: str,
         request: Request,
@@ -226,7 +246,7 @@ def _file_routes(media: Media, tokens: MediaTokens, prefix: str) -> APIRouter:
         upload_for(grant, upload_id)
         return media.upload_state(upload_id).public()
 
-    @router.put("/uploads/{upload_id}/chunks/{index}")
+    @router.put("/uploads/{upload_id}/chunks/{index}", openapi_extra=_CHUNK_BODY)
     async def put_chunk(
         upload_id: str,
         index: int,
