@@ -27,9 +27,14 @@ office-deps:
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(OFFICE_PACKAGES) >/dev/null; }
 
 # The tests use the Redis on 127.0.0.1:6379; start it if it is installed but not running.
-local-services:
+# They also need a PostgreSQL server on 127.0.0.1:5432 (user postgres, trust authentication),
+# which `make test` does not install or start: stop early, saying so, when none answers.
+PG_TEST_SERVER := postgresql://postgres@127.0.0.1:5432/postgres
+local-services: $(STAMP)
 	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || \
 		redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+	@$(BIN)/python -c "import psycopg; psycopg.connect('$(PG_TEST_SERVER)', connect_timeout=5).close()" 2>/dev/null || \
+		{ echo "make test needs a PostgreSQL server on 127.0.0.1:5432 that lets user postgres in with trust authentication; start one and run make test again" >&2; exit 1; }
 
 up: $(STAMP) office-deps
 	$(BIN)/tenantry up --data-dir $(DATA_DIR)

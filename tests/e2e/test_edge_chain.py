@@ -175,3 +175,46 @@ def test_operator_cli_refuses_unknown_sites(cloud: Cloud) -> None:
     result = tenantry("tenant", "suspend", "no-such-site-x", "--data-dir", str(cloud.data_dir))
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "bEaReR"])
+def test_the_bearer_scheme_is_read_in_any_case(site: Site, scheme: str) -> None:
+    response = site.http.get(
+        "/rest/issues/projects",
+        headers={"X-Tenantry-Site": site.name, "Authorization": f"{scheme} {site.token}"},
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_two_site_headers_are_refused_even_when_they_agree(cloud: Cloud, site: Site) -> None:
+    other = signup(cloud, region="us", prefix="chain-twin")
+    bearer = ("Authorization", f"Bearer {site.token}")
+    for second in (other.name, site.name):
+        response = site.http.get(
+            "/rest/issues/projects",
+            headers=[bearer, ("X-Tenantry-Site", site.name), ("X-Tenantry-Site", second)],
+        )
+        _error(response, 400, "duplicate_header")
+        assert "X-Tenantry-Site" in response.json()["message"]
+    twice = site.http.get(
+        "/rest/issues/projects",
+        headers=[bearer, bearer, ("X-Tenantry-Site", site.name)],
+    )
+    _error(twice, 400, "duplicate_header")
+
+
+def test_an_oversized_or_empty_token_is_explained_as_a_user_token(site: Site) -> None:
+    huge = site.http.get(
+        "/rest/issues/projects",
+        headers={"X-Tenantry-Site": site.name, "Authorization": "Bearer " + "a" * 9 * 1024},
+    )
+    _error(huge, 401, "token_malformed")
+    message = huge.json()["message"]
+    assert "user token" in message
+    assert "service" not in message
+    empty = site.http.get(
+        "/rest/issues/projects",
+        headers={"X-Tenantry-Site": site.name, "Authorization": "Bearer"},
+    )
+    _error(empty, 401, "token_missing")
+    assert "service" not in empty.json()["message"]

@@ -623,9 +623,6 @@ def test_a_site_cannot_raise_its_limits_above_the_operators(
     assert at_the_limit.status_code == 200
 
 
-# -- token issuing ---------------------------------------------------------------------------
-
-
 def issue(harness: MediaHarness, body: dict[str, Any], role: str | None = "member") -> Any:
     headers = {"x-test-tenant": "t1"}
     if role is not None:

@@ -6,7 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from tenantry.platform.topology import TopologyError, load_topology
+from tenantry.platform.guarded_http import HttpGuards
+from tenantry.platform.topology import (
+    EdgeLimits,
+    PlacementError,
+    TopologyError,
+    load_topology,
+)
+from tenantry.services.edge.listener import edge_guards
+from tenantry.services.edge.security_headers import SECURITY_HEADERS
+from tenantry.services.registry import spec
 
 
 def test_default_has_three_regions_with_two_zones_and_two_shards_each() -> None:
@@ -24,12 +33,26 @@ def test_default_has_three_regions_with_two_zones_and_two_shards_each() -> None:
         ({"DE": 40, "US": 3}, "eu"),
         ({"US": 10, "DE": 9}, "us"),
         ({"AU": 5, "NZ": 5, "US": 9}, "au"),
-        ({}, "us"),
-        ({"ZZ": 50, "FR": 1}, "us"),
+        ({"ZW": 50, "FR": 1}, "us"),  # a country the table does not list: the default region
     ],
 )
 def test_placement_follows_most_users(users: dict[str, int], region: str) -> None:
     assert load_topology().region_for_users(users) == region
+
+
+@pytest.mark.parametrize(
+    ("users", "code"),
+    [
+        ({}, "no_expected_users"),
+        ({"US": 0, "DE": 0}, "no_expected_users"),
+        ({"ZZ": 50, "FR": 1}, "unknown_country"),
+        ({"XX": 1}, "unknown_country"),
+    ],
+)
+def test_placement_refuses_to_guess(users: dict[str, int], code: str) -> None:
+    with pytest.raises(PlacementError) as refused:
+        load_topology().region_for_users(users)
+    assert refused.value.code == code
 
 
 @pytest.mark.parametrize(
@@ -83,4 +106,63 @@ def test_two_edges_on_one_port_are_refused(tmp_path: Path) -> None:
     )
     path.write_text(two + "[edge]\nports = { eu = 8443, us = 8443 }\n")
     with pytest.raises(TopologyError, match="more than one region"):
+        load_topology(path)
+
+
+def test_an_edge_waits_ten_seconds_on_a_slow_client_unless_told_otherwise() -> None:
+    limits = load_topology().edge_limits
+    assert limits == EdgeLimits()
+    assert (limits.head_timeout, limits.body_timeout, limits.connections_per_client) == (
+        10.0,
+        10.0,
+        64,
+    )
+    guards = edge_guards(limits)
+    assert (guards.head_seconds, guards.body_stall_seconds) == (10.0, 10.0)
+    assert guards.connections_per_client == 64
+    assert guards.answer_headers == SECURITY_HEADERS
+
+
+def test_internal_listeners_have_the_same_deadlines_and_no_per_address_cap() -> None:
+    guards = HttpGuards()
+    assert (guards.head_seconds, guards.body_stall_seconds) == (10.0, 10.0)
+    assert guards.connections_per_client is None
+
+
+def test_the_edge_alone_gets_the_topology_s_guards(tmp_path: Path) -> None:
+    path = tmp_path / "topology.toml"
+    path.write_text(
+        "[regions.us]\nzones=['a']\nshards=[{name='us-1', zone='a'}]\n"
+        "[edge.limits]\nhead_timeout = 2.5\nbody_timeout = 3\nconnections_per_client = 0\n"
+    )
+    limits = load_topology(path).edge_limits
+    assert (limits.head_timeout, limits.body_timeout, limits.connections_per_client) == (2.5, 3, 0)
+    guards = edge_guards(limits)
+    assert (guards.head_seconds, guards.body_stall_seconds) == (2.5, 3.0)
+    assert guards.connections_per_client is None  # 0: no cap
+
+    class Runtime:
+        topology = load_topology(path)
+
+    assert spec("edge").listener_guards(Runtime()) == guards  # type: ignore[arg-type]
+    assert spec("issues").listener_guards(Runtime()) == HttpGuards()  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        "head_timeout = 0",
+        "body_timeout = -1",
+        "head_timeout = 'soon'",
+        "body_timeout = true",
+        "connections_per_client = -1",
+        "connections_per_client = 1.5",
+    ],
+)
+def test_bad_edge_deadlines_and_caps_are_refused(tmp_path: Path, limits: str) -> None:
+    path = tmp_path / "topology.toml"
+    path.write_text(
+        f"[regions.us]\nzones=['a']\nshards=[{{name='us-1', zone='a'}}]\n[edge.limits]\n{limits}\n"
+    )
+    with pytest.raises(TopologyError, match=r"\[edge.limits\]"):
         load_topology(path)

@@ -28,6 +28,9 @@ from tenantry.services.registry import SPECS
 Call = tuple[str, str, str, str]  # caller, callee, method, route
 
 
+OPENAPI_ROUTE = "/openapi.json"
+
+
 def callers_by_package() -> dict[str, str]:
     """Which caller the calls written in each source directory are made as."""
     callers = {f"services/{spec.name}": spec.name for spec in SPECS}
@@ -41,9 +44,12 @@ def exposed_routes() -> set[tuple[str, str, str]]:
     The routes come from each spec's routers, which are exactly those its app serves (an app
     serving others does not start).
     """
-    return {
+    routes = {
         (spec.name, method, pattern) for spec in SPECS for method, pattern in declared_routes(spec)
     }
+    # Every app built from routers serves its own OpenAPI document (FastAPI makes it).
+    routes |= {(spec.name, "GET", OPENAPI_ROUTE) for spec in SPECS if spec.routers()}
+    return routes
 
 
 def _literal_calls(tree: ast.AST, caller: str) -> Iterator[Call]:

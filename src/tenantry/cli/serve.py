@@ -63,7 +63,14 @@ def run_services(
         configure_logging(found.name, region)
         runtime = ServiceRuntime.load(found.name, region, data_dir, topology_file)
         _check_region(runtime, region)
-        serve(build_app(found, runtime), sockets=list(sockets.values()), cert=cert, key=key)
+        guards = {_port(sockets[found.name]): found.listener_guards(runtime)}
+        serve(
+            build_app(found, runtime),
+            sockets=list(sockets.values()),
+            cert=cert,
+            key=key,
+            guards=guards,
+        )
         return
     configure_service_logs(
         {s.name: data_dir / "logs" / f"{process_name(s.name, region)}.log" for s in specs}
@@ -71,10 +78,12 @@ def run_services(
     in_process = InProcessApps()
     directory = ServiceDirectory.load(data_dir, in_process)
     hosted = []
+    guards = {}
     for found in specs:
         runtime = ServiceRuntime.load(found.name, region, data_dir, topology_file, directory)
         _check_region(runtime, region)
-        port = int(sockets[found.name].getsockname()[1])
+        port = _port(sockets[found.name])
+        guards[port] = found.listener_guards(runtime)
         # What a service logs while its app is built (kms making its first root key) is its own.
         with structlog.contextvars.bound_contextvars(service=found.name, region=region):
             app = build_app(found, runtime)
@@ -82,7 +91,11 @@ def run_services(
     host = ServiceHost(hosted)
     for each in hosted:
         in_process.add(each.service, region, host.app_of(each))
-    serve(host, sockets=list(sockets.values()), cert=cert, key=key)
+    serve(host, sockets=list(sockets.values()), cert=cert, key=key, guards=guards)
+
+
+def _port(sock: socket.socket) -> int:
+    return int(sock.getsockname()[1])
 
 
 def _check_region(runtime: ServiceRuntime, region: str) -> None:

@@ -20,6 +20,7 @@ from tenantry.platform import metrics
 from tenantry.platform.background import BackgroundLoop
 from tenantry.platform.client import ServiceClient
 from tenantry.platform.http_errors import install_error_handlers
+from tenantry.platform.openapi import install_error_shape
 from tenantry.platform.request_middleware import RequestMiddleware
 from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.service_auth import ServiceAuthMiddleware
@@ -72,6 +73,7 @@ def create_service_app(
         redoc_url=None,
     )
     install_error_handlers(app)
+    install_error_shape(app)
 
     @app.get("/_health", include_in_schema=False)
     async def health() -> dict[str, str]:

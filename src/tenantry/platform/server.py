@@ -7,24 +7,34 @@ hands them to its processes), so no port is ever free for another program to tak
 from __future__ import annotations
 
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import uvicorn
 
 from tenantry.platform.asgi import ASGIApp
-from tenantry.platform.corked_http import CorkedHttpToolsProtocol
+from tenantry.platform.guarded_http import HttpGuards, guarded_protocol
 from tenantry.platform.tls import server_ssl_context
 
 
-def serve(app: ASGIApp, *, sockets: Sequence[socket.socket], cert: Path, key: Path) -> None:
-    """Run `app` until SIGINT/SIGTERM on the listening `sockets`, each a strict TLS listener."""
+def serve(
+    app: ASGIApp,
+    *,
+    sockets: Sequence[socket.socket],
+    cert: Path,
+    key: Path,
+    guards: Mapping[int, HttpGuards] | None = None,
+) -> None:
+    """Run `app` until SIGINT/SIGTERM on the listening `sockets`, each a strict TLS listener
+    that waits on no client long; `guards` by port (the defaults for a port not named)."""
     config = uvicorn.Config(
         app,
         ssl_certfile=str(cert),
         ssl_keyfile=str(key),
         loop="uvloop",
-        http=CorkedHttpToolsProtocol,
+        http=guarded_protocol(guards or {}),
+        # No service speaks WebSocket; an upgrade request is answered as plain HTTP.
+        ws="none",
         lifespan="on",
         access_log=False,
         log_level="warning",

@@ -22,6 +22,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.routing import BaseRoute
 
 from tenantry.platform.asgi import ASGIApp
+from tenantry.platform.guarded_http import HttpGuards
 from tenantry.platform.policy import normalise_pattern
 from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.storage.migrations import ServiceSchema
@@ -65,6 +66,10 @@ def _no_forwards() -> Iterable[Forward]:
     return ()
 
 
+def _internal_guards(_runtime: ServiceRuntime) -> HttpGuards:
+    return HttpGuards()
+
+
 @dataclass(frozen=True, slots=True)
 class ServiceSpec:
     """One service: its name, placement, storage, routes, app, and private settings."""
@@ -87,6 +92,8 @@ class ServiceSpec:
     """Environment variables starting with this reach this service's processes only."""
     public: bool = False
     """It is what clients connect to (the edge): its URLs are published in `cloud.json`."""
+    listener_guards: Callable[[ServiceRuntime], HttpGuards] = _internal_guards
+    """How its listener treats slow or greedy clients (a public one caps each address)."""
 
     def __post_init__(self) -> None:
         if self.schema is None and (self.global_database or self.shard_databases):

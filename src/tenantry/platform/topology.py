@@ -14,6 +14,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import pycountry
+
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 # Short enough that `<prefix>_owner_<service>` stays within PostgreSQL's 63-byte names.
@@ -24,6 +26,15 @@ DEFAULT_ROLE_PREFIX = "tenantry"
 
 class TopologyError(ValueError):
     """The topology file is unreadable or inconsistent."""
+
+
+class PlacementError(ValueError):
+    """Where a site's users are says nothing about where to put it; `code` says why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +58,8 @@ class Region:
 
 @dataclass(frozen=True, slots=True)
 class EdgeLimits:
-    """Request-rate limits every edge applies (in `limits` notation, e.g. "100/second")."""
+    """Limits every edge applies: request rates (in `limits` notation, e.g. "100/second"),
+    requests in flight, and how long and how widely one client may hold its connections."""
 
     per_tenant: str = "3000/second;100000/minute"
     per_client_ip: str = "50/second;1000/minute"
@@ -58,6 +70,12 @@ class EdgeLimits:
     """Failed logins one client address may make, whichever accounts it tries."""
     max_in_flight: int = 0
     """Requests one edge process forwards at once, shared fairly by tenants (0: one per core)."""
+    head_timeout: float = 10.0
+    """Seconds a request head may take to arrive, from the connection or its first byte."""
+    body_timeout: float = 10.0
+    """Seconds a request body may go without a new byte before the request is closed."""
+    connections_per_client: int = 64
+    """Connections one client address may hold open to one edge process (0: no cap)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,13 +102,33 @@ class Topology:
         return self.shards[name]
 
     def region_for_users(self, users_by_country: Mapping[str, int]) -> str:
-        """The region nearest most of a site's expected users (ties go to the first region)."""
+        """The region nearest most of a site's expected users (ties go to the first region).
+
+        A country the table does not list counts for `default_region`. Counts that name no
+        users, or a code that is no ISO 3166-1 country, raise PlacementError: guessing a region
+        would put the site's data somewhere nobody chose.
+        """
+        unknown = sorted(
+            country
+            for country in users_by_country
+            if pycountry.countries.get(alpha_2=country.upper()) is None
+        )
+        if unknown:
+            raise PlacementError(
+                "unknown_country",
+                f"{', '.join(unknown)}: not an ISO 3166-1 alpha-2 country code; "
+                "correct it, or pin the site with `region`",
+            )
         totals: dict[str, int] = dict.fromkeys(self.regions, 0)
         for country, users in users_by_country.items():
             region = self.countries.get(country.upper(), self.default_region)
             totals[region] += users
         if not any(totals.values()):
-            return self.default_region
+            raise PlacementError(
+                "no_expected_users",
+                "users_by_country counts no users, so no region is nearest them; "
+                "count at least one, or pin the site with `region`",
+            )
         return max(totals, key=lambda name: totals[name])
 
 
@@ -141,9 +179,19 @@ def _parse(document: Mapping[str, Any]) -> Topology:
             raw_limits.get("login_failures_per_client_ip", defaults.login_failures_per_client_ip)
         ),
         max_in_flight=raw_limits.get("max_in_flight", defaults.max_in_flight),
+        head_timeout=_seconds(raw_limits, "head_timeout", defaults.head_timeout),
+        body_timeout=_seconds(raw_limits, "body_timeout", defaults.body_timeout),
+        connections_per_client=raw_limits.get(
+            "connections_per_client", defaults.connections_per_client
+        ),
     )
     if not isinstance(limits.max_in_flight, int) or limits.max_in_flight < 0:
         raise TopologyError("[edge.limits] max_in_flight must be a whole number, 0 for the default")
+    per_client = limits.connections_per_client
+    if isinstance(per_client, bool) or not isinstance(per_client, int) or per_client < 0:
+        raise TopologyError(
+            "[edge.limits] connections_per_client must be a whole number, 0 for no cap"
+        )
     edge_ports = _edge_ports(document.get("edge", {}).get("ports", {}), regions)
     global_dsn = _dsn("[global]", document.get("global", {}).get("dsn"))
     _check_dsns_all_or_none(global_dsn, shards)
@@ -169,6 +217,14 @@ def _edge_ports(raw: Mapping[str, Any], regions: Mapping[str, Region]) -> dict[s
             raise TopologyError(f"[edge] ports: {port} is given to more than one region")
         ports[region] = port
     return ports
+
+
+def _seconds(table: Mapping[str, Any], name: str, default: float) -> float:
+    """A positive number of seconds from `[edge.limits]`, or `default` when it is not given."""
+    value = table.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise TopologyError(f"[edge.limits] {name} must be a number of seconds above 0")
+    return float(value)
 
 
 def _dsn(owner: str, value: object) -> str | None:

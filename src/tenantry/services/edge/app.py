@@ -5,7 +5,8 @@ rate limit -> public route table -> the token's account as it is now (identity) 
 the tenant's home region, whichever edge this is, with the account's current role.
 
 Logins are counted by the login throttle: refused before they are forwarded while their account
-or address has failed too often, and counted when identity answers 401.
+or address has failed too often, and counted when identity answers 401. The edge's own routes,
+`/_edge/tenant_info` and `/openapi.json`, need no token and count against the caller's address.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import os
 import re
 import time
 from typing import Any
+
+import structlog
 
 from tenantry.platform import claims as claim
 from tenantry.platform.asgi import Message, Receive, Scope, Send, header, send_error, send_json
@@ -36,9 +39,11 @@ from tenantry.services.edge.media_tokens import MediaTokens
 from tenantry.services.edge.normalise import (
     MAX_BODY_BYTES,
     MAX_MEDIA_BODY_BYTES,
+    SITE_PATTERN,
     check_request,
     read_body,
 )
+from tenantry.services.edge.openapi import OPENAPI_PATH, PublicOpenApi
 from tenantry.services.edge.public_routes import (
     ANONYMOUS_PATHS,
     LOGIN,
@@ -53,9 +58,10 @@ from tenantry.services.edge.tenant_cache import CachedTenant, TenantCache
 from tenantry.services.edge.user_tokens import UserTokens
 
 SITE_HEADER = b"x-tenantry-site"
-_SITE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+_SITE = re.compile(SITE_PATTERN)
 _FORWARDED_RESPONSE_HEADERS = ("content-type", "retry-after", "location", "content-disposition")
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+log = structlog.get_logger("tenantry.edge")
 MAX_MEDIA_RESPONSE_BYTES = 8 * 1024 * 1024
 """Media answers other than GETs (uploads, renames, deletes) are small JSON, buffered whole;
 media GETs (downloads, previews) are relayed piece by piece, whatever their size."""
@@ -75,6 +81,7 @@ class Edge:
         self.limits = RateLimits(limits, os.environ.get(REDIS_URL_ENV))
         self.logins = LoginThrottle(limits, self.limits.storage)
         self.fair_share = FairShare(limits.max_in_flight or default_slots())
+        self.openapi = PublicOpenApi(self.client, runtime.region)
         self.feeds = (
             feed_loop("tenant-feed", self.tenants.follower()),
             feed_loop("account-feed", self.accounts.follower()),
@@ -88,8 +95,12 @@ class Edge:
         if scope["type"] != "http":
             return
 
+        started = False
+
         async def secure_send(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message["headers"] = [*message.get("headers", ()), *SECURITY_HEADERS]
             await send(message)
 
@@ -105,6 +116,14 @@ class Edge:
                     client=_peer(scope),
                 )
             await send_error(secure_send, error)
+        except Exception as exc:
+            # A bug, not the client's doing: still the one error shape, never a plain-text 500.
+            log.exception("unhandled_error", error_type=type(exc).__name__)
+            if started:
+                raise
+            await send_error(
+                secure_send, ApiError(500, "internal_error", "an unexpected error occurred")
+            )
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         check_request(scope)
@@ -117,6 +136,10 @@ class Edge:
             await self._check_client(scope)
             tenant = (await self._tenant(scope))[0]
             await send_json(send, 200, {"cloud_id": tenant.cloud_id, "region": tenant.region})
+            return
+        if path == OPENAPI_PATH and method == "GET":
+            await self._check_client(scope)
+            await send_json(send, 200, await self.openapi.document())
             return
 
         if path in ANONYMOUS_PATHS:

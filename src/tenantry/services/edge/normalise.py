@@ -2,15 +2,18 @@
 
 Paths that could mean different things to different parsers (dot segments, doubled or encoded
 slashes, backslashes, control characters) are refused rather than rewritten, so what the edge
-checked is exactly what the service receives.
+checked is exactly what the service receives. So are two copies of a header the edge reads one
+value from: which copy counts would be anyone's guess.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 from tenantry.platform.asgi import Receive, Scope
 from tenantry.platform.errors import ApiError
+from tenantry.platform.tokens import MAX_TOKEN_BYTES
 
 MAX_PATH_BYTES = 2048
 MAX_QUERY_BYTES = 4096
@@ -20,6 +23,10 @@ MAX_BODY_BYTES = 1024 * 1024
 MAX_MEDIA_BODY_BYTES = 16 * 1024 * 1024
 """Uploads to media through the edge: one chunk, or a whole file up to this size."""
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
+SITE_PATTERN = r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"
+"""What a site name in `X-Tenantry-Site` may look like."""
+SINGLE_VALUED = frozenset({b"host", b"authorization", b"x-tenantry-site", b"content-type"})
+"""Headers a request may carry once at most."""
 _SAFE_PATH = re.compile(rb"^(/[A-Za-z0-9._~!$&'()*+,;=:@-]+)+/?$|^/$")
 _AMBIGUOUS = re.compile(rb"%2[eEfF]|%5[cC]|%00|(^|/)\.\.?(/|$)")
 
@@ -38,6 +45,39 @@ def check_request(scope: Scope) -> None:
     headers = scope["headers"]
     if len(headers) > MAX_HEADERS or sum(len(k) + len(v) for k, v in headers) > MAX_HEADER_BYTES:
         raise ApiError(431, "headers_too_large", "the request headers are too large")
+    repeated = Counter(name for name, _ in headers if name in SINGLE_VALUED)
+    for name, count in sorted(repeated.items()):
+        if count > 1:
+            shown = name.decode().title()
+            raise ApiError(
+                400, "duplicate_header", f"send the {shown} header once, not {count} times"
+            )
+    _canonical_bearer(headers)
+
+
+def _canonical_bearer(headers: list[tuple[bytes, bytes]]) -> None:
+    """Spell a bearer credential's scheme `Bearer`, in whatever case it came (RFC 9110 11.1),
+    and refuse a user token no issuer would sign before it reaches the token verifier."""
+    for index, (name, value) in enumerate(headers):
+        if name != b"authorization":
+            continue
+        scheme, _, token = bytes(value).partition(b" ")
+        if scheme.lower() != b"bearer":
+            return
+        token = token.strip(b" ")
+        if not token:
+            raise ApiError(
+                401, "token_missing", "send your user token: `Authorization: Bearer <token>`"
+            )
+        if len(token) > MAX_TOKEN_BYTES:
+            raise ApiError(
+                401,
+                "token_malformed",
+                f"a user token is at most {MAX_TOKEN_BYTES} bytes and this one is {len(token)}; "
+                "send the token /login gave you",
+            )
+        headers[index] = (name, b"Bearer " + token)
+        return
 
 
 async def read_body(

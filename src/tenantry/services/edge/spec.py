@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tenantry.platform.asgi import ASGIApp
+from tenantry.platform.guarded_http import HttpGuards
 from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.service_spec import Forward, Placement, ServiceSpec
 
@@ -17,6 +18,12 @@ def _create_app(runtime: ServiceRuntime) -> ASGIApp:
     from tenantry.services.edge.app import create_app
 
     return create_app(runtime)
+
+
+def _listener_guards(runtime: ServiceRuntime) -> HttpGuards:
+    from tenantry.services.edge.listener import edge_guards
+
+    return edge_guards(runtime.topology.edge_limits)
 
 
 def _forwards() -> Iterable[Forward]:
@@ -31,4 +38,5 @@ SPEC = ServiceSpec(
     create_app=_create_app,
     forwards=_forwards,
     public=True,
+    listener_guards=_listener_guards,
 )

@@ -41,6 +41,24 @@ from tenantry.services.media.tokens import (
 
 INTERNAL_PREFIX = "/media"
 PUBLIC_PREFIX = "/rest/media"
+# Bodies these routes read themselves, so FastAPI cannot describe them from a signature.
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+_WHOLE_FILE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            },
+            "application/octet-stream": _BINARY,
+        },
+    }
+}
+_CHUNK_BODY = {"requestBody": {"required": True, "content": {"application/octet-stream": _BINARY}}}
 TOKEN_HEADER = "x-tenantry-media-token"  # noqa: S105 - a header name, not a secret
 _SHA256 = r"^[0-9a-fA-F]{64}$"
 _ID = r"^[0-9a-f]{32}$"
@@ -171,7 +189,7 @@ def _file_routes(media: Media, tokens: MediaTokens, prefix: str) -> APIRouter:
         require(grant, tenant=grant.tenant, collection=row.collection, action=action)
         return row
 
-    @router.post("/collections/{collection}/files", status_code=201)
+    @router.post("/collections/{collection}/files", status_code=201, openapi_extra=_WHOLE_FILE_BODY)
     async def upload(
         collection: str,
         request: Request,
@@ -215,7 +233,7 @@ def _file_routes(media: Media, tokens: MediaTokens, prefix: str) -> APIRouter:
         upload_for(grant, upload_id)
         return media.upload_state(upload_id).public()
 
-    @router.put("/uploads/{upload_id}/chunks/{index}")
+    @router.put("/uploads/{upload_id}/chunks/{index}", openapi_extra=_CHUNK_BODY)
     async def put_chunk(
         upload_id: str,
         index: int,

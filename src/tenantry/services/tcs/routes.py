@@ -12,6 +12,7 @@ from tenantry.platform.cursors import GLOBAL_SCOPE, MAX_CURSOR_LENGTH, ListCurso
 from tenantry.platform.errors import ApiError
 from tenantry.platform.tenant_context import sign_tenant_context
 from tenantry.platform.tokens import TokenSigner
+from tenantry.platform.topology import PlacementError
 from tenantry.services.tcs.catalog import Catalog, Tenant, validate_site
 from tenantry.services.tcs.schemas import KeyAvailability, NewTenant, StatusChange
 
@@ -33,16 +34,18 @@ def build_router(
 
     @router.post("/tenants", status_code=201)
     async def create_tenant(body: NewTenant) -> dict[str, object]:
-        if (body.region is None) == (body.users_by_country is None):
-            raise ApiError(
-                422, "invalid_placement", "give exactly one of `region` and `users_by_country`"
-            )
+        # A pinned region wins; without one, where the users are decides, or nothing does.
         if body.region is not None:
             if body.region not in catalog.topology.regions:
                 raise ApiError(422, "unknown_region", f"there is no region {body.region!r}")
             region = body.region
+        elif body.users_by_country is not None:
+            try:
+                region = catalog.topology.region_for_users(body.users_by_country)
+            except PlacementError as refused:
+                raise ApiError(422, refused.code, refused.message) from None
         else:
-            region = catalog.topology.region_for_users(body.users_by_country or {})
+            raise ApiError(422, "invalid_placement", "give `users_by_country`, or pin a `region`")
         tenant = catalog.create(body.site, region)
         feed.notify()
         return with_context(tenant)
