@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from backends import BACKEND, postgres_topology
+from tenantry.platform.topology import Topology, load_topology
 
 START_TIMEOUT_SECONDS = 90.0
 STOP_TIMEOUT_SECONDS = 30.0
@@ -173,6 +174,11 @@ class Cloud:
                     if time.monotonic() > deadline:
                         raise AssertionError(f"{process} did not answer at {url} after restart")
                     time.sleep(0.1)
+
+    def topology(self) -> Topology:
+        """The topology this cloud runs: the file `up` recorded, or the built-in one."""
+        recorded = self.data_dir / "run" / "topology.toml"
+        return load_topology(recorded if recorded.exists() else None)
 
     def output_text(self) -> str:
         """Everything `up` printed so far."""

@@ -159,7 +159,7 @@ def test_status_shows_regions_shards_and_processes(cloud: Cloud) -> None:
     result = tenantry("status", "--data-dir", str(cloud.data_dir))
 
     assert result.returncode == 0, result.stdout + result.stderr
-    for region in TOPOLOGY.regions.values():
+    for region in cloud.topology().regions.values():
         assert region.name in result.stdout
         for zone in region.zones:
             assert zone in result.stdout
