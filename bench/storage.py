@@ -27,7 +27,7 @@ from tenantry.platform.crypto import DataKey
 from tenantry.platform.data_keys import TenantKeys
 from tenantry.platform.storage import Databases, SqliteBackend
 from tenantry.services.issues import store
-from tenantry.services.issues.keys import parse_issue_ref
+from tenantry.services.issues.identifiers import parse_issue_ref
 from tenantry.services.issues.models import SCHEMA
 from tenantry.services.issues.schemas import IssueOut
 

@@ -18,7 +18,7 @@ from tenantry.platform.cursors import ListCursors
 from tenantry.platform.data_keys import DataKeys, TenantKeys
 from tenantry.platform.errors import ApiError
 from tenantry.platform.http_errors import install_error_handlers
-from tenantry.platform.keys import ServiceKey
+from tenantry.platform.service_keys import ServiceKey
 from tenantry.platform.storage import Databases
 from tenantry.services.issues.routes import build_router
 from tenantry.services.issues.site_accounts import SiteAccounts

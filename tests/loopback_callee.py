@@ -11,7 +11,7 @@ from aiohttp import web
 
 from tenantry.platform.client import ServiceClient
 from tenantry.platform.directory import ServiceDirectory
-from tenantry.platform.keys import ensure_service_key
+from tenantry.platform.service_keys import ensure_service_key
 from tenantry.platform.tokens import TokenSigner
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from tenantry.platform.client import ServiceClient, ServiceResponse
 from tenantry.platform.directory import ServiceDirectory
-from tenantry.platform.keys import load_service_key
+from tenantry.platform.service_keys import load_service_key
 from tenantry.platform.tokens import TokenSigner
 
 from .api import Site
@@ -31,7 +31,12 @@ def call_as(cloud: Cloud, caller: str, *args: Any, **kwargs: Any) -> ServiceResp
 def tenant_context(cloud: Cloud, site: Site) -> str:
     """The site's signed tenant context, as the edge gets it from tcs."""
     found = call_as(
-        cloud, "edge", "tcs", "GET", "/tenants/by-site/{site}", params={"site": site.name}
+        cloud,
+        "edge",
+        "tcs",
+        "GET",
+        "/internal/tcs/tenants/by-site/{site}",
+        params={"site": site.name},
     )
     assert found.status == 200, found.body
     return str(found.json()["context"])
@@ -46,9 +51,9 @@ def data_key(
     version: int | None = None,
 ) -> ServiceResponse:
     """kms's answer for the site's current data key (or `version`), asked as `caller`."""
-    route, params = "/kms/data-key", {}
+    route, params = "/internal/kms/data-key", {}
     if version is not None:
-        route, params = "/kms/data-key/{version}", {"version": str(version)}
+        route, params = "/internal/kms/data-key/{version}", {"version": str(version)}
     return call_as(
         cloud,
         caller,

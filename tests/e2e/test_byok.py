@@ -120,7 +120,12 @@ def byok_cloud(
 def catalog_entry(cloud: Cloud, site: Site) -> dict[str, Any]:
     """The site as tcs describes it, with a freshly signed tenant context."""
     found = call_as(
-        cloud, "edge", "tcs", "GET", "/tenants/by-site/{site}", params={"site": site.name}
+        cloud,
+        "edge",
+        "tcs",
+        "GET",
+        "/internal/tcs/tenants/by-site/{site}",
+        params={"site": site.name},
     )
     assert found.status == 200, found.body
     document: dict[str, Any] = found.json()
@@ -340,7 +345,7 @@ def test_byok_off_goes_back_to_the_root_key(byok_cloud: Cloud, kms_admin: Any) -
         "issues",
         "kms",
         "GET",
-        "/kms/data-key",
+        "/internal/kms/data-key",
         region=site.region,
         tenant_context=entry["context"],
         tenant_id=site.cloud_id,

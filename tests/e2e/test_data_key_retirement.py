@@ -148,7 +148,7 @@ def operator_call(cloud: Cloud, site: Site, callee: str, route: str, body: Any =
 def test_a_rotation_stopped_half_way_is_finished_by_running_it_again(cloud: Cloud) -> None:
     site, image = site_with_everything(cloud, "halfway")
     # The CLI's first steps, then it "dies": a new version, only the issues service resealed.
-    version = operator_call(cloud, site, "kms", "/kms/data-key/rotate")["version"]
+    version = operator_call(cloud, site, "kms", "/internal/kms/data-key/rotate")["version"]
     assert version == 2
     body = {"cursor": None, "limit": 200, "min_version": version}
     issues = operator_call(cloud, site, "issues", "/internal/issues/reseal", body)
@@ -176,7 +176,7 @@ def test_retiring_the_current_version_or_above_is_refused(cloud: Cloud) -> None:
         "operator",
         "kms",
         "POST",
-        "/kms/data-key/retire",
+        "/internal/kms/data-key/retire",
         json={"below": 2},
         region=site.region,
         tenant_context=tenant_context(cloud, site),
@@ -191,7 +191,7 @@ def test_retiring_the_current_version_or_above_is_refused(cloud: Cloud) -> None:
         "issues",
         "kms",
         "POST",
-        "/kms/data-key/retire",
+        "/internal/kms/data-key/retire",
         json={"below": 1},
         region=site.region,
         tenant_context=tenant_context(cloud, site),

@@ -26,14 +26,15 @@ def _shard_of(cloud: Cloud, site: Site) -> str:
     import httpx
     import jwt
 
-    from tenantry.platform.keys import load_service_key
+    from tenantry.platform.service_keys import load_service_key
     from tenantry.platform.tokens import TokenSigner
 
     tcs = cloud.directory()["services"]["tcs"]["global"]
     token = TokenSigner(load_service_key(cloud.data_dir, "edge")).sign("tcs")
     with httpx.Client(verify=cloud.ssl_context(), trust_env=False) as http:
         found = http.get(
-            f"{tcs}/tenants/by-site/{site.name}", headers={"Authorization": f"Bearer {token}"}
+            f"{tcs}/internal/tcs/tenants/by-site/{site.name}",
+            headers={"Authorization": f"Bearer {token}"},
         )
     context = jwt.decode(found.json()["context"], options={"verify_signature": False})
     return str(context["tenant"]["shard"])

@@ -49,7 +49,7 @@ def keys_list(cloud: Cloud) -> str:
 
 
 def root_keys(cloud: Cloud, region: str) -> list[dict[str, Any]]:
-    listed = call_as(cloud, "operator", "kms", "GET", "/kms/root-keys", region=region)
+    listed = call_as(cloud, "operator", "kms", "GET", "/internal/kms/root-keys", region=region)
     assert listed.status == 200, listed.body
     return list(listed.json())
 
@@ -223,12 +223,18 @@ def test_kms_refuses_owner_calls_from_anyone_else(cloud: Cloud) -> None:
     body = {"account": uuid.uuid4().hex, "change": "removed"}
     for caller in ("edge", "issues"):
         refused = call_as(
-            cloud, caller, "kms", "POST", "/kms/owners/changed", json=body, region="eu"
+            cloud, caller, "kms", "POST", "/internal/kms/owners/changed", json=body, region="eu"
         )
         assert refused.status == 403
         assert refused.json()["error"] == "route_not_allowed"
     as_identity = call_as(
-        cloud, "identity", "kms", "POST", "/kms/root-key/owner", json={"owner": "x"}, region="eu"
+        cloud,
+        "identity",
+        "kms",
+        "POST",
+        "/internal/kms/root-key/owner",
+        json={"owner": "x"},
+        region="eu",
     )
     assert as_identity.status == 403
 

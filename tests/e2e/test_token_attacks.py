@@ -22,7 +22,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tenantry.platform.keys import ServiceKey, load_service_key
+from tenantry.platform.service_keys import ServiceKey, load_service_key
 from tenantry.platform.tokens import TokenSigner
 
 from .api import Site, signup
@@ -72,7 +72,7 @@ class Insider:
     def context_of(self, site: Site) -> str:
         token = self.edge.sign("tcs")
         found = self.http.get(
-            f"{self.tcs_url}/tenants/by-site/{site.name}",
+            f"{self.tcs_url}/internal/tcs/tenants/by-site/{site.name}",
             headers={"Authorization": f"Bearer {token}"},
         )
         assert found.status_code == 200, found.text

@@ -15,7 +15,8 @@ REAL = {f"real-{n}" for n in range(3)}
 
 
 class FakeCatalog:
-    """tcs's `GET /tenants/by-site/{site}`: the REAL sites exist, every other name is a 404."""
+    """tcs's `GET /internal/tcs/tenants/by-site/{site}`: the REAL sites exist, every other name
+    is a 404."""
 
     def __init__(self) -> None:
         self.asked: Counter[str] = Counter()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tenantry.platform.keys import ensure_service_key
+from tenantry.platform.service_keys import ensure_service_key
 from tenantry.platform.storage import Databases, SqliteBackend
 from tenantry.platform.tokens import TokenSigner
 from tenantry.services.identity.models import SCHEMA

@@ -87,7 +87,7 @@ class FakeCloud:
         params = params or {}
         if callee == "tcs":
             return self._tcs(method, route, params, json)
-        if (callee, method, route) == ("kms", "POST", "/kms/owners/changed"):
+        if (callee, method, route) == ("kms", "POST", "/internal/kms/owners/changed"):
             if self.kms_down:
                 return _answer(503, {"error": "kms_unavailable", "message": "down"})
             self.owner_notices.append((region, json))
@@ -99,7 +99,7 @@ class FakeCloud:
     def _tcs(
         self, method: str, route: str, params: Mapping[str, str], json: Any
     ) -> ServiceResponse:
-        if (method, route) == ("POST", "/tenants"):
+        if (method, route) == ("POST", "/internal/tcs/tenants"):
             if json["site"] in self.tenants:
                 return _answer(409, {"error": "site_taken", "message": "the site is taken"})
             region = json.get("region", "eu")
@@ -108,12 +108,12 @@ class FakeCloud:
             self.keys[tenant.cloud_id] = {}
             self.rotate(tenant.cloud_id)
             return _answer(201, self._public(tenant))
-        if (method, route) == ("GET", "/tenants/by-site/{site}"):
+        if (method, route) == ("GET", "/internal/tcs/tenants/by-site/{site}"):
             found = self.tenants.get(params["site"])
             if found is None:
                 return _answer(404, {"error": "unknown_site", "message": "no such site"})
             return _answer(200, self._public(found))
-        if (method, route) == ("DELETE", "/tenants/{cloud_id}"):
+        if (method, route) == ("DELETE", "/internal/tcs/tenants/{cloud_id}"):
             self.deleted.append(params["cloud_id"])
             self.tenants = {
                 s: t for s, t in self.tenants.items() if t.cloud_id != params["cloud_id"]
@@ -145,10 +145,10 @@ class FakeCloud:
         if tenant is None or tenant_context != self.context_of(tenant) or region != tenant.region:
             return _answer(403, {"error": "tenant_context_untrusted", "message": "refused"})
         versions = self.keys[tenant.cloud_id]
-        if route == "/kms/index-key/{purpose}":
+        if route == "/internal/kms/index-key/{purpose}":
             derived = index_key(DataKey(1, versions[1]), bytes.fromhex(params["purpose"]))
             return _answer(200, {"key": base64.b64encode(derived).decode(), "max_age": 300})
-        version = max(versions) if route == "/kms/data-key" else int(params["version"])
+        version = max(versions) if route == "/internal/kms/data-key" else int(params["version"])
         if version < self.minimum.get(tenant.cloud_id, 0):
             return _answer(410, {"error": "data_key_retired", "message": "retired"})
         material = base64.b64encode(versions[version]).decode()

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
 
 from settable_clock import SettableClock
-from tenantry.platform.keys import ensure_service_key
+from tenantry.platform.service_keys import ensure_service_key
 from tenantry.platform.storage import Databases, SqliteBackend
 from tenantry.platform.storage.backend import GLOBAL_SHARD
 from tenantry.platform.tokens import TokenSigner

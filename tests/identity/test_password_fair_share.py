@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tenantry.platform.keys import ensure_service_key
+from tenantry.platform.service_keys import ensure_service_key
 from tenantry.platform.storage import Databases
 from tenantry.platform.tokens import TokenSigner
 from tenantry.services.identity import passwords

@@ -20,7 +20,7 @@ from structlog.testing import capture_logs
 from settable_clock import SettableClock
 from tenantry.platform import claims as claim
 from tenantry.platform.context import TenantContext, tenant_scope
-from tenantry.platform.keys import ensure_service_key
+from tenantry.platform.service_keys import ensure_service_key
 from tenantry.platform.storage import Databases
 from tenantry.platform.tokens import TokenSigner
 from tenantry.services.identity.account_changes import AccountChanges

@@ -58,10 +58,10 @@ class StandInMediaClient:
         self.calls.append({"method": method, "route": route, **kw})
         if self.down:
             raise ApiError(503, "upstream_unavailable", "the media service did not answer")
-        if route == "/media/tokens":
+        if route == "/internal/media/tokens":
             body = {"token": f"tok-{kw['json']['collection']}", "expires_at": 1}
             return ServiceResponse(201, {}, orjson.dumps(body))
-        assert (method, route) == ("DELETE", "/media/collections/{collection}")
+        assert (method, route) == ("DELETE", "/internal/media/collections/{collection}")
         if self.delete_status == 204:
             self.deleted.append((kw["tenant_id"], kw["params"]["collection"]))
         return ServiceResponse(self.delete_status, {}, b"{}")

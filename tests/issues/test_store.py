@@ -13,7 +13,7 @@ from tenantry.platform.context import TenantContext, tenant_scope
 from tenantry.platform.errors import ApiError
 from tenantry.platform.storage import Databases
 from tenantry.services.issues import routes, store
-from tenantry.services.issues.keys import parse_issue_ref
+from tenantry.services.issues.identifiers import parse_issue_ref
 
 TENANT = TenantContext("tenant-x", "x", "eu", "eu-1", "active")
 

@@ -64,7 +64,7 @@ def as_tenant(tenant: str, shard: str = "eu-1", region: str = REGION) -> dict[st
 def data_key(
     client: TestClient, tenant: str, shard: str = "eu-1", version: int | None = None
 ) -> Any:
-    path = "/kms/data-key" if version is None else f"/kms/data-key/{version}"
+    path = "/internal/kms/data-key" if version is None else f"/internal/kms/data-key/{version}"
     return client.get(path, headers=as_tenant(tenant, shard))
 
 

@@ -60,7 +60,7 @@ def context(tenant: str) -> TenantContext:
 
 
 def key_of(client: TestClient, tenant: str, version: int | None = None) -> bytes:
-    path = "/kms/data-key" if version is None else f"/kms/data-key/{version}"
+    path = "/internal/kms/data-key" if version is None else f"/internal/kms/data-key/{version}"
     answer = client.get(path, headers=as_tenant(tenant))
     assert answer.status_code == 200, answer.text
     return base64.b64decode(answer.json()["key"], validate=True)
@@ -76,7 +76,7 @@ def wrapping(databases: Databases, tenant: str) -> list[tuple[int, str, int]]:
 
 
 def byok(client: TestClient, tenant: str, arn: str) -> Any:
-    return client.post("/kms/byok", json={"aws_kms_key": arn}, headers=as_tenant(tenant))
+    return client.post("/internal/kms/byok", json={"aws_kms_key": arn}, headers=as_tenant(tenant))
 
 
 def _key_id(arn: str) -> str:
@@ -99,7 +99,7 @@ def test_byok_rewraps_every_version_under_the_customer_key_and_keeps_the_keys(
     client: TestClient, databases: Databases, kms_key: str
 ) -> None:
     first = key_of(client, "tenant-a")
-    assert client.post("/kms/data-key/rotate", headers=as_tenant("tenant-a")).json() == {
+    assert client.post("/internal/kms/data-key/rotate", headers=as_tenant("tenant-a")).json() == {
         "version": 2
     }
     second = key_of(client, "tenant-a")
@@ -119,15 +119,15 @@ def test_byok_rewraps_every_version_under_the_customer_key_and_keeps_the_keys(
     assert key_of(client, "tenant-a", 1) == first
     assert key_of(client, "tenant-a") == second
     assert key_of(client, "tenant-b") == other
-    answer = client.get("/kms/data-key", headers=as_tenant("tenant-a")).json()
+    answer = client.get("/internal/kms/data-key", headers=as_tenant("tenant-a")).json()
     assert answer["max_age"] == 30  # held briefly, so a revocation reaches every cache soon
 
     # A root rotation leaves the customer's keys alone; a new data key goes under them too.
-    rotated = client.post("/kms/root-key/rotate", json={"owner": None})
+    rotated = client.post("/internal/kms/root-key/rotate", json={"owner": None})
     assert rotated.status_code == 200, rotated.text
     assert wrapping(databases, "tenant-a") == [(1, kms_key, 0), (2, kms_key, 0)]
     assert wrapping(databases, "tenant-b") == [(1, "local:root-eu-v2", 2)]
-    client.post("/kms/data-key/rotate", headers=as_tenant("tenant-a"))
+    client.post("/internal/kms/data-key/rotate", headers=as_tenant("tenant-a"))
     assert wrapping(databases, "tenant-a")[-1] == (3, kms_key, 0)
 
 
@@ -136,12 +136,12 @@ def test_byok_off_puts_the_keys_back_under_the_root_key(
 ) -> None:
     before = key_of(client, "tenant-a")
     assert byok(client, "tenant-a", kms_key).status_code == 200
-    back = client.delete("/kms/byok", headers=as_tenant("tenant-a"))
+    back = client.delete("/internal/kms/byok", headers=as_tenant("tenant-a"))
     assert back.status_code == 200, back.text
     assert back.json() == {"key_ref": None, "rewrapped": 1}
     assert wrapping(databases, "tenant-a") == [(1, ROOT_V1, 1)]
     assert key_of(client, "tenant-a") == before
-    again = client.delete("/kms/byok", headers=as_tenant("tenant-a"))
+    again = client.delete("/internal/kms/byok", headers=as_tenant("tenant-a"))
     assert again.status_code == 409 and again.json()["error"] == "byok_not_enabled"
 
 
@@ -224,10 +224,13 @@ def test_the_watch_takes_a_revoked_tenant_offline_and_back_and_no_other(
     assert CustomerKeys(databases).of("tenant-a").state == UNAVAILABLE  # type: ignore[union-attr]
     revoked = [e for e in logs if e.get("action") == "byok_key_revoked"]
     assert revoked and revoked[0]["reason"] == "key_disabled"
-    refused = client.get("/kms/data-key/1", headers=as_tenant("tenant-a"))
+    refused = client.get("/internal/kms/data-key/1", headers=as_tenant("tenant-a"))
     assert refused.status_code == 503
     assert refused.json()["error"] == "tenant_key_unavailable"
-    assert client.post("/kms/data-key/rotate", headers=as_tenant("tenant-a")).status_code == 503
+    assert (
+        client.post("/internal/kms/data-key/rotate", headers=as_tenant("tenant-a")).status_code
+        == 503
+    )
     assert key_of(client, "tenant-b") == other
 
     # Nothing new to say while it stays revoked; tcs is told again only when it comes back.
@@ -260,7 +263,7 @@ def test_the_watch_repeats_until_tcs_has_heard_it(
     asyncio.run(watch.check_once())
     assert told.calls == [("tenant-a", False), ("tenant-a", False)]
     # kms refuses the tenant's keys from the first finding, whether tcs answered or not.
-    assert client.get("/kms/data-key", headers=as_tenant("tenant-a")).status_code == 503
+    assert client.get("/internal/kms/data-key", headers=as_tenant("tenant-a")).status_code == 503
     told.answering = True
     asyncio.run(watch.check_once())
     asyncio.run(watch.check_once())
@@ -297,11 +300,11 @@ def test_leaving_byok_while_tcs_thinks_the_key_is_gone_makes_the_tenant_availabl
     watch = CustomerKeyWatch(CustomerKeys(databases), KeyProviders(provider), REGION, told)
     kms_admin.disable_key(KeyId=_key_id(kms_key))
     asyncio.run(watch.check_once())
-    off = client.delete("/kms/byok", headers=as_tenant("tenant-a"))
+    off = client.delete("/internal/kms/byok", headers=as_tenant("tenant-a"))
     assert off.status_code == 409 and off.json()["error"] == "tenant_key_unavailable"
     kms_admin.enable_key(KeyId=_key_id(kms_key))
     asyncio.run(watch.check_once())
-    assert client.delete("/kms/byok", headers=as_tenant("tenant-a")).status_code == 200
+    assert client.delete("/internal/kms/byok", headers=as_tenant("tenant-a")).status_code == 200
     told.calls.clear()
     asyncio.run(watch.check_once())
     assert told.calls == []  # tcs already knew the key was available

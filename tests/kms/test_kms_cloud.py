@@ -86,7 +86,7 @@ def test_kms_refuses_other_callers_and_other_regions_tenants(cloud: Cloud) -> No
     elsewhere = data_key(cloud, site, region="us")
     assert elsewhere.status == 403
     assert elsewhere.json()["error"] == "wrong_region"
-    no_tenant = call_as(cloud, "issues", "kms", "GET", "/kms/data-key", region="eu")
+    no_tenant = call_as(cloud, "issues", "kms", "GET", "/internal/kms/data-key", region="eu")
     assert no_tenant.status == 400
     assert no_tenant.json()["error"] == "tenant_required"
     # Only identity keeps blind indexes, so only identity may ask for a tenant's index keys.
@@ -96,7 +96,7 @@ def test_kms_refuses_other_callers_and_other_regions_tenants(cloud: Cloud) -> No
             caller,
             "kms",
             "GET",
-            "/kms/index-key/{purpose}",
+            "/internal/kms/index-key/{purpose}",
             params={"purpose": b"tenantry accounts email index".hex()},
             region="eu",
             tenant_context=tenant_context(cloud, site),

@@ -21,17 +21,19 @@ PURPOSE = b"tenantry accounts email index"
 
 
 def retire(client: TestClient, tenant: str, below: Any) -> Any:
-    return client.post("/kms/data-key/retire", headers=as_tenant(tenant), json={"below": below})
+    return client.post(
+        "/internal/kms/data-key/retire", headers=as_tenant(tenant), json={"below": below}
+    )
 
 
 def rotate(client: TestClient, tenant: str) -> int:
-    answer = client.post("/kms/data-key/rotate", headers=as_tenant(tenant))
+    answer = client.post("/internal/kms/data-key/rotate", headers=as_tenant(tenant))
     assert answer.status_code == 200, answer.text
     return int(answer.json()["version"])
 
 
 def index_key_of(client: TestClient, tenant: str, purpose: bytes = PURPOSE) -> Any:
-    return client.get(f"/kms/index-key/{purpose.hex()}", headers=as_tenant(tenant))
+    return client.get(f"/internal/kms/index-key/{purpose.hex()}", headers=as_tenant(tenant))
 
 
 def test_retired_versions_are_refused_and_the_current_one_serves(
@@ -78,7 +80,7 @@ def test_retiring_above_the_current_version_is_refused(
     assert {r.state for r in stored_rows(databases, "tenant-a")} == {"active"}
     for bad in (0, -1, "2", None, 2**32):
         assert retire(client, "tenant-a", bad).status_code == 422, bad
-    nobody = client.post("/kms/data-key/retire", json={"below": 1})
+    nobody = client.post("/internal/kms/data-key/retire", json={"below": 1})
     assert nobody.status_code == 400 and nobody.json()["error"] == "tenant_required"
 
 
@@ -102,7 +104,7 @@ def test_root_rotations_keep_rewrapping_retired_versions(
     first = key_of(client, "tenant-a")
     rotate(client, "tenant-a")
     retire(client, "tenant-a", 2)
-    rotated = client.post("/kms/root-key/rotate", json={"owner": None})
+    rotated = client.post("/internal/kms/root-key/rotate", json={"owner": None})
     assert rotated.status_code == 200, rotated.text
     rows = {r.version: r for r in stored_rows(databases, "tenant-a")}
     assert {r.root_version for r in rows.values()} == {2}
@@ -118,7 +120,7 @@ def test_a_destroyed_tenant_stays_destroyed(client: TestClient, databases: Datab
     key_of(client, "tenant-gone")
     rotate(client, "tenant-gone")
     retire(client, "tenant-gone", 2)
-    destroyed = client.post("/kms/data-key/destroy", headers=as_tenant("tenant-gone"))
+    destroyed = client.post("/internal/kms/data-key/destroy", headers=as_tenant("tenant-gone"))
     assert destroyed.json() == {"destroyed": 2}
     for refused in (
         retire(client, "tenant-gone", 1),
@@ -153,5 +155,5 @@ def test_index_keys_outlive_version_1_and_never_are_version_1(client: TestClient
     assert base64.b64decode(other) != expected
     assert index_key_of(client, "tenant-b").status_code == 404  # no key made for it yet
     for bad in ("abc", "ZZ", "", "0" * 258):
-        answer = client.get(f"/kms/index-key/{bad}", headers=as_tenant("tenant-a"))
+        answer = client.get(f"/internal/kms/index-key/{bad}", headers=as_tenant("tenant-a"))
         assert answer.status_code in (404, 422), bad

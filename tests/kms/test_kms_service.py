@@ -80,9 +80,9 @@ def test_every_answer_forbids_caching_errors_included(client: TestClient) -> Non
         data_key(client, "tenant-a"),
         data_key(client, "tenant-a", version=1),
         data_key(client, "tenant-a", version=7),
-        client.get("/kms/data-key"),
-        client.get("/kms/root-keys"),
-        client.post("/kms/root-key/rotate", json={"owner": None}),
+        client.get("/internal/kms/data-key"),
+        client.get("/internal/kms/root-keys"),
+        client.post("/internal/kms/root-key/rotate", json={"owner": None}),
     ]
     assert [a.status_code for a in answers] == [200, 200, 404, 400, 200, 200]
     assert all(a.headers["cache-control"] == "no-store" for a in answers)
@@ -104,18 +104,18 @@ def test_tenants_get_their_own_keys_and_never_each_others(client: TestClient) ->
 def test_a_request_without_a_tenant_or_from_another_region_is_refused(
     client: TestClient,
 ) -> None:
-    anonymous = client.get("/kms/data-key")
+    anonymous = client.get("/internal/kms/data-key")
     assert anonymous.status_code == 400
     assert anonymous.json()["error"] == "tenant_required"
     for headers in (as_tenant("tenant-us", "us-1", "us"), as_tenant("tenant-x", "us-1")):
-        foreign = client.get("/kms/data-key", headers=headers)
+        foreign = client.get("/internal/kms/data-key", headers=headers)
         assert foreign.status_code == 403, foreign.text
         assert foreign.json()["error"] == "wrong_region"
 
 
 @pytest.mark.parametrize("version", ["0", "-1", "abc", "4294967296"])
 def test_a_malformed_version_is_refused(client: TestClient, version: str) -> None:
-    answer = client.get(f"/kms/data-key/{version}", headers=as_tenant("tenant-a"))
+    answer = client.get(f"/internal/kms/data-key/{version}", headers=as_tenant("tenant-a"))
     assert answer.status_code == 422
     assert answer.json()["error"] == "invalid_request"
 
@@ -144,7 +144,7 @@ def test_rotation_rewraps_every_tenants_keys_without_changing_them(
         tenant: stored_rows(databases, tenant, shard)[0].wrapped for tenant, shard in tenants
     }
 
-    rotated = client.post("/kms/root-key/rotate", json={"owner": "acct-42"})
+    rotated = client.post("/internal/kms/root-key/rotate", json={"owner": "acct-42"})
 
     assert rotated.status_code == 200, rotated.text
     assert rotated.json() == {"region": REGION, "version": 2, "rewrapped": 3}
@@ -153,7 +153,7 @@ def test_rotation_rewraps_every_tenants_keys_without_changing_them(
         assert (row.root_version, row.root_key_ref) == (2, "local:root-eu-v2")
         assert row.wrapped != wrapped[tenant]
         assert key_of(client, tenant, shard) == keys[tenant]
-    versions = client.get("/kms/root-keys").json()
+    versions = client.get("/internal/kms/root-keys").json()
     assert [(k["version"], k["state"], k["owner"]) for k in versions] == [
         (1, "retired", None),
         (2, "active", "acct-42"),
@@ -173,24 +173,24 @@ def test_a_rotation_cut_short_leaves_every_key_readable_and_the_next_one_finishe
     key_a = key_of(client, "tenant-a")
     provider.disable(ROOT_V1)
 
-    failed = client.post("/kms/root-key/rotate", json={"owner": None})
+    failed = client.post("/internal/kms/root-key/rotate", json={"owner": None})
     assert failed.status_code == 503
     assert failed.json()["error"] == "root_key_unavailable"
 
     provider.enable(ROOT_V1)
     assert key_of(client, "tenant-a") == key_a
-    again = client.post("/kms/root-key/rotate", json={"owner": None})
+    again = client.post("/internal/kms/root-key/rotate", json={"owner": None})
     assert again.json() == {"region": REGION, "version": 3, "rewrapped": 1}
     assert stored_rows(databases, "tenant-a")[0].root_version == 3
-    states = [(k["version"], k["state"]) for k in client.get("/kms/root-keys").json()]
+    states = [(k["version"], k["state"]) for k in client.get("/internal/kms/root-keys").json()]
     assert states == [(1, "retired"), (2, "retired"), (3, "active")]
 
 
 @pytest.mark.parametrize("body", [{"owner": 7}, {"owner": ""}, {"owner": None, "extra": 1}])
 def test_a_malformed_rotation_request_changes_nothing(client: TestClient, body: Any) -> None:
-    answer = client.post("/kms/root-key/rotate", json=body)
+    answer = client.post("/internal/kms/root-key/rotate", json=body)
     assert answer.status_code == 422
-    assert [k["version"] for k in client.get("/kms/root-keys").json()] == [1]
+    assert [k["version"] for k in client.get("/internal/kms/root-keys").json()] == [1]
 
 
 @pytest.mark.parametrize(
@@ -241,7 +241,7 @@ def test_a_wrapped_key_moved_to_another_tenant_does_not_open(
 def test_key_events_are_audited_without_key_bytes(client: TestClient) -> None:
     with capture_logs() as logs:
         key_a = key_of(client, "tenant-a")
-        client.post("/kms/root-key/rotate", json={"owner": "acct-1"})
+        client.post("/internal/kms/root-key/rotate", json={"owner": "acct-1"})
         key_of(client, "tenant-a")
 
     actions = [(e.get("action"), e.get("tenant_id")) for e in logs if e["event"] == "audit"]
@@ -261,7 +261,7 @@ def test_no_data_key_is_ever_stored_in_the_clear(tmp_path: Path) -> None:
         TestClient(build_app(databases, provider)) as client,
     ):
         keys = [key_of(client, f"tenant-{n}", SHARDS[n % 2]) for n in range(6)]
-        client.post("/kms/root-key/rotate", json={"owner": None})
+        client.post("/internal/kms/root-key/rotate", json={"owner": None})
         keys += [key_of(client, "tenant-late", "eu-2")]
 
         files = [p for p in tmp_path.rglob("*") if p.is_file()]
@@ -289,10 +289,13 @@ def test_destroying_a_tenants_keys_erases_every_version_and_no_key_comes_back(
     client: TestClient, databases: Databases
 ) -> None:
     key_of(client, "tenant-gone")
-    assert client.post("/kms/data-key/rotate", headers=as_tenant("tenant-gone")).status_code == 200
+    assert (
+        client.post("/internal/kms/data-key/rotate", headers=as_tenant("tenant-gone")).status_code
+        == 200
+    )
     kept = key_of(client, "tenant-kept")
 
-    destroyed = client.post("/kms/data-key/destroy", headers=as_tenant("tenant-gone"))
+    destroyed = client.post("/internal/kms/data-key/destroy", headers=as_tenant("tenant-gone"))
     assert destroyed.status_code == 200, destroyed.text
     assert destroyed.json() == {"destroyed": 2}
     assert [(r.version, r.wrapped, r.state) for r in stored_rows(databases, "tenant-gone")] == [
@@ -303,12 +306,12 @@ def test_destroying_a_tenants_keys_erases_every_version_and_no_key_comes_back(
     for refused in (
         data_key(client, "tenant-gone"),
         data_key(client, "tenant-gone", version=1),
-        client.post("/kms/data-key/rotate", headers=as_tenant("tenant-gone")),
+        client.post("/internal/kms/data-key/rotate", headers=as_tenant("tenant-gone")),
     ):
         assert refused.status_code == 410, refused.text
         assert refused.json()["error"] == "data_keys_destroyed"
     assert len(stored_rows(databases, "tenant-gone")) == 2
     # A root rotation passes the erased rows by; the neighbour's key is unchanged.
-    rotated = client.post("/kms/root-key/rotate", json={})
+    rotated = client.post("/internal/kms/root-key/rotate", json={})
     assert rotated.status_code == 200, rotated.text
     assert key_of(client, "tenant-kept") == kept

@@ -30,20 +30,20 @@ def kms(databases: Databases, provider: LocalKeyProvider) -> Iterator[TestClient
 
 
 def versions(kms: TestClient) -> list[dict[str, Any]]:
-    listed = kms.get("/kms/root-keys")
+    listed = kms.get("/internal/kms/root-keys")
     assert listed.status_code == 200
     return list(listed.json())
 
 
 def set_owner(kms: TestClient, owner: str) -> Any:
-    return kms.post("/kms/root-key/owner", json={"owner": owner})
+    return kms.post("/internal/kms/root-key/owner", json={"owner": owner})
 
 
 def changed(kms: TestClient, account: str, change: str, role: str | None = None) -> Any:
     if role is None and change == "role_changed":
         role = "member"
     body = {"account": account, "change": change, "role": role}
-    return kms.post("/kms/owners/changed", json=body)
+    return kms.post("/internal/kms/owners/changed", json=body)
 
 
 def actions(logs: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
@@ -73,7 +73,7 @@ def test_the_operator_sets_the_active_versions_owner(kms: TestClient) -> None:
     "body", [{}, {"owner": ""}, {"owner": "two words"}, {"owner": 7}, {"owner": OWNER, "x": 1}]
 )
 def test_a_malformed_owner_is_refused(kms: TestClient, body: Any) -> None:
-    answer = kms.post("/kms/root-key/owner", json=body)
+    answer = kms.post("/internal/kms/root-key/owner", json=body)
     assert answer.status_code == 422
     assert versions(kms)[0]["owner"] is None
 
@@ -147,7 +147,7 @@ def test_a_report_that_the_account_became_an_admin_rotates_nothing(kms: TestClie
 )
 def test_a_malformed_report_is_refused(kms: TestClient, body: Any) -> None:
     set_owner(kms, OWNER)
-    answer = kms.post("/kms/owners/changed", json=body)
+    answer = kms.post("/internal/kms/owners/changed", json=body)
     assert answer.status_code == 422
     assert [v["version"] for v in versions(kms)] == [1]
 

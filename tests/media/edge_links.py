@@ -11,7 +11,7 @@ import httpx
 from e2e.api import Site
 from e2e.cloud import Cloud
 from tenantry.platform.keyrepo_directory import DirectoryKeyRepository
-from tenantry.platform.keys import load_service_key
+from tenantry.platform.service_keys import load_service_key
 from tenantry.services.media.tokens import MediaTokens
 
 ALL = ("read", "insert", "update", "delete")

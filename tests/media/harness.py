@@ -22,7 +22,7 @@ from tenantry.platform.blobstore import BlobStore
 from tenantry.platform.context import TenantContext, UserContext, tenant_scope
 from tenantry.platform.http_errors import install_error_handlers
 from tenantry.platform.keyrepo_directory import DirectoryKeyRepository
-from tenantry.platform.keys import ensure_service_key
+from tenantry.platform.service_keys import ensure_service_key
 from tenantry.platform.storage import Databases
 from tenantry.services.media.blobs import EncryptedBlobs
 from tenantry.services.media.limits import Limits

@@ -627,7 +627,7 @@ def issue(harness: MediaHarness, body: dict[str, Any], role: str | None = "membe
     headers = {"x-test-tenant": "t1"}
     if role is not None:
         headers["x-test-role"] = role
-    return harness.client.post("/media/tokens", json=body, headers=headers)
+    return harness.client.post("/internal/media/tokens", json=body, headers=headers)
 
 
 def test_issued_tokens_carry_scope_and_role(harness: MediaHarness, stored: str) -> None:

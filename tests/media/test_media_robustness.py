@@ -173,7 +173,7 @@ class FakeTcs:
     asked: int = 0
 
     async def call(self, callee: str, method: str, route: str, **kw: Any) -> FakeAnswer:
-        assert (callee, method, route) == ("tcs", "GET", "/tenants/by-site/{site}")
+        assert (callee, method, route) == ("tcs", "GET", "/internal/tcs/tenants/by-site/{site}")
         assert kw["params"] == {"site": "site-t1"}
         status = self.statuses[min(self.asked, len(self.statuses) - 1)]
         self.asked += 1

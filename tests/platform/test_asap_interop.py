@@ -25,9 +25,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 import tls_probes as probes
 from tenantry.platform.keyrepo_directory import DirectoryKeyRepository
 from tenantry.platform.keyrepo_http import HttpKeyRepository
-from tenantry.platform.keys import ServiceKey, ensure_service_key
 from tenantry.platform.replay_redis import RedisReplayCache
 from tenantry.platform.replay_sqlite import SqliteReplayCache
+from tenantry.platform.service_keys import ServiceKey, ensure_service_key
 from tenantry.platform.tls import ensure_server_cert, server_ssl_context
 from tenantry.platform.tokens import TokenError, TokenSigner, TokenVerifier
 

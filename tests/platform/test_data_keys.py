@@ -60,7 +60,10 @@ async def test_concurrent_requests_share_one_kms_call_per_tenant() -> None:
     kms, clock = FakeKms(), SettableClock(1000.0)
     data_keys = make(kms, clock)
     got = await asyncio.gather(*(as_tenant(t, data_keys) for t in [A] * 20 + [B] * 20))
-    assert sorted(kms.calls) == [("tenant-a", "/kms/data-key"), ("tenant-b", "/kms/data-key")]
+    assert sorted(kms.calls) == [
+        ("tenant-a", "/internal/kms/data-key"),
+        ("tenant-b", "/internal/kms/data-key"),
+    ]
     assert {k.current.material for k in got[:20]} == {kms.key("tenant-a", 1)}
     assert {k.current.material for k in got[20:]} == {kms.key("tenant-b", 1)}
     await as_tenant(A, data_keys)
@@ -124,7 +127,10 @@ async def test_work_meeting_an_older_version_gets_it_and_runs_again() -> None:
         old = await data_keys.run(work)
     assert old == DataKey(1, kms.key("tenant-a", 1))
     assert runs == [3, 3]
-    assert [route for _, route in kms.calls] == ["/kms/data-key", "/kms/data-key/{version}"]
+    assert [route for _, route in kms.calls] == [
+        "/internal/kms/data-key",
+        "/internal/kms/data-key/{version}",
+    ]
 
 
 def test_tenant_keys_ask_for_a_version_they_do_not_hold() -> None:

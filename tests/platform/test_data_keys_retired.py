@@ -37,7 +37,7 @@ class RetiringKms:
         await asyncio.sleep(0.01)
         self.calls.append(route)
         params = kw.get("params", {})
-        if route == "/kms/index-key/{purpose}":
+        if route == "/internal/kms/index-key/{purpose}":
             derived = index_key(DataKey(1, self.key(1)), bytes.fromhex(params["purpose"]))
             return _ok({"key": base64.b64encode(derived).decode(), "max_age": 300})
         version = int(params["version"]) if "version" in params else 3
@@ -68,10 +68,10 @@ async def test_index_keys_come_from_kms_once_version_1_is_retired() -> None:
     data_keys = make(kms)
     got = await asyncio.gather(*(index_of(data_keys, "ada@example.com") for _ in range(10)))
     assert set(got) == {expected}  # the same index as from version 1 itself
-    assert kms.calls.count("/kms/index-key/{purpose}") == 1
-    assert "/kms/data-key/{version}" not in kms.calls  # version 1 was never asked for
+    assert kms.calls.count("/internal/kms/index-key/{purpose}") == 1
+    assert "/internal/kms/data-key/{version}" not in kms.calls  # version 1 was never asked for
     await index_of(data_keys, "bob@example.com")
-    assert kms.calls.count("/kms/index-key/{purpose}") == 1  # held with the tenant's keys
+    assert kms.calls.count("/internal/kms/index-key/{purpose}") == 1  # held with the tenant's keys
 
 
 async def test_a_retired_version_fails_closed_and_the_rest_serves() -> None:

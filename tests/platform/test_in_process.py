@@ -18,10 +18,10 @@ from tenantry.platform.directory import ServiceDirectory
 from tenantry.platform.errors import ApiError
 from tenantry.platform.in_process import IN_PROCESS_CALL, InProcessApps, InProcessCall
 from tenantry.platform.keyrepo_directory import DirectoryKeyRepository
-from tenantry.platform.keys import ensure_service_key
 from tenantry.platform.policy import Policy
 from tenantry.platform.replay_sqlite import SqliteReplayCache
 from tenantry.platform.service_auth import ServiceAuthMiddleware
+from tenantry.platform.service_keys import ensure_service_key
 from tenantry.platform.tenant_context import (
     TenantContextVerifier,
     context_signer,

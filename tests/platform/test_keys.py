@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 import tls_probes as probes
 from tenantry.platform.keyrepo_directory import DirectoryKeyRepository
 from tenantry.platform.keyrepo_http import HttpKeyRepository
-from tenantry.platform.keys import (
+from tenantry.platform.service_keys import (
     KeyFileError,
     KidError,
     UnknownKeyError,

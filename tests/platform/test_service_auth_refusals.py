@@ -10,11 +10,11 @@ from prometheus_client import REGISTRY
 
 from tenantry.platform.asgi import Receive, Scope, Send, send_json
 from tenantry.platform.keyrepo_directory import DirectoryKeyRepository
-from tenantry.platform.keys import ensure_service_key
 from tenantry.platform.policy import Policy
 from tenantry.platform.replay import ReplayCache, ReplayStoreUnavailable
 from tenantry.platform.replay_sqlite import SqliteReplayCache
 from tenantry.platform.service_auth import ServiceAuthMiddleware
+from tenantry.platform.service_keys import ensure_service_key
 from tenantry.platform.tenant_context import TenantContextVerifier
 from tenantry.platform.tokens import TokenSigner, TokenVerifier
 

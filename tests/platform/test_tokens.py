@@ -12,9 +12,9 @@ import pytest
 
 from settable_clock import SettableClock
 from tenantry.platform.keyrepo_directory import DirectoryKeyRepository
-from tenantry.platform.keys import ServiceKey, ensure_service_key
 from tenantry.platform.replay import ReplayStoreUnavailable
 from tenantry.platform.replay_sqlite import SqliteReplayCache
+from tenantry.platform.service_keys import ServiceKey, ensure_service_key
 from tenantry.platform.tokens import TokenError, TokenSigner, TokenVerifier
 
 

@@ -29,10 +29,10 @@ def test_the_shipped_policy_matches_the_code() -> None:
 
 def test_a_call_the_policy_does_not_allow_is_drift(tmp_path: Path) -> None:
     policy = tmp_path / "policy.allow"
-    policy.write_text(SHIPPED.replace("identity -> tcs: POST /tenants\n", ""))
+    policy.write_text(SHIPPED.replace("identity -> tcs: POST /internal/tcs/tenants\n", ""))
     result = _check(policy)
     assert result.returncode == 1
-    assert "identity calls tcs: POST /tenants" in result.stderr
+    assert "identity calls tcs: POST /internal/tcs/tenants" in result.stderr
 
 
 def test_an_allowed_route_nobody_exposes_is_drift(tmp_path: Path) -> None:
@@ -45,7 +45,7 @@ def test_an_allowed_route_nobody_exposes_is_drift(tmp_path: Path) -> None:
 
 def test_an_allowed_call_no_code_makes_is_drift(tmp_path: Path) -> None:
     policy = tmp_path / "policy.allow"
-    policy.write_text(SHIPPED + "identity -> tcs: GET /stats\n")
+    policy.write_text(SHIPPED + "identity -> tcs: GET /internal/tcs/stats\n")
     result = _check(policy)
     assert result.returncode == 1
     assert "no code makes that call" in result.stderr
@@ -81,12 +81,20 @@ def test_internal_routes_live_under_their_own_service_and_are_never_public() -> 
     exposed = {
         ("media", "POST", "/internal/media/reseal"),
         ("media", "POST", "/internal/issues/reseal"),
-        ("issues", "GET", "/rest/issues/issues"),
+        ("kms", "GET", "/kms/data-key"),
+        ("issues", "GET", "/rest/issues/issues/{}"),
+        ("issues", "GET", "/openapi.json"),
+        ("identity", "GET", "/asap/keys/{}/{}"),
     }
-    forwarded = {("issues", "POST", "/internal/issues/reseal"), ("issues", "GET", "/rest/x")}
+    forwarded = {
+        ("issues", "POST", "/internal/issues/reseal"),
+        ("issues", "GET", "/rest/issues/issues/{key}"),
+    }
 
     assert prefix_problems(exposed, forwarded) == [
-        "media serves POST /internal/issues/reseal: its internal routes belong under "
-        "/internal/media/",
+        "kms serves GET /kms/data-key, which no edge forwards: its internal routes belong "
+        "under /internal/kms/",
+        "media serves POST /internal/issues/reseal, which no edge forwards: its internal routes "
+        "belong under /internal/media/",
         "the public route POST /internal/issues/reseal of issues is internal",
     ]

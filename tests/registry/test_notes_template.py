@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from notes_service.spec import SPEC
-from tenantry.platform import claims, keys
+from tenantry.platform import claims, service_keys
 from tenantry.platform.context import TenantContext
 from tenantry.platform.policy import Policy
 from tenantry.platform.runtime import ServiceRuntime
@@ -34,8 +34,8 @@ class Caller:
     """Signs calls to notes as one service, for one tenant."""
 
     def __init__(self, data_dir: Path, service: str) -> None:
-        self.signer = TokenSigner(keys.ensure_service_key(data_dir, service))
-        self.contexts = context_signer(keys.load_service_key(data_dir, "tcs"))
+        self.signer = TokenSigner(service_keys.ensure_service_key(data_dir, service))
+        self.contexts = context_signer(service_keys.load_service_key(data_dir, "tcs"))
 
     def headers(self, acting_for: TenantContext) -> dict[str, str]:
         token = self.signer.sign("notes", {claims.TENANT: acting_for.cloud_id})
@@ -46,7 +46,7 @@ class Caller:
 @pytest.fixture
 async def notes(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     for identity in ("notes", "tcs"):
-        keys.ensure_service_key(tmp_path, identity)
+        service_keys.ensure_service_key(tmp_path, identity)
     (tmp_path / "run").mkdir()
     document = {"services": {}, "ca": str(tmp_path / "ca.pem")}
     (tmp_path / "run" / "directory.json").write_text(json.dumps(document))

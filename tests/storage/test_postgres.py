@@ -29,7 +29,7 @@ from tenantry.platform.storage.postgres import (
 )
 from tenantry.platform.storage.tenant_session import tenant_session
 from tenantry.services.issues import store
-from tenantry.services.issues.keys import parse_issue_ref
+from tenantry.services.issues.identifiers import parse_issue_ref
 from tenantry.services.issues.models import SCHEMA as ISSUES_SCHEMA
 
 SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"

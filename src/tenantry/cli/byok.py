@@ -27,8 +27,10 @@ def set_customer_key(data_dir: Path, site: str, key_ref: str | None) -> dict[str
 async def _switch(client: ServiceClient, site: str, key_ref: str | None) -> dict[str, Any]:
     tenant = (await site_context(client, site)).call_args()
     if key_ref is None:
-        return answer(await client.call("kms", "DELETE", "/kms/byok", **tenant), "kms")
+        return answer(await client.call("kms", "DELETE", "/internal/kms/byok", **tenant), "kms")
     return answer(
-        await client.call("kms", "POST", "/kms/byok", json={"aws_kms_key": key_ref}, **tenant),
+        await client.call(
+            "kms", "POST", "/internal/kms/byok", json={"aws_kms_key": key_ref}, **tenant
+        ),
         "kms",
     )

@@ -100,7 +100,9 @@ async def rotate_data_key(client: ServiceClient, site: str, console: Console) ->
     """Rotate `site`'s data key, reseal everything and retire older versions; what was done."""
     tenant = _Site(client, site, await site_context(client, site))
     rotated = answer(
-        await client.call("kms", "POST", "/kms/data-key/rotate", **tenant.context.call_args()),
+        await client.call(
+            "kms", "POST", "/internal/kms/data-key/rotate", **tenant.context.call_args()
+        ),
         "kms rotate",
     )
     version = int(rotated["version"])
@@ -133,7 +135,7 @@ async def rotate_data_key(client: ServiceClient, site: str, console: Console) ->
         await client.call(
             "kms",
             "POST",
-            "/kms/data-key/retire",
+            "/internal/kms/data-key/retire",
             json={"below": version},
             **(await tenant.fresh()).call_args(),
         ),

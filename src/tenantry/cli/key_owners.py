@@ -23,7 +23,7 @@ async def set_owner(client: ServiceClient, region: str, site: str, account: str)
     """Check that `account` is an admin of `site`, then make it the owner of `region`'s root key."""
     await check_owner(client, site, account)
     stored = await client.call(
-        "kms", "POST", "/kms/root-key/owner", json={"owner": account}, region=region
+        "kms", "POST", "/internal/kms/root-key/owner", json={"owner": account}, region=region
     )
     return answer(stored, f"kms of {region}")
 

@@ -25,7 +25,10 @@ def list_root_keys(data_dir: Path) -> dict[str, ServiceResponse]:
 
     async def ask_all(client: ServiceClient) -> dict[str, ServiceResponse]:
         answers = await asyncio.gather(
-            *(client.call("kms", "GET", "/kms/root-keys", region=region) for region in regions)
+            *(
+                client.call("kms", "GET", "/internal/kms/root-keys", region=region)
+                for region in regions
+            )
         )
         return dict(zip(regions, answers, strict=True))
 
@@ -37,7 +40,7 @@ def rotate_root_key(data_dir: Path, region: str, owner: str | None) -> ServiceRe
     return run_as_operator(
         data_dir,
         lambda client: client.call(
-            "kms", "POST", "/kms/root-key/rotate", json={"owner": owner}, region=region
+            "kms", "POST", "/internal/kms/root-key/rotate", json={"owner": owner}, region=region
         ),
         ROTATE_TIMEOUT_SECONDS,
     )

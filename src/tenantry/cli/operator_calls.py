@@ -12,7 +12,7 @@ import aiohttp
 from tenantry.platform.client import ServiceClient, ServiceResponse
 from tenantry.platform.directory import ServiceDirectory
 from tenantry.platform.errors import ApiError
-from tenantry.platform.keys import KeyFileError, load_service_key
+from tenantry.platform.service_keys import KeyFileError, load_service_key
 from tenantry.platform.tokens import TokenSigner
 
 OPERATOR = "operator"
@@ -49,11 +49,17 @@ def set_tenant_status(data_dir: Path, site: str, status: str) -> ServiceResponse
     return run_as_operator(
         data_dir,
         lambda client: client.call(
-            "tcs", "POST", "/tenants/{site}/status", params={"site": site}, json={"status": status}
+            "tcs",
+            "POST",
+            "/internal/tcs/tenants/{site}/status",
+            params={"site": site},
+            json={"status": status},
         ),
     )
 
 
 def tenant_stats(data_dir: Path) -> ServiceResponse:
     """Tenant counts per shard, from tcs."""
-    return run_as_operator(data_dir, lambda client: client.call("tcs", "GET", "/stats"))
+    return run_as_operator(
+        data_dir, lambda client: client.call("tcs", "GET", "/internal/tcs/stats")
+    )

@@ -29,6 +29,9 @@ Call = tuple[str, str, str, str]  # caller, callee, method, route
 
 
 OPENAPI_ROUTE = "/openapi.json"
+UNPREFIXED_ROUTES = frozenset({OPENAPI_ROUTE})
+KEY_REPOSITORY_PREFIX = "/asap/"
+"""identity's public key repository, at the path ASAP clients expect; it needs no token."""
 
 
 def callers_by_package() -> dict[str, str]:
@@ -103,17 +106,23 @@ def calls_in_code() -> set[Call]:
 def prefix_problems(
     exposed: set[tuple[str, str, str]], forwarded: set[tuple[str, str, str]]
 ) -> list[str]:
-    """Routes that break the internal prefix convention, as sentences.
+    """Routes that break the internal prefix convention, as sentences: a route no edge
+    forwards lives under `/internal/<service>/`, and no public route does.
 
     `exposed` is (service, METHOD, pattern) of served routes, `forwarded` (callee, METHOD,
     pattern) of the routes an edge forwards from its public table.
     """
     problems = []
+    public = {(callee, method, normalise_pattern(pattern)) for callee, method, pattern in forwarded}
     for service, method, pattern in sorted(exposed):
-        if pattern.startswith(INTERNAL) and not pattern.startswith(internal_prefix(service)):
+        if (service, method, pattern) in public or pattern in UNPREFIXED_ROUTES:
+            continue
+        if pattern.startswith(KEY_REPOSITORY_PREFIX):
+            continue
+        if not pattern.startswith(internal_prefix(service)):
             problems.append(
-                f"{service} serves {method} {pattern}: its internal routes belong under "
-                f"{internal_prefix(service)}"
+                f"{service} serves {method} {pattern}, which no edge forwards: its internal "
+                f"routes belong under {internal_prefix(service)}"
             )
     for callee, method, pattern in sorted(forwarded):
         if pattern.startswith(INTERNAL):

@@ -30,12 +30,17 @@ async def _purge(client: ServiceClient, site: str) -> int | None:
     if tenant.status == DELETED:
         return None
     destroyed = answer(
-        await client.call("kms", "POST", "/kms/data-key/destroy", **tenant.call_args()), "kms"
+        await client.call("kms", "POST", "/internal/kms/data-key/destroy", **tenant.call_args()),
+        "kms",
     )
     deleted = {"status": DELETED}
     answer(
         await client.call(
-            "tcs", "POST", "/tenants/{site}/status", params={"site": site}, json=deleted
+            "tcs",
+            "POST",
+            "/internal/tcs/tenants/{site}/status",
+            params={"site": site},
+            json=deleted,
         ),
         "tcs",
     )

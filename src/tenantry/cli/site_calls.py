@@ -35,7 +35,9 @@ class SiteContext:
 
 async def site_context(client: ServiceClient, site: str) -> SiteContext:
     """The signed context of `site` from tcs; `OperatorCallFailed` for an unknown site."""
-    found = await client.call("tcs", "GET", "/tenants/by-site/{site}", params={"site": site})
+    found = await client.call(
+        "tcs", "GET", "/internal/tcs/tenants/by-site/{site}", params={"site": site}
+    )
     if found.status == 404:
         raise OperatorCallFailed(f"unknown_site: there is no site {site!r}")
     document = answer(found, "site lookup")

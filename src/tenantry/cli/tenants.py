@@ -30,7 +30,9 @@ async def _all_sites(client: ServiceClient) -> list[dict[str, Any]]:
     cursor: str | None = None
     while True:
         query = {"limit": str(PAGE), **({"cursor": cursor} if cursor else {})}
-        page = answer(await client.call("tcs", "GET", "/tenants", query=query), "listing sites")
+        page = answer(
+            await client.call("tcs", "GET", "/internal/tcs/tenants", query=query), "listing sites"
+        )
         sites.extend(page["tenants"])
         cursor = page.get("next_cursor")
         if not cursor:
@@ -38,7 +40,7 @@ async def _all_sites(client: ServiceClient) -> list[dict[str, Any]]:
 
 
 async def _one_site(client: ServiceClient, site: str) -> dict[str, Any]:
-    found = await client.call("tcs", "GET", "/tenants/{site}", params={"site": site})
+    found = await client.call("tcs", "GET", "/internal/tcs/tenants/{site}", params={"site": site})
     if found.status == 404:
         raise OperatorCallFailed(f"unknown_site: there is no site {site!r}")
     return answer(found, "site lookup")

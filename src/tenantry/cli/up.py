@@ -55,7 +55,7 @@ from tenantry.cli.processes import (
     Supervisor,
     stop_leftovers,
 )
-from tenantry.platform import keys, tls
+from tenantry.platform import service_keys, tls
 from tenantry.platform.directory import GLOBAL
 from tenantry.platform.topology import Topology, TopologyError, load_topology
 
@@ -133,7 +133,7 @@ def run_up(data_dir: Path, config: Path | None, layout: Layout = Layout.REGIONS)
         if exc.detail:
             err.print(Text(exc.detail), soft_wrap=True)
         return 1
-    except (OSError, keys.KeyFileError) as exc:
+    except (OSError, service_keys.KeyFileError) as exc:
         err.print(f"[red]tenantry up:[/] {exc}", soft_wrap=True)
         return 1
 
@@ -270,7 +270,7 @@ def _migrate(dirs: DataDir, topology: Topology) -> None:
 def _prepare_credentials(dirs: DataDir, processes: list[ProcessSpec]) -> Path:
     """Make (first run) or reuse every service key pair, the CA and each process's certificate."""
     for identity in KEY_IDENTITIES:
-        keys.ensure_service_key(dirs.root, identity)
+        service_keys.ensure_service_key(dirs.root, identity)
     ca = tls.ensure_ca(dirs.tls)
     for process in processes:
         tls.ensure_server_cert(dirs.tls, process.name)

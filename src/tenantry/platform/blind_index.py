@@ -6,8 +6,8 @@ HMAC-SHA256 of the (normalised) value under a per-tenant index key, and looks ro
 The index key is derived (HKDF-SHA256, one `purpose` per column) from the tenant's data key of
 version 1, always, so rotating the data key never breaks lookups. Once version 1 is retired
 kms no longer hands it out, but derives and serves the index keys itself
-(`GET /kms/index-key/{purpose}`), so lookups keep working and nothing sealed under version 1
-can be opened with what a service holds. The price of that:
+(`GET /internal/kms/index-key/{purpose}`), so lookups keep working and nothing sealed under
+version 1 can be opened with what a service holds. The price of that:
 - the index key does not rotate with the data keys; rotation re-seals values but leaves their
   index as it was;
 - someone holding the database and the tenant's version-1 data key can confirm guesses (is
@@ -55,7 +55,11 @@ def _asking_kms_for(purpose: bytes) -> AskKms:
 
     def ask(client: ServiceClient, call_args: dict[str, Any]) -> Awaitable[ServiceResponse]:
         return client.call(
-            "kms", "GET", "/kms/index-key/{purpose}", params={"purpose": purpose.hex()}, **call_args
+            "kms",
+            "GET",
+            "/internal/kms/index-key/{purpose}",
+            params={"purpose": purpose.hex()},
+            **call_args,
         )
 
     return ask

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from tenantry.platform.context import require_tenant
 from tenantry.platform.errors import ApiError
-from tenantry.platform.keys import ServiceKey
+from tenantry.platform.service_keys import ServiceKey
 
 MAX_CURSOR_LENGTH = 512
 GLOBAL_SCOPE = "-"

@@ -242,9 +242,13 @@ class DataKeys:
     def _ask_kms(self, tenant: TenantContext, version: int | None) -> Awaitable[ServiceResponse]:
         common = self._kms_call_args()
         if version is None:
-            return self._client.call("kms", "GET", "/kms/data-key", **common)
+            return self._client.call("kms", "GET", "/internal/kms/data-key", **common)
         return self._client.call(
-            "kms", "GET", "/kms/data-key/{version}", params={"version": str(version)}, **common
+            "kms",
+            "GET",
+            "/internal/kms/data-key/{version}",
+            params={"version": str(version)},
+            **common,
         )
 
     def _unreachable(self, tenant: TenantContext) -> ApiError:

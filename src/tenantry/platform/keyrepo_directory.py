@@ -11,7 +11,12 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tenantry.platform.keys import MAX_PEM_BYTES, UnknownKeyError, load_public_pem, parse_kid
+from tenantry.platform.service_keys import (
+    MAX_PEM_BYTES,
+    UnknownKeyError,
+    load_public_pem,
+    parse_kid,
+)
 
 
 class DirectoryKeyRepository:

@@ -16,7 +16,12 @@ from urllib.parse import urlsplit
 import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tenantry.platform.keys import MAX_PEM_BYTES, UnknownKeyError, load_public_pem, parse_kid
+from tenantry.platform.service_keys import (
+    MAX_PEM_BYTES,
+    UnknownKeyError,
+    load_public_pem,
+    parse_kid,
+)
 from tenantry.platform.tls import client_ssl_context
 
 PEM_MEDIA_TYPE = "application/x-pem-file"

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tenantry.platform.errors import ApiError
-from tenantry.platform.keys import KeyRepository
+from tenantry.platform.service_keys import KeyRepository
 from tenantry.platform.tokens import TokenError, TokenVerifier
 
 AUDIENCE = "tenantry-media"

@@ -14,11 +14,11 @@ from pathlib import Path
 from tenantry.platform.directory import ServiceDirectory
 from tenantry.platform.keyrepo_directory import DirectoryKeyRepository
 from tenantry.platform.keyrepo_http import HttpKeyRepository
-from tenantry.platform.keys import KeyRepository, ServiceKey, load_service_key
 from tenantry.platform.policy import Policy, load_policy
 from tenantry.platform.replay import ReplayCache
 from tenantry.platform.replay_redis import RedisReplayCache
 from tenantry.platform.replay_sqlite import SqliteReplayCache
+from tenantry.platform.service_keys import KeyRepository, ServiceKey, load_service_key
 from tenantry.platform.tenant_context import TenantContextVerifier
 from tenantry.platform.tokens import TokenSigner, TokenVerifier
 from tenantry.platform.topology import Topology, load_topology

@@ -11,7 +11,7 @@ from typing import Any
 
 from tenantry.platform.context import TenantContext
 from tenantry.platform.errors import ApiError
-from tenantry.platform.keys import KeyRepository, ServiceKey
+from tenantry.platform.service_keys import KeyRepository, ServiceKey
 from tenantry.platform.tokens import TokenError, TokenSigner, TokenVerifier
 
 AUDIENCE = "tenantry-tenant-context"

@@ -28,7 +28,7 @@ class TenantLookup:
         Raises ApiError 503 `tcs_unavailable` when tcs cannot say (try again later).
         """
         response = await self._client.call(
-            "tcs", "GET", "/tenants/by-site/{site}", params={"site": site}
+            "tcs", "GET", "/internal/tcs/tenants/by-site/{site}", params={"site": site}
         )
         if response.status in (404, 422):
             return None

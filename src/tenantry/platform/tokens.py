@@ -18,8 +18,14 @@ import jwt
 from jwt.algorithms import ECAlgorithm
 
 from tenantry.platform.errors import ApiError
-from tenantry.platform.keys import KeyRepository, KidError, ServiceKey, UnknownKeyError, parse_kid
 from tenantry.platform.replay import ReplayCache, ReplayStoreUnavailable
+from tenantry.platform.service_keys import (
+    KeyRepository,
+    KidError,
+    ServiceKey,
+    UnknownKeyError,
+    parse_kid,
+)
 
 ALGORITHM = "ES256"
 MAX_LIFETIME = 3600

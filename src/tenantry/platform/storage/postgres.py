@@ -112,6 +112,8 @@ class PostgresBackend:
             pool_size=self.pool_size,
             max_overflow=self.max_overflow,
             pool_use_lifo=True,
+            # A failed statement's message must not carry its values (tenant text) into logs.
+            hide_parameters=True,
             pool_pre_ping=True,
         )
         try:

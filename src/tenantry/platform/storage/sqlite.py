@@ -85,6 +85,8 @@ class SqliteBackend:
             pool_size=_POOL_SIZE,
             max_overflow=_POOL_OVERFLOW,
             pool_use_lifo=True,
+            # A failed statement's message must not carry its values (tenant text) into logs.
+            hide_parameters=True,
         )
         event.listen(engine, "connect", _pragmas(self.busy_timeout_ms, _synchronous()))
         return engine

@@ -35,7 +35,7 @@ from tenantry.services.edge.account_cache import AccountCache
 from tenantry.services.edge.change_feeds import feed_loop
 from tenantry.services.edge.login_throttle import REASON as LOGIN_THROTTLED
 from tenantry.services.edge.login_throttle import LoginThrottle, account_key
-from tenantry.services.edge.media_tokens import MediaTokens
+from tenantry.services.edge.media_links import MediaLinks
 from tenantry.services.edge.normalise import (
     MAX_BODY_BYTES,
     MAX_MEDIA_BODY_BYTES,
@@ -76,7 +76,7 @@ class Edge:
         self.tenants = TenantCache(self.client)
         self.accounts = AccountCache(self.client)
         self.user_tokens = UserTokens(runtime.keys)
-        self.media_tokens = MediaTokens(runtime.keys)
+        self.media_links = MediaLinks(runtime.keys)
         limits = runtime.topology.edge_limits
         self.limits = RateLimits(limits, os.environ.get(REDIS_URL_ENV))
         self.logins = LoginThrottle(limits, self.limits.storage)
@@ -208,7 +208,7 @@ class Edge:
         The rest of the chain is the same: tenant status, rate limit, fair share, forwarding to
         the tenant's home region. Media checks the token's collection and action itself.
         """
-        named = self.media_tokens.verify(scope["query_string"])
+        named = self.media_links.verify(scope["query_string"])
         site = header(scope, SITE_HEADER)
         if site is not None and site != named.site:
             raise ApiError(403, "media_token_wrong_site", "this media token is for another site")

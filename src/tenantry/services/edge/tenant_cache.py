@@ -86,7 +86,7 @@ class TenantCache:
     async def _fetch(self, site: str) -> CachedTenant:
         epoch = self._epoch
         response = await self._client.call(
-            "tcs", "GET", "/tenants/by-site/{site}", params={"site": site}
+            "tcs", "GET", "/internal/tcs/tenants/by-site/{site}", params={"site": site}
         )
         now = time.monotonic()
         if response.status == 404:
@@ -143,7 +143,7 @@ class TenantCache:
     def follower(self) -> FeedFollower:
         """What follows tcs's change feed for this cache, evicting the sites that changed."""
         return FeedFollower(
-            lambda query: self._client.call("tcs", "GET", "/changes", query=query),
+            lambda query: self._client.call("tcs", "GET", "/internal/tcs/changes", query=query),
             lambda change: self.evict(str(change["site"])),
             self.clear,
         )

@@ -6,7 +6,7 @@ from collections import OrderedDict
 from typing import Any
 
 from tenantry.platform.errors import ApiError
-from tenantry.platform.keys import KeyRepository
+from tenantry.platform.service_keys import KeyRepository
 from tenantry.platform.tokens import TokenError, TokenVerifier
 
 AUDIENCE = "edge"

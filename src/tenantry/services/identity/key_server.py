@@ -12,7 +12,7 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from tenantry.platform.errors import ApiError
-from tenantry.platform.keys import KeyRepository, KidError, UnknownKeyError
+from tenantry.platform.service_keys import KeyRepository, KidError, UnknownKeyError
 
 PREFIX = "/asap/keys/"
 

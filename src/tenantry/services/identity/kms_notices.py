@@ -3,10 +3,11 @@ if kms is down.
 
 kms rotates a root key whose owner changed, so the news must not get lost. A change and its
 notices (one per region) are written in one transaction (`record`); a delivery loop in the
-identity process then posts each notice to its region's kms (`POST /kms/owners/changed`) and
-deletes it once kms answers 2xx. A notice that fails is retried with a growing pause (at most
-`MAX_BACKOFF_SECONDS`) for as long as it takes, across restarts too, since it lives in the
-database. kms treats a repeated notice as a no-op, so delivering one twice does no harm.
+identity process then posts each notice to its region's kms
+(`POST /internal/kms/owners/changed`) and deletes it once kms answers 2xx. A notice that fails
+is retried with a growing pause (at most `MAX_BACKOFF_SECONDS`) for as long as it takes, across
+restarts too, since it lives in the database. kms treats a repeated notice as a no-op, so
+delivering one twice does no harm.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ class KmsNotices:
         body = {"account": notice.account_id, "change": notice.change, "role": notice.role}
         try:
             answer = await self._client.call(
-                "kms", "POST", "/kms/owners/changed", json=body, region=notice.region
+                "kms", "POST", "/internal/kms/owners/changed", json=body, region=notice.region
             )
         except (ApiError, OSError, ValueError) as exc:
             reason = getattr(exc, "code", type(exc).__name__)

@@ -116,7 +116,9 @@ def build_router(
 
     async def site_by_name(site: str) -> tuple[TenantContext, str]:
         """The tenant of `site` and its signed context, from tcs; refused unless it is served."""
-        found = await client.call("tcs", "GET", "/tenants/by-site/{site}", params={"site": site})
+        found = await client.call(
+            "tcs", "GET", "/internal/tcs/tenants/by-site/{site}", params={"site": site}
+        )
         document = found.json()
         if found.status != 200:
             raise _relay(found.status, document)
@@ -132,7 +134,7 @@ def build_router(
             placement["region"] = body.region
         if body.users_by_country is not None:
             placement["users_by_country"] = body.users_by_country
-        created = await client.call("tcs", "POST", "/tenants", json=placement)
+        created = await client.call("tcs", "POST", "/internal/tcs/tenants", json=placement)
         document = created.json()
         if created.status != 201:
             raise _relay(created.status, document)
@@ -146,7 +148,10 @@ def build_router(
                 )
         except Exception:
             await client.call(
-                "tcs", "DELETE", "/tenants/{cloud_id}", params={"cloud_id": tenant.cloud_id}
+                "tcs",
+                "DELETE",
+                "/internal/tcs/tenants/{cloud_id}",
+                params={"cloud_id": tenant.cloud_id},
             )
             raise
         return {"site": tenant.site, "cloud_id": tenant.cloud_id, "region": tenant.region}

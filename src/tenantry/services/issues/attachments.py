@@ -34,7 +34,7 @@ from tenantry.services.issues.attachment_schemas import (
     ListedAttachment,
     NewAttachmentUpload,
 )
-from tenantry.services.issues.keys import parse_issue_ref
+from tenantry.services.issues.identifiers import parse_issue_ref
 from tenantry.services.issues.media_files import (
     CHUNK_TOKEN_LIFETIME,
     LINK_LIFETIME,

@@ -64,7 +64,7 @@ class MediaFiles:
         response = await self._client.call(
             "media",
             "POST",
-            "/media/tokens",
+            "/internal/media/tokens",
             json=body,
             user=user,
             attempt_seconds=attempt_seconds,
@@ -83,7 +83,7 @@ class MediaFiles:
         response = await self._client.call(
             "media",
             "POST",
-            "/media/collections/{collection}/files",
+            "/internal/media/collections/{collection}/files",
             params={"collection": token.collection},
             query={"token": token.token},
             content=body,
@@ -98,7 +98,7 @@ class MediaFiles:
         response = await self._client.call(
             "media",
             "GET",
-            "/media/collections/{collection}/files",
+            "/internal/media/collections/{collection}/files",
             params={"collection": token.collection},
             query={"token": token.token},
             user=user,
@@ -119,7 +119,7 @@ class MediaFiles:
         response = await self._client.call(
             "media",
             "POST",
-            "/media/collections/{collection}/uploads",
+            "/internal/media/collections/{collection}/uploads",
             params={"collection": token.collection},
             query={"token": token.token},
             json=body,
@@ -136,7 +136,7 @@ class MediaFiles:
         response = await self._client.call(
             "media",
             "GET",
-            "/media/uploads/{upload_id}",
+            "/internal/media/uploads/{upload_id}",
             params={"upload_id": upload_id},
             query={"token": token.token},
             user=user,
@@ -151,7 +151,7 @@ class MediaFiles:
         response = await self._client.call(
             "media",
             "POST",
-            "/media/uploads/{upload_id}/complete",
+            "/internal/media/uploads/{upload_id}/complete",
             params={"upload_id": upload_id},
             query={"token": token.token, **({"sha256": sha256} if sha256 else {})},
             user=user,
@@ -165,7 +165,7 @@ class MediaFiles:
         response = await self._client.call(
             "media",
             "DELETE",
-            "/media/files/{file_id}",
+            "/internal/media/files/{file_id}",
             params={"file_id": file_id},
             query={"token": token.token},
             user=user,
@@ -184,7 +184,7 @@ class MediaFiles:
         response = await self._client.call(
             "media",
             "DELETE",
-            "/media/collections/{collection}",
+            "/internal/media/collections/{collection}",
             params={"collection": token.collection},
             query={"token": token.token},
             user=user,

@@ -21,7 +21,7 @@ from tenantry.platform.storage.tenant_session import TenantSession
 from tenantry.platform.text import OneLineText
 from tenantry.platform.users import Admin, Member, SignedIn, require_admin_or_author
 from tenantry.services.issues import store
-from tenantry.services.issues.keys import (
+from tenantry.services.issues.identifiers import (
     LABEL_PATTERN,
     PROJECT_KEY_PATTERN,
     parse_issue_ref,

@@ -21,7 +21,7 @@ from pydantic import (
 )
 
 from tenantry.platform.text import MultiLineText, OneLineText
-from tenantry.services.issues.keys import LABEL_PATTERN, PROJECT_KEY_PATTERN
+from tenantry.services.issues.identifiers import LABEL_PATTERN, PROJECT_KEY_PATTERN
 from tenantry.services.issues.records import StoredComment, StoredIssue, StoredProject
 from tenantry.services.issues.workflow import Status
 

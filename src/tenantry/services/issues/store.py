@@ -29,7 +29,7 @@ from tenantry.platform.errors import ApiError
 from tenantry.platform.sealing import open_text, seal_text
 from tenantry.platform.storage.model import utc_now
 from tenantry.platform.storage.tenant_session import TenantSession
-from tenantry.services.issues.keys import IssueRef
+from tenantry.services.issues.identifiers import IssueRef
 from tenantry.services.issues.models import Comment, Issue, IssueLabel, Project
 from tenantry.services.issues.records import StoredComment, StoredIssue, StoredProject
 from tenantry.services.issues.workflow import INITIAL_STATUS, check_transition

@@ -13,7 +13,7 @@ from tenantry.platform.storage.databases import Databases
 from tenantry.services.kms.byok import Byok
 from tenantry.services.kms.byok_routes import build_byok_router
 from tenantry.services.kms.customer_keys import CustomerKeys
-from tenantry.services.kms.data_keys import DataKeys
+from tenantry.services.kms.data_key_store import DataKeyStore
 from tenantry.services.kms.key_availability import tcs_teller
 from tenantry.services.kms.key_watch import CustomerKeyWatch, check_interval
 from tenantry.services.kms.keyring import create_root_key, key_provider
@@ -51,7 +51,7 @@ def build_kms_router(
     roots = RootKeys(databases)
     roots.ensure_first(region, lambda name: create_root_key(provider, name))
     # Data keys are wrapped by the root key, or by a tenant's own AWS KMS key (BYOK).
-    keys = DataKeys(databases, roots, KeyProviders(provider), region, shards)
+    keys = DataKeyStore(databases, roots, KeyProviders(provider), region, shards)
     rotation = RootRotation(roots, keys, provider)
     router = APIRouter()
     router.include_router(build_router(keys, roots, rotation))

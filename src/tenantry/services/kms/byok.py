@@ -18,7 +18,7 @@ from tenantry.platform.context import TenantContext, require_tenant
 from tenantry.platform.errors import ApiError
 from tenantry.services.kms.audit import key_event
 from tenantry.services.kms.customer_keys import CustomerKey
-from tenantry.services.kms.data_keys import DataKeys, Wrapping
+from tenantry.services.kms.data_key_store import DataKeyStore, Wrapping
 from tenantry.services.kms.errors import kms_error
 from tenantry.services.kms.keyring import DATA_KEY_PURPOSE
 from tenantry.services.kms.providers import (
@@ -76,7 +76,7 @@ def customer_key_errors(key_ref: str) -> Iterator[None]:
 class Byok:
     """Switches the tenant of the running context between the root key and its own key."""
 
-    def __init__(self, keys: DataKeys, roots: RootKeys, provider: KeyProvider) -> None:
+    def __init__(self, keys: DataKeyStore, roots: RootKeys, provider: KeyProvider) -> None:
         self._keys = keys
         self._roots = roots
         self._provider = provider

@@ -15,7 +15,8 @@ from tenantry.services.kms.schemas import ByokRequest
 
 
 def build_byok_router(byok: Byok) -> APIRouter:
-    """`POST /kms/byok` (switch to the customer's key) and `DELETE /kms/byok` (switch back)."""
+    """`POST /internal/kms/byok` (switch to the customer's key) and `DELETE /internal/kms/byok`
+    (switch back)."""
     router = APIRouter(prefix=PREFIX, tags=["kms"], dependencies=[Depends(no_store)])
 
     @router.post("/byok")

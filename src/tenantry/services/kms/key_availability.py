@@ -25,7 +25,7 @@ def tcs_teller(client: ServiceClient) -> Tell:
             response = await client.call(
                 "tcs",
                 "PUT",
-                "/tenants/{cloud_id}/key-availability",
+                "/internal/tcs/tenants/{cloud_id}/key-availability",
                 params={"cloud_id": cloud_id},
                 json={"available": available},
                 attempt_seconds=TELL_TIMEOUT_SECONDS,

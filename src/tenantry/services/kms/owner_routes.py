@@ -15,7 +15,7 @@ from tenantry.services.kms.errors import NO_STORE, provider_errors
 from tenantry.services.kms.owners import KeyOwners
 from tenantry.services.kms.schemas import AccountId
 
-PREFIX = "/kms"
+PREFIX = "/internal/kms"
 
 
 class OwnerRequest(BaseModel):

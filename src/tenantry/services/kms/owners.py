@@ -47,7 +47,7 @@ class OwnerChange:
     rotation: Rotation | None
 
     def public(self) -> dict[str, object]:
-        """The answer of `POST /kms/owners/changed`."""
+        """The answer of `POST /internal/kms/owners/changed`."""
         return {
             "region": self.region,
             "account": self.account,

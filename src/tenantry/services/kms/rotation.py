@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from tenantry.platform.context import TenantContext, tenant_scope
 from tenantry.services.kms.audit import key_event
-from tenantry.services.kms.data_keys import DataKeys
+from tenantry.services.kms.data_key_store import DataKeyStore
 from tenantry.services.kms.keyring import create_root_key
 from tenantry.services.kms.providers import KeyProvider
 from tenantry.services.kms.root_keys import RootKey, RootKeys
@@ -26,7 +26,7 @@ class Rotation:
     rewrapped: int
 
     def public(self) -> dict[str, object]:
-        """The answer of `POST /kms/root-key/rotate`."""
+        """The answer of `POST /internal/kms/root-key/rotate`."""
         return {
             "region": self.root.region,
             "version": self.root.version,
@@ -37,7 +37,7 @@ class Rotation:
 class RootRotation:
     """Rotates the root key of one region, one rotation at a time in this process."""
 
-    def __init__(self, roots: RootKeys, keys: DataKeys, provider: KeyProvider) -> None:
+    def __init__(self, roots: RootKeys, keys: DataKeyStore, provider: KeyProvider) -> None:
         self._roots = roots
         self._keys = keys
         self._provider = provider

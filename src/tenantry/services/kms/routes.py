@@ -13,13 +13,13 @@ from fastapi import APIRouter, Depends, Path, Response
 
 from tenantry.platform.context import MissingTenantError, TenantContext, require_tenant
 from tenantry.platform.crypto.fields import MAX_KEY_VERSION
-from tenantry.services.kms.data_keys import DataKeys
+from tenantry.services.kms.data_key_store import DataKeyStore
 from tenantry.services.kms.errors import NO_STORE, kms_error, provider_errors
 from tenantry.services.kms.root_keys import RootKeys
 from tenantry.services.kms.rotation import RootRotation
 from tenantry.services.kms.schemas import DataKeyOut, IndexKeyOut, RetireRequest, RotateRequest
 
-PREFIX = "/kms"
+PREFIX = "/internal/kms"
 
 
 def signed_tenant() -> TenantContext:
@@ -41,7 +41,7 @@ Version = Annotated[int, Path(ge=1, le=MAX_KEY_VERSION)]
 Purpose = Annotated[str, Path(min_length=2, max_length=256, pattern=r"^(?:[0-9a-f]{2})+$")]
 
 
-def build_router(keys: DataKeys, roots: RootKeys, rotation: RootRotation) -> APIRouter:
+def build_router(keys: DataKeyStore, roots: RootKeys, rotation: RootRotation) -> APIRouter:
     """The kms routes for one region's data keys, root key versions and rotation."""
     router = APIRouter(prefix=PREFIX, tags=["kms"], dependencies=[Depends(no_store)])
 

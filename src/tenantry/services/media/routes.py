@@ -39,7 +39,7 @@ from tenantry.services.media.tokens import (
     require,
 )
 
-INTERNAL_PREFIX = "/media"
+INTERNAL_PREFIX = "/internal/media"
 PUBLIC_PREFIX = "/rest/media"
 # Bodies these routes read themselves, so FastAPI cannot describe them from a signature.
 _BINARY = {"schema": {"type": "string", "format": "binary"}}

@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable, Iterable
 
 from tenantry.platform.errors import ApiError
-from tenantry.platform.keys import KeyRepository, ServiceKey
 from tenantry.platform.media_tokens import (
     ACCOUNT,
     ACTIONS_CLAIM,
@@ -24,6 +23,7 @@ from tenantry.platform.media_tokens import (
     MediaGrant,
     MediaTokenReader,
 )
+from tenantry.platform.service_keys import KeyRepository, ServiceKey
 from tenantry.platform.tokens import TokenSigner
 
 DEFAULT_LIFETIME = 300

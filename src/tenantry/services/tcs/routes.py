@@ -32,7 +32,7 @@ def build_router(
         expires = jwt.decode(context, options={"verify_signature": False})["exp"]
         return {**tenant.public(), "context": context, "context_expires": expires}
 
-    @router.post("/tenants", status_code=201)
+    @router.post("/internal/tcs/tenants", status_code=201)
     async def create_tenant(body: NewTenant) -> dict[str, object]:
         # A pinned region wins; without one, where the users are decides, or nothing does.
         if body.region is not None:
@@ -50,7 +50,7 @@ def build_router(
         feed.notify()
         return with_context(tenant)
 
-    @router.get("/tenants")
+    @router.get("/internal/tcs/tenants")
     async def list_tenants(
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE,
         cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
@@ -63,7 +63,7 @@ def build_router(
         next_cursor = cursors.seal(TENANT_LIST, str(page[-1]["site"])) if more else None
         return {"tenants": page, "next_cursor": next_cursor}
 
-    @router.get("/tenants/{site}")
+    @router.get("/internal/tcs/tenants/{site}")
     async def tenant_record(site: str) -> dict[str, object]:
         """One site's catalog row with its creation time (for the operator)."""
         validate_site(site)
@@ -72,7 +72,7 @@ def build_router(
             raise ApiError(404, "unknown_site", f"there is no site {site!r}")
         return found
 
-    @router.get("/tenants/by-site/{site}")
+    @router.get("/internal/tcs/tenants/by-site/{site}")
     async def tenant_by_site(site: str) -> dict[str, object]:
         validate_site(site)
         tenant = catalog.by_site(site)
@@ -80,32 +80,32 @@ def build_router(
             raise ApiError(404, "unknown_site", f"there is no site {site!r}")
         return with_context(tenant)
 
-    @router.delete("/tenants/{cloud_id}", status_code=204)
+    @router.delete("/internal/tcs/tenants/{cloud_id}", status_code=204)
     async def remove_tenant(cloud_id: str) -> Response:
         catalog.remove(cloud_id)
         feed.notify()
         return Response(status_code=204)
 
-    @router.post("/tenants/{site}/status")
+    @router.post("/internal/tcs/tenants/{site}/status")
     async def change_status(site: str, body: StatusChange) -> dict[str, object]:
         tenant = catalog.set_status(site, body.status)
         feed.notify()
         return tenant.public()
 
-    @router.put("/tenants/{cloud_id}/key-availability")
+    @router.put("/internal/tcs/tenants/{cloud_id}/key-availability")
     async def change_key_availability(cloud_id: str, body: KeyAvailability) -> dict[str, object]:
         tenant, changed = catalog.set_key_available(cloud_id, body.available)
         if changed:
             feed.notify()
         return tenant.public()
 
-    @router.get("/changes")
+    @router.get("/internal/tcs/changes")
     async def changes(
         after: int = Query(-1, ge=-1), wait: float = Query(0.0, ge=0.0, le=MAX_WAIT_SECONDS)
     ) -> dict[str, object]:
         return await feed.poll(after, wait, catalog.changes_after)
 
-    @router.get("/stats")
+    @router.get("/internal/tcs/stats")
     async def stats() -> dict[str, object]:
         return catalog.stats()
 

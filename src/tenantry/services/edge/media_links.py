@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs
 
-from tenantry.platform.keys import KeyRepository
 from tenantry.platform.media_tokens import MediaGrant, MediaTokenReader
+from tenantry.platform.service_keys import KeyRepository
 
 
-class MediaTokens:
+class MediaLinks:
     """Read the media token of a plain link (no replay check: links are reused)."""
 
     def __init__(self, keys: KeyRepository) -> None:

@@ -132,7 +132,7 @@ class Wrapping:
         return cls(key_ref, CUSTOMER_KEY_ROOT_VERSION)
 
 
-class DataKeys:
+class DataKeyStore:
     """The data keys of the tenants homed on `shards` of `region`."""
 
     def __init__(
