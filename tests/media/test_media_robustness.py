@@ -75,7 +75,7 @@ def test_concurrent_reservations_race_on_the_database(harness: MediaHarness) -> 
 
 def internal(harness: MediaHarness, method: str, path: str, token: str, tenant: str = "t1") -> Any:
     return harness.client.request(
-        method, f"/media{path}", params={"token": token}, headers={"x-test-tenant": tenant}
+        method, f"/internal/media{path}", params={"token": token}, headers={"x-test-tenant": tenant}
     )
 
 
