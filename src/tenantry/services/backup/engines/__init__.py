@@ -1,0 +1,1 @@
+"""The backup tools tenantry drives, one module each, behind `engine.BackupEngine`."""
