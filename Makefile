@@ -15,10 +15,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# System packages the tests use (openssl for TLS probes, wrk for benchmarks); installed once.
+# System packages the tests use (openssl for TLS probes, wrk for benchmarks, pgbackrest for
+# PostgreSQL's backups); installed once.
 system-deps:
-	@command -v openssl >/dev/null && command -v wrk >/dev/null && command -v redis-server >/dev/null || \
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl wrk redis-server >/dev/null; }
+	@command -v openssl >/dev/null && command -v wrk >/dev/null && command -v redis-server >/dev/null && command -v pgbackrest >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl wrk redis-server pgbackrest >/dev/null; }
 
 # LibreOffice (headless, no GUI) and fonts for media previews of Office files; installed once.
 OFFICE_PACKAGES := libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui fonts-dejavu-core

@@ -1,0 +1,57 @@
+"""A PostgreSQL 15 cluster a test owns (archive settings and all), on a spare port.
+
+Made with Debian's `pg_createcluster` and dropped with `pg_dropcluster --stop`, so the shared
+server on 5432 is never reconfigured.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import psycopg
+
+from loopback_ports import unused_port
+
+VERSION = "15"
+
+
+@dataclass(frozen=True)
+class OwnCluster:
+    name: str
+    port: int
+
+    def dsn(self, database: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def execute(self, database: str, statement: str, *params: object) -> list[tuple[object, ...]]:
+        """Run one statement (autocommit) and return its rows, if it has any."""
+        with psycopg.connect(self.dsn(database), autocommit=True) as connection:
+            cursor = connection.execute(statement, params or None)
+            return cursor.fetchall() if cursor.description else []
+
+    def restart(self) -> None:
+        subprocess.run(["pg_ctlcluster", VERSION, self.name, "restart"], check=True)
+
+
+@contextmanager
+def own_cluster() -> Iterator[OwnCluster]:
+    """A running cluster that trusts local connections; dropped at the end, even on failure."""
+    cluster = OwnCluster(f"tr{uuid.uuid4().hex[:8]}", unused_port())
+    options = ["-o", "fsync=off", "-o", "shared_buffers=16MB", "-o", "max_connections=20"]
+    create = ["pg_createcluster", VERSION, cluster.name, "-p", str(cluster.port), *options]
+    try:
+        subprocess.run(
+            [*create, "--", "--auth=trust"],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(["pg_ctlcluster", VERSION, cluster.name, "start"], check=True)
+        yield cluster
+    finally:
+        subprocess.run(
+            ["pg_dropcluster", "--stop", VERSION, cluster.name], check=False, capture_output=True
+        )

@@ -1,0 +1,280 @@
+"""pgBackRest protecting a real PostgreSQL cluster: backups, point-in-time copies of one
+database, verification, a lost repository, and repositories that hold no plaintext."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from own_cluster import OwnCluster, own_cluster
+from sqlalchemy import create_engine, text
+
+from postgres_server import SERVER
+from tenantry.platform.topology import load_topology
+from tenantry.services.backup.engines.engine import Database, DatabaseState
+from tenantry.services.backup.engines.pgbackrest import (
+    PgBackRestEngine,
+    RestoreError,
+    pgbackrest_engine,
+)
+
+PASSPHRASE = "a-test-passphrase-of-some-length"
+MARKER = f"plaintext-marker-{uuid.uuid4().hex}"
+ARCHIVE_TIMEOUT = 10
+US_1 = Database(shard="us-1", service=None)
+
+
+def _topology(path: Path, dsn_of: dict[str, str]) -> Path:
+    path.write_text(
+        f'[global]\ndsn = "{dsn_of["global"]}"\n'
+        '[regions.us]\nzones = ["us-a", "us-b"]\n'
+        f'shards = [{{ name = "us-1", zone = "us-a", dsn = "{dsn_of["us-1"]}" }},'
+        f' {{ name = "us-2", zone = "us-b", dsn = "{dsn_of["us-2"]}" }}]\n'
+    )
+    return path
+
+
+@dataclass
+class Protected:
+    cluster: OwnCluster
+    engine: PgBackRestEngine
+    home: Path
+    scratch: Path
+    progress: list[tuple[str, int, int]]
+
+    def repository(self, index: int) -> Path:
+        return self.home / "backup" / "repositories" / ("us-a", "us-b")[index]
+
+
+@pytest.fixture(scope="module")
+def protected() -> Iterator[Protected]:
+    """A cluster of its own with the region's two shard databases and the global one, its WAL
+    shipped by pgBackRest to two encrypted repositories, and a first full backup."""
+    # pytest's temporary directories are closed to the server's user: use one it can enter.
+    home = Path(tempfile.mkdtemp(prefix="tenantry-pgbr-"))
+    home.chmod(0o755)
+    try:
+        with own_cluster() as cluster:
+            for database in ("shard_one", "shard_two", "tglobal"):
+                cluster.execute("postgres", f"CREATE DATABASE {database}")
+            cluster.execute("shard_one", "CREATE TABLE note (id int PRIMARY KEY, body text)")
+            cluster.execute("shard_two", "CREATE TABLE note (id int PRIMARY KEY, body text)")
+            topology = load_topology(
+                _topology(
+                    home / "topology.toml",
+                    {
+                        "global": cluster.dsn("tglobal"),
+                        "us-1": cluster.dsn("shard_one"),
+                        "us-2": cluster.dsn("shard_two"),
+                    },
+                )
+            )
+            engine = pgbackrest_engine(
+                topology, "us", PASSPHRASE, home / "backup", archive_timeout=ARCHIVE_TIMEOUT
+            )
+            engine.write_configuration()
+            assert engine.apply_server_settings() == [engine.stanzas[0].name]
+            cluster.restart()
+            assert engine.prepare() == {engine.stanzas[0].name: []}
+            progress: list[tuple[str, int, int]] = []
+            _insert(cluster, "shard_one", range(1, 11), MARKER)
+            engine.back_up_now(lambda what, done, total: progress.append((what, done, total)))
+            scratch = home / "scratch"
+            yield Protected(cluster, engine, home, scratch, progress)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _insert(cluster: OwnCluster, database: str, ids: range, body: str) -> None:
+    with psycopg.connect(cluster.dsn(database), autocommit=True) as connection:
+        for row in ids:
+            connection.execute("INSERT INTO note VALUES (%s, %s)", (row, f"{body} {row}"))
+
+
+def _ids(url: object) -> list[int]:
+    engine = create_engine(url)  # type: ignore[call-overload]
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(text("SELECT id FROM note ORDER BY id")).scalars())
+    finally:
+        engine.dispose()
+
+
+def _databases(url: object) -> set[str]:
+    engine = create_engine(url)  # type: ignore[call-overload]
+    try:
+        with engine.connect() as connection:
+            names = connection.execute(text("SELECT datname FROM pg_database")).scalars()
+            return set(names)
+    finally:
+        engine.dispose()
+
+
+def _next_second() -> datetime:
+    """Wait for the clock to pass into a new second, and return that second."""
+    start = datetime.now(UTC).replace(microsecond=0)
+    while datetime.now(UTC).replace(microsecond=0) == start:
+        time.sleep(0.05)
+    return start + timedelta(seconds=1)
+
+
+def test_an_unconfigured_server_is_not_called_protected(tmp_path: Path) -> None:
+    """The shared server (archive_mode off, no archive_command, no configuration written):
+    states() only reads it, and says plainly what is missing."""
+    topology = load_topology(
+        _topology(
+            tmp_path / "topology.toml",
+            {name: f"{SERVER}/postgres" for name in ("global", "us-1", "us-2")},
+        )
+    )
+    engine = pgbackrest_engine(topology, "us", PASSPHRASE, tmp_path / "backup")
+    [first, second] = engine.states()
+    assert (first.database, second.database) == (US_1, Database("us-2", None))
+    problems = "\n".join(first.problems)
+    assert "archive_mode is 'off'" in problems
+    assert "set archive_command = 'pgbackrest" in problems
+    assert "archive_timeout is 0 s" in problems
+    assert "no pgBackRest configuration" in problems
+    assert first.last_full_backup is None and first.behind_seconds is None
+    assert [r.reachable for r in first.repositories] == [False, False]
+
+
+def test_a_full_backup_reaches_both_repositories(protected: Protected) -> None:
+    assert protected.progress[0][1:] == (0, 2) and protected.progress[-1][1:] == (2, 2)
+    [us_1, us_2] = protected.engine.states()
+    assert us_1.problems == (), us_1.problems
+    assert us_1.last_full_backup is not None
+    assert us_1.oldest_restorable is not None
+    assert [(r.name, r.reachable) for r in us_1.repositories] == [("us-a", True), ("us-b", True)]
+    assert all(r.behind_seconds is not None for r in us_1.repositories)
+    assert us_1.behind_seconds is not None
+    assert (
+        us_2.database == Database("us-2", None) and us_2.last_full_backup == us_1.last_full_backup
+    )
+
+
+def test_a_copy_at_a_second_holds_exactly_the_rows_written_by_then(protected: Protected) -> None:
+    cluster = protected.cluster
+    _insert(cluster, "shard_one", range(11, 21), "after the backup")
+    at = _next_second()
+    _next_second()
+    _insert(cluster, "shard_one", range(21, 31), "after the chosen second")
+    _insert(cluster, "shard_two", range(1, 4), "the neighbour's")
+    with protected.engine.restore_copy(US_1, at, protected.scratch) as url:
+        assert _ids(url) == list(range(1, 21))
+        assert _databases(url) == {"shard_one", "postgres", "template0", "template1"}
+    with protected.engine.restore_copy(US_1, None, protected.scratch) as url:
+        assert _ids(url) == list(range(1, 31))
+    assert list(protected.scratch.iterdir()) == []
+    # The live cluster was not touched by either copy.
+    assert len(cluster.execute("shard_one", "SELECT id FROM note")) == 30
+
+
+def test_a_copy_before_every_backup_is_refused_plainly(protected: Protected) -> None:
+    with (
+        pytest.raises(RestoreError, match="no backup of us-1 is older than"),
+        protected.engine.restore_copy(US_1, datetime(2020, 1, 1, tzinfo=UTC), protected.scratch),
+    ):
+        pass
+    assert list(protected.scratch.iterdir()) == []
+
+
+def test_the_repositories_hold_no_plaintext(protected: Protected) -> None:
+    protected.cluster.execute("postgres", "SELECT pg_switch_wal()")
+    needle = MARKER.encode()
+    scanned = 0
+    for path in (protected.home / "backup").rglob("*"):
+        if path.is_file() and path.name != "pgbackrest.conf":
+            scanned += 1
+            assert needle not in path.read_bytes(), path
+    assert scanned > 10
+    # The marker is in the live cluster's files, where a scan does find it.
+    with psycopg.connect(protected.cluster.dsn("shard_one"), autocommit=True) as connection:
+        connection.execute("CHECKPOINT")
+        row = connection.execute("SELECT current_setting('data_directory')").fetchone()
+    assert row is not None
+    assert any(
+        needle in path.read_bytes() for path in Path(str(row[0])).rglob("*") if path.is_file()
+    )
+
+
+def test_verify_reports_a_corrupted_backup_file(protected: Protected) -> None:
+    assert protected.engine.verify() == []
+    backup = protected.repository(1) / "backup"
+    victim = max(
+        (path for path in backup.rglob("*.lz4") if "pg_data/base" in str(path)),
+        key=lambda path: path.stat().st_size,
+    )
+    original = victim.read_bytes()
+    damaged = bytearray(original)
+    damaged[len(damaged) // 2] ^= 0xFF
+    victim.write_bytes(bytes(damaged))
+    try:
+        problems = protected.engine.verify()
+    finally:
+        victim.write_bytes(original)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("us-b: ") and "invalid" in problems[0]
+    assert protected.engine.verify() == []
+
+
+def test_wal_keeps_reaching_one_repository_when_the_other_is_unwritable(
+    protected: Protected,
+) -> None:
+    cluster = protected.cluster
+    stanza = protected.engine.stanzas[0].name
+    timelines = [protected.repository(i) / "archive" / stanza / "15-1" for i in (0, 1)]
+    locked = [timelines[1], *timelines[1].iterdir()]
+    for path in locked:
+        path.chmod(0o555)
+    try:
+        newest_in_b = max(p.stat().st_mtime for p in timelines[1].rglob("*") if p.is_file())
+        for attempt in range(200):
+            _insert(cluster, "shard_one", range(1000 + attempt, 1001 + attempt), "while B is lost")
+            [(segment,)] = cluster.execute("postgres", "SELECT pg_walfile_name(pg_switch_wal())")
+            if _arrived(timelines[0], str(segment), newest_in_b):
+                break
+        else:
+            pytest.fail("WAL stopped reaching repository us-a while us-b was unwritable")
+        assert not any(timelines[1].rglob(f"{segment}-*"))
+        us_1 = _state_once_it_tells(protected.engine, "has not reached every repository")
+        a, b = us_1.repositories
+        assert a.reachable and b.reachable
+        assert a.behind_seconds is not None and b.behind_seconds is not None
+        assert b.behind_seconds > a.behind_seconds
+        assert us_1.behind_seconds == b.behind_seconds
+        [failing] = [p for p in us_1.problems if "has not reached every repository" in p]
+        assert "repo2" in failing and "Permission denied" in failing
+    finally:
+        for path in locked:
+            path.chmod(0o750)
+
+
+def _arrived(timeline: Path, segment: str, after: float) -> bool:
+    """Whether `segment` reached the repository a whole second after `after` (file times)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = list(timeline.rglob(f"{segment}-*"))
+        if found:
+            return int(found[0].stat().st_mtime) > int(after)
+        time.sleep(0.1)
+    return False
+
+
+def _state_once_it_tells(engine: PgBackRestEngine, problem: str) -> DatabaseState:
+    """The first shard's state, once its problems mention `problem` (the archiver reports a
+    failed push a moment after the other repository has the segment)."""
+    deadline = time.monotonic() + 60
+    while True:
+        state = engine.states()[0]
+        if any(problem in found for found in state.problems) or time.monotonic() > deadline:
+            return state
+        time.sleep(0.5)
