@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA_DIR ?= ./tenantry-data
 
-.PHONY: up test lint typecheck contracts pytest bench clean system-deps office-deps local-services
+.PHONY: up test lint typecheck contracts pytest bench clean system-deps office-deps backup-deps local-services
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,17 +15,21 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# System packages the tests use (openssl for TLS probes, wrk for benchmarks, pgbackrest for
-# PostgreSQL's backups); installed once.
+# System packages the tests use (openssl for TLS probes, wrk for benchmarks); installed once.
 system-deps:
-	@command -v openssl >/dev/null && command -v wrk >/dev/null && command -v redis-server >/dev/null && command -v pgbackrest >/dev/null || \
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl wrk redis-server pgbackrest >/dev/null; }
+	@command -v openssl >/dev/null && command -v wrk >/dev/null && command -v redis-server >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl wrk redis-server >/dev/null; }
 
 # LibreOffice (headless, no GUI) and fonts for media previews of Office files; installed once.
 OFFICE_PACKAGES := libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui fonts-dejavu-core
 office-deps:
 	@command -v soffice >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(OFFICE_PACKAGES) >/dev/null; }
+
+# pgBackRest (Debian's, 2.45) backs up PostgreSQL shards: `up` runs it, the tests drive it; installed once.
+backup-deps:
+	@command -v pgbackrest >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbackrest >/dev/null; }
 
 # The tests use the Redis on 127.0.0.1:6379; start it if it is installed but not running.
 # They also need a PostgreSQL server on 127.0.0.1:5432 (user postgres, trust authentication),
@@ -37,10 +41,10 @@ local-services: $(STAMP)
 	@$(BIN)/python -c "import psycopg; psycopg.connect('$(PG_TEST_SERVER)', connect_timeout=5).close()" 2>/dev/null || \
 		{ echo "make test needs a PostgreSQL server on 127.0.0.1:5432 that lets user postgres in with trust authentication; start one and run make test again" >&2; exit 1; }
 
-up: $(STAMP) office-deps
+up: $(STAMP) office-deps backup-deps
 	$(BIN)/tenantry up --data-dir $(DATA_DIR)
 
-test: $(STAMP) system-deps office-deps local-services lint typecheck contracts pytest
+test: $(STAMP) system-deps office-deps backup-deps local-services lint typecheck contracts pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
