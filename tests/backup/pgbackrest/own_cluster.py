@@ -7,6 +7,7 @@ server on 5432 is never reconfigured.
 from __future__ import annotations
 
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +36,18 @@ class OwnCluster:
 
     def restart(self) -> None:
         subprocess.run(["pg_ctlcluster", VERSION, self.name, "restart"], check=True)
+
+    def stop(self) -> None:
+        subprocess.run(["pg_ctlcluster", VERSION, self.name, "stop"], check=True)
+
+    def start(self) -> None:
+        """Start the cluster and wait until it takes writes (a restored one recovers first)."""
+        subprocess.run(["pg_ctlcluster", VERSION, self.name, "start"], check=True)
+        deadline = time.monotonic() + 120
+        while self.execute("postgres", "SELECT pg_is_in_recovery()") != [(False,)]:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"cluster {self.name} is still recovering")
+            time.sleep(0.2)
 
 
 @contextmanager

@@ -278,3 +278,30 @@ def _state_once_it_tells(engine: PgBackRestEngine, problem: str) -> DatabaseStat
         if any(problem in found for found in state.problems) or time.monotonic() > deadline:
             return state
         time.sleep(0.5)
+
+
+def test_a_lost_server_comes_back_whole_from_the_repositories(protected: Protected) -> None:
+    """Last, as it stops the cluster: its data directory is deleted and restored in place."""
+    cluster = protected.cluster
+    engine = protected.engine
+    _insert(cluster, "shard_one", range(5000, 5010), "just before the loss")
+    _insert(cluster, "shard_two", range(5000, 5003), "the neighbour, before the loss")
+    expected = {
+        database: cluster.execute(database, "SELECT id, body FROM note ORDER BY id")
+        for database in ("shard_one", "shard_two")
+    }
+    [(segment,)] = cluster.execute("postgres", "SELECT pg_walfile_name(pg_switch_wal())")
+    timeline = protected.repository(0) / "archive" / engine.stanzas[0].name / "15-1"
+    assert _arrived(timeline, str(segment), 0)
+    [(data_directory,)] = cluster.execute("postgres", "SELECT current_setting('data_directory')")
+    steps: list[tuple[str, int, int]] = []
+    with pytest.raises(RestoreError, match="is running: stop it"):
+        engine.restore_in_place(None, lambda *step: steps.append(step))
+    cluster.stop()
+    for entry in Path(str(data_directory)).iterdir():
+        shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    engine.restore_in_place(None, lambda *step: steps.append(step))
+    assert steps[-1][1:] == (1, 1)
+    cluster.start()
+    for database, rows in expected.items():
+        assert cluster.execute(database, "SELECT id, body FROM note ORDER BY id") == rows
