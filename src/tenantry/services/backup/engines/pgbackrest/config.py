@@ -117,6 +117,8 @@ def _repository_lines(
         f"{key}-cipher-pass={secret}",
         f"{key}-retention-full-type=time",
         f"{key}-retention-full={settings.retention_days}",
+        # Small files travel as bundles: a few objects instead of one per relation file.
+        f"{key}-bundle=y",
     ]
     if isinstance(repository, PosixRepository):
         return [f"{key}-path={repository.path}", *common]

@@ -117,18 +117,22 @@ class PgBackRestEngine:
         stanzas whose server must restart for them to take effect (archive_mode does)."""
         restart = []
         for stanza in self.stanzas:
+            wanted = self.server_settings(stanza.name)
             with connect(stanza.conninfo) as connection:
-                for name, value in self.server_settings(stanza.name).items():
+                # Settings read at start only take effect on a restart, not on a reload.
+                rows = connection.execute(
+                    "SELECT name, setting FROM pg_settings "
+                    "WHERE context = 'postmaster' AND name = ANY(%s)",
+                    (list(wanted),),
+                ).fetchall()
+                for name, value in wanted.items():
                     connection.execute(
                         sql.SQL("ALTER SYSTEM SET {} = {}").format(
                             sql.Identifier(name), sql.Literal(value)
                         )
                     )
                 connection.execute("SELECT pg_reload_conf()")
-                pending = connection.execute(
-                    "SELECT count(*) FROM pg_settings WHERE pending_restart"
-                ).fetchone()
-            if pending is not None and pending[0]:
+            if any(str(setting) != wanted[str(name)] for name, setting in rows):
                 restart.append(stanza.name)
         return restart
 
