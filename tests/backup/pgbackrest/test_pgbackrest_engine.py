@@ -211,7 +211,9 @@ def test_a_full_backup_reaches_every_repository(protected: Protected) -> None:
 
 def test_a_copy_at_a_second_holds_exactly_the_rows_written_by_then(protected: Protected) -> None:
     cluster = protected.cluster
-    _insert(cluster, "shard_one", range(11, 21), "after the backup")
+    _insert(cluster, "shard_one", range(11, 16), "after the backup")
+    protected.engine.back_up("incr", lambda *step: None)
+    _insert(cluster, "shard_one", range(16, 21), "after the incremental backup")
     at = _next_second()
     _next_second()
     _insert(cluster, "shard_one", range(21, 31), "after the chosen second")
@@ -330,6 +332,20 @@ def _state_once_it_tells(engine: PgBackRestEngine, problem: str) -> DatabaseStat
         if any(problem in found for found in state.problems) or time.monotonic() > deadline:
             return state
         time.sleep(0.5)
+
+
+def test_the_s3_repository_alone_makes_a_copy(protected: Protected) -> None:
+    """Both zones' repositories gone: restores read the S3 one, last in priority."""
+    _insert(protected.cluster, "shard_one", range(3000, 3005), "with only S3 left")
+    zones = [protected.repository(0), protected.repository(1)]
+    for zone in zones:
+        zone.rename(zone.with_name(zone.name + ".lost"))
+    try:
+        with protected.engine.restore_copy(US_1, None, protected.scratch) as url:
+            assert _ids(url)[-5:] == list(range(3000, 3005))
+    finally:
+        for zone in zones:
+            zone.with_name(zone.name + ".lost").rename(zone)
 
 
 def test_a_lost_server_comes_back_whole_from_the_repositories(protected: Protected) -> None:
