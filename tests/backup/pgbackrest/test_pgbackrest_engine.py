@@ -25,6 +25,7 @@ from postgres_server import SERVER
 from tenantry.platform.topology import load_topology
 from tenantry.services.backup.engines.engine import Database, DatabaseState
 from tenantry.services.backup.engines.pgbackrest import (
+    NotConfiguredError,
     PgBackRestEngine,
     RestoreError,
     S3Repository,
@@ -188,6 +189,10 @@ def test_an_unconfigured_server_is_not_called_protected(tmp_path: Path) -> None:
     assert "no pgBackRest configuration" in problems
     assert first.last_full_backup is None and first.behind_seconds is None
     assert [r.reachable for r in first.repositories] == [False, False]
+    with pytest.raises(NotConfiguredError, match="never been configured"):
+        engine.back_up_now(lambda *step: None)
+    with pytest.raises(NotConfiguredError), engine.restore_copy(US_1, None, tmp_path):
+        pass
 
 
 def test_a_full_backup_reaches_every_repository(protected: Protected) -> None:
@@ -235,6 +240,18 @@ def test_a_copy_before_every_backup_is_refused_plainly(protected: Protected) -> 
     ):
         pass
     assert list(protected.scratch.iterdir()) == []
+
+
+def test_a_scratch_space_the_server_user_cannot_enter_is_refused_plainly(
+    protected: Protected, tmp_path: Path
+) -> None:
+    # pytest's directories belong to root alone (0700): PostgreSQL's user cannot work there.
+    with (
+        pytest.raises(RestoreError, match="out of reach of user postgres"),
+        protected.engine.restore_copy(US_1, None, tmp_path / "scratch"),
+    ):
+        pass
+    assert list((tmp_path / "scratch").iterdir()) == []
 
 
 def test_the_repositories_hold_no_plaintext(protected: Protected) -> None:
@@ -366,6 +383,9 @@ def test_a_lost_server_comes_back_whole_from_the_repositories(protected: Protect
     with pytest.raises(RestoreError, match="is running: stop it"):
         engine.restore_in_place(None, lambda *step: steps.append(step))
     cluster.stop()
+    [us_1, _] = engine.states()
+    assert any("does not answer" in problem for problem in us_1.problems), us_1.problems
+    assert us_1.last_full_backup is not None  # The repositories still tell what they hold.
     for entry in Path(str(data_directory)).iterdir():
         shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
     engine.restore_in_place(None, lambda *step: steps.append(step))

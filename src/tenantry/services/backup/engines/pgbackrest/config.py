@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tenantry.services.backup.engines.pgbackrest.command import give_file_to
 from tenantry.services.backup.engines.pgbackrest.settings import (
     PgBackRestSettings,
     PosixRepository,
@@ -140,13 +141,15 @@ def _repository_lines(
     return lines + common
 
 
-def write(path: Path, text: str) -> None:
-    """Write the configuration readable by its owner only: it holds the passphrase."""
+def write(path: Path, text: str, os_user: str | None) -> None:
+    """Write the configuration readable by `os_user` only (it holds the passphrase), replacing
+    the old one at once so an archive_command running meanwhile reads one or the other."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as handle:
         handle.write(text)
+    give_file_to(temporary, os_user)
     temporary.replace(path)
 
 

@@ -25,7 +25,6 @@ from tenantry.services.backup.engines.engine import (
 from tenantry.services.backup.engines.pgbackrest import config
 from tenantry.services.backup.engines.pgbackrest.command import (
     CommandError,
-    give_file_to,
     give_to,
     run,
 )
@@ -64,6 +63,11 @@ class BackupError(RuntimeError):
 
 class RestoreError(RuntimeError):
     """A restore could not be made; the message says why, plainly."""
+
+
+class NotConfiguredError(BackupError, RestoreError):
+    """pgBackRest was never configured for a server (`prepare` writes its stanza): nothing can be
+    backed up or restored there yet."""
 
 
 class PgBackRestEngine:
@@ -108,8 +112,7 @@ class PgBackRestEngine:
             if isinstance(repository, PosixRepository):
                 give_to(repository.path, os_user)
         text = config.render(self.settings, self._passphrase, known)
-        config.write(self.settings.config_path, text)
-        give_file_to(self.settings.config_path, os_user)
+        config.write(self.settings.config_path, text, os_user)
         return problems
 
     def apply_server_settings(self) -> list[str]:
@@ -179,7 +182,9 @@ class PgBackRestEngine:
         progress(f"{kind} backup", 0, len(steps))
         for done, (stanza, index, repository) in enumerate(steps, start=1):
             try:
-                self._pgbackrest(stanza, "backup", f"--type={kind}", f"--repo={index}")
+                self._pgbackrest(
+                    stanza, "backup", f"--type={kind}", f"--repo={index}", timeout=None
+                )
             except CommandError as exc:
                 failures.append(f"{stanza.name} into {repository.name}: {exc.reason}")
             progress(f"{kind} backup of {stanza.name} into {repository.name}", done, len(steps))
@@ -224,7 +229,10 @@ class PgBackRestEngine:
             root.rmdir()
             raise RestoreError(str(exc)) from exc
         try:
-            server.make_directories()
+            try:
+                server.make_directories()
+            except ScratchError as exc:
+                raise RestoreError(str(exc)) from exc
             restore_command = (
                 f"{self.settings.pgbackrest_bin} --config={self.settings.config_path} "
                 f"--stanza={stanza.name} --pg1-path={server.data} --no-archive-async "
@@ -297,7 +305,7 @@ class PgBackRestEngine:
     def _known_facts(self, stanza: Stanza) -> ServerFacts:
         facts = load_facts(self._facts_path).get(stanza.name)
         if facts is None:
-            raise RestoreError(
+            raise NotConfiguredError(
                 f"pgBackRest has never been configured for {stanza.name}: no configuration at "
                 f"{self.settings.config_path}"
             )
@@ -417,6 +425,7 @@ class PgBackRestEngine:
 
     def _server_state(self, stanza: Stanza, problems: list[str]) -> str | None:
         """Check the live server's settings and archiver; returns the WAL segment it is writing."""
+        problems += self._push_errors(stanza)
         try:
             problems += self._missing_settings(stanza)
             with connect(stanza.conninfo) as connection:
@@ -425,8 +434,13 @@ class PgBackRestEngine:
                     "last_archived_time, CASE WHEN pg_is_in_recovery() THEN NULL "
                     "ELSE pg_walfile_name(pg_current_wal_lsn()) END FROM pg_stat_archiver"
                 ).fetchone()
-        except psycopg.Error as exc:
+                problems += self._waiting_wal(connection)
+        except psycopg.OperationalError as exc:
             problems.append(_unreachable(stanza, exc))
+            return None
+        except psycopg.Error as exc:
+            # Reading the archiver's state takes a superuser (or pg_monitor) DSN.
+            problems.append(f"the archiver of {stanza.name} cannot be read: {exc}")
             return None
         assert archiver is not None
         failed, failed_wal, failed_at, archived_wal, archived_at, current = archiver
@@ -439,18 +453,15 @@ class PgBackRestEngine:
                 + (f"{archived_at:%Y-%m-%d %H:%M:%S}" if archived_at else "never")
                 + f"; see {self.settings.log_path}"
             )
-        problems += self._waiting_wal(stanza)
-        problems += self._push_errors(stanza)
         return str(current) if current is not None else None
 
-    def _waiting_wal(self, stanza: Stanza) -> list[str]:
+    def _waiting_wal(self, connection: psycopg.Connection[tuple[object, ...]]) -> list[str]:
         """WAL PostgreSQL has finished but not yet seen archived, when it has waited too long
         (an archive_command that hangs on a lost repository fails nothing for a while)."""
-        with connect(stanza.conninfo) as connection:
-            row = connection.execute(
-                "SELECT count(*), min(modification) FROM pg_ls_archive_statusdir() "
-                "WHERE name LIKE '%.ready'"
-            ).fetchone()
+        row = connection.execute(
+            "SELECT count(*), min(modification) FROM pg_ls_archive_statusdir() "
+            "WHERE name LIKE '%.ready'"
+        ).fetchone()
         assert row is not None
         waiting, since = row
         patience = timedelta(seconds=self.settings.archive_timeout + self.settings.io_timeout)

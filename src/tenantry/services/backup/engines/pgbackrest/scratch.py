@@ -60,6 +60,12 @@ class ScratchServer:
         give_to(self.data, self.os_user, 0o700)
         give_to(self.sockets, self.os_user, 0o700)
         give_to(self.log.parent, self.os_user, 0o700)
+        reachable = run(["test", "-w", str(self.data)], self.os_user, check=False)
+        if reachable.returncode != 0:
+            raise ScratchError(
+                f"{self.data} is out of reach of user {self.os_user}: every directory above "
+                "the scratch space must let that user through"
+            )
 
     def configure(self) -> None:
         """Write the server's own configuration (a restored data directory may hold none)."""
