@@ -65,6 +65,12 @@ def own_cluster() -> Iterator[OwnCluster]:
         subprocess.run(["pg_ctlcluster", VERSION, cluster.name, "start"], check=True)
         yield cluster
     finally:
+        # At once: a clean stop waits on the archiver, which may be retrying a lost repository.
         subprocess.run(
-            ["pg_dropcluster", "--stop", VERSION, cluster.name], check=False, capture_output=True
+            ["pg_ctlcluster", VERSION, cluster.name, "stop", "-m", "immediate"],
+            check=False,
+            capture_output=True,
+        )
+        subprocess.run(
+            ["pg_dropcluster", "--stop", VERSION, cluster.name], check=True, capture_output=True
         )

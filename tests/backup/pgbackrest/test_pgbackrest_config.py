@@ -67,7 +67,7 @@ def test_every_repository_is_encrypted_and_kept_by_time(tmp_path: Path) -> None:
     assert f"repo1-path={tmp_path / 'home' / 'repositories' / 'us-a'}" in lines
     assert "repo3-type=s3" in lines and "repo3-s3-uri-style=path" in lines
     assert "repo3-storage-ca-file=/etc/ca.pem" in lines and "repo3-storage-port=9443" in lines
-    for option in ("archive-async=y", "archive-push-queue-max=4GiB", "io-timeout=15"):
+    for option in ("archive-async=y", "archive-push-queue-max=4GiB", "io-timeout=5"):
         assert option in lines
     assert lines[lines.index("[pg-db-us-5433]") + 1 :] == [
         "pg1-path=/srv/pg",

@@ -134,7 +134,24 @@ def protected() -> Iterator[Protected]:
             scratch = home / "scratch"
             yield Protected(cluster, engine, home, scratch, progress, s3)
     finally:
+        _wait_for_archiver_to_leave(home)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _wait_for_archiver_to_leave(home: Path) -> None:
+    """pgBackRest's asynchronous archiver outlives a server stopped at once, and would make its
+    spool and log directories again: wait for it to finish before deleting them."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        running = False
+        for process in Path("/proc").iterdir():
+            try:
+                running |= str(home).encode() in (process / "cmdline").read_bytes()
+            except OSError:
+                continue
+        if not running:
+            return
+        time.sleep(0.2)
 
 
 def _insert(cluster: OwnCluster, database: str, ids: range, body: str) -> None:

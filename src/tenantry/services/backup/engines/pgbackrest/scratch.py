@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import socket
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,7 +36,8 @@ class ScratchError(RuntimeError):
 
 
 class ScratchServer:
-    """PostgreSQL on `root/data`, listening on a socket in `root/s` that only its owner enters.
+    """PostgreSQL on `root/data`, listening on a socket in a directory only its owner enters
+    (under the temporary directory: a socket's path must be short, a scratch space's need not).
 
     It never listens on TCP and never archives, so a restored copy can reach nobody and nothing
     it does reaches the production repositories.
@@ -44,16 +46,15 @@ class ScratchServer:
     def __init__(self, root: Path, postgres_bin: Path, os_user: str, user: str) -> None:
         self.root = root
         self.data = root / "data"
-        self.sockets = root / "s"
+        self.sockets = Path(tempfile.mkdtemp(prefix="tenantry-pg-"))
         self.log = root / "log" / "postgresql.log"
         self.postgres_bin = postgres_bin
         self.os_user = os_user
         self.user = user
         self.port = _spare_port()
         if len(str(self.sockets)) + len("/.s.PGSQL.65535") > _SOCKET_PATH_MAX:
-            raise ScratchError(
-                f"scratch path {root} is too long for a socket: choose a shorter one"
-            )
+            self.sockets.rmdir()
+            raise ScratchError(f"the temporary directory {self.sockets.parent} is too deep")
 
     def make_directories(self) -> None:
         give_to(self.root, self.os_user, 0o700)
@@ -162,6 +163,7 @@ class ScratchServer:
                 check=False,
             )
         shutil.rmtree(self.root, ignore_errors=True)
+        shutil.rmtree(self.sockets, ignore_errors=True)
 
     def _running(self) -> bool:
         done = run(
