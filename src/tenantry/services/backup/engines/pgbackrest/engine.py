@@ -8,7 +8,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -32,12 +32,19 @@ from tenantry.services.backup.engines.pgbackrest.config import ServerFacts
 from tenantry.services.backup.engines.pgbackrest.info import (
     RepositoryInfo,
     StanzaInfo,
+    before,
+    holds,
     newest_wal_arrival,
     parse_info,
     segment_position,
     verify_problems,
 )
 from tenantry.services.backup.engines.pgbackrest.scratch import ScratchError, ScratchServer
+from tenantry.services.backup.engines.pgbackrest.server_state import (
+    missing_settings,
+    server_state,
+    unreachable,
+)
 from tenantry.services.backup.engines.pgbackrest.servers import (
     Stanza,
     connect,
@@ -101,7 +108,7 @@ class PgBackRestEngine:
                 known[stanza.name] = discover(stanza)
             except (psycopg.Error, LookupError) as exc:
                 if stanza.name not in known:
-                    problems[stanza.name].append(_unreachable(stanza, exc))
+                    problems[stanza.name].append(unreachable(stanza, exc))
         known = {name: facts for name, facts in known.items() if name in problems}
         save_facts(self._facts_path, known)
         os_user = self._os_user(known)
@@ -146,7 +153,7 @@ class PgBackRestEngine:
         for stanza in self.stanzas:
             if problems[stanza.name]:
                 continue
-            missing = self._missing_settings(stanza)
+            missing = missing_settings(self.settings, stanza)
             problems[stanza.name] += missing
             try:
                 self._pgbackrest(stanza, "stanza-create", timeout=300)
@@ -327,15 +334,6 @@ class PgBackRestEngine:
                     return stanza, name
         raise RestoreError(f"{database.shard} is not a database pgBackRest protects here")
 
-    def _missing_settings(self, stanza: Stanza) -> list[str]:
-        names = ("wal_level", "archive_mode", "archive_command", "archive_timeout")
-        with connect(stanza.conninfo) as connection:
-            rows = connection.execute(
-                "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", (list(names),)
-            ).fetchall()
-        live = {str(name): str(setting) for name, setting in rows}
-        return config.missing_settings(self.settings, stanza.name, live)
-
     def _ship_wal(self, stanza: Stanza) -> None:
         """Commit a transaction and close the current WAL segment, then wait (a little) for a
         repository to hold it: recovery to a second stops at the first commit after it, and the
@@ -353,7 +351,7 @@ class PgBackRestEngine:
         while time.monotonic() < deadline:
             info = self._info(stanza)
             for repository in info.repositories.values() if info else ():
-                if repository.newest_wal and _holds(repository.newest_wal, wanted):
+                if repository.newest_wal and holds(repository.newest_wal, wanted):
                     return
             time.sleep(0.5)
 
@@ -383,7 +381,7 @@ class PgBackRestEngine:
     def _stanza_states(self, stanza: Stanza) -> list[DatabaseState]:
         problems: list[str] = []
         now = datetime.now(UTC)
-        current_wal = self._server_state(stanza, problems)
+        current_wal = server_state(self.settings, stanza, problems)
         info: StanzaInfo | None = None
         if not self.settings.config_path.exists():
             problems.append(
@@ -423,75 +421,6 @@ class PgBackRestEngine:
             for shard, _ in stanza.databases
         ]
 
-    def _server_state(self, stanza: Stanza, problems: list[str]) -> str | None:
-        """Check the live server's settings and archiver; returns the WAL segment it is writing."""
-        problems += self._push_errors(stanza)
-        try:
-            problems += self._missing_settings(stanza)
-            with connect(stanza.conninfo) as connection:
-                archiver = connection.execute(
-                    "SELECT failed_count, last_failed_wal, last_failed_time, last_archived_wal, "
-                    "last_archived_time, CASE WHEN pg_is_in_recovery() THEN NULL "
-                    "ELSE pg_walfile_name(pg_current_wal_lsn()) END FROM pg_stat_archiver"
-                ).fetchone()
-                problems += self._waiting_wal(connection)
-        except psycopg.OperationalError as exc:
-            problems.append(_unreachable(stanza, exc))
-            return None
-        except psycopg.Error as exc:
-            # Reading the archiver's state takes a superuser (or pg_monitor) DSN.
-            problems.append(f"the archiver of {stanza.name} cannot be read: {exc}")
-            return None
-        assert archiver is not None
-        failed, failed_wal, failed_at, archived_wal, archived_at, current = archiver
-        assert failed_at is None or isinstance(failed_at, datetime)
-        assert archived_at is None or isinstance(archived_at, datetime)
-        if failed and failed_at is not None and (archived_at is None or failed_at > archived_at):
-            problems.append(
-                f"archive_command is failing: {failed_wal} failed at {failed_at:%Y-%m-%d %H:%M:%S}"
-                f" ({failed} failures); the last WAL archived was {archived_wal} at "
-                + (f"{archived_at:%Y-%m-%d %H:%M:%S}" if archived_at else "never")
-                + f"; see {self.settings.log_path}"
-            )
-        return str(current) if current is not None else None
-
-    def _waiting_wal(self, connection: psycopg.Connection[tuple[object, ...]]) -> list[str]:
-        """WAL PostgreSQL has finished but not yet seen archived, when it has waited too long
-        (an archive_command that hangs on a lost repository fails nothing for a while)."""
-        row = connection.execute(
-            "SELECT count(*), min(modification) FROM pg_ls_archive_statusdir() "
-            "WHERE name LIKE '%.ready'"
-        ).fetchone()
-        assert row is not None
-        waiting, since = row
-        patience = timedelta(seconds=self.settings.archive_timeout + self.settings.io_timeout)
-        if not waiting or not isinstance(since, datetime) or datetime.now(UTC) - since < patience:
-            return []
-        return [
-            f"{waiting} WAL segments wait to be archived, the oldest since "
-            f"{since:%Y-%m-%d %H:%M:%S}: see {self.settings.log_path}"
-        ]
-
-    def _push_errors(self, stanza: Stanza) -> list[str]:
-        """What the asynchronous archiver last failed to push, and where (it leaves an .error
-        file per segment in its spool until the segment reaches every repository)."""
-        spool = self.settings.spool_path / "archive" / stanza.name / "out"
-        try:
-            failures = sorted(spool.glob("*.error"))
-        except OSError:
-            return []
-        if not failures:
-            return []
-        try:
-            lines = failures[-1].read_text(errors="replace").splitlines()
-        except OSError:
-            return []
-        reason = " ".join(line.strip() for line in lines[1:3] if line.strip())
-        return [
-            f"WAL {failures[-1].stem} has not reached every repository "
-            f"({len(failures)} segments failing): {reason}"
-        ]
-
     def _repository_state(
         self,
         stanza: Stanza,
@@ -524,7 +453,7 @@ class PgBackRestEngine:
             arrival = newest_wal_arrival(listing.stdout)
             if arrival is not None:
                 behind = max(0.0, (now - arrival).total_seconds())
-                if current_wal is not None and _holds(seen.newest_wal, _before(current_wal)):
+                if current_wal is not None and holds(seen.newest_wal, before(current_wal)):
                     # It holds every finished segment: at most the one being written is missing.
                     behind = min(behind, float(self.settings.archive_timeout))
         if behind is None:
@@ -583,18 +512,3 @@ def _restore_failure(database: Database, at: datetime | None, reason: str) -> st
     if "recovery ended before configured recovery target was reached" in reason:
         return f"the repositories hold no WAL of {database.shard} up to {when} yet: {reason}"
     return f"{database.shard} could not be restored to {when}: {reason}"
-
-
-def _holds(newest: str, wanted: tuple[int, int]) -> bool:
-    timeline, position = segment_position(newest)
-    return timeline > wanted[0] or (timeline == wanted[0] and position >= wanted[1])
-
-
-def _before(segment: str) -> tuple[int, int]:
-    timeline, position = segment_position(segment)
-    return timeline, position - 1
-
-
-def _unreachable(stanza: Stanza, exc: Exception) -> str:
-    shards = ", ".join(shard for shard, _ in stanza.databases)
-    return f"the server of {shards} ({stanza.name}) does not answer: {str(exc).strip()}"

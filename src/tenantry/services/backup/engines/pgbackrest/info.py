@@ -103,6 +103,18 @@ def segment_position(name: str) -> tuple[int, int]:
     return int(name[:8], 16), int(name[8:16], 16) * 0x100000000 + int(name[16:24], 16)
 
 
+def holds(newest: str, wanted: tuple[int, int]) -> bool:
+    """Whether a repository whose newest segment is `newest` holds the segment at `wanted`."""
+    timeline, position = segment_position(newest)
+    return timeline > wanted[0] or (timeline == wanted[0] and position >= wanted[1])
+
+
+def before(segment: str) -> tuple[int, int]:
+    """The position of the segment before `segment`, on its timeline."""
+    timeline, position = segment_position(segment)
+    return timeline, position - 1
+
+
 def verify_problems(text: str) -> list[str]:
     """What `pgbackrest verify --output=text` found wrong (it exits 0 even then): the detail of
     every stanza whose status is not ok."""
