@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import select
 import shutil
 import signal
 import socket
@@ -61,6 +62,9 @@ from tenantry.platform.topology import Topology, TopologyError, load_topology
 
 HEALTH_DEADLINE_SECONDS = 60.0
 POLL_SECONDS = 0.2
+"""How often `up` looks at its children while they start."""
+IDLE_CHECK_SECONDS = 5.0
+"""Once the cloud is up, `up` rests until a child exits or a signal comes; and at most this."""
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 out = Console(highlight=False)
@@ -107,6 +111,32 @@ class StopRequest:
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def signal_wakeups() -> Iterator[Callable[[float], None]]:
+    """For the block, a `rest(seconds)` that returns early when any signal arrives (a child
+    exiting, or a stop signal), so a resting `up` spends no CPU and still answers at once."""
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    previous_child = signal.signal(signal.SIGCHLD, lambda _signum, _frame: None)
+    previous_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+
+    def rest(seconds: float) -> None:
+        ready, _, _ = select.select([reader], [], [], seconds)
+        if ready:
+            with contextlib.suppress(BlockingIOError):
+                while reader.recv(512):
+                    pass
+
+    try:
+        yield rest
+    finally:
+        signal.set_wakeup_fd(previous_fd)
+        signal.signal(signal.SIGCHLD, previous_child)
+        reader.close()
+        writer.close()
 
 
 def run_up(data_dir: Path, config: Path | None, layout: Layout = Layout.REGIONS) -> int:
@@ -223,9 +253,10 @@ def _serve(
                     return 0
         write_json_atomic(dirs.cloud_file, cloud_document(listeners, ca))
         _print_ready(dirs, listeners, ca)
-        while not stop.requested:
-            supervisor.check()
-            time.sleep(POLL_SECONDS)
+        with signal_wakeups() as rest:
+            while not stop.requested:
+                supervisor.check()
+                rest(supervisor.seconds_to_next_restart() or IDLE_CHECK_SECONDS)
         out.print("Stopping...")
         return 0
     except CrashLoop as exc:
