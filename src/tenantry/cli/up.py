@@ -21,6 +21,7 @@ from pathlib import Path
 from types import FrameType
 
 import httpx
+import orjson
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -193,13 +194,46 @@ def _run_locked(
         out.print(f"Stopped processes an earlier `up` left running: {', '.join(leftovers)}")
     dirs.cloud_file.unlink(missing_ok=True)
     topology_file = _record_topology(dirs, config)
-    _migrate(dirs, topology)
+    in_child_process(lambda: _migrate(dirs, topology))
     sockets = _bind(dirs, topology)
     try:
         return _serve(dirs, plan_processes(topology, layout), topology_file, sockets, stop)
     finally:
         for sock in sockets.values():
             sock.close()
+
+
+def in_child_process(work: Callable[[], None]) -> None:
+    """Do `work` in a forked child and wait for it; an UpFailed (or any error) it raises is
+    raised here.
+
+    Migrating loads Alembic and every revision, tens of MiB that `up` would otherwise hold
+    for as long as the cloud runs; a child gives them back when it exits.
+    """
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report the outcome through the pipe, then leave at once
+        os.close(reader)
+        outcome: dict[str, str] = {}
+        try:
+            work()
+        except UpFailed as exc:
+            outcome = {"message": exc.message, "detail": exc.detail}
+        except BaseException as exc:  # anything else must reach the parent too, as a message
+            outcome = {"message": f"database set-up failed: {type(exc).__name__}: {exc}"}
+        finally:
+            with os.fdopen(writer, "wb") as pipe:
+                pipe.write(orjson.dumps(outcome))
+            os._exit(1 if outcome else 0)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        reported = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    outcome = orjson.loads(reported) if reported else {}
+    if outcome:
+        raise UpFailed(outcome["message"], outcome.get("detail", ""))
+    if status != 0:
+        raise UpFailed(f"database set-up failed: its process ended with status {status}")
 
 
 def _bind(dirs: DataDir, topology: Topology) -> dict[Place, socket.socket]:

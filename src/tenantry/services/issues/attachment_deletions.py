@@ -268,7 +268,7 @@ class AttachmentDeletions:
         """The current tenant's due deletions (oldest first), how many it has at all, and when
         the soonest of them falls due."""
         with self._databases.session() as session:
-            left, soonest = session.rows(_COUNT).one()
+            left, soonest = tuple(session.rows(_COUNT).one())
             due = session.rows(_DUE, {"now": self._clock()}).all()
         return [(row.collection, row.attempts) for row in due], int(left), soonest
 
