@@ -1,8 +1,9 @@
 """`tenantry up`: run a whole cloud on one machine, in the foreground, until Ctrl-C.
 
 It makes the keys and certificates the services need (once), binds every listening socket (the
-edges on the ports they had before), starts the global services and then the regional ones,
-waits for each to answer its health check, and publishes the edges in `cloud.json`. A process
+edges on the ports they had before), starts every process at once (a call to a process still
+starting waits in its socket's backlog), waits for each to answer its health check, and
+publishes the edges in `cloud.json`. A process
 that dies is started again; only one that keeps dying stops the cloud, with its log's last lines.
 """
 
@@ -58,7 +59,6 @@ from tenantry.cli.processes import (
     stop_leftovers,
 )
 from tenantry.platform import service_keys, tls
-from tenantry.platform.directory import GLOBAL
 from tenantry.platform.topology import Topology, TopologyError, load_topology
 
 HEALTH_DEADLINE_SECONDS = 60.0
@@ -277,14 +277,13 @@ def _serve(
             Progress(*columns, console=out, transient=True) as progress,
         ):
             bar = progress.add_task("start", total=len(processes))
-            for phase in _phases(processes):
-                if stop.requested:
-                    return 0
-                started = [supervisor.start(spec) for spec in phase]
-                if not _wait_healthy(
-                    http, supervisor, started, urls, stop, lambda: progress.advance(bar)
-                ):
-                    return 0
+            # All at once: every listening socket is bound already, so a regional service that
+            # calls a global one before it serves waits in that socket's backlog, not in vain.
+            started = [supervisor.start(spec) for spec in processes]
+            if not _wait_healthy(
+                http, supervisor, started, urls, stop, lambda: progress.advance(bar)
+            ):
+                return 0
         write_json_atomic(dirs.cloud_file, cloud_document(listeners, ca))
         _print_ready(dirs, listeners, ca)
         with signal_wakeups() as rest:
@@ -319,9 +318,7 @@ def _migrate(dirs: DataDir, topology: Topology) -> None:
         created = create_databases(topology)
         if created:
             out.print(f"Created PostgreSQL databases: {', '.join(created)}")
-        # SQLite files migrate in a few milliseconds each: worker processes would cost more.
-        jobs = DEFAULT_JOBS if topology.uses_postgres else 1
-        outcomes = migrate_with_progress(topology, dirs.root, out, jobs=jobs)
+        outcomes = migrate_with_progress(topology, dirs.root, out, jobs=DEFAULT_JOBS)
     except MigrationFailed as exc:
         raise UpFailed(f"database set-up failed: {exc}") from None
     failed = [o for o in outcomes if o.error is not None]
@@ -340,12 +337,6 @@ def _prepare_credentials(dirs: DataDir, processes: list[ProcessSpec]) -> Path:
     for process in processes:
         tls.ensure_server_cert(dirs.tls, process.name)
     return ca
-
-
-def _phases(processes: list[ProcessSpec]) -> list[list[ProcessSpec]]:
-    """Global services first: the regional ones call them as they start serving."""
-    global_ones = [p for p in processes if p.region == GLOBAL]
-    return [global_ones, [p for p in processes if p.region != GLOBAL]]
 
 
 def _wait_healthy(

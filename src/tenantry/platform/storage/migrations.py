@@ -93,6 +93,20 @@ def upgrade(
         command.upgrade(config, "head")
 
 
+def create_at_head(connection: Connection, schema: ServiceSchema) -> None:
+    """Build a new, empty database's tables straight at the head revision, and record it.
+
+    The same schema the revisions build (a test holds them equal), at a fraction of the cost:
+    one CREATE per table instead of every revision in turn. Inside the caller's transaction.
+    """
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    schema.metadata.create_all(connection)
+    context = MigrationContext.configure(connection)
+    context.stamp(ScriptDirectory(str(schema.migrations)), schema.head)
+
+
 def run_revisions(metadata: MetaData) -> None:
     """The body of every service's `migrations/env.py`: run on the connection `upgrade()` gave.
 
