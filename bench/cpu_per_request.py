@@ -5,8 +5,8 @@ Starts a `tenantry up` (default layout unless arguments after `--` say otherwise
 us edge with wrk (the spine's script: 16 connections, 2 threads) and divides each process's CPU
 time (from /proc) by the requests served. CPU time, unlike requests per second, is disturbed
 little by the machine's other load. `--profile FILE` also samples the us region's process (or
-the edge's, in the fleet layout) with py-spy while wrk runs (only the thread holding the GIL, so time on CPU in Python, not
-waits) and writes its raw stacks to FILE.
+the edge's, in the fleet layout) with py-spy while wrk runs (only the thread holding the GIL:
+time on CPU in Python, not waits) and writes its raw stacks to FILE.
 Run: `.venv/bin/python bench/cpu_per_request.py [--connections 16] [--duration 10] [-- ...]`.
 """
 

@@ -16,6 +16,7 @@ import select
 import shutil
 import signal
 import socket
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -224,6 +225,8 @@ def in_child_process(work: Callable[[], None]) -> None:
         finally:
             with os.fdopen(writer, "wb") as pipe:
                 pipe.write(orjson.dumps(outcome))
+            sys.stdout.flush()  # os._exit skips it, and what the child printed must show
+            sys.stderr.flush()
             os._exit(1 if outcome else 0)
     os.close(writer)
     with os.fdopen(reader, "rb") as pipe:
@@ -350,7 +353,9 @@ def _wait_healthy(
     """Wait until every service of every child answers its health check; False if a stop
     signal came first. A child that dies meanwhile is restarted as at any other time.
 
-    `on_healthy` is called once for each child as it first answers.
+    `on_healthy` is called once for each child as it first answers. The deadline runs from
+    the last child that answered: all start at once and share the machine's cores, so on a
+    busy machine the last may take long, but a start that makes no progress still ends.
     """
     pending = list(children)
     deadline = time.monotonic() + HEALTH_DEADLINE_SECONDS
@@ -364,14 +369,16 @@ def _wait_healthy(
                 health.is_healthy(http, urls[place]) for place in child.spec.places
             ):
                 on_healthy()
+                deadline = time.monotonic() + HEALTH_DEADLINE_SECONDS
             else:
                 waiting.append(child)
         pending = waiting
         if pending and time.monotonic() > deadline:
             names = ", ".join(c.spec.name for c in pending)
             raise UpFailed(
-                f"no answer to GET /_health within {HEALTH_DEADLINE_SECONDS:.0f} s from: "
-                f"{names}; stopping the others. Last lines of their logs:",
+                f"no answer to GET /_health within {HEALTH_DEADLINE_SECONDS:.0f} s (of the start, "
+                f"or of the last process that answered) from: {names}; stopping the others. "
+                "Last lines of their logs:",
                 "\n".join(f"--- {c.log_path}\n{c.log_tail()}" for c in pending),
             )
         if pending:
