@@ -41,7 +41,8 @@ class ServiceSchema:
     metadata: MetaData
     migrations: Path
     head_revision: str | None = None
-    """The last revision in `migrations`, as declared; None to have Alembic read it."""
+    """The last revision in `migrations`, as declared: the models are that revision's schema.
+    None to have Alembic read the head (and build every database by its revisions)."""
 
     @cached_property
     def head(self) -> str:
@@ -91,6 +92,12 @@ def upgrade(
     config.attributes[_VERSION_SCHEMA] = version_schema
     with _ALEMBIC:
         command.upgrade(config, "head")
+
+
+def fresh_at_head(connection: Connection, schema: ServiceSchema) -> bool:
+    """True when the database holds no table yet and the schema's models are its head revision
+    (it declares `head_revision`, which a test holds true): `create_at_head` may build it."""
+    return schema.head_revision is not None and not inspect(connection).get_table_names()
 
 
 def create_at_head(connection: Connection, schema: ServiceSchema) -> None:

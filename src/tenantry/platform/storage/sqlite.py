@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
@@ -20,6 +20,7 @@ from tenantry.platform.storage.migrations import (
     ServiceSchema,
     create_at_head,
     current_revision,
+    fresh_at_head,
     upgrade,
 )
 
@@ -56,7 +57,7 @@ class SqliteBackend:
 
     def migrate(self, schema: ServiceSchema, shard: str) -> None:
         """Apply the missing revisions in one write transaction (BEGIN IMMEDIATE); a new,
-        empty file gets the head schema at once instead.
+        empty file of a schema whose models are its head gets that schema at once instead.
 
         Two processes opening the same file at once take turns: the second finds it current.
         """
@@ -66,7 +67,7 @@ class SqliteBackend:
                 found = current_revision(connection)
                 if found == schema.head:
                     return
-                if found is None and not inspect(connection).get_table_names():
+                if found is None and fresh_at_head(connection, schema):
                     create_at_head(connection, schema)
                 else:
                     upgrade(connection, schema)
