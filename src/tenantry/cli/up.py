@@ -3,8 +3,8 @@
 It makes the keys and certificates the services need (once), binds every listening socket (the
 edges on the ports they had before), starts every process at once (a call to a process still
 starting waits in its socket's backlog), waits for each to answer its health check, and
-publishes the edges in `cloud.json`. A process
-that dies is started again; only one that keeps dying stops the cloud, with its log's last lines.
+publishes the edges in `cloud.json`. A process that dies is started again; only one that keeps
+dying stops the cloud, with its log's last lines.
 """
 
 from __future__ import annotations
@@ -282,6 +282,8 @@ def _serve(
             bar = progress.add_task("start", total=len(processes))
             # All at once: every listening socket is bound already, so a regional service that
             # calls a global one before it serves waits in that socket's backlog, not in vain.
+            if stop.requested:
+                return 0
             started = [supervisor.start(spec) for spec in processes]
             if not _wait_healthy(
                 http, supervisor, started, urls, stop, lambda: progress.advance(bar)
