@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -22,6 +24,7 @@ from tenantry.cli.main import app
 from tenantry.cli.migrate import MigrationFailed, migrate_cloud, targets
 from tenantry.platform.storage import SchemaNotCurrentError, ServiceSchema, SqliteBackend
 from tenantry.platform.storage.choose import postgres_backend
+from tenantry.platform.storage.migrations import upgrade
 from tenantry.platform.topology import Topology, load_topology
 from tenantry.services.identity.models import SCHEMA as IDENTITY_SCHEMA
 from tenantry.services.issues.models import SCHEMA as ISSUES_SCHEMA
@@ -211,6 +214,41 @@ def test_the_head_revision_builds_exactly_the_models(
     finally:
         pg.dispose()
         lite.dispose()
+
+
+@pytest.mark.parametrize("schema", SCHEMAS, ids=lambda schema: schema.service)
+def test_a_new_sqlite_file_built_at_head_matches_one_built_by_every_revision(
+    tmp_path: Path, schema: ServiceSchema
+) -> None:
+    """A new file gets the head schema in one step: the very tables, columns, defaults and
+    indexes the revisions build one after another (in any column order), and the same revision
+    recorded, so later revisions apply to it as to any other."""
+    backend = SqliteBackend(tmp_path / "data")
+    backend.migrate(schema, "eu-1")  # a new, empty file: built at head
+    by_revisions = tmp_path / "by-revisions.sqlite"
+    engine = create_engine(f"sqlite:///{by_revisions}", poolclass=NullPool)
+    with engine.begin() as connection:
+        upgrade(connection, schema)
+    engine.dispose()
+    at_head = backend.path(schema.service, "eu-1")
+    assert sqlite_shape(at_head) == sqlite_shape(by_revisions)
+    assert backend.revision(schema, "eu-1") == schema.head
+
+
+def sqlite_shape(path: Path) -> dict[str, Any]:
+    """Every table's columns (name, type, not null, default, key) and indexes, and the
+    recorded revision."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        shape: dict[str, Any] = {
+            table: (
+                sorted(row[1:] for row in db.execute(f"PRAGMA table_info('{table}')")),
+                sorted(row[1:4] for row in db.execute(f"PRAGMA index_list('{table}')")),
+            )
+            for table in tables
+        }
+        shape["revision"] = db.execute("SELECT version_num FROM alembic_version").fetchall()
+    return shape
 
 
 def test_an_unreachable_server_is_a_clear_failure(tmp_path: Path) -> None:

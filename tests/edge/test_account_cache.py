@@ -16,8 +16,9 @@ from tenantry.platform.client import ServiceResponse
 from tenantry.platform.context import TenantContext
 from tenantry.platform.errors import ApiError
 from tenantry.services.edge.account_cache import AccountCache, AccountState
-from tenantry.services.edge.change_feeds import feed_loop
+from tenantry.services.edge.change_feeds import FEED_WAIT_SECONDS, feed_loop
 
+WAIT = str(FEED_WAIT_SECONDS)
 TENANT = TenantContext("tenant-a", "acme", "eu", "eu-1", "active")
 ALICE, BOB = "a" * 32, "b" * 32
 
@@ -117,12 +118,12 @@ async def test_a_change_in_the_feed_drops_that_account_only(
         change = {"seq": 8, "cloud_id": TENANT.cloud_id, "account_id": ALICE}
         identity.feed.put_nowait(answer(200, {"seq": 8, "changes": [change]}))
         await settle()
-        assert identity.feed_queries[:2] == [{"after": "-1"}, {"after": "7", "wait": "8"}]
+        assert identity.feed_queries[:2] == [{"after": "-1"}, {"after": "7", "wait": WAIT}]
         state = await lookup(cache, ALICE)
         assert state is not None and state.role == "member"
         await lookup(cache, BOB)
         assert (identity.asked[ALICE], identity.asked[BOB]) == (2, 1)
-        assert identity.feed_queries[2] == {"after": "8", "wait": "8"}
+        assert identity.feed_queries[2] == {"after": "8", "wait": WAIT}
 
 
 async def test_a_lost_feed_drops_everything_and_starts_over(
@@ -141,7 +142,7 @@ async def test_a_lost_feed_drops_everything_and_starts_over(
         async with asyncio.timeout(5):  # the follower waits a moment before starting over
             while len(identity.feed_queries) < 4:  # noqa: ASYNC110 (the follower's own pace)
                 await asyncio.sleep(0.05)
-        assert identity.feed_queries[2:] == [{"after": "-1"}, {"after": "4", "wait": "8"}]
+        assert identity.feed_queries[2:] == [{"after": "-1"}, {"after": "4", "wait": WAIT}]
 
 
 async def test_an_answer_that_predates_a_change_serves_its_waiters_and_is_not_kept(

@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
 
 from settable_clock import SettableClock
+from tenantry.platform.background import Idle
 from tenantry.platform.service_keys import ensure_service_key
 from tenantry.platform.storage import Databases, SqliteBackend
 from tenantry.platform.storage.backend import GLOBAL_SHARD
@@ -50,7 +51,7 @@ def notices(client: TestClient) -> KmsNotices:
     return outbox
 
 
-def deliver(client: TestClient) -> int:
+def deliver(client: TestClient) -> int | Idle:
     return asyncio.run(notices(client).deliver_due())
 
 
@@ -186,7 +187,10 @@ def test_a_notice_made_while_kms_is_down_is_delivered_later(
     pending = notices(app_client).pending()
     assert [(n["region"], n["attempts"]) for n in pending] == [(r, 1) for r in REGIONS]
     assert all(n["next_attempt_at"] > clock.now for n in pending)
-    assert deliver(app_client) == 0  # not due yet: nothing is tried, nothing is lost
+    # Not due yet: nothing is tried, nothing is lost, and the loop rests until the first is due.
+    rest = deliver(app_client)
+    assert isinstance(rest, Idle) and rest.due_in is not None
+    assert 0 < rest.due_in <= min(n["next_attempt_at"] for n in pending) - clock.now
     assert [n["attempts"] for n in notices(app_client).pending()] == [1] * len(REGIONS)
 
     cloud.kms_down = False

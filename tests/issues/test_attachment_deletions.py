@@ -24,6 +24,7 @@ from issues_harness import (
     harness_cursors,
 )
 from settable_clock import SettableClock
+from tenantry.platform.background import Idle
 from tenantry.platform.client import ServiceResponse
 from tenantry.platform.context import TenantContext
 from tenantry.platform.errors import ApiError
@@ -150,7 +151,7 @@ def noted(databases: Databases) -> list[str]:
     return sorted(row.cloud_id for row in rows)
 
 
-async def run_due(deletions: AttachmentDeletions) -> int:
+async def run_due(deletions: AttachmentDeletions) -> int | Idle:
     return await deletions.deliver_due()
 
 
@@ -189,10 +190,11 @@ def test_media_down_keeps_the_deletion_until_media_is_back(
     [row] = deletions.pending(SHARD, "tenant-a")
     assert row["attempts"] == 2 and row["next_attempt_at"] == clock.now + backoff(2)
 
-    # Back, but the pause has not passed: nothing is tried yet.
+    # Back, but the pause has not passed: nothing is tried yet, and the loop rests until then.
     media.down = False
     calls = len(media.calls)
-    assert client.portal.call(run_due, deletions) == 0  # type: ignore[union-attr]
+    rest = client.portal.call(run_due, deletions)  # type: ignore[union-attr]
+    assert rest == Idle(pytest.approx(backoff(2)))
     assert len(media.calls) == calls and media.deleted == []
 
     clock.now += backoff(2)
@@ -203,11 +205,12 @@ def test_media_down_keeps_the_deletion_until_media_is_back(
     last = media.calls[-1]
     assert last["tenant_context"] == "context-of-tenant-a" and last["user"] is None
 
-    # The tenant's note stays a while (a deletion may be committing), then goes.
-    assert client.portal.call(run_due, deletions) == 0  # type: ignore[union-attr]
+    # The tenant's note stays a while (a deletion may be committing), then goes; with nothing
+    # left to do the loop rests until woken.
+    assert client.portal.call(run_due, deletions) == Idle(None)  # type: ignore[union-attr]
     assert noted(databases) == ["tenant-a"]
     clock.now += NOTE_GRACE_SECONDS + 1
-    assert client.portal.call(run_due, deletions) == 0  # type: ignore[union-attr]
+    assert client.portal.call(run_due, deletions) == Idle(None)  # type: ignore[union-attr]
     assert noted(databases) == []
 
 

@@ -7,6 +7,7 @@ tenant from test-only headers.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -49,10 +50,16 @@ def context(tenant_id: str, shard: str = "eu-1", region: str = REGION) -> Tenant
     return TenantContext(tenant_id, tenant_id, region, shard, "active")
 
 
-def build_app(databases: Databases, provider: LocalKeyProvider) -> FastAPI:
+def build_app(
+    databases: Databases,
+    provider: LocalKeyProvider,
+    on_customer_keys_changed: Callable[[], None] = lambda: None,
+) -> FastAPI:
     app = FastAPI()
     install_error_handlers(app)
-    app.include_router(build_kms_router(databases, provider, REGION, SHARDS))
+    app.include_router(
+        build_kms_router(databases, provider, REGION, SHARDS, on_customer_keys_changed)
+    )
     app.add_middleware(HeaderTenantMiddleware)
     return app
 

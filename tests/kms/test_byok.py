@@ -19,6 +19,7 @@ from sqlalchemy import select
 from structlog.testing import capture_logs
 
 from loopback_ports import unused_port
+from tenantry.platform.background import Idle
 from tenantry.platform.context import TenantContext, tenant_scope
 from tenantry.platform.storage import Databases
 from tenantry.services.kms.customer_keys import UNAVAILABLE, CustomerKeys
@@ -245,6 +246,28 @@ def test_the_watch_takes_a_revoked_tenant_offline_and_back_and_no_other(
         "byok_key_restored"
     ]
     key_of(client, "tenant-a")
+
+
+def test_the_watch_rests_without_customer_keys_and_each_switch_wakes_it(
+    databases: Databases, provider: LocalKeyProvider, customer_kms: str, kms_key: str
+) -> None:
+    switches: list[str] = []
+    app = build_app(databases, provider, lambda: switches.append("switched"))
+    told = Told()
+    watch = CustomerKeyWatch(CustomerKeys(databases), KeyProviders(provider), REGION, told)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        key_of(client, "tenant-a")
+        assert asyncio.run(watch.check_once()) == Idle()  # no customer key: nothing to watch
+        assert byok(client, "tenant-a", kms_key).status_code == 200
+        assert switches == ["switched"]
+        assert asyncio.run(watch.check_once()) is None
+        assert told.calls == [("tenant-a", True)]
+        refused = byok(client, "tenant-b", "arn:aws:kms:eu-west-1:111122223333:key/nope")
+        assert refused.status_code != 200 and switches == ["switched"]  # no switch, no wake
+        assert client.delete("/internal/kms/byok", headers=as_tenant("tenant-a")).status_code == 200
+        assert switches == ["switched", "switched"]
+    assert asyncio.run(watch.check_once()) is None  # the tenant left BYOK: told it is available
+    assert asyncio.run(watch.check_once()) == Idle()
 
 
 def test_the_watch_repeats_until_tcs_has_heard_it(

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from tenantry.platform.background import BackgroundLoop
+from tenantry.platform.background import BackgroundLoop, Idle
 
 
 async def _nothing() -> None:
@@ -56,6 +56,38 @@ async def test_a_woken_loop_runs_its_step_again_and_stop_ends_it() -> None:
     await asyncio.wait_for(ran.wait(), timeout=30)
     ran.clear()
     loop.wake()  # without it, the next step would be an hour away
+    await asyncio.wait_for(ran.wait(), timeout=30)
+    await loop.stop()
+    assert calls == 2
+
+
+def test_an_idle_step_rests_for_the_idle_pause_or_until_its_work_falls_due() -> None:
+    loop = BackgroundLoop("rest", _nothing, 1.0, idle_pause_seconds=60.0)
+    assert loop.pause_after(3) == 1.0  # work was done: the ordinary pause
+    assert loop.pause_after(None) == 1.0
+    assert loop.pause_after(Idle()) == 60.0  # nothing known: rest until woken, at most this
+    assert loop.pause_after(Idle(2.5)) == 2.5  # a retry falls due sooner
+    assert loop.pause_after(Idle(-1.0)) == 0.0  # already due
+    assert loop.pause_after(Idle(600.0)) == 60.0
+
+
+async def test_an_idle_loop_waits_for_its_wake_and_then_runs_at_once() -> None:
+    ran = asyncio.Event()
+    calls = 0
+
+    async def step() -> Idle:
+        nonlocal calls
+        calls += 1
+        ran.set()
+        return Idle()
+
+    loop = BackgroundLoop("idle", step, 0.001, idle_pause_seconds=3600.0)
+    await loop.start()
+    await asyncio.wait_for(ran.wait(), timeout=30)
+    ran.clear()
+    await asyncio.sleep(0.05)  # a busy loop would have run dozens of times by now
+    assert calls == 1
+    loop.wake()
     await asyncio.wait_for(ran.wait(), timeout=30)
     await loop.stop()
     assert calls == 2

@@ -21,6 +21,7 @@ from tenantry.platform.service_spec import (
     declared_routes,
     served_routes,
 )
+from tenantry.platform.storage.migrations import revisions_head
 from tenantry.services.registry import SPECS, UnknownService, spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,6 +80,14 @@ def test_global_services_come_first() -> None:
 def test_an_unknown_service_is_a_clear_error() -> None:
     with pytest.raises(UnknownService, match="unknown service 'nope'; one of: edge, identity"):
         spec("nope")
+
+
+def test_every_schema_declares_the_head_alembic_finds_in_its_revisions() -> None:
+    """A serving process trusts the declared head (it never loads Alembic): it must be true."""
+    schemas = [found.schema for found in SPECS if found.schema is not None]
+    assert schemas
+    for schema in schemas:
+        assert schema.head_revision == revisions_head(schema.migrations), schema.service
 
 
 def test_every_service_that_keeps_databases_declares_routers() -> None:

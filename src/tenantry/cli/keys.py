@@ -1,26 +1,25 @@
-"""`tenantry keys`: list and rotate the root key of each region of a running cloud."""
+"""`tenantry keys`: list and rotate the root key of each region of a running cloud.
+
+Each command imports what it calls the cloud with when it runs: every `tenantry` command
+(`up` and its services too) defines these, and should not load their clients for nothing.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from tenantry.cli.byok import set_customer_key
 from tenantry.cli.data_dir_option import DataDirOption, resolve_data_dir
-from tenantry.cli.data_key_rotation import rotate_data_key as rotate_site_key
-from tenantry.cli.key_audit import audit_logs, details, events_by_time
-from tenantry.cli.key_owners import check_owner, set_owner
-from tenantry.cli.kms_calls import kms_regions, list_root_keys, rotate_root_key
-from tenantry.cli.operator_calls import CLOUD_NOT_REACHABLE, run_as_operator
-from tenantry.cli.site_calls import OperatorCallFailed
 from tenantry.cli.tables import print_whole
-from tenantry.platform.client import ServiceResponse
+
+if TYPE_CHECKING:
+    from tenantry.platform.client import ServiceResponse
 
 T = TypeVar("T")
 
@@ -37,6 +36,8 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 @keys_app.command("list")
 def list_keys(data_dir_given: DataDirOption = None) -> None:
     """Show every version of each region's root key: state, owner and when it was made."""
+    from tenantry.cli.kms_calls import list_root_keys
+
     data_dir = resolve_data_dir(data_dir_given)
     answers = _reach(data_dir, lambda: list_root_keys(data_dir))
     table = Table(title="Root keys", title_justify="left")
@@ -78,6 +79,11 @@ def rotate(
 
     An owner is checked as `keys owner` checks it: an active admin of the site named.
     """
+    from tenantry.cli.key_owners import check_owner
+    from tenantry.cli.kms_calls import kms_regions, rotate_root_key
+    from tenantry.cli.operator_calls import run_as_operator
+    from tenantry.cli.site_calls import OperatorCallFailed
+
     if (owner is None) != (site is None):
         err.print("[red]--owner and --site go together[/]: the owner is an account of a site")
         raise typer.Exit(2)
@@ -112,6 +118,10 @@ def rotate(
 @keys_app.command("rotate-data-key")
 def rotate_data_key(site: str, data_dir_given: DataDirOption = None) -> None:
     """Give a site a new data key and reseal all its data under it, online."""
+    from tenantry.cli.data_key_rotation import rotate_data_key as rotate_site_key
+    from tenantry.cli.operator_calls import run_as_operator
+    from tenantry.cli.site_calls import OperatorCallFailed
+
     data_dir = resolve_data_dir(data_dir_given)
     try:
         done = _reach(
@@ -141,6 +151,11 @@ def owner(
     When the owner's role changes or the account is deactivated or removed, kms rotates that
     key by itself.
     """
+    from tenantry.cli.key_owners import set_owner
+    from tenantry.cli.kms_calls import kms_regions
+    from tenantry.cli.operator_calls import run_as_operator
+    from tenantry.cli.site_calls import OperatorCallFailed
+
     data_dir = resolve_data_dir(data_dir_given)
     regions = _reach(data_dir, lambda: kms_regions(data_dir))
     if region not in regions:
@@ -168,6 +183,8 @@ def audit(
     data_dir_given: DataDirOption = None,
 ) -> None:
     """Show the key events each region's kms recorded (from its log), oldest first."""
+    from tenantry.cli.key_audit import audit_logs, details, events_by_time
+
     data_dir = resolve_data_dir(data_dir_given)
     logs = {name: path for name, path in audit_logs(data_dir, region).items() if path.is_file()}
     if not logs:
@@ -200,6 +217,9 @@ def byok(
     data_dir_given: DataDirOption = None,
 ) -> None:
     """Wrap a site's data keys under the customer's own AWS KMS key (BYOK), online."""
+    from tenantry.cli.byok import set_customer_key
+    from tenantry.cli.site_calls import OperatorCallFailed
+
     data_dir = resolve_data_dir(data_dir_given)
     if (aws_kms_key is None) != off:
         err.print("[red]give exactly one of --aws-kms-key ARN and --off[/]")
@@ -215,6 +235,8 @@ def byok(
 
 def _reach(data_dir: Path, call: Callable[[], T]) -> T:
     """Run a call to the cloud; a cloud that is not running ends the command with exit 2."""
+    from tenantry.cli.operator_calls import CLOUD_NOT_REACHABLE
+
     try:
         return call()
     except CLOUD_NOT_REACHABLE as exc:

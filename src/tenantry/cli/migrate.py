@@ -12,7 +12,14 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -111,7 +118,9 @@ def migrate_cloud(
 
     Targets already current are found first and skipped. Returns the outcome of every target
     that was looked at (a target never started after a failure has none). `on_outcome` sees
-    each as it arrives, for progress display.
+    each as it arrives, for progress display. SQLite files are migrated by threads of this
+    process (new ones are built at head and mostly wait on the disk; revisions still run one
+    at a time), PostgreSQL databases by worker processes.
     """
     if jobs < 1:
         raise ValueError("jobs must be at least 1")
@@ -140,9 +149,15 @@ def migrate_cloud(
             if not record(_migrate_one(topology, data_dir, target)):
                 break
         return outcomes
-    # Processes, not threads: Alembic keeps the running migration in module globals.
-    spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=spawn) as pool:
+    pool: Executor
+    if topology.uses_postgres:
+        # Processes, not threads: Alembic keeps the running migration in module globals.
+        pool = ProcessPoolExecutor(
+            max_workers=jobs, mp_context=multiprocessing.get_context("spawn")
+        )
+    else:
+        pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="migrate")
+    with pool:
         running: set[Future[Outcome]] = set()
         work = partial(_migrate_one, topology, data_dir)
         for outcome in _as_completed(pool, running, iter(pending), work, jobs):
@@ -151,7 +166,7 @@ def migrate_cloud(
 
 
 def _as_completed(
-    pool: ProcessPoolExecutor,
+    pool: Executor,
     running: set[Future[Outcome]],
     queue: Iterator[Target],
     work: Callable[[Target], Outcome],

@@ -181,6 +181,11 @@ class Supervisor:
                 self._write_pids()
                 self._on_event(f"{child.spec.name} restarted (restart {child.restarts})")
 
+    def seconds_to_next_restart(self) -> float | None:
+        """How long until the next dead child is due to start again; None if none is waiting."""
+        due = [child.restart_at for child in self.children if child.restart_at is not None]
+        return max(0.001, min(due) - self._clock()) if due else None
+
     def _died(self, child: Child, now: float) -> None:
         child.deaths = [at for at in child.deaths if now - at < DEATH_WINDOW_SECONDS] + [now]
         if len(child.deaths) >= MAX_DEATHS:

@@ -1,9 +1,10 @@
 """`tenantry up`: run a whole cloud on one machine, in the foreground, until Ctrl-C.
 
 It makes the keys and certificates the services need (once), binds every listening socket (the
-edges on the ports they had before), starts the global services and then the regional ones,
-waits for each to answer its health check, and publishes the edges in `cloud.json`. A process
-that dies is started again; only one that keeps dying stops the cloud, with its log's last lines.
+edges on the ports they had before), starts every process at once (a call to a process still
+starting waits in its socket's backlog), waits for each to answer its health check, and
+publishes the edges in `cloud.json`. A process that dies is started again; only one that keeps
+dying stops the cloud, with its log's last lines.
 """
 
 from __future__ import annotations
@@ -11,15 +12,18 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import select
 import shutil
 import signal
 import socket
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 
 import httpx
+import orjson
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -56,11 +60,13 @@ from tenantry.cli.processes import (
     stop_leftovers,
 )
 from tenantry.platform import service_keys, tls
-from tenantry.platform.directory import GLOBAL
 from tenantry.platform.topology import Topology, TopologyError, load_topology
 
 HEALTH_DEADLINE_SECONDS = 60.0
 POLL_SECONDS = 0.2
+"""How often `up` looks at its children while they start."""
+IDLE_CHECK_SECONDS = 5.0
+"""Once the cloud is up, `up` rests until a child exits or a signal comes; and at most this."""
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 out = Console(highlight=False)
@@ -107,6 +113,32 @@ class StopRequest:
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def signal_wakeups() -> Iterator[Callable[[float], None]]:
+    """For the block, a `rest(seconds)` that returns early when any signal arrives (a child
+    exiting, or a stop signal), so a resting `up` spends no CPU and still answers at once."""
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    previous_child = signal.signal(signal.SIGCHLD, lambda _signum, _frame: None)
+    previous_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+
+    def rest(seconds: float) -> None:
+        ready, _, _ = select.select([reader], [], [], seconds)
+        if ready:
+            with contextlib.suppress(BlockingIOError):
+                while reader.recv(512):
+                    pass
+
+    try:
+        yield rest
+    finally:
+        signal.set_wakeup_fd(previous_fd)
+        signal.signal(signal.SIGCHLD, previous_child)
+        reader.close()
+        writer.close()
 
 
 def run_up(data_dir: Path, config: Path | None, layout: Layout = Layout.REGIONS) -> int:
@@ -163,13 +195,48 @@ def _run_locked(
         out.print(f"Stopped processes an earlier `up` left running: {', '.join(leftovers)}")
     dirs.cloud_file.unlink(missing_ok=True)
     topology_file = _record_topology(dirs, config)
-    _migrate(dirs, topology)
+    in_child_process(lambda: _migrate(dirs, topology))
     sockets = _bind(dirs, topology)
     try:
         return _serve(dirs, plan_processes(topology, layout), topology_file, sockets, stop)
     finally:
         for sock in sockets.values():
             sock.close()
+
+
+def in_child_process(work: Callable[[], None]) -> None:
+    """Do `work` in a forked child and wait for it; an UpFailed (or any error) it raises is
+    raised here.
+
+    Migrating loads Alembic and every revision, tens of MiB that `up` would otherwise hold
+    for as long as the cloud runs; a child gives them back when it exits.
+    """
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report the outcome through the pipe, then leave at once
+        os.close(reader)
+        outcome: dict[str, str] = {}
+        try:
+            work()
+        except UpFailed as exc:
+            outcome = {"message": exc.message, "detail": exc.detail}
+        except BaseException as exc:  # anything else must reach the parent too, as a message
+            outcome = {"message": f"database set-up failed: {type(exc).__name__}: {exc}"}
+        finally:
+            with os.fdopen(writer, "wb") as pipe:
+                pipe.write(orjson.dumps(outcome))
+            sys.stdout.flush()  # os._exit skips it, and what the child printed must show
+            sys.stderr.flush()
+            os._exit(1 if outcome else 0)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        reported = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    outcome = orjson.loads(reported) if reported else {}
+    if outcome:
+        raise UpFailed(outcome["message"], outcome.get("detail", ""))
+    if status != 0:
+        raise UpFailed(f"database set-up failed: its process ended with status {status}")
 
 
 def _bind(dirs: DataDir, topology: Topology) -> dict[Place, socket.socket]:
@@ -213,19 +280,21 @@ def _serve(
             Progress(*columns, console=out, transient=True) as progress,
         ):
             bar = progress.add_task("start", total=len(processes))
-            for phase in _phases(processes):
-                if stop.requested:
-                    return 0
-                started = [supervisor.start(spec) for spec in phase]
-                if not _wait_healthy(
-                    http, supervisor, started, urls, stop, lambda: progress.advance(bar)
-                ):
-                    return 0
+            # All at once: every listening socket is bound already, so a regional service that
+            # calls a global one before it serves waits in that socket's backlog, not in vain.
+            if stop.requested:
+                return 0
+            started = [supervisor.start(spec) for spec in processes]
+            if not _wait_healthy(
+                http, supervisor, started, urls, stop, lambda: progress.advance(bar)
+            ):
+                return 0
         write_json_atomic(dirs.cloud_file, cloud_document(listeners, ca))
         _print_ready(dirs, listeners, ca)
-        while not stop.requested:
-            supervisor.check()
-            time.sleep(POLL_SECONDS)
+        with signal_wakeups() as rest:
+            while not stop.requested:
+                supervisor.check()
+                rest(supervisor.seconds_to_next_restart() or IDLE_CHECK_SECONDS)
         out.print("Stopping...")
         return 0
     except CrashLoop as exc:
@@ -254,9 +323,7 @@ def _migrate(dirs: DataDir, topology: Topology) -> None:
         created = create_databases(topology)
         if created:
             out.print(f"Created PostgreSQL databases: {', '.join(created)}")
-        # SQLite files migrate in a few milliseconds each: worker processes would cost more.
-        jobs = DEFAULT_JOBS if topology.uses_postgres else 1
-        outcomes = migrate_with_progress(topology, dirs.root, out, jobs=jobs)
+        outcomes = migrate_with_progress(topology, dirs.root, out, jobs=DEFAULT_JOBS)
     except MigrationFailed as exc:
         raise UpFailed(f"database set-up failed: {exc}") from None
     failed = [o for o in outcomes if o.error is not None]
@@ -277,12 +344,6 @@ def _prepare_credentials(dirs: DataDir, processes: list[ProcessSpec]) -> Path:
     return ca
 
 
-def _phases(processes: list[ProcessSpec]) -> list[list[ProcessSpec]]:
-    """Global services first: the regional ones call them as they start serving."""
-    global_ones = [p for p in processes if p.region == GLOBAL]
-    return [global_ones, [p for p in processes if p.region != GLOBAL]]
-
-
 def _wait_healthy(
     http: httpx.Client,
     supervisor: Supervisor,
@@ -294,7 +355,9 @@ def _wait_healthy(
     """Wait until every service of every child answers its health check; False if a stop
     signal came first. A child that dies meanwhile is restarted as at any other time.
 
-    `on_healthy` is called once for each child as it first answers.
+    `on_healthy` is called once for each child as it first answers. The deadline runs from
+    the last child that answered: all start at once and share the machine's cores, so on a
+    busy machine the last may take long, but a start that makes no progress still ends.
     """
     pending = list(children)
     deadline = time.monotonic() + HEALTH_DEADLINE_SECONDS
@@ -308,14 +371,16 @@ def _wait_healthy(
                 health.is_healthy(http, urls[place]) for place in child.spec.places
             ):
                 on_healthy()
+                deadline = time.monotonic() + HEALTH_DEADLINE_SECONDS
             else:
                 waiting.append(child)
         pending = waiting
         if pending and time.monotonic() > deadline:
             names = ", ".join(c.spec.name for c in pending)
             raise UpFailed(
-                f"no answer to GET /_health within {HEALTH_DEADLINE_SECONDS:.0f} s from: "
-                f"{names}; stopping the others. Last lines of their logs:",
+                f"no answer to GET /_health within {HEALTH_DEADLINE_SECONDS:.0f} s (of the start, "
+                f"or of the last process that answered) from: {names}; stopping the others. "
+                "Last lines of their logs:",
                 "\n".join(f"--- {c.log_path}\n{c.log_tail()}" for c in pending),
             )
         if pending:

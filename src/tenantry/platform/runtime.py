@@ -13,10 +13,8 @@ from pathlib import Path
 
 from tenantry.platform.directory import ServiceDirectory
 from tenantry.platform.keyrepo_directory import DirectoryKeyRepository
-from tenantry.platform.keyrepo_http import HttpKeyRepository
 from tenantry.platform.policy import Policy, load_policy
 from tenantry.platform.replay import ReplayCache
-from tenantry.platform.replay_redis import RedisReplayCache
 from tenantry.platform.replay_sqlite import SqliteReplayCache
 from tenantry.platform.service_keys import KeyRepository, ServiceKey, load_service_key
 from tenantry.platform.tenant_context import TenantContextVerifier
@@ -38,6 +36,8 @@ def key_repository_for(service: str, data_dir: Path, ca_file: Path) -> KeyReposi
     """
     url = os.environ.get(KEY_REPOSITORY_URL_ENV)
     if url and service != KEY_SERVER:
+        from tenantry.platform.keyrepo_http import HttpKeyRepository  # httpx: fleets only
+
         return HttpKeyRepository(url, ca_file)
     return DirectoryKeyRepository(data_dir / "keys" / "public")
 
@@ -46,6 +46,8 @@ def replay_cache_for(data_dir: Path, service: str) -> ReplayCache:
     """The jti store every process of `service` shares: Redis if configured, else one file."""
     redis_url = os.environ.get(REDIS_URL_ENV)
     if redis_url:
+        from tenantry.platform.replay_redis import RedisReplayCache  # redis: when configured
+
         return RedisReplayCache(redis_url, prefix=f"tenantry:jti:{service}:")
     return SqliteReplayCache(data_dir / "services" / service / "replay.sqlite")
 

@@ -6,9 +6,12 @@ hands them to its processes), so no port is ever free for another program to tak
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
@@ -47,4 +50,36 @@ def serve(
         # uvicorn's own context would allow non-forward-secret suites; ours does not.
         ssl_context_factory=lambda _config, _default: server_ssl_context(cert, key),
     )
-    uvicorn.Server(config).run(sockets=list(sockets))
+    RestingServer(config).run(sockets=list(sockets))
+
+
+class RestingServer(uvicorn.Server):
+    """uvicorn's server, resting between stop signals instead of waking ten times a second.
+
+    uvicorn's own main loop wakes every 0.1 s to refresh its date header and look for a stop
+    request; with no date header sent, there is nothing to refresh, so this one sleeps until a
+    stop signal arrives (checking at least once a second, in case the signal came in between).
+    """
+
+    STOP_CHECK_SECONDS = 1.0
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._stop: asyncio.Event | None = None
+        self._event_loop: asyncio.AbstractEventLoop | None = None
+
+    async def main_loop(self) -> None:
+        """Rest until told to stop."""
+        self._event_loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self.server_state.default_headers = list(self.config.encoded_headers)
+        while not self.should_exit:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.STOP_CHECK_SECONDS)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """Record the stop (as uvicorn does) and end the rest at once."""
+        super().handle_exit(sig, frame)
+        loop, stop = self._event_loop, self._stop
+        if loop is not None and stop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(stop.set)

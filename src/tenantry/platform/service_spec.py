@@ -6,7 +6,8 @@ databases it keeps and how they are built, its routes (for the policy check), ho
 and which settings only its processes may see.
 
 A spec refers to the service's app and routers through functions that import them when called,
-so reading the registry does not load every service's code into every process.
+so reading the registry does not load every service's code into every process; nor does it load
+the web framework or the server, so `up`, which only reads it, stays small.
 """
 
 from __future__ import annotations
@@ -15,19 +16,20 @@ import inspect
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter
-from fastapi.routing import APIRoute, iter_route_contexts
-from starlette.routing import BaseRoute
-
-from tenantry.platform.asgi import ASGIApp
-from tenantry.platform.guarded_http import HttpGuards
 from tenantry.platform.policy import normalise_pattern
-from tenantry.platform.runtime import ServiceRuntime
-from tenantry.platform.storage.migrations import ServiceSchema
 
-RouterBuilder = Callable[..., APIRouter]
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+    from starlette.routing import BaseRoute
+
+    from tenantry.platform.asgi import ASGIApp
+    from tenantry.platform.guarded_http import HttpGuards
+    from tenantry.platform.runtime import ServiceRuntime
+    from tenantry.platform.storage.migrations import ServiceSchema
+
+RouterBuilder = Callable[..., "APIRouter"]
 Route = tuple[str, str]
 """A route a service serves: METHOD and its path pattern, `{param}`s renamed to `{}`."""
 Forward = tuple[str, str, str]
@@ -67,6 +69,8 @@ def _no_forwards() -> Iterable[Forward]:
 
 
 def _internal_guards(_runtime: ServiceRuntime) -> HttpGuards:
+    from tenantry.platform.guarded_http import HttpGuards
+
     return HttpGuards()
 
 
@@ -128,6 +132,8 @@ def served_routes(app: object) -> set[Route]:
 def _routes_of(routes: Sequence[BaseRoute]) -> set[Route]:
     """The API routes among `routes`, included routers' routes with their prefixes (not the
     platform's endpoints, not the OpenAPI document)."""
+    from fastapi.routing import APIRoute, iter_route_contexts
+
     return {
         (method, normalise_pattern(context.path))
         for context in iter_route_contexts(routes)

@@ -14,8 +14,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import pycountry
-
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 # Short enough that `<prefix>_owner_<service>` stays within PostgreSQL's 63-byte names.
@@ -108,6 +106,8 @@ class Topology:
         users, or a code that is no ISO 3166-1 country, raise PlacementError: guessing a region
         would put the site's data somewhere nobody chose.
         """
+        import pycountry  # its tables load only where sites are placed (tcs)
+
         unknown = sorted(
             country
             for country in users_by_country

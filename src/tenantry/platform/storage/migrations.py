@@ -6,6 +6,10 @@ apply the revisions with `upgrade()` on a connection they have already opened in
 so a shard either reaches the head revision or stays exactly as it was. Revisions are written by
 hand (or drafted with Alembic's autogenerate and then reviewed); a test compares the head schema
 with the models so the two cannot drift.
+
+A service declares its head revision too (`head_revision`; a test checks it against Alembic's
+own reading of the revisions), so a serving process, which only checks that its databases are
+current, never loads Alembic: only migrating does.
 """
 
 from __future__ import annotations
@@ -15,16 +19,14 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, MetaData
+from sqlalchemy import Connection, MetaData, column, inspect, select, table
 
 _CONNECTION = "connection"
 # Alembic keeps the migration under way in module globals: one at a time per process.
 _ALEMBIC = threading.Lock()
 _VERSION_SCHEMA = "version_table_schema"
+VERSION_TABLE = "alembic_version"
+"""Where Alembic records a database's revision (its default name)."""
 
 
 class SchemaNotCurrentError(RuntimeError):
@@ -38,20 +40,38 @@ class ServiceSchema:
     service: str
     metadata: MetaData
     migrations: Path
+    head_revision: str | None = None
+    """The last revision in `migrations`, as declared: the models are that revision's schema.
+    None to have Alembic read the head (and build every database by its revisions)."""
 
     @cached_property
     def head(self) -> str:
         """The revision the code expects every database of this service to be at."""
-        head = ScriptDirectory(str(self.migrations)).get_current_head()
-        if head is None:
-            raise ValueError(f"{self.migrations} holds no revisions")
-        return head
+        return self.head_revision or revisions_head(self.migrations)
+
+
+def revisions_head(migrations: Path) -> str:
+    """The head revision of a directory of revisions, as Alembic reads it."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory(str(migrations)).get_current_head()
+    if head is None:
+        raise ValueError(f"{migrations} holds no revisions")
+    return head
 
 
 def current_revision(connection: Connection, version_schema: str | None = None) -> str | None:
-    """The revision a database is at (None when no revision was ever applied)."""
-    context = MigrationContext.configure(connection, opts={_VERSION_SCHEMA: version_schema})
-    return context.get_current_revision()
+    """The revision a database is at (None when no revision was ever applied).
+
+    Read from Alembic's version table with one query (the revisions are linear: one row).
+    """
+    if not inspect(connection).has_table(VERSION_TABLE, schema=version_schema):
+        return None
+    versions = table(VERSION_TABLE, column("version_num"), schema=version_schema)
+    found = connection.execute(select(versions.c.version_num)).scalars().all()
+    if len(found) > 1:
+        raise SchemaNotCurrentError(f"the database has several revisions at once: {found}")
+    return str(found[0]) if found else None
 
 
 def upgrade(
@@ -63,12 +83,35 @@ def upgrade(
     None on SQLite). The caller owns the transaction, so a failing revision leaves nothing
     behind once the caller rolls back.
     """
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(schema.migrations))
     config.attributes[_CONNECTION] = connection
     config.attributes[_VERSION_SCHEMA] = version_schema
     with _ALEMBIC:
         command.upgrade(config, "head")
+
+
+def fresh_at_head(connection: Connection, schema: ServiceSchema) -> bool:
+    """True when the database holds no table yet and the schema's models are its head revision
+    (it declares `head_revision`, which a test holds true): `create_at_head` may build it."""
+    return schema.head_revision is not None and not inspect(connection).get_table_names()
+
+
+def create_at_head(connection: Connection, schema: ServiceSchema) -> None:
+    """Build a new, empty database's tables straight at the head revision, and record it.
+
+    The same schema the revisions build (a test holds them equal), at a fraction of the cost:
+    one CREATE per table instead of every revision in turn. Inside the caller's transaction.
+    """
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    schema.metadata.create_all(connection)
+    context = MigrationContext.configure(connection)
+    context.stamp(ScriptDirectory(str(schema.migrations)), schema.head)
 
 
 def run_revisions(metadata: MetaData) -> None:

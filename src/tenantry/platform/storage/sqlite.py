@@ -16,7 +16,13 @@ from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
 from tenantry.platform.storage.backend import GLOBAL_SHARD, check_name
-from tenantry.platform.storage.migrations import ServiceSchema, current_revision, upgrade
+from tenantry.platform.storage.migrations import (
+    ServiceSchema,
+    create_at_head,
+    current_revision,
+    fresh_at_head,
+    upgrade,
+)
 
 SYNCHRONOUS_ENV = "TENANTRY_SQLITE_SYNCHRONOUS"
 """`full` (the default) or `normal`: see `_pragmas`. Only a throwaway cloud should say `normal`."""
@@ -50,14 +56,20 @@ class SqliteBackend:
         return self.engine(schema.service, shard)
 
     def migrate(self, schema: ServiceSchema, shard: str) -> None:
-        """Apply the missing revisions in one write transaction (BEGIN IMMEDIATE).
+        """Apply the missing revisions in one write transaction (BEGIN IMMEDIATE); a new,
+        empty file of a schema whose models are its head gets that schema at once instead.
 
         Two processes opening the same file at once take turns: the second finds it current.
         """
         engine = self._migration_engine(self._create(schema.service, shard))
         try:
             with engine.begin() as connection:
-                if current_revision(connection) != schema.head:
+                found = current_revision(connection)
+                if found == schema.head:
+                    return
+                if found is None and fresh_at_head(connection, schema):
+                    create_at_head(connection, schema)
+                else:
                     upgrade(connection, schema)
         finally:
             engine.dispose()

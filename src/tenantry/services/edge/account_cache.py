@@ -24,7 +24,7 @@ from typing import Any
 from tenantry.platform.client import ServiceClient
 from tenantry.platform.context import TenantContext
 from tenantry.platform.errors import ApiError
-from tenantry.services.edge.change_feeds import FeedFollower
+from tenantry.services.edge.change_feeds import FEED_ATTEMPT_SECONDS, FeedFollower
 
 TTL_SECONDS = 60.0
 MAX_ACCOUNTS = 200_000
@@ -148,7 +148,11 @@ class AccountCache:
         """What follows identity's account feed for this cache, evicting the accounts changed."""
         return FeedFollower(
             lambda query: self._client.call(
-                "identity", "GET", "/internal/identity/account-changes", query=query
+                "identity",
+                "GET",
+                "/internal/identity/account-changes",
+                query=query,
+                attempt_seconds=FEED_ATTEMPT_SECONDS,
             ),
             lambda change: self.evict(str(change["cloud_id"]), str(change["account_id"])),
             self.clear,

@@ -18,7 +18,11 @@ from typing import Any
 from tenantry.platform.background import BackgroundLoop
 from tenantry.platform.client import ServiceResponse
 
-FEED_WAIT_SECONDS = 8
+FEED_WAIT_SECONDS = 25
+"""How long one long poll waits for a change (a change ends it at once): at rest, each feed
+costs a request this often, and no more."""
+FEED_ATTEMPT_SECONDS = FEED_WAIT_SECONDS + 5
+"""How long a feed read may take before it counts as lost: the wait, and time to answer."""
 FIRST_RETRY_SECONDS = 0.5
 MAX_RETRY_SECONDS = 2.0
 """A lost feed is tried again at least this often: while it is lost, caches refill unwatched."""

@@ -7,11 +7,14 @@ the edge makes, for the policy check to compare with the allowlist.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from tenantry.platform.asgi import ASGIApp
-from tenantry.platform.guarded_http import HttpGuards
-from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.service_spec import Forward, Placement, ServiceSpec
+
+if TYPE_CHECKING:
+    from tenantry.platform.asgi import ASGIApp
+    from tenantry.platform.guarded_http import HttpGuards
+    from tenantry.platform.runtime import ServiceRuntime
 
 
 def _create_app(runtime: ServiceRuntime) -> ASGIApp:

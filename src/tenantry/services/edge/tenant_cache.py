@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from tenantry.platform.client import ServiceClient
 from tenantry.platform.context import TenantContext
 from tenantry.platform.errors import ApiError
-from tenantry.services.edge.change_feeds import FeedFollower
+from tenantry.services.edge.change_feeds import FEED_ATTEMPT_SECONDS, FeedFollower
 
 POSITIVE_TTL_SECONDS = 60.0
 NEGATIVE_TTL_SECONDS = 2.0
@@ -143,7 +143,13 @@ class TenantCache:
     def follower(self) -> FeedFollower:
         """What follows tcs's change feed for this cache, evicting the sites that changed."""
         return FeedFollower(
-            lambda query: self._client.call("tcs", "GET", "/internal/tcs/changes", query=query),
+            lambda query: self._client.call(
+                "tcs",
+                "GET",
+                "/internal/tcs/changes",
+                query=query,
+                attempt_seconds=FEED_ATTEMPT_SECONDS,
+            ),
             lambda change: self.evict(str(change["site"])),
             self.clear,
         )

@@ -7,7 +7,8 @@ identity process then posts each notice to its region's kms
 (`POST /internal/kms/owners/changed`) and deletes it once kms answers 2xx. A notice that fails
 is retried with a growing pause (at most `MAX_BACKOFF_SECONDS`) for as long as it takes, across
 restarts too, since it lives in the database. kms treats a repeated notice as a no-op, so
-delivering one twice does no harm.
+delivering one twice does no harm. While nothing is due the loop rests: the change that records
+notices wakes it, and a notice waiting out its back-off wakes it when it falls due.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import structlog
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
-from tenantry.platform.background import BackgroundLoop
+from tenantry.platform.background import BackgroundLoop, Idle
 from tenantry.platform.client import ServiceClient
 from tenantry.platform.errors import ApiError
 from tenantry.platform.storage.backend import GLOBAL_SHARD
@@ -31,6 +32,9 @@ from tenantry.services.identity.models import KmsNotice
 Change = Literal["role_changed", "deactivated", "removed"]
 
 POLL_SECONDS = 2.0
+"""The pause after a pass that tried notices."""
+IDLE_POLL_SECONDS = 60.0
+"""The longest rest of a loop that knows of no notice due."""
 FIRST_BACKOFF_SECONDS = 0.5
 MAX_BACKOFF_SECONDS = 30.0
 BATCH = 100
@@ -57,8 +61,10 @@ class KmsNotices:
         self._client = client
         self._regions = tuple(regions)
         self._clock = clock
-        self.loop = BackgroundLoop("kms-notices", self.deliver_due, POLL_SECONDS)
-        """Delivers due notices every POLL_SECONDS, or at once when woken."""
+        self.loop = BackgroundLoop(
+            "kms-notices", self.deliver_due, POLL_SECONDS, idle_pause_seconds=IDLE_POLL_SECONDS
+        )
+        """Delivers due notices at once when woken, and retries them as they fall due."""
 
     def record(
         self, session: TenantSession, account_id: str, change: Change, role: str | None = None
@@ -85,13 +91,16 @@ class KmsNotices:
         """Deliver now rather than at the next poll (call after a change committed)."""
         self.loop.wake()
 
-    async def deliver_due(self) -> int:
-        """Post every notice whose time has come, oldest first; how many were delivered.
+    async def deliver_due(self) -> int | Idle:
+        """Post every notice whose time has come, oldest first; how many were delivered, or
+        `Idle` (with the seconds until the soonest notice falls due) if none was due.
 
         Once a region's notice fails, that region's later notices wait for the next pass, so
         each kms hears of changes in the order they were made.
         """
-        due = await asyncio.to_thread(self._due)
+        due, soonest = await asyncio.to_thread(self._due)
+        if not due:
+            return Idle(None if soonest is None else soonest - self._clock())
         failed_regions: set[str] = set()
         delivered = 0
         for notice in due:
@@ -134,13 +143,14 @@ class KmsNotices:
     def _engine(self) -> Any:
         return self._databases.engine_for(GLOBAL_SHARD)
 
-    def _due(self) -> list[Any]:
+    def _due(self) -> tuple[list[Any], float | None]:
+        """The notices due now (oldest first), and when the soonest of all falls due."""
         with self._engine().connect() as connection:
-            return list(
-                connection.execute(
-                    _PENDING.where(KmsNotice.next_attempt_at <= self._clock()).limit(BATCH)
-                ).all()
-            )
+            due = connection.execute(
+                _PENDING.where(KmsNotice.next_attempt_at <= self._clock()).limit(BATCH)
+            ).all()
+            soonest = None if due else connection.execute(_SOONEST).scalar_one()
+        return list(due), soonest
 
     def _delivered(self, notice: Any) -> None:
         with self._engine().begin() as connection:
@@ -166,6 +176,7 @@ class KmsNotices:
         )
 
 
+_SOONEST = select(func.min(KmsNotice.next_attempt_at))
 _PENDING = select(
     KmsNotice.notice_id,
     KmsNotice.region,

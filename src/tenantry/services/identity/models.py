@@ -91,5 +91,7 @@ class KmsNotice(IdentityBase):
     next_attempt_at: Mapped[float] = mapped_column(Float)
 
 
-SCHEMA = ServiceSchema("identity", IdentityBase.metadata, Path(__file__).with_name("migrations"))
+SCHEMA = ServiceSchema(
+    "identity", IdentityBase.metadata, Path(__file__).with_name("migrations"), head_revision="0004"
+)
 """identity's tables on the global database, built by its revisions."""

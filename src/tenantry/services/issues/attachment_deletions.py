@@ -5,7 +5,9 @@ issue's media collection (`record`). Once the transaction commits, the collectio
 in media at once (`carry_out`), with each call to media bounded so a stuck media cannot hold
 the request; on success the row goes. A row that is left (media down, frozen, or refusing) is
 retried by a loop in the issues process with a growing pause (at most `MAX_BACKOFF_SECONDS`)
-for as long as it takes, across restarts too, since it lives in the database. Media treats the
+for as long as it takes, across restarts too, since it lives in the database. The loop rests
+while nothing is due: a deletion left for it wakes it, and it sleeps until the next retry falls
+due (or `IDLE_POLL_SECONDS`, for rows another process of the region left). Media treats the
 delete of a collection that is already empty (or answers 404 for one it does not know) as
 done, so a repeated delete does no harm.
 
@@ -29,7 +31,7 @@ from sqlalchemy import Engine, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from tenantry.platform.background import BackgroundLoop
+from tenantry.platform.background import BackgroundLoop, Idle
 from tenantry.platform.context import (
     TenantContext,
     UserContext,
@@ -46,6 +48,9 @@ from tenantry.services.issues.models import AttachmentDeletion, attachment_clean
 ATTEMPT_SECONDS = 2.0
 """How long each call to media may take, so a stuck media cannot hold a DELETE request."""
 POLL_SECONDS = 1.0
+"""The pause after a pass that tried deletions."""
+IDLE_POLL_SECONDS = 60.0
+"""The longest rest of a loop that knows of nothing due."""
 FIRST_BACKOFF_SECONDS = 0.5
 MAX_BACKOFF_SECONDS = 30.0
 NOTE_GRACE_SECONDS = 60.0
@@ -78,6 +83,16 @@ class Noted:
     noted_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class _Pass:
+    """What one pass over a tenant's deletions did: how many were done, whether any was tried,
+    and when the soonest one not tried falls due."""
+
+    done: int
+    tried: bool
+    next_due: float | None
+
+
 class AttachmentDeletions:
     """The outbox of media collections to delete, and the loop that empties it."""
 
@@ -96,8 +111,13 @@ class AttachmentDeletions:
         self._region = region
         self._shards = tuple(shards)
         self._clock = clock
-        self.loop = BackgroundLoop("attachment-deletions", self.deliver_due, POLL_SECONDS)
-        """Retries due deletions every POLL_SECONDS."""
+        self.loop = BackgroundLoop(
+            "attachment-deletions",
+            self.deliver_due,
+            POLL_SECONDS,
+            idle_pause_seconds=IDLE_POLL_SECONDS,
+        )
+        """Retries due deletions: woken by a deletion left for it, resting while none is due."""
 
     # In the deleting request, in this order: prepare, record (same transaction), carry_out.
 
@@ -136,6 +156,7 @@ class AttachmentDeletions:
                 self._failed(collection, 0)
                 tenant = require_tenant()
                 self._note(tenant.shard, tenant.cloud_id, tenant.site)
+                self.loop.wake()
         except SQLAlchemyError as error:
             log.warning(
                 "attachment_deletion_unrecorded",
@@ -146,22 +167,35 @@ class AttachmentDeletions:
 
     # The loop.
 
-    async def deliver_due(self) -> int:
-        """Try every deletion whose time has come, on every shard; how many were done."""
+    async def deliver_due(self) -> int | Idle:
+        """Try every deletion whose time has come, on every shard; how many were done, or
+        `Idle` (with the seconds until the next retry falls due) if none was due."""
         done = 0
+        tried = False
+        next_due: float | None = None
         for shard in self._shards:
             noted = await asyncio.to_thread(self._noted, shard)
             for tenant in noted:
                 try:
-                    done += await self._tenant(shard, tenant)
+                    outcome = await self._tenant(shard, tenant)
                 except (ApiError, OSError) as error:  # tcs could not say: try next time
+                    tried = True
                     log.warning(
                         "attachment_deletions_postponed",
                         shard=shard,
                         tenant=tenant.cloud_id,
                         reason=getattr(error, "code", type(error).__name__),
                     )
-        return done
+                    continue
+                done += outcome.done
+                tried = tried or outcome.tried
+                if outcome.next_due is not None:
+                    next_due = (
+                        outcome.next_due if next_due is None else min(next_due, outcome.next_due)
+                    )
+        if tried:
+            return done
+        return Idle(None if next_due is None else next_due - self._clock())
 
     def pending(self, shard: str, cloud_id: str) -> list[dict[str, Any]]:
         """A tenant's deletions not yet done on `shard`, oldest first (operators and tests)."""
@@ -172,24 +206,24 @@ class AttachmentDeletions:
             rows = session.rows(_ALL.limit(BATCH)).all()
         return [row._asdict() for row in rows]
 
-    async def _tenant(self, shard: str, noted: Noted) -> int:
+    async def _tenant(self, shard: str, noted: Noted) -> _Pass:
         """Try a tenant's due deletions on `shard`, acting as that tenant."""
         local = self._local(shard, noted.cloud_id, noted.site)
         with tenant_scope(local):
-            due, left = await asyncio.to_thread(self._due)
+            due, left, next_due = await asyncio.to_thread(self._due)
         if left == 0:
             if noted.noted_at < self._clock() - NOTE_GRACE_SECONDS:
                 await asyncio.to_thread(self._forget, shard, noted)
-            return 0
+            return _Pass(0, False, None)
         if not due:
-            return 0
+            return _Pass(0, False, next_due)
         found = await self._tenants.by_site(noted.site)
         if found is None or found[0].cloud_id != noted.cloud_id or found[0].status == "deleted":
             with tenant_scope(local):
                 await asyncio.to_thread(self._drop_all)
             await asyncio.to_thread(self._forget, shard, noted)
             log.info("attachment_deletions_dropped", tenant=noted.cloud_id, rows=left)
-            return 0
+            return _Pass(0, True, None)
         tenant, token = found
         done = 0
         for collection, attempts in due:
@@ -205,7 +239,7 @@ class AttachmentDeletions:
                     done += 1
                 else:
                     await asyncio.to_thread(self._failed, collection, attempts)
-        return done
+        return _Pass(done, True, None)
 
     async def _attempt(self, collection: str, user: UserContext | None) -> bool:
         """Ask media (as the current tenant) to delete `collection`; whether it is gone."""
@@ -230,12 +264,13 @@ class AttachmentDeletions:
             cloud_id=cloud_id, site=site, region=self._region, shard=shard, status="active"
         )
 
-    def _due(self) -> tuple[list[tuple[str, int]], int]:
-        """The current tenant's due deletions (oldest first), and how many it has at all."""
+    def _due(self) -> tuple[list[tuple[str, int]], int, float | None]:
+        """The current tenant's due deletions (oldest first), how many it has at all, and when
+        the soonest of them falls due."""
         with self._databases.session() as session:
-            left = session.rows(_COUNT).scalar_one()
+            left, soonest = tuple(session.rows(_COUNT).one())
             due = session.rows(_DUE, {"now": self._clock()}).all()
-        return [(row.collection, row.attempts) for row in due], int(left)
+        return [(row.collection, row.attempts) for row in due], int(left), soonest
 
     def _done(self, collection: str) -> None:
         with self._databases.session() as session:
@@ -301,7 +336,9 @@ _ALL = select(
     AttachmentDeletion.attempts,
     AttachmentDeletion.next_attempt_at,
 ).order_by(AttachmentDeletion.created_at, AttachmentDeletion.collection)
-_COUNT = select(func.count()).select_from(AttachmentDeletion)
+_COUNT = select(func.count(), func.min(AttachmentDeletion.next_attempt_at)).select_from(
+    AttachmentDeletion
+)
 _DUE = (
     select(AttachmentDeletion.collection, AttachmentDeletion.attempts)
     .where(AttachmentDeletion.next_attempt_at <= bindparam("now"))

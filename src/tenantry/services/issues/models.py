@@ -148,5 +148,7 @@ loop learns here whom to name (and which site to ask tcs about). Holds no tenant
 """
 
 
-SCHEMA = ServiceSchema("issues", IssuesBase.metadata, Path(__file__).with_name("migrations"))
+SCHEMA = ServiceSchema(
+    "issues", IssuesBase.metadata, Path(__file__).with_name("migrations"), head_revision="0002"
+)
 """The issues service's tables on every shard, built by its revisions."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter, FastAPI
 
 from tenantry.platform.app import create_service_app
@@ -15,7 +17,7 @@ from tenantry.services.kms.byok_routes import build_byok_router
 from tenantry.services.kms.customer_keys import CustomerKeys
 from tenantry.services.kms.data_key_store import DataKeyStore
 from tenantry.services.kms.key_availability import tcs_teller
-from tenantry.services.kms.key_watch import CustomerKeyWatch, check_interval
+from tenantry.services.kms.key_watch import IDLE_CHECK_SECONDS, CustomerKeyWatch, check_interval
 from tenantry.services.kms.keyring import create_root_key, key_provider
 from tenantry.services.kms.models import SCHEMA
 from tenantry.services.kms.owner_routes import build_owner_router
@@ -32,22 +34,32 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     databases = Databases(SCHEMA, storage_backend(runtime.topology, runtime.data_dir))
     shards = [shard.name for shard in runtime.topology.regions[runtime.region].shards]
     provider = key_provider(runtime)
-    router = build_kms_router(databases, provider, runtime.region, shards)
     # Retries are left to the watch itself: it tells tcs again on its next round.
     client = ServiceClient(runtime.signer, runtime.directory, retries=0)
     watch = CustomerKeyWatch(
         CustomerKeys(databases), KeyProviders(provider), runtime.region, tcs_teller(client)
     )
-    loop = BackgroundLoop("customer-key-watch", watch.check_once, check_interval())
+    loop = BackgroundLoop(
+        "customer-key-watch",
+        watch.check_once,
+        check_interval(),
+        idle_pause_seconds=IDLE_CHECK_SECONDS,
+    )
+    router = build_kms_router(databases, provider, runtime.region, shards, loop.wake)
     return create_service_app(
         runtime, [router], loops=[loop], clients=[client], databases=[databases]
     )
 
 
 def build_kms_router(
-    databases: Databases, provider: KeyProvider, region: str, shards: list[str]
+    databases: Databases,
+    provider: KeyProvider,
+    region: str,
+    shards: list[str],
+    on_customer_keys_changed: Callable[[], None] = lambda: None,
 ) -> APIRouter:
-    """The kms routes of `region`, its first root key made if it has none yet."""
+    """The kms routes of `region`, its first root key made if it has none yet;
+    `on_customer_keys_changed` hears of every tenant switched to or from its own key."""
     roots = RootKeys(databases)
     roots.ensure_first(region, lambda name: create_root_key(provider, name))
     # Data keys are wrapped by the root key, or by a tenant's own AWS KMS key (BYOK).
@@ -55,6 +67,7 @@ def build_kms_router(
     rotation = RootRotation(roots, keys, provider)
     router = APIRouter()
     router.include_router(build_router(keys, roots, rotation))
-    router.include_router(build_byok_router(Byok(keys, roots, keys.provider)))
+    byok = Byok(keys, roots, keys.provider, on_customer_keys_changed)
+    router.include_router(build_byok_router(byok))
     router.include_router(build_owner_router(KeyOwners(databases, roots, rotation, region)))
     return router

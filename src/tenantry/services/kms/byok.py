@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import structlog
 
@@ -76,10 +76,18 @@ def customer_key_errors(key_ref: str) -> Iterator[None]:
 class Byok:
     """Switches the tenant of the running context between the root key and its own key."""
 
-    def __init__(self, keys: DataKeyStore, roots: RootKeys, provider: KeyProvider) -> None:
+    def __init__(
+        self,
+        keys: DataKeyStore,
+        roots: RootKeys,
+        provider: KeyProvider,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
         self._keys = keys
         self._roots = roots
         self._provider = provider
+        self._on_change = on_change
+        """Told once a tenant's switch is done (the key watch starts or stops watching it)."""
 
     def enable(self, key_ref: str) -> dict[str, object]:
         """Wrap every data key of the tenant under `key_ref` from now on; the switch made."""
@@ -98,6 +106,7 @@ class Byok:
             previous_key_ref=previous.key_ref if previous is not None else None,
             versions=moved,
         )
+        self._on_change()
         return {"key_ref": key_ref, "rewrapped": len(moved)}
 
     def disable(self) -> dict[str, object]:
@@ -116,6 +125,7 @@ class Byok:
         key_event(
             "byok_disabled", tenant_id=tenant.cloud_id, key_ref=previous.key_ref, versions=moved
         )
+        self._on_change()
         return {"key_ref": None, "rewrapped": len(moved)}
 
     def _tenant(self) -> TenantContext:

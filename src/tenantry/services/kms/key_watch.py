@@ -7,6 +7,8 @@ that refuses makes its tenants unavailable: kms refuses their data-key calls at 
 told, so every edge answers 503 `tenant_key_unavailable` within a second and every service drops
 the tenant's cached keys. A key that works again serves them again. A key that cannot be reached
 counts as refused only after a few tries in a row, so a brief network blip takes nobody offline.
+A region with no customer key has nothing to check: the watch rests until a tenant switches to
+its own key (which wakes it), or `IDLE_CHECK_SECONDS` at most (a switch made by another process).
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from tenantry.platform.background import Idle
 from tenantry.services.kms.audit import key_event
 from tenantry.services.kms.customer_keys import ENABLED, UNAVAILABLE, CustomerKey, CustomerKeys
 from tenantry.services.kms.providers import KeyProvider, KeyProviderError, KeyUnavailable
 
 INTERVAL_VARIABLE = "TENANTRY_CUSTOMER_KEY_CHECK_SECONDS"
 DEFAULT_INTERVAL_SECONDS = 2.0
+IDLE_CHECK_SECONDS = 30.0
 UNREACHABLE_TRIES = 3
 PROBE_CONTEXT = {"purpose": "byok-probe"}
 _PROBE_KEY = bytes(32)  # a throwaway plaintext: only whether the key answers matters
@@ -63,9 +67,12 @@ class CustomerKeyWatch:
         self._told: dict[str, bool] = {}  # what tcs last recorded, per tenant, since start
         self._unreachable: dict[str, int] = {}
 
-    async def check_once(self) -> None:
-        """Check each distinct key once, then bring records and tcs in line with the findings."""
+    async def check_once(self) -> Idle | None:
+        """Check each distinct key once, then bring records and tcs in line with the findings;
+        `Idle` when the region has no customer key to watch and nothing left to tell tcs."""
         records = await asyncio.to_thread(self._customers.in_region, self._region)
+        if not records and not self._told:
+            return Idle()
         refs = sorted({record.key_ref for record in records})
         findings = dict(
             zip(
@@ -83,6 +90,7 @@ class CustomerKeyWatch:
         for cloud_id in [known for known in self._told if known not in current]:
             if self._told[cloud_id] or await self._tell(cloud_id, True):
                 del self._told[cloud_id]
+        return None
 
     def _check(self, key_ref: str) -> Finding:
         """Try `key_ref` once (blocking: runs in a worker thread)."""

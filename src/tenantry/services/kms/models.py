@@ -74,5 +74,7 @@ customer_keys = Table(
     Column("changed_at", UtcDateTime, nullable=False),
 )
 
-SCHEMA = ServiceSchema("kms", KmsBase.metadata, Path(__file__).with_name("migrations"))
+SCHEMA = ServiceSchema(
+    "kms", KmsBase.metadata, Path(__file__).with_name("migrations"), head_revision="0002"
+)
 """The key service's tables on the global database and on every shard, built by its revisions."""

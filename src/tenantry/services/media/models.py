@@ -129,5 +129,7 @@ preview_queue = Table(
 )
 
 
-SCHEMA = ServiceSchema("media", MediaBase.metadata, Path(__file__).with_name("migrations"))
+SCHEMA = ServiceSchema(
+    "media", MediaBase.metadata, Path(__file__).with_name("migrations"), head_revision="0002"
+)
 """The media service's tables on every shard, built by its revisions."""

@@ -12,12 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from tenantry.services.media.previews import (
-    PreviewFailed,
-    PreviewResult,
-    PreviewWorkers,
-    render_previews,
-)
+from tenantry.services.media.previews import PreviewFailed, PreviewResult, PreviewWorkers
 
 NAME_FOR_RENDERER = "upload"
 """The pipeline takes a file name for its records only; media never hands it a client's name."""
@@ -63,6 +58,8 @@ def thread_renderer() -> Renderer:
     """Render in a worker thread of this process."""
 
     async def render(data: bytes) -> Rendered:
+        from tenantry.services.media.previews.pipeline import render_previews  # on first use
+
         try:
             return _rendered(await asyncio.to_thread(render_previews, data, NAME_FOR_RENDERER))
         except PreviewFailed as failed:

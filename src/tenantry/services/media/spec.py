@@ -4,11 +4,14 @@ whose settings (`TENANTRY_MEDIA_*`) reach media's processes only."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from tenantry.platform.asgi import ASGIApp
-from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.service_spec import Placement, RouterBuilder, ServiceSpec
 from tenantry.services.media.models import SCHEMA
+
+if TYPE_CHECKING:
+    from tenantry.platform.asgi import ASGIApp
+    from tenantry.platform.runtime import ServiceRuntime
 
 ENV_PREFIX = "TENANTRY_MEDIA_"
 

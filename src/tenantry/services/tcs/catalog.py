@@ -73,7 +73,9 @@ changes = Table(
     Column("site", String(63), nullable=False),
     Column("at", Float, nullable=False),
 )
-SCHEMA = ServiceSchema("tcs", metadata, Path(__file__).with_name("migrations"))
+SCHEMA = ServiceSchema(
+    "tcs", metadata, Path(__file__).with_name("migrations"), head_revision="0002"
+)
 """The catalog's tables on the global database, built by tcs's revisions."""
 
 

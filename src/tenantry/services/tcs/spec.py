@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from tenantry.platform.asgi import ASGIApp
-from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.service_spec import Placement, RouterBuilder, ServiceSpec
 from tenantry.services.tcs.catalog import SCHEMA
+
+if TYPE_CHECKING:
+    from tenantry.platform.asgi import ASGIApp
+    from tenantry.platform.runtime import ServiceRuntime
 
 
 def _create_app(runtime: ServiceRuntime) -> ASGIApp:

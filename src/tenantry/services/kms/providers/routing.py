@@ -14,7 +14,6 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 
-from tenantry.services.kms.providers.aws_kms import AwsKmsKeyProvider
 from tenantry.services.kms.providers.protocol import InvalidKeyRequest, KeyProvider, KeyState
 
 ENDPOINT_VARIABLE = "TENANTRY_CUSTOMER_KMS_ENDPOINT"
@@ -43,6 +42,8 @@ def is_customer_key(key_ref: str) -> bool:
 
 def customer_kms(region: str) -> KeyProvider:
     """An AWS KMS client for customer keys of `region`, reached as kms's environment says."""
+    from tenantry.services.kms.providers.aws_kms import AwsKmsKeyProvider  # boto3: on first use
+
     return AwsKmsKeyProvider(region, endpoint_url=os.environ.get(ENDPOINT_VARIABLE) or None)
 
 

@@ -24,7 +24,6 @@ from types import TracebackType
 from .errors import CONVERSION_TIMEOUT, WORKER_CRASHED, PreviewFailed
 from .limits import PreviewLimits
 from .orphans import exit_with_parent
-from .pipeline import render_previews
 from .result import PreviewResult
 
 
@@ -155,7 +154,7 @@ class PreviewWorkers:
         while True:
             executor = self._current()
             try:
-                running = executor.submit(render_previews, job.data, job.name, job.limits)
+                running = executor.submit(render_in_worker, job.data, job.name, job.limits)
             except BrokenProcessPool:
                 self._replace(executor)
                 continue
@@ -235,3 +234,10 @@ def _resolve(
             outcome.set_result(result)
     except InvalidStateError:
         pass  # already failed as overdue
+
+
+def render_in_worker(data: bytes, name: str, limits: PreviewLimits) -> PreviewResult:
+    """`render_previews` in a worker process, which imports the renderers on its first file."""
+    from .pipeline import render_previews
+
+    return render_previews(data, name, limits)
