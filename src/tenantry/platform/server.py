@@ -13,8 +13,19 @@ from pathlib import Path
 import uvicorn
 
 from tenantry.platform.asgi import ASGIApp
+from tenantry.platform.change_feed import end_every_wait
 from tenantry.platform.guarded_http import HttpGuards, guarded_protocol
 from tenantry.platform.tls import server_ssl_context
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, which ends held long polls as it begins to shut down: it waits for
+    every request in flight to end, and a held poll would otherwise keep it for its whole
+    graceful-shutdown timeout."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        end_every_wait()
+        await super().shutdown(sockets)
 
 
 def serve(
@@ -47,4 +58,4 @@ def serve(
         # uvicorn's own context would allow non-forward-secret suites; ours does not.
         ssl_context_factory=lambda _config, _default: server_ssl_context(cert, key),
     )
-    uvicorn.Server(config).run(sockets=list(sockets))
+    _Server(config).run(sockets=list(sockets))
