@@ -56,11 +56,11 @@ typecheck: $(STAMP)
 contracts: $(STAMP)
 	$(BIN)/lint-imports
 
-# The whole suite on SQLite, then every test that stores data again on PostgreSQL (127.0.0.1:5432).
-POSTGRES_TESTS := tests/storage tests/issues tests/kms tests/cli tests/e2e
+# The whole suite on SQLite, then again on PostgreSQL (127.0.0.1:5432) every test that stores
+# data on the run's backend: those marked `backend` (tests/backends.py says how they are marked).
 pytest: $(STAMP)
 	$(BIN)/pytest -n 2 --dist loadfile
-	TENANTRY_TEST_BACKEND=postgres $(BIN)/pytest -n 2 --dist loadfile $(POSTGRES_TESTS)
+	TENANTRY_TEST_BACKEND=postgres $(BIN)/pytest -n 2 --dist loadfile -m backend
 
 bench: $(STAMP) system-deps
 	$(BIN)/python bench/spine.py

@@ -3,6 +3,12 @@
 `make test` runs the suite twice: with `TENANTRY_TEST_BACKEND=sqlite` (the default) and with
 `TENANTRY_TEST_BACKEND=postgres`, against the server on 127.0.0.1:5432. Every PostgreSQL
 database and role a run makes is named after `RUN_PREFIX`, and dropped when the run ends.
+
+The second run holds only the tests whose outcome depends on the backend: those marked
+`backend`, which is every test that uses the `storage_backend` fixture (directly, or through a
+fixture that does, such as the shared clouds) and every test marked by hand. A test that opens
+the run's backend (`fresh_databases`, or a cloud started on it) without the mark fails with a
+message saying so (`claim_backend`), so no storage test is silently left out of the second run.
 """
 
 from __future__ import annotations
@@ -30,6 +36,35 @@ if BACKEND not in BACKENDS:
 
 RUN_PREFIX = f"tr{uuid.uuid4().hex[:8]}"
 """Names every database and role this test process makes (one per xdist worker)."""
+
+MARKER = "backend"
+"""The mark of a test that runs on each backend (`pytest -m backend` selects them)."""
+FIXTURE = "storage_backend"
+"""The fixture that marks the tests depending on it (tests/conftest.py defines it)."""
+
+
+class UndeclaredBackendUse(AssertionError):
+    """A test opened the run's backend without being marked to run on each backend."""
+
+
+_current_test_marked: bool | None = None
+"""Whether the test being run is marked `backend`; None outside any test (set by conftest)."""
+
+
+def running_test(marked: bool | None) -> None:
+    """Record whether the test now running is marked `backend` (None once it is over)."""
+    global _current_test_marked
+    _current_test_marked = marked
+
+
+def claim_backend(what: str) -> None:
+    """Refuse `what` (which stores data on the run's backend) in a test not marked `backend`."""
+    if _current_test_marked is False:
+        raise UndeclaredBackendUse(
+            f"this test uses {what} on the run's storage backend but is not marked "
+            f"`{MARKER}`, so the PostgreSQL run would leave it out: have its fixture (or the "
+            f"test) use the `{FIXTURE}` fixture, or mark it `@pytest.mark.{MARKER}`"
+        )
 
 
 class FreshPostgres:
@@ -75,9 +110,13 @@ _SHARED_POSTGRES: dict[str, FreshPostgres] = {}
 
 @contextmanager
 def fresh_databases(
-    schema: ServiceSchema, tmp_path: Path, backend: str = BACKEND
+    schema: ServiceSchema, tmp_path: Path, backend: str | None = None
 ) -> Iterator[Databases]:
-    """A service's databases on `backend`, empty at the start of the block."""
+    """A service's databases on `backend` (the run's by default), empty at the start of the
+    block."""
+    if backend is None:
+        claim_backend(f"{schema.service}'s databases")
+        backend = BACKEND
     if backend == "sqlite":
         databases = Databases(schema, SqliteBackend(tmp_path / "data"))
         try:

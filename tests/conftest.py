@@ -1,4 +1,5 @@
-"""Run-wide set-up: the shared cloud, and dropping the PostgreSQL databases this run made."""
+"""Run-wide set-up: the shared clouds, which tests run on each backend, and dropping the
+PostgreSQL databases this run made."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from backends import drop_run_databases
+import backends
+from backends import BACKEND, drop_run_databases
 from e2e.cloud import FLEET, REGIONS, Cloud
 from tenantry.platform.storage.sqlite import SYNCHRONOUS_ENV
 
@@ -22,8 +24,33 @@ def _drop_postgres_databases_of_this_run() -> Iterator[None]:
     drop_run_databases()
 
 
+# Which tests run on each backend (see tests/backends.py): those using `storage_backend`.
+
+
 @pytest.fixture(scope="session")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+def storage_backend() -> str:
+    """The storage backend of this run ("sqlite" or "postgres"). A test or fixture that stores
+    data on it uses this fixture, which marks the test to run again on PostgreSQL."""
+    return BACKEND
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if backends.FIXTURE in getattr(item, "fixturenames", ()):
+            item.add_marker(backends.MARKER)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    backends.running_test(item.get_closest_marker(backends.MARKER) is not None)
+    try:
+        return (yield)
+    finally:
+        backends.running_test(None)
+
+
+@pytest.fixture(scope="session")
+def cloud(tmp_path_factory: pytest.TempPathFactory, storage_backend: str) -> Iterator[Cloud]:
     """A running `tenantry up` in the default layout, shared by the end-to-end tests of one
     test process: the one the functional tests run against.
 
@@ -39,7 +66,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
 
 
 @pytest.fixture(scope="session")
-def fleet_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+def fleet_cloud(tmp_path_factory: pytest.TempPathFactory, storage_backend: str) -> Iterator[Cloud]:
     """A running `tenantry up --process-per-service`, shared like `cloud`: what the security
     tests attack (every call between services crosses the network there, signed), and where a
     test may freeze one service's process."""
@@ -51,7 +78,7 @@ def fleet_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
 
 
 @pytest.fixture(params=[REGIONS, FLEET], scope="module")
-def each_layout(request: pytest.FixtureRequest) -> Cloud:
+def each_layout(request: pytest.FixtureRequest, storage_backend: str) -> Cloud:
     """The shared cloud of each layout in turn, for tests that must hold in both."""
     name = "cloud" if request.param == REGIONS else "fleet_cloud"
     found: Cloud = request.getfixturevalue(name)

@@ -36,12 +36,12 @@ SCHEMAS = [IDENTITY_SCHEMA, TCS_SCHEMA, ISSUES_SCHEMA, KMS_SCHEMA, MEDIA_SCHEMA]
 HEAD = {schema.service: schema.head for schema in SCHEMAS}
 
 
-@pytest.fixture
-def pg_topology(tmp_path: Path) -> Iterator[tuple[Path, list[str]]]:
+@contextlib.contextmanager
+def new_pg_topology(folder: Path) -> Iterator[tuple[Path, list[str]]]:
     """A topology file for a region `a` with two shards, each on its own new database."""
     tag = uuid.uuid4().hex[:10]
     prefix, names = f"tp{tag}", [f"tenantry_mig_{tag}_{n}" for n in ("global", "a1", "a2")]
-    path = tmp_path / "topology.toml"
+    path = folder / "topology.toml"
     path.write_text(
         f'[global]\ndsn = "{SERVER}/{names[0]}"\n[postgres]\nrole_prefix = "{prefix}"\n'
         '[regions.a]\nzones = ["a-a"]\n'
@@ -52,6 +52,26 @@ def pg_topology(tmp_path: Path) -> Iterator[tuple[Path, list[str]]]:
         yield path, names
     finally:
         drop_databases_and_roles(names, prefix)
+
+
+@pytest.fixture
+def pg_topology(tmp_path: Path) -> Iterator[tuple[Path, list[str]]]:
+    """A topology of new, empty databases, for the test to migrate."""
+    with new_pg_topology(tmp_path) as topology:
+        yield topology
+
+
+@pytest.fixture(scope="module")
+def migrated_pg_topology(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Path, list[str]]]:
+    """A topology of databases `tenantry migrate` brought to head, for tests that only read
+    them (migrating is the slow part, so they share it)."""
+    folder = tmp_path_factory.mktemp("migrated")
+    with new_pg_topology(folder) as (config, names):
+        code, output = migrate(folder / "data", config)
+        assert code == 0, output
+        yield config, names
 
 
 def migrate(data_dir: Path, config: Path | None = None, *more: str) -> tuple[int, str]:
@@ -187,11 +207,10 @@ def test_a_service_refuses_a_schema_behind_its_code(
 
 @pytest.mark.parametrize("schema", SCHEMAS, ids=lambda s: s.service)
 def test_the_head_revision_builds_exactly_the_models(
-    pg_topology: tuple[Path, list[str]], tmp_path: Path, schema: ServiceSchema
+    migrated_pg_topology: tuple[Path, list[str]], tmp_path: Path, schema: ServiceSchema
 ) -> None:
     """Revisions and models cannot drift apart: on both backends, head equals the models."""
-    config, names = pg_topology
-    assert migrate(tmp_path / "data", config)[0] == 0
+    _config, names = migrated_pg_topology
     database = names[0] if schema.service not in ("issues", "media") else names[1]
     pg = create_engine(f"{SERVER}/{database}".replace("://", "+psycopg://"), poolclass=NullPool)
     sqlite_backend = SqliteBackend(tmp_path / "lite")

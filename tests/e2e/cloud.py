@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from backends import BACKEND, postgres_topology
+from backends import BACKEND, claim_backend, postgres_topology
 from tenantry.platform.topology import Topology, load_topology
 
 START_TIMEOUT_SECONDS = 90.0
@@ -38,8 +38,14 @@ def tenantry(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[s
 
 
 def _on_test_backend(data_dir: Path, config: Path | None) -> Path | None:
-    """On a PostgreSQL test run, the same topology with a fresh database for every shard."""
-    if BACKEND != "postgres" or (config is not None and "dsn" in config.read_text()):
+    """On a PostgreSQL test run, the same topology with a fresh database for every shard.
+
+    A topology that names its own databases is left as it is, and stores on no test backend.
+    """
+    if config is not None and "dsn" in config.read_text():
+        return config
+    claim_backend("a cloud")
+    if BACKEND != "postgres":
         return config
     text, _names = postgres_topology(data_dir, None if config is None else config.read_text())
     path = data_dir.parent / f"{data_dir.name}-topology.toml"

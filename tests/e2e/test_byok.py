@@ -93,7 +93,7 @@ def kms_admin(admin_endpoint: str) -> Any:
 
 @pytest.fixture(scope="module")
 def byok_cloud(
-    customer_kms: CustomerKms, tmp_path_factory: pytest.TempPathFactory
+    customer_kms: CustomerKms, tmp_path_factory: pytest.TempPathFactory, storage_backend: str
 ) -> Iterator[Cloud]:
     """A cloud whose kms processes reach customer keys at the local moto server."""
     env = {

@@ -35,7 +35,7 @@ body_timeout = {BODY_SECONDS}
 
 
 @pytest.fixture(scope="module")
-def strict_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+def strict_cloud(tmp_path_factory: pytest.TempPathFactory, storage_backend: str) -> Iterator[Cloud]:
     """A one-region cloud whose edge waits only a second on slow clients."""
     root = tmp_path_factory.mktemp("strict")
     config = root / "topology.toml"

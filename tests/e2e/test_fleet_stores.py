@@ -70,7 +70,9 @@ def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnRedis]:
 
 
 @pytest.fixture(scope="module")
-def fleet_cloud(tmp_path_factory: pytest.TempPathFactory, own_redis: OwnRedis) -> Iterator[Cloud]:
+def fleet_cloud(
+    tmp_path_factory: pytest.TempPathFactory, own_redis: OwnRedis, storage_backend: str
+) -> Iterator[Cloud]:
     url = f"redis://127.0.0.1:{own_redis.port}/0"
     cloud = Cloud.start(
         tmp_path_factory.mktemp("fleet") / "data", env={"TENANTRY_REDIS_URL": url}, layout=FLEET

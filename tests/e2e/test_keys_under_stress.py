@@ -33,7 +33,9 @@ per_client_ip = "3000/second;100000/minute"
 
 @pytest.fixture(scope="module")
 def stressed_cloud(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch_module: pytest.MonkeyPatch
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch_module: pytest.MonkeyPatch,
+    storage_backend: str,
 ) -> Iterator[Cloud]:
     """A cloud whose services hold data keys for 6 s, with the client-address limit raised."""
     root = tmp_path_factory.mktemp("stress")

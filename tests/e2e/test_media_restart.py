@@ -46,6 +46,7 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+@pytest.mark.backend
 def test_files_pending_when_media_is_killed_all_finish_once_it_is_back(tmp_path: Path) -> None:
     cloud = Cloud.start(tmp_path / "data")
     try:

@@ -21,7 +21,7 @@ login_failures_per_client_ip = "{ADDRESS_LOGIN_FAILURES}/minute"
 
 
 @pytest.fixture(scope="module")
-def tight_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+def tight_cloud(tmp_path_factory: pytest.TempPathFactory, storage_backend: str) -> Iterator[Cloud]:
     root = tmp_path_factory.mktemp("tight")
     default = resources.files("tenantry.platform").joinpath("default_topology.toml").read_text()
     config = root / "topology.toml"

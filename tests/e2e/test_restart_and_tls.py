@@ -9,6 +9,8 @@ import ssl
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
+
 from tls_probes import handshake
 
 from .api import log_in, signup
@@ -40,6 +42,7 @@ def test_every_listener_refuses_tls_1_1_and_non_forward_secret_suites(each_layou
         ), f"{name} accepted a suite without forward secrecy"
 
 
+@pytest.mark.backend
 def test_a_killed_service_comes_back_and_a_restarted_up_keeps_all_data_and_ports(
     tmp_path: Path,
 ) -> None:

@@ -112,7 +112,7 @@ def _refused(response: httpx.Response, status: int, code: str, insider: Insider)
     assert response.status_code == status, response.text
     assert response.json()["error"] == code
     log = insider.cloud.data_dir / "logs" / f"issues-{insider.site.region}.log"
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         events = [
             json.loads(line) for line in log.read_text().splitlines() if "security_event" in line

@@ -20,7 +20,7 @@ from tenantry.services.issues.models import SCHEMA
 
 
 @pytest.fixture
-def databases(tmp_path: Path) -> Iterator[Databases]:
+def databases(tmp_path: Path, storage_backend: str) -> Iterator[Databases]:
     with fresh_databases(SCHEMA, tmp_path) as dbs:
         yield dbs
 

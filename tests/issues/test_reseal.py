@@ -42,7 +42,9 @@ class RotatingDataKeys(DataKeys):
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> Iterator[tuple[TestClient, Databases, RotatingDataKeys]]:
+def setup(
+    tmp_path: Path, storage_backend: str
+) -> Iterator[tuple[TestClient, Databases, RotatingDataKeys]]:
     data_keys = RotatingDataKeys()
     with fresh_databases(SCHEMA, tmp_path) as databases:
         app = FastAPI()

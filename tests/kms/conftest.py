@@ -73,7 +73,7 @@ def kms_key(kms_admin: Any) -> str:
 
 
 @pytest.fixture
-def databases(tmp_path: Path) -> Iterator[Databases]:
+def databases(tmp_path: Path, storage_backend: str) -> Iterator[Databases]:
     """kms's tables, fresh for the test, on the backend under test."""
     with fresh_databases(SCHEMA, tmp_path) as dbs:
         yield dbs

@@ -60,7 +60,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
 
 
 @pytest.fixture
-def databases(tmp_path: Path) -> Iterator[Databases]:
+def databases(tmp_path: Path, storage_backend: str) -> Iterator[Databases]:
     with fresh_databases(SCHEMA, tmp_path) as dbs:
         yield dbs
 

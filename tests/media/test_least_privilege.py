@@ -49,7 +49,7 @@ def test_no_other_package_may_import_the_blob_stores() -> None:
 
 @pytest.fixture(scope="module")
 def s3_cloud(
-    tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str
+    tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str, storage_backend: str
 ) -> Iterator[tuple[Cloud, object, str]]:
     client = s3_client(s3_endpoint)
     bucket = f"cloud-{uuid.uuid4().hex[:12]}"

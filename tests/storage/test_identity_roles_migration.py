@@ -38,9 +38,9 @@ def schema_at_0003(tmp_path: Path) -> ServiceSchema:
 
 
 @pytest.fixture
-def storage(tmp_path: Path) -> Iterator[tuple[StorageBackend, Engine, str]]:
+def storage(tmp_path: Path, storage_backend: str) -> Iterator[tuple[StorageBackend, Engine, str]]:
     """The backend under test, an engine that sees every row, and the table prefix."""
-    if BACKEND == "sqlite":
+    if storage_backend == "sqlite":
         backend = SqliteBackend(tmp_path / "data")
         backend.migrate(SCHEMA, GLOBAL_SHARD)  # makes the directory; dropped again below
         path = backend.path("identity", GLOBAL_SHARD)

@@ -16,6 +16,7 @@ TENANT = TenantContext("tenant-a", "a", "eu", "eu-1", "active")
 MARKER = "private-words-of-the-tenant"
 
 
+@pytest.mark.backend
 def test_a_failed_statement_names_no_value(tmp_path: Path) -> None:
     with fresh_databases(SCHEMA, tmp_path) as databases:
         engine = databases.engine_for("eu-1")

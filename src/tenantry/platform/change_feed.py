@@ -6,12 +6,17 @@ table of its own, numbered in order, in the same transaction as the change itsel
 and otherwise holds the request until the next change is recorded (or S seconds pass).
 `after=-1` asks only for the latest number, where a follower that starts (or lost its place)
 begins.
+
+A server that is shutting down waits for every request it is serving to end; `end_every_wait`
+(called by `platform/server.py` as it begins) answers every held poll at once, so a process
+stops in a moment instead of after its graceful-shutdown timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -23,11 +28,28 @@ ChangeReader = Callable[[int], tuple[int, list[dict[str, Any]]]]
 """Reads the latest change number and the changes after a given one, in order."""
 
 
+_FEEDS: weakref.WeakSet[ChangeFeed] = weakref.WeakSet()
+
+
+def end_every_wait() -> None:
+    """Answer every poll held by this process's feeds now, and every later one without waiting:
+    the process is shutting down, and its followers poll again elsewhere or after the restart."""
+    for feed in list(_FEEDS):
+        feed.close()
+
+
 class ChangeFeed:
     """An in-process signal that the service has a new change; waiters re-read the table."""
 
     def __init__(self) -> None:
         self._changed = asyncio.Event()
+        self._closed = False
+        _FEEDS.add(self)
+
+    def close(self) -> None:
+        """Wake every waiter, and hold no later poll (the server is shutting down)."""
+        self._closed = True
+        self._changed.set()
 
     def notify(self) -> None:
         """Wake every waiter (call on the event loop once a change has committed)."""
@@ -41,7 +63,7 @@ class ChangeFeed:
         latest, found = read(max(after, 0))
         if after < 0:
             return {"seq": latest, "changes": []}
-        if not found and wait > 0:
+        if not found and wait > 0 and not self._closed:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), min(wait, MAX_WAIT_SECONDS))
             latest, found = read(after)

@@ -16,6 +16,7 @@ from types import FrameType
 import uvicorn
 
 from tenantry.platform.asgi import ASGIApp
+from tenantry.platform.change_feed import end_every_wait
 from tenantry.platform.guarded_http import HttpGuards, guarded_protocol
 from tenantry.platform.tls import server_ssl_context
 
@@ -76,6 +77,12 @@ class RestingServer(uvicorn.Server):
         while not self.should_exit:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.STOP_CHECK_SECONDS)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """End held long polls first: shutting down waits for every request in flight, and a
+        held poll would otherwise keep it for its whole graceful-shutdown timeout."""
+        end_every_wait()
+        await super().shutdown(sockets)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         """Record the stop (as uvicorn does) and end the rest at once."""
