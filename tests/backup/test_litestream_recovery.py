@@ -1,0 +1,233 @@
+"""Litestream backups on SQLite, end to end: a region lost whole comes back from its backups.
+
+These tests are SQLite-specific (they drive Litestream's files and the live SQLite files), which
+is why they live in tests/backup, a directory the PostgreSQL run does not take (see
+tests/backends.py). One cloud serves the module; the last test kills it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from e2e.api import Site, log_in, signup
+from e2e.cloud import Cloud, tenantry
+
+REGION = "eu"
+RPO_SECONDS = 1.0
+"""The recovery point promised on SQLite: a write answered this long before a loss survives."""
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    running = Cloud.start(tmp_path_factory.mktemp("backup-cloud") / "data")
+    try:
+        yield running
+    finally:
+        if running.running:
+            running.stop(check=False)
+
+
+def _status(cloud: Cloud) -> list[dict[str, object]]:
+    done = tenantry(
+        "backup", "status", "--json", "--region", REGION, "--data-dir", str(cloud.data_dir)
+    )
+    assert done.returncode == 0, done.stderr
+    rows: list[dict[str, object]] = json.loads(done.stdout)
+    return rows
+
+
+def _wait(what: str, probe: object, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not probe():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.2)
+
+
+def test_restore_refuses_a_running_cloud_and_bad_input(cloud: Cloud) -> None:
+    root = str(cloud.data_dir)
+    running = tenantry("backup", "restore", "--region", REGION, "--yes", "--data-dir", root)
+    assert running.returncode == 1
+    assert "a cloud is running" in running.stderr
+    bad_time = tenantry(
+        "backup", "restore", "--region", REGION, "--at", "yesterday", "--yes", "--data-dir", root
+    )
+    assert bad_time.returncode == 2
+    assert "not an ISO 8601 time" in bad_time.stderr
+    bad_region = tenantry("backup", "status", "--region", "mars", "--data-dir", root)
+    assert bad_region.returncode == 2
+    assert "there is no region 'mars'" in bad_region.stderr
+    unconfirmed = tenantry("backup", "restore", "--region", REGION, "--data-dir", root)
+    assert unconfirmed.returncode == 2
+    assert "--yes" in unconfirmed.stderr
+
+
+def test_status_names_every_database_with_both_repositories(cloud: Cloud) -> None:
+    _wait(
+        "every database backed up",
+        lambda: all(r["behind_seconds"] is not None for r in _status(cloud)),
+    )
+    rows = _status(cloud)
+    shards = {shard.name for shard in cloud.topology().regions[REGION].shards}
+    assert {(r["shard"], r["service"]) for r in rows} >= {
+        (shard, service) for shard in shards for service in ("issues", "kms", "media")
+    }
+    for row in rows:
+        assert row["tool"] == "litestream"
+        assert row["oldest_restorable"] is not None
+        assert [r["name"] for r in row["repositories"]] == ["eu-a", "eu-b"]  # type: ignore[index]
+        assert row["problems"] == []
+    global_rows = json.loads(
+        tenantry(
+            "backup", "status", "--json", "--region", "global", "--data-dir", str(cloud.data_dir)
+        ).stdout
+    )
+    assert {r["service"] for r in global_rows} >= {"identity", "tcs", "kms"}
+
+
+def test_one_repository_unreachable_the_other_keeps_receiving(cloud: Cloud) -> None:
+    site = signup(cloud, region=REGION, prefix="repo")
+    site.create_project()
+    repository = cloud.data_dir / "backups" / REGION / "eu-b"
+    aside = repository.with_name("eu-b.aside")
+    repository.rename(aside)
+    repository.write_text("not a directory: this zone's storage is gone")
+    try:
+        made = site.create_issue("written while eu-b is away")
+        before = time.time()
+
+        def eu_b_behind() -> bool:
+            rows = [r for r in _status(cloud) if r["service"] == "issues"]
+            return all(r["repository_behind"] == "eu-b" for r in rows) and any(
+                not repo["reachable"]
+                for r in rows
+                for repo in r["repositories"]  # type: ignore[attr-defined]
+            )
+
+        _wait("eu-b reported behind", eu_b_behind)
+        newest_a = max(
+            p.stat().st_mtime for p in (cloud.data_dir / "backups" / REGION / "eu-a").rglob("*.ltx")
+        )
+        assert newest_a >= before  # eu-a kept receiving
+        assert made["key"] == "OPS-1"
+    finally:
+        repository.unlink()
+        aside.rename(repository)
+    _wait(
+        "eu-b caught up",
+        lambda: all(
+            r["repository_behind"] is None and not r["problems"]
+            for r in _status(cloud)
+            if r["service"] == "issues"
+        ),
+    )
+
+
+def _writer(site: Site, answered: list[tuple[float, str]], stop: threading.Event) -> None:
+    number = 0
+    while not stop.is_set():
+        number += 1
+        summary = f"{site.name} write {number}"
+        try:
+            made = site.request(
+                "POST",
+                "/rest/issues/issues",
+                json={"project": "OPS", "summary": summary, "description": ""},
+            )
+        except httpx.HTTPError:  # the cloud is being killed under it
+            return
+        assert made.status_code == 201 or stop.is_set(), made.text
+        if made.status_code == 201:
+            answered.append((time.time(), summary))
+
+
+def _all_summaries(site: Site) -> list[str]:
+    found: list[str] = []
+    cursor = None
+    while True:
+        query = {"project": "OPS", **({"cursor": cursor} if cursor else {})}
+        page = site.request("GET", "/rest/issues/issues", params=query)
+        assert page.status_code == 200, page.text
+        found += [issue["summary"] for issue in page.json()["issues"]]
+        cursor = page.json().get("next_cursor")
+        if not cursor:
+            return found
+
+
+def test_a_region_lost_whole_comes_back_from_its_backups(cloud: Cloud) -> None:
+    sites = [signup(cloud, region=REGION, prefix=f"dr{n}") for n in (1, 2)]
+    for site in sites:
+        site.create_project()
+    attachment = b"%s blob that must come back\n" % sites[0].name.encode()
+    issue = sites[0].create_issue("has a file")
+    uploaded = sites[0].request(
+        "POST",
+        f"/rest/issues/issues/{issue['key']}/attachments",
+        files={"file": ("notes.txt", attachment, "text/plain")},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    writes: dict[str, list[tuple[float, str]]] = {s.name: [] for s in sites}
+    stop = threading.Event()
+    threads = [
+        threading.Thread(target=_writer, args=(s.via(cloud.http(REGION)), writes[s.name], stop))
+        for s in sites
+    ]
+    for thread in threads:
+        thread.start()
+    time.sleep(4)
+    pids = list(cloud.pids().values())
+    lost_at = time.time()
+    os.kill(cloud.process.pid, signal.SIGKILL)
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    cloud.process.wait()
+    for site in sites:
+        assert len(writes[site.name]) > 10  # both were writing when it was lost
+
+    for shard in cloud.topology().regions[REGION].shards:
+        shutil.rmtree(cloud.data_dir / "shards" / shard.name)
+    shutil.rmtree(cloud.data_dir / "media" / REGION)
+    (cloud.data_dir / "cloud.json").unlink()  # a killed `up` leaves it behind
+
+    restored = tenantry(
+        "backup",
+        "restore",
+        "--region",
+        REGION,
+        "--yes",
+        "--data-dir",
+        str(cloud.data_dir),
+        timeout=300,
+    )
+    assert restored.returncode == 0, restored.stderr + restored.stdout
+    assert "integrity checked" in restored.stdout
+
+    again = Cloud.start(cloud.data_dir)
+    try:
+        for site in sites:
+            back = log_in(site, again.http(REGION))
+            summaries = _all_summaries(back)
+            kept = [
+                s for answered_at, s in writes[site.name] if answered_at < lost_at - RPO_SECONDS
+            ]
+            missing = sorted(set(kept) - set(summaries))
+            assert not missing, f"{len(missing)} writes answered before the RPO were lost"
+            assert all(s.startswith(site.name) or s == "has a file" for s in summaries)
+        first = log_in(sites[0], again.http(REGION))
+        listed = first.request("GET", f"/rest/issues/issues/{issue['key']}/attachments").json()
+        download = first.http.get(listed["attachments"][0]["download_url"])
+        assert download.status_code == 200
+        assert download.content == attachment
+    finally:
+        again.stop()
