@@ -14,12 +14,14 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 from e2e.api import Site, log_in, signup
 from e2e.cloud import Cloud, tenantry
+from e2e.stored import shard_of, stored_rows
 
 REGION = "eu"
 RPO_SECONDS = 1.0
@@ -129,6 +131,171 @@ def test_one_repository_unreachable_the_other_keeps_receiving(cloud: Cloud) -> N
             if r["service"] == "issues"
         ),
     )
+
+
+def _same_shard_pair(cloud: Cloud) -> tuple[Site, Site]:
+    """Two new sites of REGION on one shard: a tenant and its neighbour."""
+    by_shard: dict[str, Site] = {}
+    while True:
+        site = signup(cloud, region=REGION, prefix="pitr")
+        shard = shard_of(cloud, site.cloud_id)
+        if shard in by_shard:
+            return by_shard[shard], site
+        by_shard[shard] = site
+
+
+def _issues_of(site: Site) -> list[tuple[str, str, str, str, list[str]]]:
+    """Every issue of the site with its comments: what a snapshot of its data compares."""
+    found = []
+    for key in sorted(_all_keys(site)):
+        issue = site.request("GET", f"/rest/issues/issues/{key}").json()
+        comments = site.request("GET", f"/rest/issues/issues/{key}/comments").json()["comments"]
+        found.append(
+            (
+                key,
+                issue["summary"],
+                issue["description"],
+                issue["status"],
+                [c["body"] for c in comments],
+            )
+        )
+    return found
+
+
+def _all_keys(site: Site) -> list[str]:
+    keys: list[str] = []
+    cursor = None
+    while True:
+        query = {"project": "OPS", **({"cursor": cursor} if cursor else {})}
+        page = site.request("GET", "/rest/issues/issues", params=query).json()
+        keys += [issue["key"] for issue in page["issues"]]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return keys
+
+
+def _raw_rows(cloud: Cloud, shard: str, cloud_id: str) -> dict[object, tuple[object, ...]]:
+    """The tenant's issue rows as stored, by key: to compare byte for byte."""
+    rows = stored_rows(
+        cloud,
+        shard,
+        cloud.data_dir / "shards" / shard / "issues.sqlite",
+        "SELECT * FROM issues WHERE tenant_id = :t",
+        t=cloud_id,
+    )
+    return {tuple(row)[:2]: tuple(row) for row in rows}
+
+
+def test_one_tenant_goes_back_to_a_second_and_its_neighbour_is_untouched(cloud: Cloud) -> None:
+    tenant, neighbour = _same_shard_pair(cloud)
+    shard = shard_of(cloud, tenant.cloud_id)
+    for site in (tenant, neighbour):
+        site.create_project()
+    for number in range(6):
+        made = tenant.create_issue(f"kept {number}", f"details {number}")
+        comment = tenant.request(
+            "POST", f"/rest/issues/issues/{made['key']}/comments", json={"body": f"note {number}"}
+        )
+        assert comment.status_code == 201, comment.text
+    moved = tenant.request("PATCH", "/rest/issues/issues/OPS-2", json={"status": "In Progress"})
+    assert moved.status_code == 200, moved.text
+    snapshot = _issues_of(tenant)
+    time.sleep(1.5)
+    at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    while datetime.now(UTC) < at + timedelta(seconds=1.5):
+        time.sleep(0.1)
+
+    neighbour_writes: list[tuple[float, str]] = []
+    stop = threading.Event()
+    writer = threading.Thread(
+        target=_writer, args=(neighbour.via(cloud.http(REGION)), neighbour_writes, stop)
+    )
+    writer.start()
+    try:
+        for key in ("OPS-1", "OPS-3"):
+            assert tenant.request("DELETE", f"/rest/issues/issues/{key}").status_code == 204
+        for key in ("OPS-4", "OPS-5"):
+            edited = tenant.request(
+                "PATCH", f"/rest/issues/issues/{key}", json={"summary": "edited"}
+            )
+            assert edited.status_code == 200, edited.text
+        tenant.create_issue("made after the second")
+        assert _issues_of(tenant) != snapshot
+        time.sleep(1.5)  # the edits reach the backups: a restore must undo them, not miss them
+        neighbour_before = _raw_rows(cloud, shard, neighbour.cloud_id)
+
+        answers: list[httpx.Response] = []
+        polling = threading.Event()
+
+        def poll() -> None:
+            clients = [cloud.http(region) for region in cloud.edges]
+            while not polling.is_set():
+                for client in clients:
+                    answers.append(tenant.via(client).request("GET", "/rest/issues/projects"))
+                time.sleep(0.05)
+
+        poller = threading.Thread(target=poll)
+        poller.start()
+        try:
+            restored = tenantry(
+                "tenant",
+                "restore",
+                tenant.name,
+                "--at",
+                at.isoformat(),
+                "--yes",
+                "--data-dir",
+                str(cloud.data_dir),
+                timeout=300,
+            )
+        finally:
+            polling.set()
+            poller.join()
+        assert restored.returncode == 0, restored.stderr + restored.stdout
+        assert "counts and checksums match" in restored.stdout
+    finally:
+        stop.set()
+        writer.join()
+
+    refused = [a for a in answers if a.status_code == 503]
+    assert refused, "the tenant was never refused while it was restored"
+    assert all(a.json()["error"] == "tenant_restoring" for a in refused)
+    assert all(a.headers.get("retry-after") for a in refused)
+    assert {a.url.port for a in refused} == {int(u.rsplit(":", 1)[1]) for u in cloud.edges.values()}
+    assert _issues_of(tenant) == snapshot
+
+    neighbour_after = _raw_rows(cloud, shard, neighbour.cloud_id)
+    assert all(neighbour_after[key] == row for key, row in neighbour_before.items())
+    written = {summary for _, summary in neighbour_writes}
+    assert set(_all_summaries(neighbour)) == written
+    assert len(neighbour_after) == len(written)
+
+
+def test_restore_refuses_a_purged_tenant_an_unknown_site_and_times_outside_the_backups(
+    cloud: Cloud,
+) -> None:
+    root = str(cloud.data_dir)
+    site = signup(cloud, region=REGION, prefix="gone")
+    site.create_project()
+    now = datetime.now(UTC).replace(microsecond=0).isoformat()
+    too_old = tenantry(
+        "tenant", "restore", site.name, "--at", "2001-01-01T00:00:00Z", "--yes", "--data-dir", root
+    )
+    assert too_old.returncode == 2
+    assert "outside what the backups" in too_old.stderr
+    purged = tenantry("tenant", "purge", site.name, "--yes", "--data-dir", root)
+    assert purged.returncode == 0, purged.stderr
+    refused = tenantry("tenant", "restore", site.name, "--at", now, "--yes", "--data-dir", root)
+    assert refused.returncode == 1
+    assert "was purged" in refused.stderr
+    unknown = tenantry(
+        "tenant", "restore", "no-such-site", "--at", now, "--yes", "--data-dir", root
+    )
+    assert unknown.returncode == 1
+    assert "unknown_site" in unknown.stderr
+    bad = tenantry("tenant", "restore", site.name, "--at", "soon", "--yes", "--data-dir", root)
+    assert bad.returncode == 2
+    assert "not an ISO 8601 time" in bad.stderr
 
 
 def _writer(site: Site, answered: list[tuple[float, str]], stop: threading.Event) -> None:

@@ -16,6 +16,14 @@ from sqlalchemy.types import TypeDecorator
 TENANT_ID_LENGTH = 64
 
 
+RESTORE_POLICY = "tenant_restore"
+"""The `Table.info` key that says how a tenant restore treats a tenant's rows of that table."""
+KEEP_LIVE = "keep_live"
+"""Leave the rows as they are now: what a restore must never undo (data keys destroyed or
+retired, tokens revoked)."""
+KEEP_LIVE_ON_RESTORE = {RESTORE_POLICY: KEEP_LIVE}
+
+
 class TenantOwned:
     """Marks a mapped class as one tenant's data, which the tenant session then scopes.
 

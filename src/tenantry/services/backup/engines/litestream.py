@@ -371,7 +371,10 @@ class LitestreamEngine:
         for leftover in (output, output.with_name(output.name + "-wal")):
             leftover.unlink(missing_ok=True)
         command = [str(litestream_binary()), "restore", "-o", str(output)]
-        if at is not None:
+        newest = max(f.created for f in files if f.generation == generation)
+        # Litestream refuses a time after its newest file; nothing changed since, so the
+        # latest state is the state at that time.
+        if at is not None and at < newest:
             command += ["-timestamp", at.astimezone(UTC).isoformat().replace("+00:00", "Z")]
         command.append(replica.resolve().as_uri())
         done = subprocess.run(
