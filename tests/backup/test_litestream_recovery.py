@@ -200,10 +200,7 @@ def test_one_tenant_goes_back_to_a_second_and_its_neighbour_is_untouched(cloud: 
     moved = tenant.request("PATCH", "/rest/issues/issues/OPS-2", json={"status": "In Progress"})
     assert moved.status_code == 200, moved.text
     snapshot = _issues_of(tenant)
-    time.sleep(1.5)
-    at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
-    while datetime.now(UTC) < at + timedelta(seconds=1.5):
-        time.sleep(0.1)
+    at = _second_passed()
 
     neighbour_writes: list[tuple[float, str]] = []
     stop = threading.Event()
@@ -269,6 +266,57 @@ def test_one_tenant_goes_back_to_a_second_and_its_neighbour_is_untouched(cloud: 
     written = {summary for _, summary in neighbour_writes}
     assert set(_all_summaries(neighbour)) == written
     assert len(neighbour_after) == len(written)
+
+
+def _second_passed() -> datetime:
+    """A whole second after every write so far, once it has gone by (with room for the copy)."""
+    time.sleep(1.5)
+    at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    while datetime.now(UTC) < at + timedelta(seconds=1.5):
+        time.sleep(0.1)
+    return at
+
+
+def test_a_restore_to_before_a_data_key_rotation_opens_everything(cloud: Cloud) -> None:
+    root = str(cloud.data_dir)
+    site = signup(cloud, region=REGION, prefix="rekey")
+    site.create_project()
+    made = site.create_issue("sealed under the first key", "its description")
+    site.request("POST", f"/rest/issues/issues/{made['key']}/comments", json={"body": "a note"})
+    before = _issues_of(site)
+    at = _second_passed()
+    rotated = tenantry("keys", "rotate-data-key", site.name, "--data-dir", root, timeout=120)
+    assert rotated.returncode == 0, rotated.stderr
+    changed = site.request("PATCH", f"/rest/issues/issues/{made['key']}", json={"summary": "new"})
+    assert changed.status_code == 200, changed.text
+    time.sleep(1.5)
+
+    restored = tenantry(
+        "tenant",
+        "restore",
+        site.name,
+        "--at",
+        at.isoformat(),
+        "--yes",
+        "--data-dir",
+        root,
+        timeout=300,
+    )
+    assert restored.returncode == 0, restored.stderr + restored.stdout
+    assert _issues_of(site) == before  # every field and comment opens
+
+    shard = shard_of(cloud, site.cloud_id)
+    keys = stored_rows(
+        cloud,
+        shard,
+        cloud.data_dir / "shards" / shard / "kms.sqlite",
+        "SELECT version, state FROM data_keys WHERE tenant_id = :t ORDER BY version",
+        t=site.cloud_id,
+    )
+    *older, (newest, state) = keys
+    assert state == "active"
+    assert newest == 3  # made by the restore's reseal, after the rotation's version 2
+    assert all(state == "retired" for _, state in older)  # no retirement was undone
 
 
 def test_restore_refuses_a_purged_tenant_an_unknown_site_and_times_outside_the_backups(

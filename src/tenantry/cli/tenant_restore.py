@@ -28,13 +28,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, delete, insert, select
+from rich.console import Console
+from sqlalchemy import Connection, Engine, Table, create_engine, delete, insert, select, text
 from sqlalchemy.pool import NullPool
 
 from tenantry.cli.backup import BackupCommandError, engine_for, recorded_topology
-from tenantry.cli.operator_calls import CLOUD_NOT_REACHABLE, set_tenant_status
-from tenantry.cli.site_calls import OperatorCallFailed
+from tenantry.cli.data_key_rotation import rotate_data_key
+from tenantry.cli.operator_calls import CLOUD_NOT_REACHABLE, run_as_operator, set_tenant_status
+from tenantry.cli.site_calls import OperatorCallFailed, answer, site_context
 from tenantry.cli.tenants import site_info
+from tenantry.platform.client import ServiceClient
 from tenantry.platform.storage.backend import GLOBAL_SHARD
 from tenantry.platform.storage.migrations import ServiceSchema
 from tenantry.platform.storage.model import KEEP_LIVE, RESTORE_POLICY
@@ -42,6 +45,7 @@ from tenantry.platform.storage.sqlite import SqliteBackend
 from tenantry.platform.topology import Topology
 from tenantry.services.backup.engines.engine import Database
 from tenantry.services.backup.layout import BACKUPS, GLOBAL, RegionLayout
+from tenantry.services.kms.data_key_store import ACTIVE, RETIRED
 from tenantry.services.registry import SPECS
 
 RESTORING = "restoring"
@@ -93,6 +97,7 @@ def restore_tenant(data_dir: Path, site: str, at: datetime, report: Report) -> l
     _set_status(data_dir, site, RESTORING)
     time.sleep(EDGE_FOLLOW_SECONDS)
     done: list[StoreRestored] = []
+    stale: list[int] = []
     scratch = Path(tempfile.mkdtemp(dir=data_dir / BACKUPS, prefix=".tenant-restore-"))
     try:
         for number, (region, database, schema) in enumerate(databases):
@@ -103,6 +108,8 @@ def restore_tenant(data_dir: Path, site: str, at: datetime, report: Report) -> l
                 live = _live_engine(data_dir, topology, database)
                 try:
                     done.append(_copy_rows(copy, live, schema, tenant["cloud_id"], database))
+                    if database.service == "kms" and database.shard != GLOBAL_SHARD:
+                        stale = _retired_since(copy, live, tenant["cloud_id"])
                 finally:
                     copy.dispose()
                     live.dispose()
@@ -111,6 +118,9 @@ def restore_tenant(data_dir: Path, site: str, at: datetime, report: Report) -> l
         done.append(StoreRestored("media blobs", 0, blobs, ()))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    if stale:
+        report(f"resealing what key versions {stale} sealed", len(databases), len(databases) + 1)
+        done.append(_reseal(data_dir, site))
     _set_status(data_dir, site, previous)
     journal.unlink(missing_ok=True)
     report("done", len(databases) + 1, len(databases) + 1)
@@ -228,6 +238,43 @@ def _copy_rows(
                     "match the backup (count or checksum); nothing was changed there"
                 )
     return StoreRestored(f"{database.shard}/{database.service}", len(tables), total, kept)
+
+
+def _retired_since(copy: Engine, live: Engine, tenant_id: str) -> list[int]:
+    """Key versions active at the restored second that a rotation has retired since."""
+    query = text("SELECT version, state FROM data_keys WHERE tenant_id = :t")
+    with copy.connect() as connection:
+        then = {int(v): str(s) for v, s in connection.execute(query, {"t": tenant_id})}
+    with live.connect() as connection:
+        now = {int(v): str(s) for v, s in connection.execute(query, {"t": tenant_id})}
+    return sorted(v for v, state in then.items() if state == ACTIVE and now.get(v) == RETIRED)
+
+
+def _reseal(data_dir: Path, site: str) -> StoreRestored:
+    """Reseal the restored data under a new key version, then retire the older ones again.
+
+    kms reopens the retired versions for this only while the site is restoring; the rotation
+    ends as `keys rotate-data-key` does, with every older version retired.
+    """
+
+    async def reopen_and_rotate(client: ServiceClient) -> dict[str, Any]:
+        tenant = await site_context(client, site)
+        answer(
+            await client.call("kms", "POST", "/internal/kms/data-key/reopen", **tenant.call_args()),
+            "kms reopen",
+        )
+        return await rotate_data_key(client, site, Console(stderr=True, quiet=True))
+
+    try:
+        rotated = run_as_operator(data_dir, reopen_and_rotate, timeout=60.0)
+    except OperatorCallFailed as exc:
+        raise BackupCommandError(f"resealing the restored data failed: {exc}") from None
+    return StoreRestored(
+        f"resealed under key version {rotated['version']}",
+        0,
+        int(rotated["rows"]) + int(rotated["files"]),
+        (),
+    )
 
 
 def _restore_blobs(data_dir: Path, topology: Topology, tenant: dict[str, Any]) -> int:
