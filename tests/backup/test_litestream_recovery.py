@@ -346,6 +346,44 @@ def test_restore_refuses_a_purged_tenant_an_unknown_site_and_times_outside_the_b
     assert "not an ISO 8601 time" in bad.stderr
 
 
+def test_backup_now_and_a_drill_that_finds_a_corrupted_backup_file(cloud: Cloud) -> None:
+    root = str(cloud.data_dir)
+    site = signup(cloud, region="us", prefix="drill")
+    site.create_project()
+    site.create_issue("drilled", "its description")
+    time.sleep(1.5)
+    full = tenantry("backup", "now", "--region", "us", "--data-dir", root, timeout=120)
+    assert full.returncode == 0, full.stderr
+    assert "us: full backup taken" in full.stdout
+    passed = tenantry("backup", "verify", "--region", "us", "--data-dir", root, timeout=300)
+    assert passed.returncode == 0, passed.stderr + passed.stdout
+    rows = json.loads(
+        tenantry("backup", "status", "--json", "--region", "us", "--data-dir", root).stdout
+    )
+    assert all(r["last_full_backup"] and r["last_verified_ok"] is True for r in rows)
+    assert all(r["last_verified_restore"] for r in rows)
+
+    shard = shard_of(cloud, site.cloud_id)
+    for repository in ("us-a", "us-b"):
+        files = sorted(
+            (cloud.data_dir / "backups" / "us" / repository / "databases" / shard / "issues").rglob(
+                "*.ltx"
+            ),
+            key=lambda p: p.stat().st_mtime,
+        )
+        damaged = bytearray(files[-1].read_bytes())
+        damaged[len(damaged) // 2] ^= 0xFF
+        files[-1].write_bytes(bytes(damaged))
+    failed = tenantry("backup", "verify", "--region", "us", "--data-dir", root, timeout=300)
+    assert failed.returncode == 1
+    assert f"us:{shard}/issues" in failed.stderr
+    assert "does not authenticate" in failed.stderr
+    rows = json.loads(
+        tenantry("backup", "status", "--json", "--region", "us", "--data-dir", root).stdout
+    )
+    assert all(r["last_verified_ok"] is False for r in rows)
+
+
 def _writer(site: Site, answered: list[tuple[float, str]], stop: threading.Event) -> None:
     number = 0
     while not stop.is_set():

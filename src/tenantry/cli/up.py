@@ -27,6 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tenantry.cli import health
+from tenantry.cli.backup_schedule import DailyDrill
 from tenantry.cli.datadir import DataDir, read_json, write_json_atomic
 from tenantry.cli.migrate import (
     DEFAULT_JOBS,
@@ -166,7 +167,13 @@ def _run_locked(
     _migrate(dirs, topology)
     sockets = _bind(dirs, topology)
     try:
-        return _serve(dirs, plan_processes(topology, layout), topology_file, sockets, stop)
+        drill = DailyDrill(dirs, topology)
+        try:
+            return _serve(
+                dirs, plan_processes(topology, layout), topology_file, sockets, stop, drill
+            )
+        finally:
+            drill.stop()
     finally:
         for sock in sockets.values():
             sock.close()
@@ -199,6 +206,7 @@ def _serve(
     topology_file: Path | None,
     sockets: dict[Place, socket.socket],
     stop: StopRequest,
+    drill: DailyDrill,
 ) -> int:
     listeners = listeners_of(sockets)
     ca = _prepare_credentials(dirs, processes)
@@ -225,6 +233,7 @@ def _serve(
         _print_ready(dirs, listeners, ca)
         while not stop.requested:
             supervisor.check()
+            drill.poll()
             time.sleep(POLL_SECONDS)
         out.print("Stopping...")
         return 0
