@@ -10,11 +10,11 @@ backup at `[backup] full_backup_time` and drops what is older than `retention_da
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import json
 import signal
 import subprocess
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -41,6 +41,8 @@ log = structlog.get_logger("tenantry.backup")
 
 MONITOR_INTERVAL = "100ms"
 SYNC_INTERVAL = "100ms"
+MEDIA_EVERY_SECONDS = 2.0
+"""How often the media store is looked over for new blobs (a walk of its whole tree)."""
 _PR_SET_PDEATHSIG = 1
 
 
@@ -62,6 +64,9 @@ class LitestreamAgent:
         self._shipped: dict[Path, set[str]] = {}
         self._media_seen: dict[Path, tuple[int, int]] = {}
         self._errors: dict[str, dict[str, str]] = {}
+        self._signatures: dict[Path, tuple[tuple[str, int], ...]] = {}
+        self._media_checked = 0.0
+        self._saved: dict[str, dict[str, str]] = {}
 
     def set_key(self, key: DataKey) -> None:
         """Hand every engine the region's backup key (from kms)."""
@@ -140,48 +145,75 @@ class LitestreamAgent:
     def step(self) -> int:
         """Seal what is new into both repositories; the files written."""
         self.ensure_running()
+        media_due = time.monotonic() - self._media_checked >= MEDIA_EVERY_SECONDS
         written = 0
         for engine in self._engines:
+            changed = [
+                (database, files)
+                for database in engine.layout.sqlite_databases()
+                if (files := self._changed_files(engine, database)) is not None
+            ]
             for repository in engine.layout.repositories:
                 try:
-                    written += self._ship_repository(engine, repository)
+                    for database, files in changed:
+                        written += self._ship_database(engine, repository, database, files)
+                    store = engine.layout.media_store
+                    if media_due and store is not None and store.is_dir():
+                        written += self._ship_media(store, repository)
                 except OSError as exc:
                     self._note(engine, repository, f"{exc.strerror or exc}")
                 else:
                     self._note(engine, repository, None)
+        if media_due:
+            self._media_checked = time.monotonic()
         self._save_state()
         return written
 
-    def _ship_repository(self, engine: LitestreamEngine, repository: Repository) -> int:
-        written = 0
-        for database in engine.layout.sqlite_databases():
-            written += self._ship_database(engine, repository, database)
-        store = engine.layout.media_store
-        if store is not None and store.is_dir():
-            written += self._ship_media(store, repository)
-        return written
+    def _changed_files(
+        self, engine: LitestreamEngine, database: Database
+    ) -> list[tuple[int, str, int]] | None:
+        """The files of a staging replica, or None when no level changed since the last step
+        that shipped everything (so an idle database costs a few stat calls)."""
+        staging = engine.layout.staging_dir(database)
+        ltx = staging / "ltx"
+        try:
+            signature = tuple(
+                sorted((p.name, p.stat().st_mtime_ns) for p in ltx.iterdir() if p.is_dir())
+            )
+        except FileNotFoundError:
+            return None
+        if self._signatures.get(staging) == signature and not self._errors.get(
+            engine.layout.region
+        ):
+            return None
+        self._signatures[staging] = signature
+        return sorted(staging_files(staging))
 
     def _ship_database(
-        self, engine: LitestreamEngine, repository: Repository, database: Database
+        self,
+        engine: LitestreamEngine,
+        repository: Repository,
+        database: Database,
+        files: list[tuple[int, str, int]],
     ) -> int:
         staging = engine.layout.staging_dir(database)
-        if not (staging / "ltx").is_dir():
-            return 0
         generation = generation_of(staging)
         target_dir = repository.database_dir(database) / generation
         shipped = self._shipped.get(target_dir)
         if shipped is None:
             shipped = {
-                str(f.path.relative_to(target_dir))
+                f"{f.level}/{f.ltx_name}"
                 for f in sealed_files(repository, database)
                 if f.generation == generation
             }
             self._shipped[target_dir] = shipped
         written = 0
-        for level, name, created_ms in sorted(staging_files(staging)):
-            relative = sealed_name(level, name, created_ms)
-            if relative in shipped:
+        for level, name, created_ms in files:
+            # Once per file: Litestream renames a file into place before it sets its time, so
+            # the time seen can change once; the first one stands.
+            if f"{level}/{name}" in shipped:
                 continue
+            relative = sealed_name(level, name, created_ms)
             try:
                 seal_file(
                     engine.key,
@@ -192,7 +224,7 @@ class LitestreamAgent:
                 )
             except FileNotFoundError:
                 continue  # Litestream pruned it meanwhile; a compacted file covers it
-            shipped.add(relative)
+            shipped.add(f"{level}/{name}")
             written += 1
         return written
 
@@ -232,15 +264,19 @@ class LitestreamAgent:
             }
 
     def _save_state(self) -> None:
+        """Write each region's repository errors for `backup status`, when they changed."""
         for engine in self._engines:
-            document = {
-                "errors": self._errors.get(engine.layout.region, {}),
-                "updated_at": datetime.now(UTC).isoformat(),
-            }
-            with contextlib.suppress(OSError):
+            errors = dict(self._errors.get(engine.layout.region, {}))
+            if self._saved.get(engine.layout.region) == errors:
+                continue
+            document = {"errors": errors, "changed_at": datetime.now(UTC).isoformat()}
+            try:
                 write_atomically(
                     engine.layout.agent_state_file, json.dumps(document).encode(), 0o600
                 )
+            except OSError:
+                continue
+            self._saved[engine.layout.region] = errors
 
     # -- daily work -------------------------------------------------------------------------
 
