@@ -11,6 +11,8 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -259,6 +261,7 @@ def test_one_tenant_goes_back_to_a_second_and_its_neighbour_is_untouched(cloud: 
     assert all(a.json()["error"] == "tenant_restoring" for a in refused)
     assert all(a.headers.get("retry-after") for a in refused)
     assert {a.url.port for a in refused} == {int(u.rsplit(":", 1)[1]) for u in cloud.edges.values()}
+    _served_again(cloud, tenant)
     assert _issues_of(tenant) == snapshot
 
     neighbour_after = _raw_rows(cloud, shard, neighbour.cloud_id)
@@ -266,6 +269,18 @@ def test_one_tenant_goes_back_to_a_second_and_its_neighbour_is_untouched(cloud: 
     written = {summary for _, summary in neighbour_writes}
     assert set(_all_summaries(neighbour)) == written
     assert len(neighbour_after) == len(written)
+
+
+def _served_again(cloud: Cloud, site: Site) -> None:
+    """Wait until every edge has taken in the site's status after a restore (within a second)."""
+    for region in cloud.edges:
+        with cloud.http(region) as client:
+            _wait(
+                f"{site.name} served at {region}",
+                lambda client=client: (
+                    site.via(client).request("GET", "/rest/issues/projects").status_code == 200
+                ),
+            )
 
 
 def _second_passed() -> datetime:
@@ -303,6 +318,7 @@ def test_a_restore_to_before_a_data_key_rotation_opens_everything(cloud: Cloud) 
         timeout=300,
     )
     assert restored.returncode == 0, restored.stderr + restored.stdout
+    _served_again(cloud, site)
     assert _issues_of(site) == before  # every field and comment opens
 
     shard = shard_of(cloud, site.cloud_id)
@@ -317,6 +333,46 @@ def test_a_restore_to_before_a_data_key_rotation_opens_everything(cloud: Cloud) 
     assert state == "active"
     assert newest == 3  # made by the restore's reseal, after the rotation's version 2
     assert all(state == "retired" for _, state in older)  # no retirement was undone
+
+
+def test_a_tenant_restore_cut_short_is_run_again_and_finishes(cloud: Cloud) -> None:
+    root = str(cloud.data_dir)
+    site = signup(cloud, region=REGION, prefix="cut")
+    site.create_project()
+    site.create_issue("before the second")
+    before = _issues_of(site)
+    at = _second_passed()
+    site.create_issue("after the second")
+    time.sleep(1.5)
+    command = [
+        sys.executable,
+        "-m",
+        "tenantry",
+        "tenant",
+        "restore",
+        site.name,
+        "--at",
+        at.isoformat(),
+        "--yes",
+        "--data-dir",
+        root,
+    ]
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait(
+            "the site to be restoring",
+            lambda: site.request("GET", "/rest/issues/projects").status_code == 503,
+        )
+    finally:
+        first.kill()
+        first.wait()
+    assert site.request("GET", "/rest/issues/projects").json()["error"] == "tenant_restoring"
+    again = tenantry(*command[3:], timeout=300)
+    assert again.returncode == 0, again.stderr + again.stdout
+    _served_again(cloud, site)
+    assert _issues_of(site) == before
+    info = json.loads(tenantry("tenant", "info", site.name, "--json", "--data-dir", root).stdout)
+    assert info["status"] == "active"
 
 
 def test_restore_refuses_a_purged_tenant_an_unknown_site_and_times_outside_the_backups(

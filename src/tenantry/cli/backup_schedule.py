@@ -8,6 +8,7 @@ since, but never in a cloud's first minutes (its backups are only starting). Its
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -36,7 +37,10 @@ class DailyDrill:
         self._process = None
         if time.monotonic() - self._since < SETTLE_SECONDS or not self._due(datetime.now(UTC)):
             return
-        with (self._dirs.logs / "backup-verify.log").open("ab") as sink:
+        log_file = self._dirs.logs / "backup-verify.log"
+        descriptor = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.fchmod(descriptor, 0o600)
+        with os.fdopen(descriptor, "ab") as sink:
             self._process = subprocess.Popen(
                 [
                     sys.executable,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import os
 import signal
 import subprocess
 import time
@@ -98,7 +99,10 @@ class LitestreamAgent:
             return
         config = self._write_config(watched)
         make_private_dirs(self._log_dir)
-        with (self._log_dir / f"litestream-{self._region}.log").open("ab") as sink:
+        log_file = self._log_dir / f"litestream-{self._region}.log"
+        descriptor = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.fchmod(descriptor, 0o600)
+        with os.fdopen(descriptor, "ab") as sink:
             self._process = subprocess.Popen(
                 [str(litestream_binary()), "replicate", "-config", str(config)],
                 stdin=subprocess.DEVNULL,
