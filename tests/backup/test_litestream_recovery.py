@@ -292,7 +292,9 @@ def _second_passed() -> datetime:
     return at
 
 
-def test_a_restore_to_before_a_data_key_rotation_opens_everything(cloud: Cloud) -> None:
+def test_a_restore_to_before_a_data_key_and_a_root_key_rotation_opens_everything(
+    cloud: Cloud,
+) -> None:
     root = str(cloud.data_dir)
     site = signup(cloud, region=REGION, prefix="rekey")
     site.create_project()
@@ -302,6 +304,8 @@ def test_a_restore_to_before_a_data_key_rotation_opens_everything(cloud: Cloud) 
     at = _second_passed()
     rotated = tenantry("keys", "rotate-data-key", site.name, "--data-dir", root, timeout=120)
     assert rotated.returncode == 0, rotated.stderr
+    root_rotated = tenantry("keys", "rotate", "--region", REGION, "--data-dir", root, timeout=120)
+    assert root_rotated.returncode == 0, root_rotated.stderr
     changed = site.request("PATCH", f"/rest/issues/issues/{made['key']}", json={"summary": "new"})
     assert changed.status_code == 200, changed.text
     time.sleep(1.5)
