@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from e2e.api import Site, log_in, signup
+from e2e.api import PASSWORD, Site, log_in, signup
 from e2e.cloud import Cloud, tenantry
 from e2e.stored import shard_of, stored_rows
 
@@ -347,6 +347,18 @@ def test_a_tenant_restore_cut_short_is_run_again_and_finishes(cloud: Cloud) -> N
     before = _issues_of(site)
     at = _second_passed()
     site.create_issue("after the second")
+    changed = site.request(
+        "POST",
+        "/rest/identity/me/password",
+        json={"current_password": PASSWORD, "new_password": "another long passphrase"},
+    )
+    assert changed.status_code == 200, changed.text
+    revoked = site
+    site = Site(site.name, site.cloud_id, site.region, changed.json()["token"], site.http)
+    _wait(
+        "the old token revoked",
+        lambda: revoked.request("GET", "/rest/identity/me").status_code == 401,
+    )
     time.sleep(1.5)
     command = [
         sys.executable,
@@ -377,6 +389,17 @@ def test_a_tenant_restore_cut_short_is_run_again_and_finishes(cloud: Cloud) -> N
     assert _issues_of(site) == before
     info = json.loads(tenantry("tenant", "info", site.name, "--json", "--data-dir", root).stdout)
     assert info["status"] == "active"
+    # The restore brought the account back as it was, but not the tokens revoked since.
+    refused = revoked.request("GET", "/rest/identity/me")
+    assert (refused.status_code, refused.json()["error"]) == (401, "token_revoked")
+    generations = stored_rows(
+        cloud,
+        "global",
+        cloud.data_dir / "global" / "identity.sqlite",
+        "SELECT token_generation FROM accounts WHERE tenant_id = :t",
+        t=site.cloud_id,
+    )
+    assert [g for (g,) in generations] == [1]  # raised by the password change, kept
 
 
 def test_restore_refuses_a_purged_tenant_an_unknown_site_and_times_outside_the_backups(

@@ -40,7 +40,7 @@ from tenantry.cli.tenants import site_info
 from tenantry.platform.client import ServiceClient
 from tenantry.platform.storage.backend import GLOBAL_SHARD
 from tenantry.platform.storage.migrations import ServiceSchema
-from tenantry.platform.storage.model import KEEP_LIVE, RESTORE_POLICY
+from tenantry.platform.storage.model import KEEP_LIVE, KEEP_LIVE_COLUMNS, RESTORE_POLICY
 from tenantry.platform.storage.sqlite import SqliteBackend
 from tenantry.platform.topology import Topology
 from tenantry.services.backup.engines.engine import Database
@@ -220,6 +220,10 @@ def _copy_rows(
         wanted = {t.name: _rows(source, t, tenant_id) for t in tables}
     total = 0
     with live.begin() as connection:
+        for table in tables:
+            wanted[table.name] = _with_live_columns(
+                connection, table, tenant_id, wanted[table.name]
+            )
         for table in reversed(tables):
             connection.execute(delete(table).where(table.c[TENANT_COLUMN] == tenant_id))
         for table in tables:
@@ -238,6 +242,30 @@ def _copy_rows(
                     "match the backup (count or checksum); nothing was changed there"
                 )
     return StoreRestored(f"{database.shard}/{database.service}", len(tables), total, kept)
+
+
+def _with_live_columns(
+    connection: Connection, table: Table, tenant_id: str, rows: list[tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
+    """`rows` with today's value of each column the table keeps live, where the row exists."""
+    keep = table.info.get(KEEP_LIVE_COLUMNS, ())
+    if not keep:
+        return rows
+    names = [c.name for c in table.columns]
+    key = [names.index(c.name) for c in table.primary_key.columns]
+    kept = [names.index(name) for name in keep]
+    today = {tuple(row[i] for i in key): row for row in _rows(connection, table, tenant_id)}
+    patched = []
+    for row in rows:
+        now = today.get(tuple(row[i] for i in key))
+        if now is None:
+            patched.append(row)
+            continue
+        values = list(row)
+        for i in kept:
+            values[i] = now[i]
+        patched.append(tuple(values))
+    return patched
 
 
 def _retired_since(copy: Engine, live: Engine, tenant_id: str) -> list[int]:
