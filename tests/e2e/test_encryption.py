@@ -59,6 +59,23 @@ def _postgres_tables(cloud: Cloud) -> bytes:
     return "\n".join(dumped).encode()
 
 
+def _wait_until_backed_up(cloud: Cloud, region: str, since: float) -> None:
+    """Wait until both of the region's repositories hold sealed files written after `since`,
+    and the media blobs, so the scan reads the backups of what the test wrote."""
+    repositories = sorted((cloud.data_dir / "backups" / region).iterdir())
+    assert len(repositories) == 2, repositories
+    deadline = time.monotonic() + 30
+
+    def holds_it(repository: Path) -> bool:
+        ltx = [p.stat().st_mtime for p in repository.rglob("*.ltx")]
+        media = [p for p in (repository / "media").rglob("*") if p.is_file()]
+        return bool(media) and max(ltx, default=0.0) >= since
+
+    while not all(holds_it(r) for r in repositories):
+        assert time.monotonic() < deadline, "the backups did not catch up"
+        time.sleep(0.2)
+
+
 def _png_carrying(secret: str) -> bytes:
     """A small PNG whose text chunk holds `secret` in the clear, as an upload's original bytes."""
     info = PngInfo()
@@ -98,7 +115,9 @@ def test_no_plaintext_of_a_site_reaches_any_file_or_table(cloud: Cloud) -> None:
         time.sleep(0.2)
     assert listed[0]["status"] == "succeeded", listed
 
-    stored = _all_bytes(cloud.data_dir)
+    if BACKEND == "sqlite":
+        _wait_until_backed_up(cloud, site.region, time.time())
+    stored = _all_bytes(cloud.data_dir)  # the backup repositories are under it too
     if BACKEND == "postgres":
         stored += _postgres_tables(cloud)
         assert site.cloud_id.encode() in stored  # the scan sees this tenant's rows

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from tenantry.cli.backup import backup_app
 from tenantry.cli.data_dir_option import DataDirOption, resolve_data_dir
 from tenantry.cli.keys import keys_app
 
@@ -19,6 +20,7 @@ policy_app = typer.Typer(no_args_is_help=True, help="The service-to-service allo
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(policy_app, name="policy")
 app.add_typer(keys_app, name="keys")
+app.add_typer(backup_app, name="backup")
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -198,6 +200,37 @@ def tenant_info(
         typer.echo(json_document(shown))
     else:
         print_sites(Console(highlight=False), [shown])
+
+
+@tenant_app.command("restore")
+def tenant_restore(
+    site: str,
+    at: Annotated[str, typer.Option("--at", help="ISO 8601 time, to the second (UTC if bare).")],
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: today's data is replaced.")] = False,
+    data_dir_given: DataDirOption = None,
+) -> None:
+    """Bring one site's data back to how it was at a second, in place; its neighbours are not
+    touched. The site answers 503 `tenant_restoring` meanwhile."""
+    from tenantry.cli.backup import BackupCommandError, parse_time, progress_bar
+    from tenantry.cli.tenant_restore import restore_tenant
+
+    found = resolve_data_dir(data_dir_given)
+    try:
+        moment = parse_time(at)
+        assert moment is not None
+        if not yes and not typer.confirm(f"Replace {site}'s data by its backup of {at}?"):
+            raise BackupCommandError("nothing restored", code=1)
+        with progress_bar(f"restore {site}") as report:
+            done = restore_tenant(found, site, moment, report)
+    except BackupCommandError as exc:
+        err.print(f"[red]tenantry tenant restore:[/] {exc}")
+        raise typer.Exit(exc.code) from exc
+    for store in done:
+        kept = f"; kept as they are now: {', '.join(store.kept_live)}" if store.kept_live else ""
+        typer.echo(
+            f"{store.database}: {store.rows} rows restored, counts and checksums match{kept}"
+        )
+    typer.echo(f"{site}: restored to {moment.isoformat()}, served again")
 
 
 @policy_app.command("check")

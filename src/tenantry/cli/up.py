@@ -31,6 +31,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tenantry.cli import health
+from tenantry.cli.backup_schedule import DailyDrill
 from tenantry.cli.datadir import DataDir, read_json, write_json_atomic
 from tenantry.cli.migrate import (
     DEFAULT_JOBS,
@@ -198,7 +199,13 @@ def _run_locked(
     in_child_process(lambda: _migrate(dirs, topology))
     sockets = _bind(dirs, topology)
     try:
-        return _serve(dirs, plan_processes(topology, layout), topology_file, sockets, stop)
+        drill = DailyDrill(dirs, topology)
+        try:
+            return _serve(
+                dirs, plan_processes(topology, layout), topology_file, sockets, stop, drill
+            )
+        finally:
+            drill.stop()
     finally:
         for sock in sockets.values():
             sock.close()
@@ -266,6 +273,7 @@ def _serve(
     topology_file: Path | None,
     sockets: dict[Place, socket.socket],
     stop: StopRequest,
+    drill: DailyDrill,
 ) -> int:
     listeners = listeners_of(sockets)
     ca = _prepare_credentials(dirs, processes)
@@ -294,6 +302,7 @@ def _serve(
         with signal_wakeups() as rest:
             while not stop.requested:
                 supervisor.check()
+                drill.poll()
                 rest(supervisor.seconds_to_next_restart() or IDLE_CHECK_SECONDS)
         out.print("Stopping...")
         return 0

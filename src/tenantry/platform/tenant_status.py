@@ -18,6 +18,10 @@ def require_served(tenant: TenantContext) -> None:
         raise ApiError(403, "tenant_suspended", "this site is suspended")
     if tenant.status == "moving":
         raise ApiError(503, "tenant_moving", "this site is moving", {"Retry-After": "1"})
+    if tenant.status == "restoring":
+        raise ApiError(
+            503, "tenant_restoring", "this site is being restored from backup", {"Retry-After": "5"}
+        )
     if tenant.status != "active":
         raise unknown_site(tenant.site)
     if not tenant.key_available:

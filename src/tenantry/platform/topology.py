@@ -77,6 +77,24 @@ class EdgeLimits:
 
 
 @dataclass(frozen=True, slots=True)
+class BackupConfig:
+    """`[backup]`: where each region's backups go, how long they are kept, when full ones run."""
+
+    repositories: tuple[str, ...] = ()
+    """Two directories, each holding a `<region>/` per region (and `global/`); empty: the
+    default, `DATA_DIR/backups/<region>/<zone>` for the region's first two zones."""
+    retention_days: int = 30
+    full_backup_time: str = "02:00"
+    """When the daily full backup and restore drill run (UTC, HH:MM)."""
+
+    @property
+    def full_backup_minutes(self) -> int:
+        """`full_backup_time` as minutes after midnight UTC."""
+        hours, minutes = self.full_backup_time.split(":")
+        return int(hours) * 60 + int(minutes)
+
+
+@dataclass(frozen=True, slots=True)
 class Topology:
     """Every region of the cloud and the country table used to place new sites."""
 
@@ -89,6 +107,7 @@ class Topology:
     role_prefix: str = DEFAULT_ROLE_PREFIX
     edge_ports: Mapping[str, int] = field(default_factory=dict)
     """The loopback port of each region's edge (`[edge] ports`); unnamed regions keep theirs."""
+    backup: BackupConfig = field(default_factory=BackupConfig)
 
     @property
     def uses_postgres(self) -> bool:
@@ -201,8 +220,37 @@ def _parse(document: Mapping[str, Any]) -> Topology:
             f"[postgres] role_prefix {role_prefix!r} must match {_ROLE_PREFIX.pattern}"
         )
     return Topology(
-        regions, countries, default_region, shards, limits, global_dsn, role_prefix, edge_ports
+        regions,
+        countries,
+        default_region,
+        shards,
+        limits,
+        global_dsn,
+        role_prefix,
+        edge_ports,
+        _backup(document.get("backup", {})),
     )
+
+
+_CLOCK = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+
+def _backup(raw: Mapping[str, Any]) -> BackupConfig:
+    """`[backup]`: two repositories (or none, for the defaults), retention days, a UTC time."""
+    repositories = raw.get("repositories", [])
+    if not isinstance(repositories, list) or not all(
+        isinstance(r, str) and r.strip() for r in repositories
+    ):
+        raise TopologyError("[backup] repositories must be a list of two directory paths")
+    if (repositories and len(repositories) != 2) or len(set(repositories)) != len(repositories):
+        raise TopologyError("[backup] repositories names two different directories, or none")
+    days = raw.get("retention_days", 30)
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 3650:
+        raise TopologyError("[backup] retention_days must be a whole number of days, 1 to 3650")
+    time = raw.get("full_backup_time", "02:00")
+    if not isinstance(time, str) or not _CLOCK.match(time):
+        raise TopologyError("[backup] full_backup_time must be a UTC time of day, HH:MM")
+    return BackupConfig(tuple(repositories), days, time)
 
 
 def _edge_ports(raw: Mapping[str, Any], regions: Mapping[str, Region]) -> dict[str, int]:

@@ -16,6 +16,17 @@ from sqlalchemy.types import TypeDecorator
 TENANT_ID_LENGTH = 64
 
 
+RESTORE_POLICY = "tenant_restore"
+"""The `Table.info` key that says how a tenant restore treats a tenant's rows of that table."""
+KEEP_LIVE = "keep_live"
+"""Leave the rows as they are now: what a restore must never undo (data keys destroyed or
+retired, tokens revoked)."""
+KEEP_LIVE_ON_RESTORE = {RESTORE_POLICY: KEEP_LIVE}
+KEEP_LIVE_COLUMNS = "tenant_restore_keep_live_columns"
+"""The `Table.info` key naming columns whose value today a restore keeps for every row that
+still exists (an account's token generation: tokens revoked since stay revoked)."""
+
+
 class TenantOwned:
     """Marks a mapped class as one tenant's data, which the tenant session then scopes.
 

@@ -9,7 +9,7 @@ from sqlalchemy import Boolean, Float, Index, Integer, LargeBinary, String, Uniq
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from tenantry.platform.storage.migrations import ServiceSchema
-from tenantry.platform.storage.model import TenantOwned
+from tenantry.platform.storage.model import KEEP_LIVE_COLUMNS, KEEP_LIVE_ON_RESTORE, TenantOwned
 
 ACCOUNT_ID_LENGTH = 32
 TOKEN_ID_LENGTH = 64
@@ -30,7 +30,11 @@ class Account(TenantOwned, IdentityBase):
     """
 
     __tablename__ = "accounts"
-    __table_args__ = (UniqueConstraint("tenant_id", "email_index"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "email_index"),
+        # A restore never brings back a token generation that a revocation has raised since.
+        {"info": {KEEP_LIVE_COLUMNS: ("token_generation",)}},
+    )
 
     account_id: Mapped[str] = mapped_column(String(ACCOUNT_ID_LENGTH), primary_key=True)
     email: Mapped[bytes] = mapped_column(LargeBinary)
@@ -47,7 +51,11 @@ class RevokedToken(TenantOwned, IdentityBase):
     """One user token revoked before it expired (by logout), kept until it would have expired."""
 
     __tablename__ = "revoked_tokens"
-    __table_args__ = (Index("ix_revoked_tokens_account", "tenant_id", "account_id"),)
+    # A restore never brings a revoked token back to life.
+    __table_args__ = (
+        Index("ix_revoked_tokens_account", "tenant_id", "account_id"),
+        {"info": KEEP_LIVE_ON_RESTORE},
+    )
 
     token_id: Mapped[str] = mapped_column(String(TOKEN_ID_LENGTH), primary_key=True)
     account_id: Mapped[str] = mapped_column(String(ACCOUNT_ID_LENGTH))

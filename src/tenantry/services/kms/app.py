@@ -12,6 +12,7 @@ from tenantry.platform.client import ServiceClient
 from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.storage.choose import storage_backend
 from tenantry.platform.storage.databases import Databases
+from tenantry.services.kms.backup_key_routes import build_backup_key_router
 from tenantry.services.kms.byok import Byok
 from tenantry.services.kms.byok_routes import build_byok_router
 from tenantry.services.kms.customer_keys import CustomerKeys
@@ -22,7 +23,7 @@ from tenantry.services.kms.keyring import create_root_key, key_provider
 from tenantry.services.kms.models import SCHEMA
 from tenantry.services.kms.owner_routes import build_owner_router
 from tenantry.services.kms.owners import KeyOwners
-from tenantry.services.kms.providers import KeyProvider
+from tenantry.services.kms.providers import KeyProvider, LocalKeyProvider
 from tenantry.services.kms.providers.routing import KeyProviders
 from tenantry.services.kms.root_keys import RootKeys
 from tenantry.services.kms.rotation import RootRotation
@@ -70,4 +71,6 @@ def build_kms_router(
     byok = Byok(keys, roots, keys.provider, on_customer_keys_changed)
     router.include_router(build_byok_router(byok))
     router.include_router(build_owner_router(KeyOwners(databases, roots, rotation, region)))
+    if isinstance(provider, LocalKeyProvider):
+        router.include_router(build_backup_key_router(provider, roots, region))
     return router

@@ -67,6 +67,8 @@ _RETIRE = (
     .where(WrappedDataKey.version < bindparam("below"), WrappedDataKey.state == ACTIVE)
     .values(state=RETIRED)
 )
+_RETIRED = select(WrappedDataKey.version).where(WrappedDataKey.state == RETIRED)
+_REOPEN = update(WrappedDataKey).where(WrappedDataKey.state == RETIRED).values(state=ACTIVE)
 _OLDEST_ACTIVE = (
     select(WrappedDataKey.version)
     .where(WrappedDataKey.state == ACTIVE)
@@ -221,6 +223,26 @@ class DataKeyStore:
             minimum = int(session.rows(_OLDEST_ACTIVE).scalar_one())
         key_event("data_keys_retired", tenant_id=tenant.cloud_id, versions=retired, below=below)
         return retired, minimum
+
+    def reopen_for_restore(self) -> list[int]:
+        """Let the retired versions of a tenant being restored open data again, for a moment.
+
+        A tenant restore that brings back rows sealed before a rotation reseals them under a
+        new version at once and retires every older one again (`tenant restore` does both), so
+        the retirement ends where it was and higher. Only while tcs has the tenant as
+        `restoring` (409 `tenant_not_restoring` otherwise); destroyed versions never reopen.
+        """
+        tenant = self._home_tenant()
+        if tenant.status != "restoring":
+            raise kms_error(
+                409, "tenant_not_restoring", "retired keys reopen only during a tenant restore"
+            )
+        self._refuse_if_destroyed()
+        with self._databases.session() as session:
+            reopened = sorted(row.version for row in session.rows(_RETIRED))
+            session.rows(_REOPEN)
+        key_event("data_keys_reopened_for_restore", tenant_id=tenant.cloud_id, versions=reopened)
+        return reopened
 
     def rotate(self) -> int:
         """Make the tenant's next data key version, the one every new seal uses from now on.

@@ -14,7 +14,12 @@ from sqlalchemy import Column, Integer, LargeBinary, String, Table
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from tenantry.platform.storage.migrations import ServiceSchema
-from tenantry.platform.storage.model import TENANT_ID_LENGTH, TenantOwned, UtcDateTime
+from tenantry.platform.storage.model import (
+    KEEP_LIVE_ON_RESTORE,
+    TENANT_ID_LENGTH,
+    TenantOwned,
+    UtcDateTime,
+)
 
 KEY_REF_LENGTH = 2048  # AWS KMS key and alias ARNs stay well within this
 REGION_LENGTH = 32
@@ -30,6 +35,8 @@ class WrappedDataKey(TenantOwned, KmsBase):
     """One version of a tenant's data key, only ever stored wrapped under a root key version."""
 
     __tablename__ = "data_keys"
+    # A restore never brings back a destroyed key nor undoes a retirement.
+    __table_args__ = {"info": KEEP_LIVE_ON_RESTORE}
 
     version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     wrapped: Mapped[bytes] = mapped_column(LargeBinary)

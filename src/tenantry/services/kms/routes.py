@@ -65,6 +65,10 @@ def build_router(keys: DataKeyStore, roots: RootKeys, rotation: RootRotation) ->
         retired, minimum = keys.retire(body.below)
         return {"retired": retired, "min_version": minimum}
 
+    @router.post("/data-key/reopen")
+    def reopen_data_keys(_tenant: Tenant) -> dict[str, object]:
+        return {"reopened": keys.reopen_for_restore()}
+
     @router.get("/index-key/{purpose}")
     def index_key(purpose: Purpose, _tenant: Tenant) -> IndexKeyOut:
         with provider_errors():

@@ -41,7 +41,7 @@ from tenantry.platform.topology import Topology
 
 SITE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 RESERVED_SITES = frozenset({"www", "api", "admin", "edge", "tenantry", "status", "login", "signup"})
-STATUSES = ("active", "suspended", "moving", "deleted")
+STATUSES = ("active", "suspended", "moving", "restoring", "deleted")
 
 metadata = MetaData()
 tenants = Table(

@@ -59,6 +59,8 @@ class LocalKeyProvider:
 
     def __init__(self, directory: Path) -> None:
         self._directory = directory
+        self.directory = directory
+        """Where its keys live; kms keeps the region's backup key here too."""
         self._store_path = directory / STORE_FILE
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         _check_private(directory, os.stat(directory), "key directory", "700")

@@ -1,0 +1,325 @@
+"""`tenantry tenant restore SITE --at TIME`: one tenant's data back to a second, in place.
+
+The tenant answers 503 `tenant_restoring` at every edge meanwhile (its catalog status, which
+reaches every edge as a suspension does). Each database of its shard, and each global one, is
+restored through the backup engine to a scratch copy at TIME; then the tenant's rows of every
+tenant-scoped table (every table of every registered schema with a `tenant_id` column) are put
+back in one transaction per database, counted and checksummed against the copy before it
+commits, and the scratch copy is dropped. Tables whose `info` says `keep_live` (data keys,
+revoked tokens) keep today's rows: a restore never brings back a destroyed key, undoes a
+retirement, or revives a revoked token. Blobs the restored rows name and the store lost come
+back from the backup repositories. Neighbours' rows are never read or written.
+
+A journal (`backups/tenant-restores/<cloud id>.json`) remembers the tenant's status before, so a
+restore cut short is run again and finishes: every database step is all or nothing and may be
+repeated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from sqlalchemy import Connection, Engine, Table, create_engine, delete, insert, select, text
+from sqlalchemy.pool import NullPool
+
+from tenantry.cli.backup import BackupCommandError, engine_for, recorded_topology
+from tenantry.cli.data_key_rotation import rotate_data_key
+from tenantry.cli.operator_calls import CLOUD_NOT_REACHABLE, run_as_operator, set_tenant_status
+from tenantry.cli.site_calls import OperatorCallFailed, answer, site_context
+from tenantry.cli.tenants import site_info
+from tenantry.platform.client import ServiceClient
+from tenantry.platform.storage.backend import GLOBAL_SHARD
+from tenantry.platform.storage.migrations import ServiceSchema
+from tenantry.platform.storage.model import KEEP_LIVE, KEEP_LIVE_COLUMNS, RESTORE_POLICY
+from tenantry.platform.storage.sqlite import SqliteBackend
+from tenantry.platform.topology import Topology
+from tenantry.services.backup.engines.engine import Database
+from tenantry.services.backup.layout import BACKUPS, GLOBAL, RegionLayout
+from tenantry.services.kms.data_key_store import ACTIVE, RETIRED
+from tenantry.services.registry import SPECS
+
+RESTORING = "restoring"
+DELETED = "deleted"
+EDGE_FOLLOW_SECONDS = 1.5
+"""Every edge follows a catalog change within a second; wait a little more before copying."""
+TENANT_COLUMN = "tenant_id"
+
+Report = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreRestored:
+    """What a restore did in one database."""
+
+    database: str
+    tables: int
+    rows: int
+    kept_live: tuple[str, ...]
+
+
+def tenant_tables(schema: ServiceSchema) -> list[Table]:
+    """The service's tables that hold tenants' rows, parents before children."""
+    return [t for t in schema.metadata.sorted_tables if TENANT_COLUMN in t.c]
+
+
+def _journal(data_dir: Path, cloud_id: str) -> Path:
+    return data_dir / BACKUPS / "tenant-restores" / f"{cloud_id}.json"
+
+
+def restore_tenant(data_dir: Path, site: str, at: datetime, report: Report) -> list[StoreRestored]:
+    """Restore `site` in place to `at`; what was done per database."""
+    topology = recorded_topology(data_dir)
+    tenant = _tenant(data_dir, site)
+    if tenant["status"] == DELETED:
+        raise BackupCommandError(
+            f"{site} was purged: its data keys were destroyed, so nothing of it can be restored"
+        )
+    journal = _journal(data_dir, tenant["cloud_id"])
+    previous = tenant["status"]
+    if journal.exists():
+        previous = json.loads(journal.read_text())["previous_status"]
+    elif previous == RESTORING:
+        previous = "active"
+    databases = _databases_of(topology, tenant)
+    _check_within_retention(data_dir, topology, databases, at)
+    journal.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    journal.write_text(json.dumps({"previous_status": previous, "at": at.isoformat()}))
+    _set_status(data_dir, site, RESTORING)
+    time.sleep(EDGE_FOLLOW_SECONDS)
+    done: list[StoreRestored] = []
+    stale: list[int] = []
+    scratch = Path(tempfile.mkdtemp(dir=data_dir / BACKUPS, prefix=".tenant-restore-"))
+    try:
+        for number, (region, database, schema) in enumerate(databases):
+            report(f"{database.shard}/{database.service}", number, len(databases) + 1)
+            engine = engine_for(data_dir, topology, region, keyed=True)
+            with engine.restore_copy(database, at, scratch) as url:
+                copy = create_engine(url, poolclass=NullPool)
+                live = _live_engine(data_dir, topology, database)
+                try:
+                    done.append(_copy_rows(copy, live, schema, tenant["cloud_id"], database))
+                    if database.service == "kms" and database.shard != GLOBAL_SHARD:
+                        stale = _retired_since(copy, live, tenant["cloud_id"])
+                finally:
+                    copy.dispose()
+                    live.dispose()
+        report("media blobs", len(databases), len(databases) + 1)
+        blobs = _restore_blobs(data_dir, topology, tenant)
+        done.append(StoreRestored("media blobs", 0, blobs, ()))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if stale:
+        report(f"resealing what key versions {stale} sealed", len(databases), len(databases) + 1)
+        done.append(_reseal(data_dir, site))
+    _set_status(data_dir, site, previous)
+    journal.unlink(missing_ok=True)
+    report("done", len(databases) + 1, len(databases) + 1)
+    return done
+
+
+def _tenant(data_dir: Path, site: str) -> dict[str, Any]:
+    try:
+        return site_info(data_dir, site)
+    except OperatorCallFailed as exc:
+        raise BackupCommandError(str(exc)) from None
+    except CLOUD_NOT_REACHABLE as exc:
+        raise BackupCommandError(
+            f"no running cloud in {data_dir} ({exc}); a tenant restore runs online", code=2
+        ) from None
+
+
+def _set_status(data_dir: Path, site: str, status: str) -> None:
+    try:
+        answer = set_tenant_status(data_dir, site, status)
+    except CLOUD_NOT_REACHABLE as exc:
+        raise BackupCommandError(f"cannot reach tcs to mark {site} {status}: {exc}") from None
+    if answer.status != 200:
+        raise BackupCommandError(f"tcs refused to mark {site} {status}: {answer.body[:200]!r}")
+
+
+def _databases_of(
+    topology: Topology, tenant: dict[str, Any]
+) -> list[tuple[str, Database, ServiceSchema]]:
+    """Each database that holds rows of the tenant: its shard's, then the global ones."""
+    found: list[tuple[str, Database, ServiceSchema]] = []
+    for spec in SPECS:
+        if spec.schema is None or not tenant_tables(spec.schema):
+            continue
+        if spec.shard_databases:
+            found.append((tenant["region"], Database(tenant["shard"], spec.name), spec.schema))
+        if spec.global_database:
+            found.append((GLOBAL, Database(GLOBAL_SHARD, spec.name), spec.schema))
+    return found
+
+
+def _check_within_retention(
+    data_dir: Path,
+    topology: Topology,
+    databases: list[tuple[str, Database, ServiceSchema]],
+    at: datetime,
+) -> None:
+    for region in {region for region, _, _ in databases}:
+        engine = engine_for(data_dir, topology, region, keyed=False)
+        wanted = {database for r, database, _ in databases if r == region}
+        for state in engine.states():
+            if state.database not in wanted:
+                continue
+            if state.oldest_restorable is None or at < state.oldest_restorable:
+                oldest = (
+                    "nothing yet"
+                    if state.oldest_restorable is None
+                    else state.oldest_restorable.isoformat(timespec="seconds")
+                )
+                raise BackupCommandError(
+                    f"--at {at.isoformat()} is outside what the backups of "
+                    f"{state.database.shard}/{state.database.service} hold (oldest: {oldest})",
+                    code=2,
+                )
+
+
+def _live_engine(data_dir: Path, topology: Topology, database: Database) -> Engine:
+    if topology.uses_postgres:
+        raise BackupCommandError("tenant restore on PostgreSQL needs the pgBackRest engine")
+    assert database.service is not None
+    return SqliteBackend(data_dir).engine(database.service, database.shard)
+
+
+def _rows(connection: Connection, table: Table, tenant_id: str) -> list[tuple[Any, ...]]:
+    statement = (
+        select(table)
+        .where(table.c[TENANT_COLUMN] == tenant_id)
+        .order_by(*table.primary_key.columns)
+    )
+    return [tuple(row) for row in connection.execute(statement)]
+
+
+def _checksum(rows: list[tuple[Any, ...]]) -> str:
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(repr(row).encode())
+    return digest.hexdigest()
+
+
+def _copy_rows(
+    copy: Engine, live: Engine, schema: ServiceSchema, tenant_id: str, database: Database
+) -> StoreRestored:
+    """Replace the tenant's rows in `live` by those in `copy`, in one checked transaction."""
+    tables = [t for t in tenant_tables(schema) if t.info.get(RESTORE_POLICY) != KEEP_LIVE]
+    kept = tuple(t.name for t in tenant_tables(schema) if t.info.get(RESTORE_POLICY) == KEEP_LIVE)
+    with copy.connect() as source:
+        wanted = {t.name: _rows(source, t, tenant_id) for t in tables}
+    total = 0
+    with live.begin() as connection:
+        for table in tables:
+            wanted[table.name] = _with_live_columns(
+                connection, table, tenant_id, wanted[table.name]
+            )
+        for table in reversed(tables):
+            connection.execute(delete(table).where(table.c[TENANT_COLUMN] == tenant_id))
+        for table in tables:
+            rows = wanted[table.name]
+            if rows:
+                names = [c.name for c in table.columns]
+                connection.execute(insert(table), [dict(zip(names, r, strict=True)) for r in rows])
+            total += len(rows)
+        for table in tables:
+            now = _rows(connection, table, tenant_id)
+            if len(now) != len(wanted[table.name]) or _checksum(now) != _checksum(
+                wanted[table.name]
+            ):
+                raise BackupCommandError(
+                    f"{database.shard}/{database.service}.{table.name}: the rows put back do not "
+                    "match the backup (count or checksum); nothing was changed there"
+                )
+    return StoreRestored(f"{database.shard}/{database.service}", len(tables), total, kept)
+
+
+def _with_live_columns(
+    connection: Connection, table: Table, tenant_id: str, rows: list[tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
+    """`rows` with today's value of each column the table keeps live, where the row exists."""
+    keep = table.info.get(KEEP_LIVE_COLUMNS, ())
+    if not keep:
+        return rows
+    names = [c.name for c in table.columns]
+    key = [names.index(c.name) for c in table.primary_key.columns]
+    kept = [names.index(name) for name in keep]
+    today = {tuple(row[i] for i in key): row for row in _rows(connection, table, tenant_id)}
+    patched = []
+    for row in rows:
+        now = today.get(tuple(row[i] for i in key))
+        if now is None:
+            patched.append(row)
+            continue
+        values = list(row)
+        for i in kept:
+            values[i] = now[i]
+        patched.append(tuple(values))
+    return patched
+
+
+def _retired_since(copy: Engine, live: Engine, tenant_id: str) -> list[int]:
+    """Key versions active at the restored second that a rotation has retired since."""
+    query = text("SELECT version, state FROM data_keys WHERE tenant_id = :t")
+    with copy.connect() as connection:
+        then = {int(v): str(s) for v, s in connection.execute(query, {"t": tenant_id})}
+    with live.connect() as connection:
+        now = {int(v): str(s) for v, s in connection.execute(query, {"t": tenant_id})}
+    return sorted(v for v, state in then.items() if state == ACTIVE and now.get(v) == RETIRED)
+
+
+def _reseal(data_dir: Path, site: str) -> StoreRestored:
+    """Reseal the restored data under a new key version, then retire the older ones again.
+
+    kms reopens the retired versions for this only while the site is restoring; the rotation
+    ends as `keys rotate-data-key` does, with every older version retired.
+    """
+
+    async def reopen_and_rotate(client: ServiceClient) -> dict[str, Any]:
+        tenant = await site_context(client, site)
+        answer(
+            await client.call("kms", "POST", "/internal/kms/data-key/reopen", **tenant.call_args()),
+            "kms reopen",
+        )
+        return await rotate_data_key(client, site, Console(stderr=True, quiet=True))
+
+    try:
+        rotated = run_as_operator(data_dir, reopen_and_rotate, timeout=60.0)
+    except OperatorCallFailed as exc:
+        raise BackupCommandError(f"resealing the restored data failed: {exc}") from None
+    return StoreRestored(
+        f"resealed under key version {rotated['version']}",
+        0,
+        int(rotated["rows"]) + int(rotated["files"]),
+        (),
+    )
+
+
+def _restore_blobs(data_dir: Path, topology: Topology, tenant: dict[str, Any]) -> int:
+    """Copy back the tenant's blobs the media store lost, from either repository."""
+    layout = RegionLayout(data_dir, topology, tenant["region"])
+    store = layout.media_store
+    if store is None:
+        return 0
+    copied = 0
+    for repository in layout.repositories:
+        source = repository.media_dir / tenant["cloud_id"]
+        if not source.is_dir():
+            continue
+        for path in source.rglob("*"):
+            target = store / tenant["cloud_id"] / path.relative_to(source)
+            if path.is_file() and not path.name.startswith(".") and not target.exists():
+                target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                shutil.copy2(path, target)
+                copied += 1
+    return copied

@@ -1,0 +1,16 @@
+"""backup as the registry sees it: one per region, keeping no database of its own."""
+
+from __future__ import annotations
+
+from tenantry.platform.asgi import ASGIApp
+from tenantry.platform.runtime import ServiceRuntime
+from tenantry.platform.service_spec import Placement, ServiceSpec
+
+
+def _create_app(runtime: ServiceRuntime) -> ASGIApp:
+    from tenantry.services.backup.app import create_app
+
+    return create_app(runtime)
+
+
+SPEC = ServiceSpec(name="backup", placement=Placement.REGIONAL, create_app=_create_app)

@@ -1,0 +1,28 @@
+"""kms's backup-key route: the key the region's backup service seals every backup file with.
+
+Only the backup service may call it (the allowlist says so); it names no tenant.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from tenantry.services.kms.backup_key import ensure_backup_key
+from tenantry.services.kms.errors import provider_errors
+from tenantry.services.kms.providers import LocalKeyProvider
+from tenantry.services.kms.root_keys import RootKeys
+from tenantry.services.kms.routes import PREFIX, no_store
+from tenantry.services.kms.schemas import DataKeyOut
+
+
+def build_backup_key_router(provider: LocalKeyProvider, roots: RootKeys, region: str) -> APIRouter:
+    """`GET /internal/kms/backup-key`: the region's backup key, made on first call."""
+    router = APIRouter(prefix=PREFIX, tags=["kms"], dependencies=[Depends(no_store)])
+
+    @router.get("/backup-key")
+    def backup_key() -> DataKeyOut:
+        with provider_errors(unavailable="root_key_unavailable"):
+            key = ensure_backup_key(provider, provider.directory, region, roots.active(region).ref)
+            return DataKeyOut.of(key)
+
+    return router
