@@ -276,7 +276,7 @@ def test_each_tenant_is_served_as_itself_and_a_purged_one_is_dropped(
     assert collections(deletions, "tenant-a") == ["issues:OPS-1"]
     assert collections(deletions, "tenant-b") == ["issues:OPS-1"]
     media.down = False
-    tcs.status["tenant-b"] = "deleted"
+    tcs.status["tenant-b"] = "purged"
     clock.now += MAX_BACKOFF_SECONDS
     calls = len(media.calls)
     assert client.portal.call(run_due, deletions) == 1  # type: ignore[union-attr]

@@ -42,6 +42,10 @@ CLIENT_ADDRESS_HEADER = "x-tenantry-client-address"
 """Where the edge names the address of the client it received a request from."""
 EDGE = "edge"
 """The only caller whose word on the client's address is taken."""
+CONTROL_PLANE = frozenset({"operator", "tcs"})
+"""Callers that act on a tenant whatever its status (suspending, deleting, purging it), short of
+purged; every other caller acts only for an active tenant."""
+PURGED = "purged"
 
 
 class ServiceAuthMiddleware:
@@ -130,7 +134,7 @@ class ServiceAuthMiddleware:
                 "route_not_allowed",
                 f"{caller} may not call {scope['method']} {scope['path']} on {self.service}",
             )
-        tenant = self._tenant(scope, claims.get(claim.TENANT))
+        tenant = self._tenant(scope, claims.get(claim.TENANT), caller)
         user = None
         if claims.get(claim.USER) is not None:
             if tenant is None:
@@ -144,7 +148,7 @@ class ServiceAuthMiddleware:
         client = _client_address(scope) if caller == EDGE else None
         return tenant, user, client
 
-    def _tenant(self, scope: Scope, token_tenant: object) -> TenantContext | None:
+    def _tenant(self, scope: Scope, token_tenant: object, caller: str) -> TenantContext | None:
         context = header(scope, TENANT_CONTEXT_HEADER.encode())
         if context is None and token_tenant is None:
             return None
@@ -155,7 +159,7 @@ class ServiceAuthMiddleware:
             raise ApiError(403, "tenant_mismatch", "the tenant context names another tenant")
         if self.region != GLOBAL and tenant.region != self.region:
             raise ApiError(403, "wrong_region", "this tenant's data does not live in this region")
-        if tenant.status != "active":
+        if tenant.status != "active" and (caller not in CONTROL_PLANE or tenant.status == PURGED):
             raise ApiError(403, f"tenant_{tenant.status}", f"the tenant is {tenant.status}")
         return tenant
 

@@ -19,6 +19,7 @@ import pycountry
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 # Short enough that `<prefix>_owner_<service>` stays within PostgreSQL's 63-byte names.
+DAY_SECONDS = 86_400.0
 _ROLE_PREFIX = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _DSN_SCHEMES = ("postgresql://", "postgresql+psycopg://")
 DEFAULT_ROLE_PREFIX = "tenantry"
@@ -79,6 +80,26 @@ class EdgeLimits:
 
 
 @dataclass(frozen=True, slots=True)
+class Retention:
+    """How long what is deleted stays recoverable before it is purged for good (`[retention]`)."""
+
+    site_grace_days: float = 14.0
+    """A deleted site can be undeleted this long; then its keys are destroyed."""
+    trash_days: float = 30.0
+    """A deleted issue, comment or attachment stays in its site's trash this long."""
+
+    @property
+    def site_grace_seconds(self) -> float:
+        """`site_grace_days` in seconds."""
+        return self.site_grace_days * DAY_SECONDS
+
+    @property
+    def trash_seconds(self) -> float:
+        """`trash_days` in seconds."""
+        return self.trash_days * DAY_SECONDS
+
+
+@dataclass(frozen=True, slots=True)
 class Topology:
     """Every region of the cloud and the country table used to place new sites."""
 
@@ -91,6 +112,7 @@ class Topology:
     role_prefix: str = DEFAULT_ROLE_PREFIX
     edge_ports: Mapping[str, int] = field(default_factory=dict)
     """The loopback port of each region's edge (`[edge] ports`); unnamed regions keep theirs."""
+    retention: Retention = field(default_factory=Retention)
 
     @property
     def uses_postgres(self) -> bool:
@@ -201,8 +223,28 @@ def _parse(document: Mapping[str, Any]) -> Topology:
             f"[postgres] role_prefix {role_prefix!r} must match {_ROLE_PREFIX.pattern}"
         )
     return Topology(
-        regions, countries, default_region, shards, limits, global_dsn, role_prefix, edge_ports
+        regions,
+        countries,
+        default_region,
+        shards,
+        limits,
+        global_dsn,
+        role_prefix,
+        edge_ports,
+        _retention(document.get("retention", {})),
     )
+
+
+def _retention(table: Mapping[str, Any]) -> Retention:
+    """`[retention]`: days (0 or more, fractions allowed) each kind of deleted thing is kept."""
+    defaults = Retention()
+    days: dict[str, float] = {}
+    for name in ("site_grace_days", "trash_days"):
+        value = table.get(name, getattr(defaults, name))
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise TopologyError(f"[retention] {name} must be a number of days, 0 or more")
+        days[name] = float(value)
+    return Retention(**days)
 
 
 def _edge_ports(raw: Mapping[str, Any], regions: Mapping[str, Region]) -> dict[str, int]:

@@ -184,7 +184,7 @@ class AttachmentDeletions:
         if not due:
             return 0
         found = await self._tenants.by_site(noted.site)
-        if found is None or found[0].cloud_id != noted.cloud_id or found[0].status == "deleted":
+        if found is None or found[0].cloud_id != noted.cloud_id or found[0].status == "purged":
             with tenant_scope(local):
                 await asyncio.to_thread(self._drop_all)
             await asyncio.to_thread(self._forget, shard, noted)

@@ -22,11 +22,11 @@ class NewTenant(BaseModel):
 
 
 class StatusChange(BaseModel):
-    """A new status for a tenant."""
+    """A new status for a tenant (deleting and purging have routes of their own)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    status: Literal["active", "suspended", "deleted"]
+    status: Literal["active", "suspended"]
 
 
 class KeyAvailability(BaseModel):
