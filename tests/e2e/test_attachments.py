@@ -19,7 +19,7 @@ from PIL import Image
 
 from media_previews.documents import decompression_bomb_png, docx, jpeg_with_gps, pdf, png
 
-from .api import PASSWORD, Site, signup
+from .api import PASSWORD, Site, purge_from_trash, signup
 from .cloud import Cloud
 
 pytestmark = pytest.mark.e2e
@@ -403,6 +403,7 @@ def test_deleting_an_issue_deletes_its_attachments(
     files = processed(site, key, 2)
     stored = [stored_file(cloud, site, f["id"]) for f in files.values()]
     assert all(path.is_dir() for path in stored)
+    issue_id = site.request("GET", f"/rest/issues/issues/{key}").json()["id"]
     deleted = site.request("DELETE", f"/rest/issues/issues/{key}")
     assert deleted.status_code == 204, deleted.text
     with cloud.http("eu") as plain:
@@ -410,6 +411,9 @@ def test_deleting_an_issue_deletes_its_attachments(
             gone = plain.get(file["download_url"])
             assert gone.status_code == 404, gone.text
             assert plain.get(file["preview_url"].replace("{page}", "1")).status_code == 404
+        # In the trash the issue's files are kept whole, unserved; purged, they go.
+        assert all(path.is_dir() for path in stored)
+        purge_from_trash(site, issue_id)
         assert not any(path.exists() for path in stored)
         # Another issue's attachments stay.
         kept = plain.get(attached["chart.png"]["download_url"])
@@ -442,6 +446,9 @@ def test_one_attachment_is_deleted_and_no_other(cloud: Cloud, site: Site) -> Non
     with cloud.http("eu") as plain:
         assert plain.get(target["download_url"]).status_code == 404
         assert plain.get(theirs["download_url"]).content == GOOD["chart.png"]
+    # In the trash it is kept whole, unserved; purged from there, its bytes go.
+    assert stored_file(cloud, site, target["id"]).exists()
+    purge_from_trash(site, target["id"])
     assert not stored_file(cloud, site, target["id"]).exists()
     again = site.request("DELETE", url.format(key=first))
     assert again.status_code == 404 and again.json()["error"] == "attachment_not_found"

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from .api import Site, signup
+from .api import Site, purge_from_trash, signup
 from .cloud import Cloud
 
 pytestmark = pytest.mark.e2e
@@ -143,6 +143,7 @@ def test_a_100_mib_file_goes_up_in_chunks_and_comes_back_byte_identical(
     assert deleted.status_code == 204, deleted.text
     with cloud.http("eu") as plain:
         assert plain.get(file["download_url"]).status_code == 404
+    purge_from_trash(site, file["id"])
     stored = cloud.data_dir / "media" / site.region / site.cloud_id / file["id"]
     assert not stored.exists()
 

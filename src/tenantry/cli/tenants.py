@@ -1,8 +1,8 @@
 """`tenantry tenant list` and `tenant info SITE`: what the catalog (tcs) knows of each site.
 
 Both ask tcs as the operator and show, for each site, its cloud id, home region, shard, status,
-whether its key works, when it was deleted (if it is), and when it was created; `--json` prints the same as JSON (a list of
-objects, or one object) for scripts.
+whether its key works, when it was deleted (if it is), and when it was created; `--json` prints
+the same as JSON (a list of objects, or one object) for scripts.
 """
 
 from __future__ import annotations

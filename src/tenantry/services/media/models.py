@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -55,6 +56,8 @@ class MediaFile(TenantOwned, MediaBase):
     preview_pages: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # In its owner's trash: kept whole, but neither listed nor served until it is restored.
+    trashed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class MediaUpload(TenantOwned, MediaBase):

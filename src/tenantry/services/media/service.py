@@ -392,17 +392,31 @@ class Media:
 
     # -- reading and deleting --------------------------------------------------------------
 
-    def find(self, file_id: str) -> FileRow | None:
-        """A file of the current tenant, or None."""
+    def find(self, file_id: str, *, trashed_too: bool = False) -> FileRow | None:
+        """A file of the current tenant (out of the trash, unless `trashed_too`), or None."""
         with self.databases.session() as session:
-            return store.get_file(session, file_id)
+            return store.get_file(session, file_id, trashed_too=trashed_too)
 
-    def file(self, file_id: str) -> FileRow:
-        """A file of the current tenant; 404 when there is none."""
-        row = self.find(file_id)
+    def file(self, file_id: str, *, trashed_too: bool = False) -> FileRow:
+        """A file of the current tenant; 404 when there is none (or it is in the trash)."""
+        row = self.find(file_id, trashed_too=trashed_too)
         if row is None:
             raise not_found("the file")
         return row
+
+    def set_collection_trashed(
+        self, collection: str, trashed: bool, keep: list[str] | None = None
+    ) -> None:
+        """Put a whole collection in the trash (its owner is in the trash), or take it out but
+        for the files in `keep` (each in the trash on its own)."""
+        with self.databases.session() as session:
+            store.set_collection_trashed(session, collection, trashed, keep or ())
+
+    def set_trashed(self, row: FileRow, trashed: bool) -> None:
+        """Put a file in its owner's trash (unlisted, unserved, kept whole), or take it out."""
+        with self.databases.session() as session:
+            if not store.set_trashed(session, row.id, trashed):
+                raise not_found("the file")
 
     def files(self, collection: str) -> list[FileRow]:
         """Every file of a collection."""
