@@ -47,6 +47,7 @@ TENANT_ROUTES = (
     PublicRoute("POST", "/rest/identity/accounts", "identity", regional=False),
     PublicRoute("PATCH", "/rest/identity/accounts/{account_id}", "identity", regional=False),
     PublicRoute("DELETE", "/rest/identity/accounts/{account_id}", "identity", regional=False),
+    PublicRoute("POST", "/rest/identity/accounts/{account_id}/restore", "identity", regional=False),
     PublicRoute("POST", "/rest/issues/projects", "issues"),
     PublicRoute("GET", "/rest/issues/projects", "issues"),
     PublicRoute("GET", "/rest/issues/projects/{key}", "issues"),
