@@ -87,11 +87,19 @@ class Retention:
     """A deleted site can be undeleted this long; then its keys are destroyed."""
     trash_days: float = 30.0
     """A deleted issue, comment or attachment stays in its site's trash this long."""
+    backup_retention_days: float = 30.0
+    """How far back backups reach (`[backup] retention_days`): a blob is never removed for good
+    before this long after its deletion, so a restore finds every blob its rows name."""
 
     @property
     def site_grace_seconds(self) -> float:
         """`site_grace_days` in seconds."""
         return self.site_grace_days * DAY_SECONDS
+
+    @property
+    def backup_retention_seconds(self) -> float:
+        """`backup_retention_days` in seconds."""
+        return self.backup_retention_days * DAY_SECONDS
 
     @property
     def trash_seconds(self) -> float:
@@ -231,19 +239,23 @@ def _parse(document: Mapping[str, Any]) -> Topology:
         global_dsn,
         role_prefix,
         edge_ports,
-        _retention(document.get("retention", {})),
+        _retention(document.get("retention", {}), document.get("backup", {})),
     )
 
 
-def _retention(table: Mapping[str, Any]) -> Retention:
-    """`[retention]`: days (0 or more, fractions allowed) each kind of deleted thing is kept."""
+def _retention(table: Mapping[str, Any], backup: Mapping[str, Any]) -> Retention:
+    """`[retention]`: days (0 or more, fractions allowed) each kind of deleted thing is kept;
+    and `[backup] retention_days`, which no blob is removed before."""
     defaults = Retention()
     days: dict[str, float] = {}
-    for name in ("site_grace_days", "trash_days"):
-        value = table.get(name, getattr(defaults, name))
+    given = [("retention", name, table) for name in ("site_grace_days", "trash_days")]
+    given.append(("backup", "retention_days", backup))
+    for section, name, source in given:
+        field_name = "backup_retention_days" if section == "backup" else name
+        value = source.get(name, getattr(defaults, field_name))
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise TopologyError(f"[retention] {name} must be a number of days, 0 or more")
-        days[name] = float(value)
+            raise TopologyError(f"[{section}] {name} must be a number of days, 0 or more")
+        days[field_name] = float(value)
     return Retention(**days)
 
 

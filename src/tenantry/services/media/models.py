@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -31,6 +32,7 @@ COLLECTION_LENGTH = 128
 NAME_LENGTH = 255
 MEDIA_TYPE_LENGTH = 128
 REASON_LENGTH = 64
+RETIRED_PREFIX_LENGTH = 64
 
 
 class MediaBase(DeclarativeBase):
@@ -130,6 +132,18 @@ preview_queue = Table(
     Column("site", String(SITE_LENGTH), nullable=False),
     Column("queued_at", UtcDateTime, nullable=False),
 )
+
+
+blob_retirements = Table(
+    "blob_retirements",
+    MediaBase.metadata,
+    Column("cloud_id", String(TENANT_ID_LENGTH), primary_key=True),
+    Column("prefix", String(RETIRED_PREFIX_LENGTH), primary_key=True),
+    Column("due_at", Float, nullable=False, index=True),
+)
+"""Blob trees whose rows are gone (a deleted file, a finished or cancelled upload), kept where
+they are until backups no longer reach back to when the rows still named them. Names tenants
+and blob ids only, never their content."""
 
 
 SCHEMA = ServiceSchema("media", MediaBase.metadata, Path(__file__).with_name("migrations"))
