@@ -7,6 +7,7 @@ the routes can be driven directly.
 from __future__ import annotations
 
 import hashlib
+import time
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import FastAPI
@@ -87,6 +88,19 @@ class FixedDataKeys(DataKeys):
         return tenant_keys()
 
 
+class StandInTrashing:
+    """Deletions to the trash without a purge loop to tell: the time is the wall clock's."""
+
+    def prepare(self) -> None:
+        return None
+
+    def now(self) -> float:
+        return time.time()
+
+    async def hide_attachments(self, issue_key: str, user: UserContext) -> None:
+        return None
+
+
 def harness_cursors() -> ListCursors:
     """List cursors under a fresh key, as the service makes them from its own."""
     return ListCursors(ServiceKey("issues", "issues/k1", ec.generate_private_key(ec.SECP256R1())))
@@ -96,7 +110,13 @@ def build_app(databases: Databases, cursors: ListCursors | None = None) -> FastA
     app = FastAPI()
     install_error_handlers(app)
     app.include_router(
-        build_router(databases, FixedDataKeys(), StandInAccounts(), cursors or harness_cursors())
+        build_router(
+            databases,
+            FixedDataKeys(),
+            StandInAccounts(),
+            cursors or harness_cursors(),
+            StandInTrashing(),
+        )
     )
     app.add_middleware(HeaderContextMiddleware)
     return app

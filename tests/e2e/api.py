@@ -103,6 +103,22 @@ def token_for(site: Site, email: str, password: str = PASSWORD) -> str:
     return str(login.json()["token"])
 
 
+def trash_item(site: Site, item_id: str) -> dict[str, Any]:
+    """The entry of the site's trash that holds the issue, comment or attachment `item_id`."""
+    listed = site.request("GET", "/rest/issues/trash", params={"limit": "100"})
+    assert listed.status_code == 200, listed.text
+    found = [item for item in listed.json()["items"] if item["item_id"] == item_id]
+    assert len(found) == 1, listed.json()
+    entry: dict[str, Any] = found[0]
+    return entry
+
+
+def purge_from_trash(site: Site, item_id: str) -> None:
+    """Purge the trashed `item_id` for good now, as the site's admin."""
+    purged = site.request("DELETE", f"/rest/issues/trash/{trash_item(site, item_id)['id']}")
+    assert purged.status_code == 204, purged.text
+
+
 def eventually(what: str, probe: Callable[[], bool], seconds: float = 10.0) -> None:
     """Wait until `probe()` holds (a change that travels to every edge), giving up loudly."""
     deadline = time.monotonic() + seconds

@@ -43,3 +43,26 @@ def shard_of(cloud: Cloud, cloud_id: str) -> str:
         id=cloud_id,
     )
     return str(shard)
+
+
+def media_rows(cloud: Cloud, cloud_id: str, table: str, column: str) -> set[str]:
+    """One column of a tenant's rows in media's `table` (`media_files`, `blob_retirements`)."""
+    shard = shard_of(cloud, cloud_id)
+    schema = "" if BACKEND == "sqlite" else "media."
+    tenant_column = "cloud_id" if table == "blob_retirements" else "tenant_id"
+    rows = stored_rows(
+        cloud,
+        shard,
+        cloud.data_dir / "shards" / shard / "media.sqlite",
+        f"SELECT {column} FROM {schema}{table} WHERE {tenant_column} = :id",  # noqa: S608
+        id=cloud_id,
+    )
+    return {str(row[0]) for row in rows}
+
+
+def media_forgot(cloud: Cloud, cloud_id: str, file_id: str) -> bool:
+    """Whether media deleted a file: no row of it left, its blobs retired (kept, for backups,
+    until the backup window has passed)."""
+    return file_id not in media_rows(
+        cloud, cloud_id, "media_files", "id"
+    ) and file_id in media_rows(cloud, cloud_id, "blob_retirements", "prefix")

@@ -140,6 +140,19 @@ def test_a_deleted_accounts_token_is_refused_on_every_edge(cloud: Cloud) -> None
             assert refused_with(answer, 401, "token_revoked"), (region, answer.text)
     assert issue_count(site) == before  # no write of the deleted account got through
 
+    # Deleted is undoable by an admin within the grace period: the account logs in anew, its
+    # old token stays dead; no one else may bring it back.
+    _, other_email = add_account(site)
+    other = as_token(site, token_for(site, other_email))
+    refused = other.request("POST", f"/rest/identity/accounts/{account_id}/restore")
+    assert refused_with(refused, 403, "admin_required"), refused.text
+    restored = site.request("POST", f"/rest/identity/accounts/{account_id}/restore")
+    assert restored.status_code == 200, restored.text
+    assert (restored.json()["active"], restored.json()["deleted"]) == (True, False)
+    assert refused_with(edges["us"].request("GET", "/rest/identity/me"), 401, "token_revoked")
+    back = as_token(site, token_for(site, email))
+    assert back.request("POST", "/rest/issues/issues", json=write).status_code == 201
+
 
 def test_logout_revokes_the_token_it_carries_and_no_other(cloud: Cloud) -> None:
     site = signup(cloud, region="au", via="au", prefix="logout")

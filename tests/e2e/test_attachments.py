@@ -19,8 +19,9 @@ from PIL import Image
 
 from media_previews.documents import decompression_bomb_png, docx, jpeg_with_gps, pdf, png
 
-from .api import PASSWORD, Site, signup
+from .api import PASSWORD, Site, purge_from_trash, signup
 from .cloud import Cloud
+from .stored import media_forgot
 
 pytestmark = pytest.mark.e2e
 CONTRACT = {"id", "name", "media_type", "size", "status"}
@@ -403,6 +404,7 @@ def test_deleting_an_issue_deletes_its_attachments(
     files = processed(site, key, 2)
     stored = [stored_file(cloud, site, f["id"]) for f in files.values()]
     assert all(path.is_dir() for path in stored)
+    issue_id = site.request("GET", f"/rest/issues/issues/{key}").json()["id"]
     deleted = site.request("DELETE", f"/rest/issues/issues/{key}")
     assert deleted.status_code == 204, deleted.text
     with cloud.http("eu") as plain:
@@ -410,7 +412,12 @@ def test_deleting_an_issue_deletes_its_attachments(
             gone = plain.get(file["download_url"])
             assert gone.status_code == 404, gone.text
             assert plain.get(file["preview_url"].replace("{page}", "1")).status_code == 404
-        assert not any(path.exists() for path in stored)
+        # In the trash the issue's files are kept whole, unserved; purged, media forgets them,
+        # and keeps their blobs (retired) for the backup window.
+        assert all(path.is_dir() for path in stored)
+        purge_from_trash(site, issue_id)
+        assert all(media_forgot(cloud, site.cloud_id, f["id"]) for f in files.values())
+        assert all(path.is_dir() for path in stored)
         # Another issue's attachments stay.
         kept = plain.get(attached["chart.png"]["download_url"])
         assert kept.status_code == 200 and kept.content == GOOD["chart.png"]
@@ -442,7 +449,11 @@ def test_one_attachment_is_deleted_and_no_other(cloud: Cloud, site: Site) -> Non
     with cloud.http("eu") as plain:
         assert plain.get(target["download_url"]).status_code == 404
         assert plain.get(theirs["download_url"]).content == GOOD["chart.png"]
-    assert not stored_file(cloud, site, target["id"]).exists()
+    # In the trash it is kept whole, unserved; purged from there, its bytes go.
+    assert stored_file(cloud, site, target["id"]).exists()
+    purge_from_trash(site, target["id"])
+    assert media_forgot(cloud, site.cloud_id, target["id"])
+    assert stored_file(cloud, site, target["id"]).exists()  # retired: kept for the backups
     again = site.request("DELETE", url.format(key=first))
     assert again.status_code == 404 and again.json()["error"] == "attachment_not_found"
     bad = site.request("DELETE", f"/rest/issues/issues/{first}/attachments/not-an-id")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import threading
-import time
 from urllib.parse import urlsplit
 
 import httpx
@@ -13,6 +11,7 @@ import pytest
 
 from .api import Site, signup
 from .cloud import Cloud, tenantry
+from .edges import all_edges_answer
 
 
 @pytest.fixture(scope="module")
@@ -129,46 +128,18 @@ def test_bad_bodies_get_a_reason_code(site: Site) -> None:
     assert bad_signup.json()["error"] == "invalid_request"
 
 
-def _all_edges_answer(cloud: Cloud, site: Site, status: int, within: float) -> float:
-    """Seconds until every edge answers `status` for the site (fails after `within`).
-
-    Each edge is polled from its own thread, so a slow answer from one edge does not delay
-    the moment another edge is seen to have changed.
-    """
-    started = time.monotonic()
-    seen: dict[str, float] = {}
-
-    def poll(region: str) -> None:
-        client = site.via(cloud.http(region))
-        while time.monotonic() - started < within + 1:
-            if client.request("GET", "/rest/issues/projects").status_code == status:
-                seen[region] = time.monotonic() - started
-                return
-            time.sleep(0.01)
-
-    threads = [threading.Thread(target=poll, args=(region,)) for region in cloud.edges]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert set(seen) == set(cloud.edges), f"edges {set(cloud.edges) - set(seen)} never {status}"
-    slowest = max(seen.values())
-    assert slowest < within, f"an edge took {slowest:.2f}s to answer {status}: {seen}"
-    return slowest
-
-
 def test_suspension_reaches_every_edge_within_a_second(cloud: Cloud) -> None:
     site = signup(cloud, region="eu", prefix="suspend")
     # Warm every edge's cache, so the test measures invalidation, not a first lookup.
-    assert _all_edges_answer(cloud, site, 200, within=10) >= 0
+    assert all_edges_answer(cloud, site, 200, within=10) >= 0
     suspend = tenantry("tenant", "suspend", site.name, "--data-dir", str(cloud.data_dir))
     assert suspend.returncode == 0, suspend.stderr
-    _all_edges_answer(cloud, site, 403, within=1.0)
+    all_edges_answer(cloud, site, 403, within=1.0)
     refused = site.request("GET", "/rest/issues/projects")
     assert refused.json()["error"] == "tenant_suspended"
     resume = tenantry("tenant", "resume", site.name, "--data-dir", str(cloud.data_dir))
     assert resume.returncode == 0, resume.stderr
-    _all_edges_answer(cloud, site, 200, within=1.0)
+    all_edges_answer(cloud, site, 200, within=1.0)
 
 
 def test_operator_cli_refuses_unknown_sites(cloud: Cloud) -> None:

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from .api import Site, signup
+from .api import Site, purge_from_trash, signup
 from .cloud import Cloud
+from .stored import media_forgot
 
 pytestmark = pytest.mark.e2e
 MIB = 1024 * 1024
@@ -143,8 +144,8 @@ def test_a_100_mib_file_goes_up_in_chunks_and_comes_back_byte_identical(
     assert deleted.status_code == 204, deleted.text
     with cloud.http("eu") as plain:
         assert plain.get(file["download_url"]).status_code == 404
-    stored = cloud.data_dir / "media" / site.region / site.cloud_id / file["id"]
-    assert not stored.exists()
+    purge_from_trash(site, file["id"])
+    assert media_forgot(cloud, site.cloud_id, file["id"])  # its blobs kept for the backups
 
 
 def test_a_chunk_token_serves_its_upload_alone(cloud: Cloud, site: Site) -> None:

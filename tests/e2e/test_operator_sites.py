@@ -12,7 +12,16 @@ from .api import signup
 from .cloud import Cloud, tenantry
 
 pytestmark = pytest.mark.e2e
-FIELDS = {"site", "cloud_id", "region", "shard", "status", "key_available", "created_at"}
+FIELDS = {
+    "site",
+    "cloud_id",
+    "region",
+    "shard",
+    "status",
+    "key_available",
+    "deleted_at",
+    "created_at",
+}
 
 
 def test_sites_are_listed_and_shown_with_where_they_live(cloud: Cloud) -> None:

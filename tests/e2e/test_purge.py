@@ -58,7 +58,7 @@ def test_a_purged_site_can_never_be_read_again_and_its_neighbours_carry_on(cloud
     # Services refuse the deleted site's context itself (kms's own 410 is tested in tests/kms).
     for refused in (data_key(cloud, doomed), *(data_key(cloud, doomed, version=v) for v in (1, 2))):
         assert refused.status == 403, refused.body
-        assert refused.json()["error"] == "tenant_deleted"
+        assert refused.json()["error"] == "tenant_purged"
 
     deadline = time.monotonic() + 30
     while (gone := doomed.request("GET", "/rest/issues/issues/OPS-1")).status_code == 200:

@@ -23,6 +23,7 @@ from tenantry.platform.service_keys import ensure_service_key
 from tenantry.platform.storage import Databases, SqliteBackend
 from tenantry.platform.storage.backend import GLOBAL_SHARD
 from tenantry.platform.tokens import TokenSigner
+from tenantry.services.identity.account_erasures import AccountErasures
 from tenantry.services.identity.kms_notices import MAX_BACKOFF_SECONDS, KmsNotices, backoff
 from tenantry.services.identity.models import SCHEMA
 
@@ -84,6 +85,7 @@ def test_a_role_change_is_stored_and_told_to_every_region(
         "display_name": None,
         "role": "admin",
         "active": True,
+        "deleted": False,
     }
 
     assert len(notices(app_client).pending()) == len(REGIONS)
@@ -121,7 +123,8 @@ def test_removing_an_account_tells_kms_and_ends_its_login(
     login = app_client.post(
         "/login", json={"site": "acme", "email": "member@acme.test", "password": PASSWORD}
     )
-    assert login.status_code == 401
+    # Deleted, it is deactivated until it is erased (or restored).
+    assert (login.status_code, login.json()["error"]) == (403, "account_deactivated")
     again = app_client.delete(f"/rest/identity/accounts/{member}", headers=as_user("acme", admin))
     assert again.status_code == 404
     assert again.json()["error"] == "account_not_found"
@@ -227,3 +230,56 @@ def test_the_revisions_build_exactly_the_models(tmp_path: Path) -> None:
             assert compare_metadata(context, SCHEMA.metadata) == []
     finally:
         engine.dispose()
+
+
+def test_a_deleted_account_is_restorable_until_its_grace_ends_then_erased(
+    app_client: TestClient, databases: Databases, clock: SettableClock
+) -> None:
+    """Time is the settable clock: the default grace is `site_grace_days` (14 days)."""
+    admin, member = site_with_member(app_client, "acme")
+    _, other = site_with_member(app_client, "globex")
+    changes = app_client.app.state.changes  # type: ignore[attr-defined]
+    erasures = AccountErasures(databases, changes, clock=clock)
+    as_admin = as_user("acme", admin)
+    member_login = {"site": "acme", "email": "member@acme.test", "password": PASSWORD}
+
+    assert app_client.delete(f"/rest/identity/accounts/{member}", headers=as_admin).is_success
+    listed = app_client.get("/rest/identity/accounts", headers=as_admin).json()["accounts"]
+    assert {a["account_id"]: a["deleted"] for a in listed}[member] is True
+    deactivated = app_client.post("/login", json=member_login)
+    assert (deactivated.status_code, deactivated.json()["error"]) == (403, "account_deactivated")
+    patched = app_client.patch(
+        f"/rest/identity/accounts/{member}", headers=as_admin, json={"role": "admin"}
+    )
+    assert (patched.status_code, patched.json()["error"]) == (409, "account_deleted")
+    # Only the site's own admin restores it, and only a deleted account.
+    as_member = as_user("acme", member, role="member")
+    refused = app_client.post(f"/rest/identity/accounts/{member}/restore", headers=as_member)
+    assert refused.status_code == 403
+    foreign = as_user("globex", other)
+    elsewhere = app_client.post(f"/rest/identity/accounts/{member}/restore", headers=foreign)
+    assert (elsewhere.status_code, elsewhere.json()["error"]) == (404, "account_not_found")
+    not_deleted = app_client.post(f"/rest/identity/accounts/{admin}/restore", headers=as_admin)
+    assert (not_deleted.status_code, not_deleted.json()["error"]) == (409, "account_not_deleted")
+
+    clock.now += 14 * 86_400 - 1
+    assert asyncio.run(erasures.erase_due()) == 0
+    back = app_client.post(f"/rest/identity/accounts/{member}/restore", headers=as_admin)
+    assert back.status_code == 200, back.text
+    assert (back.json()["active"], back.json()["deleted"]) == (True, False)
+    assert app_client.post("/login", json=member_login).status_code == 200
+    clock.now += 30 * 86_400
+    assert asyncio.run(erasures.erase_due()) == 0  # restored: never erased
+
+    assert app_client.delete(f"/rest/identity/accounts/{member}", headers=as_admin).is_success
+    clock.now += 14 * 86_400
+    assert asyncio.run(erasures.erase_due()) == 1
+    gone = app_client.post(f"/rest/identity/accounts/{member}/restore", headers=as_admin)
+    assert (gone.status_code, gone.json()["error"]) == (404, "account_not_found")
+    assert app_client.post("/login", json=member_login).status_code == 401  # no such account
+    listed = app_client.get("/rest/identity/accounts", headers=as_admin).json()["accounts"]
+    assert member not in {a["account_id"] for a in listed}
+    assert other in {  # the other site's accounts are untouched
+        a["account_id"]
+        for a in app_client.get("/rest/identity/accounts", headers=foreign).json()["accounts"]
+    }

@@ -30,6 +30,7 @@ from tenantry.platform.context import TenantContext
 from tenantry.platform.errors import ApiError
 from tenantry.platform.http_errors import install_error_handlers
 from tenantry.platform.storage import Databases
+from tenantry.platform.topology import DAY_SECONDS
 from tenantry.services.issues import attachment_deletions
 from tenantry.services.issues.attachment_deletions import (
     ATTEMPT_SECONDS,
@@ -41,6 +42,8 @@ from tenantry.services.issues.attachment_deletions import (
 from tenantry.services.issues.media_files import MediaFiles
 from tenantry.services.issues.models import attachment_cleanup_tenants
 from tenantry.services.issues.routes import build_router
+from tenantry.services.issues.trash_purges import TrashPurges
+from tenantry.services.issues.trash_routes import build_trash_router
 
 SHARD = "eu-1"
 
@@ -62,6 +65,9 @@ class StandInMediaClient:
         if route == "/internal/media/tokens":
             body = {"token": f"tok-{kw['json']['collection']}", "expires_at": 1}
             return ServiceResponse(201, {}, orjson.dumps(body))
+        if route == "/internal/media/collections/{collection}/trash":  # the issue's trashing
+            self.calls.pop()
+            return ServiceResponse(204, {}, b"")
         assert (method, route) == ("DELETE", "/internal/media/collections/{collection}")
         if self.delete_status == 204:
             self.deleted.append((kw["tenant_id"], kw["params"]["collection"]))
@@ -113,12 +119,21 @@ def deletions(
 def client(databases: Databases, deletions: AttachmentDeletions) -> Iterator[TestClient]:
     app = FastAPI()
     install_error_handlers(app)
-    app.include_router(
-        build_router(databases, FixedDataKeys(), StandInAccounts(), harness_cursors(), deletions)
-    )
+    include_issue_routes(app, databases, deletions)
     app.add_middleware(HeaderContextMiddleware)
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+def include_issue_routes(
+    app: FastAPI, databases: Databases, deletions: AttachmentDeletions
+) -> None:
+    """The issue and trash routes, whose purges go through `deletions`."""
+    media = deletions._media  # the same stand-in media client
+    purges = TrashPurges(databases, deletions, media, "eu", [SHARD], trash_seconds=DAY_SECONDS)
+    cursors = harness_cursors()
+    app.include_router(build_router(databases, FixedDataKeys(), StandInAccounts(), cursors, purges))
+    app.include_router(build_trash_router(databases, FixedDataKeys(), media, cursors, purges))
 
 
 def headers(tenant: str) -> dict[str, str]:
@@ -135,10 +150,14 @@ def make_issue(client: TestClient, tenant: str) -> None:
 
 
 def delete_issue(client: TestClient, tenant: str) -> None:
+    """Delete the issue, then purge it from the trash: its attachments are to go then."""
     deleted = client.delete("/rest/issues/issues/OPS-1", headers=headers(tenant))
     assert deleted.status_code == 204, deleted.text
     gone = client.get("/rest/issues/issues/OPS-1", headers=headers(tenant))
     assert gone.status_code == 404
+    (item,) = client.get("/rest/issues/trash", headers=headers(tenant)).json()["items"]
+    purged = client.delete(f"/rest/issues/trash/{item['id']}", headers=headers(tenant))
+    assert purged.status_code == 204, purged.text
 
 
 def collections(deletions: AttachmentDeletions, tenant: str) -> list[str]:
@@ -279,7 +298,7 @@ def test_each_tenant_is_served_as_itself_and_a_purged_one_is_dropped(
     assert collections(deletions, "tenant-a") == ["issues:OPS-1"]
     assert collections(deletions, "tenant-b") == ["issues:OPS-1"]
     media.down = False
-    tcs.status["tenant-b"] = "deleted"
+    tcs.status["tenant-b"] = "purged"
     clock.now += MAX_BACKOFF_SECONDS
     calls = len(media.calls)
     assert client.portal.call(run_due, deletions) == 1  # type: ignore[union-attr]
@@ -336,9 +355,7 @@ def test_the_loop_retries_on_its_own(
     )
     app = FastAPI(on_startup=[deletions.loop.start], on_shutdown=[deletions.loop.stop])
     install_error_handlers(app)
-    app.include_router(
-        build_router(databases, FixedDataKeys(), StandInAccounts(), harness_cursors(), deletions)
-    )
+    include_issue_routes(app, databases, deletions)
     app.add_middleware(HeaderContextMiddleware)
     with TestClient(app, raise_server_exceptions=False) as client:
         make_issue(client, "tenant-a")
@@ -356,3 +373,50 @@ def test_the_loop_retries_on_its_own(
 def test_the_backoff_grows_to_its_cap() -> None:
     pauses = [backoff(n) for n in range(1, 12)]
     assert pauses == sorted(pauses) and pauses[0] < pauses[-1] == MAX_BACKOFF_SECONDS
+
+
+def test_the_trash_is_purged_when_its_time_comes_and_its_files_go_through_the_outbox(
+    databases: Databases,
+    media: StandInMediaClient,
+    deletions: AttachmentDeletions,
+    clock: SettableClock,
+) -> None:
+    """Time is the settable clock: an item stays restorable for `trash_seconds`, not a second
+    less, then the loop erases it and hands its media to the outbox."""
+    purges = TrashPurges(
+        databases,
+        deletions,
+        MediaFiles(media),
+        "eu",
+        [SHARD],
+        DAY_SECONDS,
+        clock=clock,  # type: ignore[arg-type]
+    )
+    app = FastAPI()
+    install_error_handlers(app)
+    cursors = harness_cursors()
+    app.include_router(build_router(databases, FixedDataKeys(), StandInAccounts(), cursors, purges))
+    app.include_router(
+        build_trash_router(databases, FixedDataKeys(), MediaFiles(media), cursors, purges)  # type: ignore[arg-type]
+    )
+    app.add_middleware(HeaderContextMiddleware)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for tenant in ("tenant-a", "tenant-b"):
+            make_issue(client, tenant)
+        assert client.delete("/rest/issues/issues/OPS-1", headers=headers("tenant-a")).is_success
+        clock.now += DAY_SECONDS - 1
+        assert client.portal.call(purges.purge_due) == 0  # type: ignore[union-attr]
+        trashed = client.get("/rest/issues/trash", headers=headers("tenant-a")).json()["items"]
+        assert [item["kind"] for item in trashed] == ["issue"]
+        clock.now += 1
+        assert client.portal.call(purges.purge_due) == 1  # type: ignore[union-attr]
+        assert client.get("/rest/issues/trash", headers=headers("tenant-a")).json()["items"] == []
+        # Its collection is in the outbox, delivered as any purge's, as tenant-a alone.
+        assert client.portal.call(run_due, deletions) == 1  # type: ignore[union-attr]
+        assert media.deleted == [("tenant-a", "issues:OPS-1")]
+        restore = client.post(
+            f"/rest/issues/trash/{trashed[0]['id']}/restore", headers=headers("tenant-a")
+        )
+        assert restore.status_code == 404 and restore.json()["error"] == "trash_item_not_found"
+        # The neighbour's issue was never touched.
+        assert client.get("/rest/issues/issues/OPS-1", headers=headers("tenant-b")).is_success

@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from issues_harness import FixedDataKeys, build_app
+from issues_harness import FixedDataKeys, StandInTrashing, build_app
 from tenantry.platform.client import ServiceResponse
 from tenantry.platform.context import TenantContext, UserContext, require_tenant, tenant_scope
 from tenantry.platform.errors import ApiError
@@ -55,6 +55,7 @@ class StandInMedia(MediaFiles):
         self.tokens: list[tuple[str, str, list[str], str]] = []
         self.uploads: list[tuple[str, bytes, str]] = []
         self.deleted: list[tuple[str, str]] = []
+        self.trashed: list[tuple[str, str]] = []
         self.started: list[tuple[str, str, int, int | None]] = []
         self.completed: list[tuple[str, str, str | None]] = []
         self.fail_with: ApiError | None = None
@@ -77,6 +78,11 @@ class StandInMedia(MediaFiles):
         if self.fail_with is not None:
             raise self.fail_with
         self.deleted.append((token.collection, file_id))
+
+    async def trash_file(self, token: MediaToken, file_id: str, user: UserContext) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.trashed.append((token.collection, file_id))
 
     async def start_upload(
         self, token: MediaToken, name: str, size: int, chunk_size: int | None, user: UserContext
@@ -115,7 +121,8 @@ def media() -> StandInMedia:
 @pytest.fixture
 def client(databases: Databases, media: StandInMedia) -> Iterator[TestClient]:
     app: FastAPI = build_app(databases)
-    app.include_router(build_attachments_router(databases, FixedDataKeys(), media))
+    trashing = StandInTrashing()
+    app.include_router(build_attachments_router(databases, FixedDataKeys(), media, trashing))
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
 
@@ -254,8 +261,11 @@ def test_deleting_one_attachment_names_the_issue_collection(
     url = f"/rest/issues/issues/OPS-1/attachments/{'a' * 32}"
     deleted = client.delete(url, headers=as_tenant("tenant-a"))
     assert deleted.status_code == 204, deleted.text
-    assert media.deleted == [("issues:OPS-1", "a" * 32)]
-    assert media.tokens == [("tenant-a", "issues:OPS-1", ["delete"], "user-of-tenant-a")]
+    assert media.trashed == [("issues:OPS-1", "a" * 32)]  # kept, unserved, until purged
+    assert media.deleted == []
+    assert media.tokens == [("tenant-a", "issues:OPS-1", ["read", "delete"], "user-of-tenant-a")]
+    unknown = client.delete(url.replace("a" * 32, "b" * 32), headers=as_tenant("tenant-a"))
+    assert unknown.status_code == 404 and unknown.json()["error"] == "attachment_not_found"
     not_an_id = client.delete(
         "/rest/issues/issues/OPS-1/attachments/x", headers=as_tenant("tenant-a")
     )

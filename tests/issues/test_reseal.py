@@ -13,7 +13,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from backends import fresh_databases
-from issues_harness import HeaderContextMiddleware, StandInAccounts, harness_cursors
+from issues_harness import (
+    HeaderContextMiddleware,
+    StandInAccounts,
+    StandInTrashing,
+    harness_cursors,
+)
 from tenantry.platform.context import TenantContext, require_tenant, tenant_scope
 from tenantry.platform.crypto import DataKey, key_version
 from tenantry.platform.data_keys import DataKeys, TenantKeys
@@ -49,7 +54,11 @@ def setup(
     with fresh_databases(SCHEMA, tmp_path) as databases:
         app = FastAPI()
         install_error_handlers(app)
-        app.include_router(build_router(databases, data_keys, StandInAccounts(), harness_cursors()))
+        app.include_router(
+            build_router(
+                databases, data_keys, StandInAccounts(), harness_cursors(), StandInTrashing()
+            )
+        )
         app.include_router(build_internal_router(databases, data_keys))
         app.add_middleware(HeaderContextMiddleware)
         with TestClient(app, raise_server_exceptions=False) as client:

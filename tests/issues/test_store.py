@@ -63,7 +63,7 @@ def test_deleting_an_issue_changed_meanwhile_is_409(databases: Databases) -> Non
                 store.change_issue(
                     other, tenant_keys(), store.find_issue(other, tenant_keys(), ref), changes
                 )
-            store.delete_issue(stale, issue)
+            store.trash_issue(stale, issue, 1.0)
         assert (refused.value.status, refused.value.code) == (409, "edit_conflict")
         with databases.session() as s:
             assert store.find_issue(s, tenant_keys(), ref).summary == "changed"

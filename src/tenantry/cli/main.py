@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -149,6 +150,41 @@ def tenant_purge(
         typer.echo(f"{site}: purged already")
     else:
         typer.echo(f"{site}: purged, {destroyed} data key versions destroyed")
+
+
+@tenant_app.command("delete")
+def tenant_delete(site: str, data_dir_given: DataDirOption = None) -> None:
+    """Delete a site: unreachable at once, purged when its grace period ends unless undeleted."""
+    from tenantry.cli.purge import delete_site
+
+    deleted = _site_step(site, resolve_data_dir(data_dir_given), delete_site)
+    typer.echo(f"{site}: deleted; purged at {deleted['purge_at']} unless undeleted before")
+
+
+@tenant_app.command("undelete")
+def tenant_undelete(site: str, data_dir_given: DataDirOption = None) -> None:
+    """Bring a deleted site back, whole, within its grace period."""
+    from tenantry.cli.purge import undelete_site
+
+    back = _site_step(site, resolve_data_dir(data_dir_given), undelete_site)
+    typer.echo(f"{site}: undeleted, {back['status']}")
+
+
+def _site_step(
+    site: str, root: Path, step: Callable[[Path, str], dict[str, Any]]
+) -> dict[str, Any]:
+    """Run one operator step on `site`, exiting 1 (refused) or 2 (no cloud) with its reason."""
+    from tenantry.cli.operator_calls import CLOUD_NOT_REACHABLE
+    from tenantry.cli.site_calls import OperatorCallFailed
+
+    try:
+        return step(root, site)
+    except OperatorCallFailed as exc:
+        err.print(f"[red]{site}:[/] {exc}")
+        raise typer.Exit(1) from exc
+    except CLOUD_NOT_REACHABLE as exc:
+        err.print(f"[red]no running cloud in {root}:[/] {exc}")
+        raise typer.Exit(2) from exc
 
 
 @tenant_app.command("list")

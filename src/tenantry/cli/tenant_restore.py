@@ -50,6 +50,7 @@ from tenantry.services.registry import SPECS
 
 RESTORING = "restoring"
 DELETED = "deleted"
+PURGED = frozenset({"purging", "purged"})
 EDGE_FOLLOW_SECONDS = 1.5
 """Every edge follows a catalog change within a second; wait a little more before copying."""
 TENANT_COLUMN = "tenant_id"
@@ -80,9 +81,13 @@ def restore_tenant(data_dir: Path, site: str, at: datetime, report: Report) -> l
     """Restore `site` in place to `at`; what was done per database."""
     topology = recorded_topology(data_dir)
     tenant = _tenant(data_dir, site)
-    if tenant["status"] == DELETED:
+    if tenant["status"] in PURGED:
         raise BackupCommandError(
             f"{site} was purged: its data keys were destroyed, so nothing of it can be restored"
+        )
+    if tenant["status"] == DELETED:
+        raise BackupCommandError(
+            f"{site} is deleted; bring it back with `tenantry tenant undelete {site}` first"
         )
     journal = _journal(data_dir, tenant["cloud_id"])
     previous = tenant["status"]

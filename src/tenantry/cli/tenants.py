@@ -1,8 +1,8 @@
 """`tenantry tenant list` and `tenant info SITE`: what the catalog (tcs) knows of each site.
 
 Both ask tcs as the operator and show, for each site, its cloud id, home region, shard, status,
-whether its key works, and when it was created; `--json` prints the same as JSON (a list of
-objects, or one object) for scripts.
+whether its key works, when it was deleted (if it is), and when it was created; `--json` prints
+the same as JSON (a list of objects, or one object) for scripts.
 """
 
 from __future__ import annotations
@@ -19,7 +19,16 @@ from tenantry.cli.site_calls import OperatorCallFailed, answer
 from tenantry.cli.tables import print_whole
 from tenantry.platform.client import ServiceClient
 
-FIELDS = ("site", "cloud_id", "region", "shard", "status", "key_available", "created_at")
+FIELDS = (
+    "site",
+    "cloud_id",
+    "region",
+    "shard",
+    "status",
+    "key_available",
+    "deleted_at",
+    "created_at",
+)
 """What the commands show of a site, in this order (the JSON keys too)."""
 PAGE = 500
 
@@ -64,7 +73,7 @@ def json_document(document: object) -> str:
 def print_sites(out: Console, sites: list[dict[str, Any]]) -> None:
     """The sites as a table, whatever the terminal's width."""
     table = Table(title="Sites", title_justify="left")
-    for column in ("site", "cloud id", "region", "shard", "status", "key", "created"):
+    for column in ("site", "cloud id", "region", "shard", "status", "key", "deleted", "created"):
         table.add_column(column)
     for site in sites:
         key = "ok" if site["key_available"] else "unavailable"
@@ -75,6 +84,7 @@ def print_sites(out: Console, sites: list[dict[str, Any]]) -> None:
             site["shard"],
             site["status"],
             key,
+            site["deleted_at"] or "",
             site["created_at"],
         )
     print_whole(out, table)

@@ -43,6 +43,10 @@ CLIENT_ADDRESS_HEADER = "x-tenantry-client-address"
 EDGE = "edge"
 """The only caller whose word on the client's address is taken."""
 RESTORING = "restoring"
+CONTROL_PLANE = frozenset({"operator", "tcs"})
+"""Callers that act on a tenant whatever its status (suspending, deleting, purging it), short of
+purged; every other caller acts only for an active tenant."""
+PURGED = "purged"
 
 
 class ServiceAuthMiddleware:
@@ -159,7 +163,8 @@ class ServiceAuthMiddleware:
         # A tenant being restored is refused at every edge (503), but the restore itself
         # reseals its data through the services: calls that do not come through an edge pass.
         restoring_inside = tenant.status == RESTORING and caller != EDGE
-        if tenant.status != "active" and not restoring_inside:
+        control_plane = caller in CONTROL_PLANE and tenant.status != PURGED
+        if tenant.status != "active" and not (restoring_inside or control_plane):
             raise ApiError(403, f"tenant_{tenant.status}", f"the tenant is {tenant.status}")
         return tenant
 

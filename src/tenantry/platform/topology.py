@@ -17,6 +17,7 @@ from typing import Any
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 # Short enough that `<prefix>_owner_<service>` stays within PostgreSQL's 63-byte names.
+DAY_SECONDS = 86_400.0
 _ROLE_PREFIX = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _DSN_SCHEMES = ("postgresql://", "postgresql+psycopg://")
 DEFAULT_ROLE_PREFIX = "tenantry"
@@ -95,6 +96,34 @@ class BackupConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Retention:
+    """How long what is deleted stays recoverable before it is purged for good (`[retention]`)."""
+
+    site_grace_days: float = 14.0
+    """A deleted site can be undeleted this long; then its keys are destroyed."""
+    trash_days: float = 30.0
+    """A deleted issue, comment or attachment stays in its site's trash this long."""
+    backup_retention_days: float = 30.0
+    """How far back backups reach (`[backup] retention_days`): a blob is never removed for good
+    before this long after its deletion, so a restore finds every blob its rows name."""
+
+    @property
+    def site_grace_seconds(self) -> float:
+        """`site_grace_days` in seconds."""
+        return self.site_grace_days * DAY_SECONDS
+
+    @property
+    def backup_retention_seconds(self) -> float:
+        """`backup_retention_days` in seconds."""
+        return self.backup_retention_days * DAY_SECONDS
+
+    @property
+    def trash_seconds(self) -> float:
+        """`trash_days` in seconds."""
+        return self.trash_days * DAY_SECONDS
+
+
+@dataclass(frozen=True, slots=True)
 class Topology:
     """Every region of the cloud and the country table used to place new sites."""
 
@@ -108,6 +137,7 @@ class Topology:
     edge_ports: Mapping[str, int] = field(default_factory=dict)
     """The loopback port of each region's edge (`[edge] ports`); unnamed regions keep theirs."""
     backup: BackupConfig = field(default_factory=BackupConfig)
+    retention: Retention = field(default_factory=Retention)
 
     @property
     def uses_postgres(self) -> bool:
@@ -228,7 +258,8 @@ def _parse(document: Mapping[str, Any]) -> Topology:
         global_dsn,
         role_prefix,
         edge_ports,
-        _backup(document.get("backup", {})),
+        (backup := _backup(document.get("backup", {}))),
+        _retention(document.get("retention", {}), backup),
     )
 
 
@@ -251,6 +282,19 @@ def _backup(raw: Mapping[str, Any]) -> BackupConfig:
     if not isinstance(time, str) or not _CLOCK.match(time):
         raise TopologyError("[backup] full_backup_time must be a UTC time of day, HH:MM")
     return BackupConfig(tuple(repositories), days, time)
+
+
+def _retention(table: Mapping[str, Any], backup: BackupConfig) -> Retention:
+    """`[retention]`: days (0 or more, fractions allowed) each kind of deleted thing is kept;
+    and `[backup] retention_days`, which no blob is removed before."""
+    defaults = Retention()
+    days: dict[str, float] = {"backup_retention_days": float(backup.retention_days)}
+    for name in ("site_grace_days", "trash_days"):
+        value = table.get(name, getattr(defaults, name))
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise TopologyError(f"[retention] {name} must be a number of days, 0 or more")
+        days[name] = float(value)
+    return Retention(**days)
 
 
 def _edge_ports(raw: Mapping[str, Any], regions: Mapping[str, Region]) -> dict[str, int]:

@@ -69,6 +69,13 @@ def require_admin_or_author(author: str) -> UserContext:
     return user
 
 
+def trash_scope(user: UserContext) -> str | None:
+    """Whose deletions `user` may see and restore in the site's trash: everyone's (None) for an
+    admin, only their own (their account id) for a member; viewers are refused by
+    `require_member` before this is asked."""
+    return None if has_role(user, ADMIN) else user.account_id
+
+
 # FastAPI dependencies: coroutines, so the checks run on the event loop before the body is read.
 
 

@@ -59,4 +59,5 @@ def public(keys: TenantKeys, account: Account) -> dict[str, str | bool | None]:
         else open_text(keys, TABLE, account.account_id, "display_name", name),
         "role": account.role,
         "active": account.active,
+        "deleted": account.deleted_at is not None,
     }

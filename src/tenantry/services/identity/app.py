@@ -12,6 +12,7 @@ from tenantry.platform.storage.choose import storage_backend
 from tenantry.platform.storage.databases import Databases
 from tenantry.platform.tokens import TokenSigner
 from tenantry.services.identity.account_changes import AccountChanges, build_feed_router
+from tenantry.services.identity.account_erasures import AccountErasures
 from tenantry.services.identity.internal_routes import build_internal_router
 from tenantry.services.identity.key_server import PREFIX as KEY_SERVER_PREFIX
 from tenantry.services.identity.key_server import build_key_router
@@ -31,17 +32,26 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     data_keys = DataKeys(client, max_age=data_key_max_age())
     notices = KmsNotices(databases, client, sorted(runtime.topology.regions))
     changes = AccountChanges(databases)
+    erasures = AccountErasures(databases, changes)
+    grace = runtime.topology.retention.site_grace_seconds
     return create_service_app(
         runtime,
         [
             build_router(
-                databases, client, user_tokens, data_keys, notices, changes, PasswordWork()
+                databases,
+                client,
+                user_tokens,
+                data_keys,
+                notices,
+                changes,
+                PasswordWork(),
+                account_grace_seconds=grace,
             ),
             build_feed_router(changes),
             build_key_router(runtime.keys),
             build_internal_router(databases, data_keys),
         ],
-        loops=[notices.loop],
+        loops=[notices.loop, erasures.loop],
         clients=[client],
         databases=[databases],
         public_prefixes=(KEY_SERVER_PREFIX,),

@@ -45,6 +45,9 @@ class Account(TenantOwned, IdentityBase):
     created_at: Mapped[float] = mapped_column(Float)
     active: Mapped[bool] = mapped_column(Boolean, server_default=true())
     token_generation: Mapped[int] = mapped_column(Integer, server_default="0")
+    # When an admin deleted it (it is deactivated, and erased once the grace period ends
+    # unless restored); None for an account that is not deleted.
+    deleted_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class RevokedToken(TenantOwned, IdentityBase):
@@ -60,6 +63,20 @@ class RevokedToken(TenantOwned, IdentityBase):
     token_id: Mapped[str] = mapped_column(String(TOKEN_ID_LENGTH), primary_key=True)
     account_id: Mapped[str] = mapped_column(String(ACCOUNT_ID_LENGTH))
     expires_at: Mapped[float] = mapped_column(Float)
+
+
+class AccountErasure(IdentityBase):
+    """A deleted account to erase once its grace period ends, unless an admin restores it.
+
+    Control-plane data the erasure loop reads for every site at once (like `AccountChange`),
+    so the tenant is `cloud_id`; it names an account, never what the account holds.
+    """
+
+    __tablename__ = "account_erasures"
+
+    cloud_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(ACCOUNT_ID_LENGTH), primary_key=True)
+    erase_at: Mapped[float] = mapped_column(Float, index=True)
 
 
 class AccountChange(IdentityBase):
@@ -100,6 +117,6 @@ class KmsNotice(IdentityBase):
 
 
 SCHEMA = ServiceSchema(
-    "identity", IdentityBase.metadata, Path(__file__).with_name("migrations"), head_revision="0004"
+    "identity", IdentityBase.metadata, Path(__file__).with_name("migrations"), head_revision="0005"
 )
 """identity's tables on the global database, built by its revisions."""

@@ -32,6 +32,7 @@ from tenantry.platform.logs import security_event
 from tenantry.platform.storage.databases import Databases
 from tenantry.platform.storage.tenant_session import TenantSession
 from tenantry.platform.tenant_status import require_served
+from tenantry.platform.topology import Retention
 from tenantry.platform.users import ADMIN, Admin, SignedIn
 from tenantry.services.identity import store
 from tenantry.services.identity.account_changes import AccountChanges
@@ -61,6 +62,10 @@ def _tenant_from(document: dict[str, Any]) -> TenantContext:
         status=document["status"],
         key_available=document.get("key_available", True) is not False,
     )
+
+
+def _account_deleted() -> ApiError:
+    return ApiError(409, "account_deleted", "this account is deleted; restore it first")
 
 
 def _relay(response_status: int, document: dict[str, Any]) -> ApiError:
@@ -96,6 +101,7 @@ def build_router(
     changes: AccountChanges,
     passwords: PasswordWork,
     clock: Callable[[], float] = time.time,
+    account_grace_seconds: float = Retention().site_grace_seconds,
 ) -> APIRouter:
     """identity's routes, bound to its database, tcs client, user-token signer, data keys, kms
     outbox, account feed and password hashing.
@@ -268,6 +274,8 @@ def build_router(
         def change(keys: TenantKeys, session: TenantSession) -> dict[str, Any]:
             nonlocal changed
             account = store.get(session, account_id)
+            if account.deleted_at is not None:
+                raise _account_deleted()
             role = account.role if body.role is None else body.role
             active = account.active if body.active is None else body.active
             if role == account.role and active == account.active:
@@ -292,16 +300,42 @@ def build_router(
 
     @router.delete("/rest/identity/accounts/{account_id}", status_code=204, response_class=Response)
     async def remove_account(account_id: AccountId, _admin: Admin) -> Response:
+        """Delete an account: deactivated at once (its tokens stop), erased when the grace
+        period ends unless an admin restores it. Any key it owned is no longer its own."""
+        now = clock()
         with databases.global_session() as session:
             account = store.get(session, account_id)
+            if account.deleted_at is not None:
+                raise ApiError(404, "account_not_found", "the site has no such account")
             store.keep_an_admin(session, account)
-            store.remove(session, account)
+            store.soft_delete(session, account, now, now + account_grace_seconds)
             notices.record(session, account_id, "removed")
             change = changes.record(session, account_id)
         answer = Response(status_code=204)
         changes.committed(answer, change)
         notices.wake()
         return answer
+
+    @router.post("/rest/identity/accounts/{account_id}/restore")
+    async def restore_account(
+        account_id: AccountId, _admin: Admin, response: Response
+    ) -> dict[str, Any]:
+        """Bring a deleted account back within its grace period, active (it logs in anew)."""
+        restored: AccountChange | None = None
+
+        def restore(keys: TenantKeys, session: TenantSession) -> dict[str, Any]:
+            nonlocal restored
+            account = store.get(session, account_id)
+            if account.deleted_at is None:
+                raise ApiError(409, "account_not_deleted", "this account is not deleted")
+            store.restore(session, account)
+            restored = changes.record(session, account_id)
+            return public(keys, account)
+
+        shown = await sealed(restore)
+        if restored is not None:
+            changes.committed(response, restored)
+        return shown
 
     @router.get("/internal/identity/accounts/{account_id}")
     async def account_state(account_id: AccountId) -> dict[str, Any]:

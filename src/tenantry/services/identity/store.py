@@ -24,7 +24,12 @@ from tenantry.platform.errors import ApiError
 from tenantry.platform.storage.tenant_session import TenantSession
 from tenantry.platform.users import ADMIN
 from tenantry.services.identity.accounts import email_index, new_account
-from tenantry.services.identity.models import TOKEN_ID_LENGTH, Account, RevokedToken
+from tenantry.services.identity.models import (
+    TOKEN_ID_LENGTH,
+    Account,
+    AccountErasure,
+    RevokedToken,
+)
 
 MAX_REVOKED_TOKENS = 100
 """Single tokens an account may have revoked at once; one more revokes all of them instead,
@@ -117,10 +122,36 @@ def remove(session: TenantSession, account: Account) -> None:
     session.delete(account)
 
 
+def soft_delete(session: TenantSession, account: Account, now: float, erase_at: float) -> None:
+    """Deactivate a deleted account (every token of it stops at once) and note its erasure,
+    due at `erase_at` unless an admin restores it first."""
+    account.active = False
+    account.deleted_at = now
+    revoke_all(session, account)
+    session.add(
+        AccountErasure(
+            cloud_id=require_tenant().cloud_id, account_id=account.account_id, erase_at=erase_at
+        )
+    )
+
+
+def restore(session: TenantSession, account: Account) -> None:
+    """Bring a deleted account back, active; its old tokens stay revoked (it logs in anew)."""
+    account.active = True
+    account.deleted_at = None
+    session.rows(
+        delete(AccountErasure).where(
+            AccountErasure.cloud_id == require_tenant().cloud_id,
+            AccountErasure.account_id == account.account_id,
+        )
+    )
+
+
 def state(session: TenantSession, account_id: str, now: float) -> dict[str, Any] | None:
-    """What an edge needs to judge a token of the account: None when there is no such account."""
+    """What an edge needs to judge a token of the account: None when there is no such account
+    (or it is deleted: to the edge, to issues' assignees and to the operator it is gone)."""
     account = find(session, account_id)
-    if account is None:
+    if account is None or account.deleted_at is not None:
         return None
     revoked = session.scalars(
         select(RevokedToken.token_id).where(

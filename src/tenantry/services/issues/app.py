@@ -20,6 +20,8 @@ from tenantry.services.issues.media_files import MediaFiles
 from tenantry.services.issues.models import SCHEMA
 from tenantry.services.issues.routes import build_router
 from tenantry.services.issues.site_accounts import SiteAccounts
+from tenantry.services.issues.trash_purges import TrashPurges
+from tenantry.services.issues.trash_routes import build_trash_router
 
 
 def create_app(runtime: ServiceRuntime) -> FastAPI:
@@ -31,16 +33,18 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     shards = [shard.name for shard in runtime.topology.regions[runtime.region].shards]
     tenants = TenantLookup(client, TenantContextVerifier(runtime.keys))
     deletions = AttachmentDeletions(databases, media, tenants, runtime.region, shards)
+    trash_seconds = runtime.topology.retention.trash_seconds
+    purges = TrashPurges(databases, deletions, media, runtime.region, shards, trash_seconds)
+    cursors = ListCursors(runtime.key)
     return create_service_app(
         runtime,
         [
-            build_router(
-                databases, data_keys, SiteAccounts(client), ListCursors(runtime.key), deletions
-            ),
-            build_attachments_router(databases, data_keys, media),
+            build_router(databases, data_keys, SiteAccounts(client), cursors, purges),
+            build_attachments_router(databases, data_keys, media, purges),
+            build_trash_router(databases, data_keys, media, cursors, purges),
             build_internal_router(databases, data_keys),
         ],
-        loops=[deletions.loop],
+        loops=[deletions.loop, purges.loop],
         clients=[client],
         databases=[databases],
     )

@@ -1,7 +1,8 @@
-"""Make sure a deleted issue's attachments really go from media, even if media is down then.
+"""Make sure a purged issue's attachments really go from media, even if media is down then.
 
-Deleting an issue writes, in the same transaction, an `attachment_deletions` row naming the
-issue's media collection (`record`). Once the transaction commits, the collection is deleted
+Purging an issue (or one attachment) from the trash writes, in the same transaction, an
+`attachment_deletions` row naming the issue's media collection (or the one file: a target
+`issues:KEY/FILE_ID`) (`record`). Once the transaction commits, the collection is deleted
 in media at once (`carry_out`), with each call to media bounded so a stuck media cannot hold
 the request; on success the row goes. A row that is left (media down, frozen, or refusing) is
 retried by a loop in the issues process with a growing pause (at most `MAX_BACKOFF_SECONDS`)
@@ -42,7 +43,12 @@ from tenantry.platform.context import (
 from tenantry.platform.errors import ApiError
 from tenantry.platform.storage.databases import Databases
 from tenantry.platform.storage.tenant_session import TenantSession
-from tenantry.services.issues.media_files import UPLOAD_LIFETIME, MediaFiles, collection_of
+from tenantry.services.issues.media_files import (
+    UPLOAD_LIFETIME,
+    MediaFiles,
+    MediaToken,
+    collection_of,
+)
 from tenantry.services.issues.models import AttachmentDeletion, attachment_cleanup_tenants
 
 ATTEMPT_SECONDS = 2.0
@@ -64,6 +70,22 @@ log = structlog.get_logger("tenantry.issues.attachment_deletions")
 def backoff(attempts: int) -> float:
     """The pause before the next try after `attempts` failed ones."""
     return float(min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2 ** max(0, attempts - 1)))
+
+
+def collection_target(issue_key: str) -> str:
+    """The outbox target that deletes every file of an issue (its media collection)."""
+    return collection_of(issue_key)
+
+
+def file_target(issue_key: str, file_id: str) -> str:
+    """The outbox target that deletes one file of an issue."""
+    return f"{collection_of(issue_key)}/{file_id}"
+
+
+def _split_target(target: str) -> tuple[str, str | None]:
+    """The collection of a target, and its file (None: the whole collection)."""
+    collection, _, file_id = target.partition("/")
+    return collection, file_id or None
 
 
 class TenantFinder(Protocol):
@@ -119,21 +141,27 @@ class AttachmentDeletions:
         )
         """Retries due deletions: woken by a deletion left for it, resting while none is due."""
 
-    # In the deleting request, in this order: prepare, record (same transaction), carry_out.
+    # In the purging request, in this order: prepare, record (same transaction), carry_out.
 
     def prepare(self) -> None:
         """Note the current tenant on its shard, before the deleting transaction begins."""
         tenant = require_tenant()
         self._note(tenant.shard, tenant.cloud_id, tenant.site)
 
-    def record(self, session: TenantSession, issue_key: str) -> None:
-        """Add the issue's collection to `session`, so it commits (or not) with the delete."""
+    def note(self, shard: str, cloud_id: str, site: str) -> None:
+        """Note a tenant on `shard` before a transaction of its records media deletions
+        (a loop, acting for a tenant outside any request)."""
+        self._note(shard, cloud_id, site)
+
+    def record(self, session: TenantSession, target: str) -> None:
+        """Add a target (`collection_target`, `file_target`) to `session`, so it commits (or
+        not) with the purge."""
         now = self._clock()
         session.insert_rows(
             AttachmentDeletion,
             [
                 {
-                    "collection": collection_of(issue_key),
+                    "collection": target,
                     "created_at": now,
                     "attempts": 0,
                     "next_attempt_at": now,
@@ -141,13 +169,13 @@ class AttachmentDeletions:
             ],
         )
 
-    async def carry_out(self, issue_key: str, user: UserContext | None) -> None:
-        """Delete the collection in media now; what fails is left to the loop.
+    async def carry_out(self, target: str, user: UserContext | None) -> None:
+        """Delete the target in media now; what fails is left to the loop.
 
-        The issue's delete has committed by now, so this never fails the request: if writing
-        down the outcome fails, the row stays due and the loop deletes (again) and clears it.
+        The purge has committed by now, so this never fails the request: if writing down the
+        outcome fails, the row stays due and the loop deletes (again) and clears it.
         """
-        collection = collection_of(issue_key)
+        collection = target
         succeeded = await self._attempt(collection, user)
         try:
             if succeeded:
@@ -218,7 +246,7 @@ class AttachmentDeletions:
         if not due:
             return _Pass(0, False, next_due)
         found = await self._tenants.by_site(noted.site)
-        if found is None or found[0].cloud_id != noted.cloud_id or found[0].status == "deleted":
+        if found is None or found[0].cloud_id != noted.cloud_id or found[0].status == "purged":
             with tenant_scope(local):
                 await asyncio.to_thread(self._drop_all)
             await asyncio.to_thread(self._forget, shard, noted)
@@ -241,22 +269,34 @@ class AttachmentDeletions:
                     await asyncio.to_thread(self._failed, collection, attempts)
         return _Pass(done, True, None)
 
-    async def _attempt(self, collection: str, user: UserContext | None) -> bool:
-        """Ask media (as the current tenant) to delete `collection`; whether it is gone."""
+    async def _attempt(self, target: str, user: UserContext | None) -> bool:
+        """Ask media (as the current tenant) to delete `target`; whether it is gone."""
+        collection, file_id = _split_target(target)
         try:
             token = await self._media.token(
                 collection, ["delete"], user, UPLOAD_LIFETIME, attempt_seconds=ATTEMPT_SECONDS
             )
-            await self._media.delete_collection(token, user, attempt_seconds=ATTEMPT_SECONDS)
+            if file_id is None:
+                await self._media.delete_collection(token, user, attempt_seconds=ATTEMPT_SECONDS)
+            else:
+                await self._delete_file(token, file_id)
         except (ApiError, OSError, ValueError) as failed:
             log.warning(
                 "attachments_delete_failed",
-                collection=collection,
+                collection=target,
                 reason=getattr(failed, "code", type(failed).__name__),
             )
             return False
-        log.info("attachments_deleted", collection=collection)
+        log.info("attachments_deleted", collection=target)
         return True
+
+    async def _delete_file(self, token: MediaToken, file_id: str) -> None:
+        """Delete one file; one media no longer has counts as deleted."""
+        try:
+            await self._media.delete_file(token, file_id, None, attempt_seconds=ATTEMPT_SECONDS)
+        except ApiError as refused:
+            if refused.code != "attachment_not_found":
+                raise
 
     def _local(self, shard: str, cloud_id: str, site: str) -> TenantContext:
         """A context naming a tenant to its own rows on `shard` (never sent anywhere)."""

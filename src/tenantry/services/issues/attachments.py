@@ -26,7 +26,7 @@ from tenantry.platform.data_keys import DataKeys, TenantKeys
 from tenantry.platform.errors import ApiError
 from tenantry.platform.storage.databases import Databases
 from tenantry.platform.users import Member, SignedIn
-from tenantry.services.issues import store
+from tenantry.services.issues import store, trash
 from tenantry.services.issues.attachment_schemas import (
     AttachmentList,
     AttachmentOut,
@@ -34,7 +34,7 @@ from tenantry.services.issues.attachment_schemas import (
     ListedAttachment,
     NewAttachmentUpload,
 )
-from tenantry.services.issues.identifiers import parse_issue_ref
+from tenantry.services.issues.identifiers import IssueRef, parse_issue_ref
 from tenantry.services.issues.media_files import (
     CHUNK_TOKEN_LIFETIME,
     LINK_LIFETIME,
@@ -43,7 +43,8 @@ from tenantry.services.issues.media_files import (
     MediaToken,
     collection_of,
 )
-from tenantry.services.issues.routes import PREFIX
+from tenantry.services.issues.records import StoredIssue
+from tenantry.services.issues.routes import PREFIX, Trashing
 
 MAX_UPLOAD_BODY_BYTES = 16 * 1024 * 1024
 """The largest multipart body accepted (the edge forwards no more); media applies the site's
@@ -70,9 +71,10 @@ _UPLOAD_BODY = {
 
 
 def build_attachments_router(
-    databases: Databases, data_keys: DataKeys, media: MediaFiles
+    databases: Databases, data_keys: DataKeys, media: MediaFiles, trashing: Trashing
 ) -> APIRouter:
-    """The attachment routes of issues, keeping the files in media through `media`."""
+    """The attachment routes of issues, keeping the files in media through `media`; deleted
+    attachments go to the trash through `trashing`."""
     router = APIRouter(prefix=PREFIX, tags=["attachments"])
 
     async def issue_key(ref_text: str) -> str:
@@ -112,11 +114,36 @@ def build_attachments_router(
         "/issues/{key}/attachments/{attachment_id}", status_code=204, response_class=Response
     )
     async def delete_attachment(key: str, attachment_id: str, user: Member) -> Response:
-        """Delete one attachment of the issue, with its previews."""
-        collection = collection_of(await issue_key(key))
+        """Move one attachment of the issue to the trash: no longer listed or served."""
+        ref = parse_issue_ref(key)
+        issue = await data_keys.run(lambda keys: _find(databases, keys, ref))
+        collection = collection_of(issue.key)
         file_id = _media_id(attachment_id, "attachment_not_found")
-        token = await media.token(collection, ["delete"], user, UPLOAD_LIFETIME)
-        await media.delete_file(token, file_id, user)
+        token = await media.token(collection, ["read", "delete"], user, UPLOAD_LIFETIME)
+        named = {str(file["id"]): str(file["name"]) for file in await media.files(token, user)}
+        if file_id not in named:
+            raise ApiError(404, "attachment_not_found", "this issue has no such attachment")
+
+        def put(keys: TenantKeys) -> str:
+            now = trashing.now()
+            with databases.session() as session:
+                return trash.put(
+                    session,
+                    keys,
+                    trash.ATTACHMENT,
+                    (issue.id, issue.key),
+                    (file_id, named[file_id]),
+                    (now, user.account_id),
+                )
+
+        trashing.prepare()
+        trash_id = await data_keys.run(put)
+        try:
+            await media.trash_file(token, file_id, user)
+        except BaseException:
+            with databases.session() as session:  # media still serves it: not in the trash
+                trash.remove(session, trash_id)
+            raise
         return Response(status_code=204)
 
     @router.post("/issues/{key}/attachments/uploads", status_code=201)
@@ -163,6 +190,11 @@ def build_attachments_router(
         return AttachmentUpload.of(state, token.token, token.expires_at, (chunk, complete))
 
     return router
+
+
+def _find(databases: Databases, keys: TenantKeys, ref: IssueRef) -> StoredIssue:
+    with databases.session() as session:
+        return store.find_issue(session, keys, ref)
 
 
 def _media_id(value: str, missing: str) -> str:

@@ -159,7 +159,13 @@ class MediaFiles:
         )
         return _answer(response, 201, missing="upload_not_found")
 
-    async def delete_file(self, token: MediaToken, file_id: str, user: UserContext) -> None:
+    async def delete_file(
+        self,
+        token: MediaToken,
+        file_id: str,
+        user: UserContext | None,
+        attempt_seconds: float | None = None,
+    ) -> None:
         """Delete one file of the token's collection; 404 `attachment_not_found` when the
         collection has no such file."""
         response = await self._client.call(
@@ -169,10 +175,75 @@ class MediaFiles:
             params={"file_id": file_id},
             query={"token": token.token},
             user=user,
+            attempt_seconds=attempt_seconds,
             **for_current_tenant(),
         )
         if response.status != 204:
             raise _elsewhere(response, "attachment_not_found") or refusal(response)
+
+    async def trash_file(self, token: MediaToken, file_id: str, user: UserContext) -> None:
+        """Put one file of the token's collection in the trash (kept, no longer served);
+        404 `attachment_not_found` when the collection has no such file."""
+        response = await self._client.call(
+            "media",
+            "POST",
+            "/internal/media/files/{file_id}/trash",
+            params={"file_id": file_id},
+            query={"token": token.token},
+            user=user,
+            **for_current_tenant(),
+        )
+        if response.status != 204:
+            raise _elsewhere(response, "attachment_not_found") or refusal(response)
+
+    async def restore_file(self, token: MediaToken, file_id: str, user: UserContext) -> None:
+        """Take one file of the token's collection out of the trash; 404
+        `attachment_not_found` when media no longer has it."""
+        response = await self._client.call(
+            "media",
+            "POST",
+            "/internal/media/files/{file_id}/restore",
+            params={"file_id": file_id},
+            query={"token": token.token},
+            user=user,
+            **for_current_tenant(),
+        )
+        if response.status != 204:
+            raise _elsewhere(response, "attachment_not_found") or refusal(response)
+
+    async def trash_collection(
+        self, token: MediaToken, user: UserContext, attempt_seconds: float | None = None
+    ) -> None:
+        """Put every file of the token's collection in the trash (its issue went there)."""
+        response = await self._client.call(
+            "media",
+            "POST",
+            "/internal/media/collections/{collection}/trash",
+            params={"collection": token.collection},
+            query={"token": token.token},
+            user=user,
+            attempt_seconds=attempt_seconds,
+            **for_current_tenant(),
+        )
+        if response.status != 204:
+            raise refusal(response)
+
+    async def restore_collection(
+        self, token: MediaToken, keep: list[str], user: UserContext
+    ) -> None:
+        """Take the token's collection out of the trash, but the files in `keep`."""
+        response = await self._client.call(
+            "media",
+            "POST",
+            "/internal/media/collections/{collection}/restore",
+            params={"collection": token.collection},
+            query={"token": token.token},
+            json={"keep": keep},
+            user=user,
+            **for_current_tenant(),
+        )
+        if response.status != 204:
+            raise refusal(response)
 
     async def delete_collection(
         self, token: MediaToken, user: UserContext | None, attempt_seconds: float | None = None

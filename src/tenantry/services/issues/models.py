@@ -74,6 +74,8 @@ class Issue(TenantOwned, IssuesBase):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     # Optimistic locking: two concurrent changes cannot both pass the workflow check.
     version: Mapped[int] = mapped_column(Integer)
+    # When it went to the trash (epoch seconds); None while it is not there.
+    deleted_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     __mapper_args__: dict[str, Any] = {"version_id_col": version}
 
@@ -117,6 +119,27 @@ class Comment(TenantOwned, IssuesBase):
     body: Mapped[bytes] = mapped_column(LargeBinary)  # sealed, like an issue's summary
     author: Mapped[str] = mapped_column(String(ACCOUNT_ID_LENGTH))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    deleted_at: Mapped[float | None] = mapped_column(Float, nullable=True)  # as an issue's
+
+
+class TrashItem(TenantOwned, IssuesBase):
+    """A deleted issue, comment or attachment, restorable until the trash is purged.
+
+    The issue or comment row stays where it was, marked deleted; an attachment stays in media,
+    marked trashed there. `title` (sealed like a summary) says what the item was.
+    """
+
+    __tablename__ = "trash_items"
+    __table_args__ = (Index("ix_trash_items_deleted", "tenant_id", "deleted_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    issue_id: Mapped[str] = mapped_column(String(32))
+    issue_key: Mapped[str] = mapped_column(String(32))
+    item_id: Mapped[str] = mapped_column(String(32))
+    title: Mapped[bytes] = mapped_column(LargeBinary)
+    deleted_at: Mapped[float] = mapped_column(Float)
+    deleted_by: Mapped[str] = mapped_column(String(ACCOUNT_ID_LENGTH))
 
 
 class AttachmentDeletion(TenantOwned, IssuesBase):
@@ -148,7 +171,18 @@ loop learns here whom to name (and which site to ask tcs about). Holds no tenant
 """
 
 
+trash_tenants = Table(
+    "trash_tenants",
+    IssuesBase.metadata,
+    Column("cloud_id", String(TENANT_ID_LENGTH), primary_key=True),
+    Column("site", String(SITE_LENGTH), nullable=False),
+    Column("noted_at", Float, nullable=False),
+)
+"""The tenants of a shard that may have items in their trash, so the purge loop finds them
+(as `attachment_cleanup_tenants` does for the outbox). Holds no tenant data."""
+
+
 SCHEMA = ServiceSchema(
-    "issues", IssuesBase.metadata, Path(__file__).with_name("migrations"), head_revision="0002"
+    "issues", IssuesBase.metadata, Path(__file__).with_name("migrations"), head_revision="0003"
 )
 """The issues service's tables on every shard, built by its revisions."""

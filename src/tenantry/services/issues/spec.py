@@ -23,8 +23,9 @@ def _routers() -> Sequence[RouterBuilder]:
     from tenantry.services.issues.attachments import build_attachments_router
     from tenantry.services.issues.internal_routes import build_internal_router
     from tenantry.services.issues.routes import build_router
+    from tenantry.services.issues.trash_routes import build_trash_router
 
-    return (build_router, build_attachments_router, build_internal_router)
+    return (build_router, build_attachments_router, build_trash_router, build_internal_router)
 
 
 SPEC = ServiceSpec(

@@ -3,8 +3,10 @@
 Route handlers do HTTP; these functions do storage. Each takes the tenant session it runs in,
 so everything here is confined to the current tenant by construction: statements name mapped
 classes only, and the session adds the tenant to each of them (no tenant filter is written here).
-Summaries, descriptions and comment bodies are sealed with the tenant's data key (`keys`) as
-they are written and opened as they are read; each is bound to its row and column.
+Issues and comments in the site's trash (`deleted_at` set) are left out of every read here;
+`trash` owns what is done with them. Summaries, descriptions and comment bodies are sealed with
+the tenant's data key (`keys`) as they are written and opened as they are read; each is bound
+to its row and column.
 
 The hot statements are built once, with bound parameters, and run through the session's row
 door (`TenantSession.rows()` / `insert_rows()`): no ORM objects are built, and SQLAlchemy's
@@ -85,9 +87,11 @@ _NEXT_NUMBER = (
     .values(last_number=Project.last_number + 1)
     .returning(Project.last_number)
 )
-_ISSUE_BY_ID = select(*_ISSUE_COLUMNS).where(Issue.id == bindparam("issue_id"))
+_LIVE_ISSUE = Issue.deleted_at.is_(None)
+_LIVE_COMMENT = Comment.deleted_at.is_(None)
+_ISSUE_BY_ID = select(*_ISSUE_COLUMNS).where(Issue.id == bindparam("issue_id"), _LIVE_ISSUE)
 _ISSUE_BY_KEY = select(*_ISSUE_COLUMNS).where(
-    Issue.project_key == bindparam("project"), Issue.number == bindparam("number")
+    Issue.project_key == bindparam("project"), Issue.number == bindparam("number"), _LIVE_ISSUE
 )
 _SAME_VERSION = and_(Issue.id == bindparam("issue_id"), Issue.version == bindparam("read_version"))
 _CHANGE_ISSUE = (
@@ -103,7 +107,19 @@ _CHANGE_ISSUE = (
         version=bindparam("new_version"),
     )
 )
-_DELETE_ISSUE = delete(Issue).where(_SAME_VERSION)
+_TRASH_ISSUE = (
+    update(Issue)
+    .where(_SAME_VERSION, _LIVE_ISSUE)
+    .values(deleted_at=bindparam("deleted"), version=bindparam("new_version"))
+)
+_COMMENT_OF_ISSUE = select(*_COMMENT_COLUMNS).where(
+    Comment.id == bindparam("comment_id"), Comment.issue_id == bindparam("issue_id"), _LIVE_COMMENT
+)
+_TRASH_COMMENT = (
+    update(Comment)
+    .where(Comment.id == bindparam("comment_id"), _LIVE_COMMENT)
+    .values(deleted_at=bindparam("deleted"))
+)
 _ANY_ISSUE_OF_PROJECT = select(Issue.id).where(Issue.project_key == bindparam("project")).limit(1)
 _DELETE_PROJECT = delete(Project).where(Project.key == bindparam("project"))
 _DELETE_LABELS = delete(IssueLabel).where(IssueLabel.issue_id == bindparam("issue_id"))
@@ -236,11 +252,35 @@ def change_issue(
     return changed
 
 
-def delete_issue(session: TenantSession, issue: StoredIssue) -> None:
-    """Delete an issue; its labels and comments go with it (foreign keys cascade)."""
-    deleted = session.rows(_DELETE_ISSUE, {"issue_id": issue.id, "read_version": issue.version})
-    if deleted.rowcount != 1:
+def trash_issue(session: TenantSession, issue: StoredIssue, now: float) -> None:
+    """Mark an issue deleted (in the trash): no read finds it, its comments with it."""
+    trashed = session.rows(
+        _TRASH_ISSUE,
+        {
+            "issue_id": issue.id,
+            "read_version": issue.version,
+            "deleted": now,
+            "new_version": issue.version + 1,
+        },
+    )
+    if trashed.rowcount != 1:
         raise _edit_conflict()
+
+
+def find_comment(
+    session: TenantSession, keys: TenantKeys, issue: StoredIssue, comment_id: str
+) -> StoredComment:
+    """A comment of `issue` (not in the trash), or 404 `comment_not_found`."""
+    row = session.rows(_COMMENT_OF_ISSUE, {"comment_id": comment_id, "issue_id": issue.id}).first()
+    if row is None:
+        raise ApiError(404, "comment_not_found", "this issue has no such comment")
+    return _comment(row, keys)
+
+
+def trash_comment(session: TenantSession, comment: StoredComment, now: float) -> None:
+    """Mark a comment deleted (in the trash): its issue's listing no longer shows it."""
+    if session.rows(_TRASH_COMMENT, {"comment_id": comment.id, "deleted": now}).rowcount != 1:
+        raise ApiError(404, "comment_not_found", "this issue has no such comment")
 
 
 def list_issues(
@@ -256,7 +296,7 @@ def list_issues(
     """
     cursors, limit, cursor = page_of
     listing = Listing.of_tenant("issues", dataclasses.asdict(where))
-    query = select(*_ISSUE_COLUMNS)
+    query = select(*_ISSUE_COLUMNS).where(_LIVE_ISSUE)
     if where.project is not None:
         query = query.where(Issue.project_key == where.project)
     if where.status is not None:
@@ -298,7 +338,7 @@ def list_comments(
     for this issue's comments only)."""
     cursors, limit, cursor = page_of
     listing = Listing.of_tenant(f"comments:{issue.id}")
-    query = select(*_COMMENT_COLUMNS).where(Comment.issue_id == issue.id)
+    query = select(*_COMMENT_COLUMNS).where(Comment.issue_id == issue.id, _LIVE_COMMENT)
     after = None
     if cursor is not None:
         after_time, after_id = cursors.open(cursor, listing, (str, str))

@@ -20,6 +20,7 @@ from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.storage.choose import storage_backend
 from tenantry.platform.storage.databases import Databases
 from tenantry.platform.tenant_context import TenantContextVerifier
+from tenantry.services.media.blob_retirements import BlobRetirements
 from tenantry.services.media.blobs import EncryptedBlobs
 from tenantry.services.media.limits import default_limits
 from tenantry.services.media.models import SCHEMA
@@ -45,15 +46,18 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     # Worker processes start when there are previews to make, and exit once idle.
     workers = PreviewWorkers(workers=PREVIEW_WORKERS)
     processor = Processor(databases, encrypted, pool_renderer(workers))
+    shards = [shard.name for shard in runtime.topology.regions[runtime.region].shards]
+    keep_seconds = runtime.topology.retention.backup_retention_seconds
+    retirements = BlobRetirements(databases, encrypted, shards, keep_seconds)
     media = Media(
         databases,
         DataKeys(client, max_age=data_key_max_age()),
         encrypted,
         default_limits(),
         processor,
+        retire=retirements.retire,
     )
     tokens = MediaTokens(runtime.key, runtime.keys)
-    shards = [shard.name for shard in runtime.topology.regions[runtime.region].shards]
     requeue = Requeue(media, client, TenantContextVerifier(runtime.keys), shards)
 
     async def close_workers() -> None:
@@ -62,7 +66,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     return create_service_app(
         runtime,
         [build_router(media, tokens), build_reseal_router(media)],
-        loops=[requeue.loop],
+        loops=[requeue.loop, retirements.loop],
         on_shutdown=[processor.close, close_workers],
         clients=[client],
         databases=[databases],

@@ -14,11 +14,13 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKeyConstraint,
     Index,
     Integer,
     String,
     Table,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -30,6 +32,7 @@ COLLECTION_LENGTH = 128
 NAME_LENGTH = 255
 MEDIA_TYPE_LENGTH = 128
 REASON_LENGTH = 64
+RETIRED_PREFIX_LENGTH = 64
 
 
 class MediaBase(DeclarativeBase):
@@ -55,6 +58,8 @@ class MediaFile(TenantOwned, MediaBase):
     preview_pages: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # In its owner's trash: kept whole, but neither listed nor served until it is restored.
+    trashed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class MediaUpload(TenantOwned, MediaBase):
@@ -129,7 +134,19 @@ preview_queue = Table(
 )
 
 
+blob_retirements = Table(
+    "blob_retirements",
+    MediaBase.metadata,
+    Column("cloud_id", String(TENANT_ID_LENGTH), primary_key=True),
+    Column("prefix", String(RETIRED_PREFIX_LENGTH), primary_key=True),
+    Column("due_at", Float, nullable=False, index=True),
+)
+"""Blob trees whose rows are gone (a deleted file, a finished or cancelled upload), kept where
+they are until backups no longer reach back to when the rows still named them. Names tenants
+and blob ids only, never their content."""
+
+
 SCHEMA = ServiceSchema(
-    "media", MediaBase.metadata, Path(__file__).with_name("migrations"), head_revision="0002"
+    "media", MediaBase.metadata, Path(__file__).with_name("migrations"), head_revision="0004"
 )
 """The media service's tables on every shard, built by its revisions."""

@@ -149,7 +149,7 @@ class MediaReseal:
 
     def _file_gone(self, file_id: str) -> bool:
         with self._media.databases.session() as session:
-            return store.get_file(session, file_id) is None
+            return store.get_file(session, file_id, trashed_too=True) is None
 
     # -- upload chunks ---------------------------------------------------------------------
 

@@ -87,6 +87,14 @@ class NewUpload(BaseModel):
     chunk_size: Annotated[int | None, Field(ge=1)] = None
 
 
+class KeptInTrash(BaseModel):
+    """Files of a collection to leave in the trash when the collection comes out of it."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    keep: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=10_000)] = []
+
+
 class Rename(BaseModel):
     """A file's new display name."""
 
@@ -184,8 +192,10 @@ def _file_routes(media: Media, tokens: MediaTokens, prefix: str) -> APIRouter:
             del document["sha256"]
         return document
 
-    def file_for(grant: MediaGrant, file_id: str, action: str) -> FileRow:
-        row = media.file(check_id(file_id, "the file"))
+    def file_for(
+        grant: MediaGrant, file_id: str, action: str, *, trashed_too: bool = False
+    ) -> FileRow:
+        row = media.file(check_id(file_id, "the file"), trashed_too=trashed_too)
         require(grant, tenant=grant.tenant, collection=row.collection, action=action)
         return row
 
@@ -316,10 +326,43 @@ def _file_routes(media: Media, tokens: MediaTokens, prefix: str) -> APIRouter:
             await media.delete_collection(collection)
             return Response(status_code=204)
 
+        @router.post("/collections/{collection}/trash", status_code=204)
+        def trash_collection(collection: str, grant: Grant) -> Response:
+            """Put every file of a collection in the trash (its owner went to the trash)."""
+            require(
+                grant, tenant=grant.tenant, collection=check_collection(collection), action="delete"
+            )
+            media.set_collection_trashed(collection, True)
+            return Response(status_code=204)
+
+        @router.post("/collections/{collection}/restore", status_code=204)
+        def restore_collection(
+            collection: str, grant: Grant, body: KeptInTrash | None = None
+        ) -> Response:
+            """Take a collection's files out of the trash, but those `keep` names."""
+            require(
+                grant, tenant=grant.tenant, collection=check_collection(collection), action="delete"
+            )
+            keep = [check_id(file_id, "the file") for file_id in (body.keep if body else [])]
+            media.set_collection_trashed(collection, False, keep)
+            return Response(status_code=204)
+
+        @router.post("/files/{file_id}/trash", status_code=204)
+        def trash_file(file_id: str, grant: Grant) -> Response:
+            """Put a file in its owner's trash: no longer listed or served, but kept whole."""
+            media.set_trashed(file_for(grant, file_id, "delete"), True)
+            return Response(status_code=204)
+
+        @router.post("/files/{file_id}/restore", status_code=204)
+        def restore_file(file_id: str, grant: Grant) -> Response:
+            """Take a file out of its owner's trash, as it was."""
+            media.set_trashed(file_for(grant, file_id, "delete", trashed_too=True), False)
+            return Response(status_code=204)
+
     @router.delete("/files/{file_id}", status_code=204)
     async def delete_file(file_id: str, grant: Grant) -> Response:
         """Delete a file with its previews."""
-        row = file_for(grant, file_id, "delete")
+        row = file_for(grant, file_id, "delete", trashed_too=True)
         await media.delete(row)
         return Response(status_code=204)
 

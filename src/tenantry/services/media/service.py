@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
@@ -87,12 +87,16 @@ class Media:
         blob_store: EncryptedBlobs,
         limits: Limits,
         processor: Processor,
+        retire: Callable[[str], None] | None = None,
     ) -> None:
         self.databases = databases
         self.data_keys = data_keys
         self.blobs = blob_store
         self.defaults = limits
         self.processor = processor
+        self._retire = retire
+        """Keeps a deleted tree for the backup window (`BlobRetirements.retire`); None removes
+        it at once (a media without backups)."""
 
     # -- limits and settings ---------------------------------------------------------------
 
@@ -370,7 +374,7 @@ class Media:
         row = self._register(
             keys, upload.collection, file_id, upload.name, upload.size, digest, upload_id=upload.id
         )
-        await asyncio.to_thread(self.blobs.delete_tree, tenant, f"uploads/{upload.id}")
+        await asyncio.to_thread(self.retire_tree, f"uploads/{upload.id}")
         return row
 
     def cancel_upload(self, upload: UploadRow) -> None:
@@ -378,7 +382,14 @@ class Media:
         with self.databases.session() as session:
             if store.delete_upload(session, upload.id):
                 store.release(session, upload.size)
-        self.blobs.delete_tree(require_tenant().cloud_id, f"uploads/{upload.id}")
+        self.retire_tree(f"uploads/{upload.id}")
+
+    def retire_tree(self, prefix: str) -> None:
+        """A tree no row names any more: kept for the backup window, then removed."""
+        if self._retire is None:
+            self.blobs.delete_tree(require_tenant().cloud_id, prefix)
+        else:
+            self._retire(prefix)
 
     async def keys_with(self, versions: set[int]) -> TenantKeys:
         """The tenant's keys, fetching any of `versions` not held yet."""
@@ -392,17 +403,31 @@ class Media:
 
     # -- reading and deleting --------------------------------------------------------------
 
-    def find(self, file_id: str) -> FileRow | None:
-        """A file of the current tenant, or None."""
+    def find(self, file_id: str, *, trashed_too: bool = False) -> FileRow | None:
+        """A file of the current tenant (out of the trash, unless `trashed_too`), or None."""
         with self.databases.session() as session:
-            return store.get_file(session, file_id)
+            return store.get_file(session, file_id, trashed_too=trashed_too)
 
-    def file(self, file_id: str) -> FileRow:
-        """A file of the current tenant; 404 when there is none."""
-        row = self.find(file_id)
+    def file(self, file_id: str, *, trashed_too: bool = False) -> FileRow:
+        """A file of the current tenant; 404 when there is none (or it is in the trash)."""
+        row = self.find(file_id, trashed_too=trashed_too)
         if row is None:
             raise not_found("the file")
         return row
+
+    def set_collection_trashed(
+        self, collection: str, trashed: bool, keep: list[str] | None = None
+    ) -> None:
+        """Put a whole collection in the trash (its owner is in the trash), or take it out but
+        for the files in `keep` (each in the trash on its own)."""
+        with self.databases.session() as session:
+            store.set_collection_trashed(session, collection, trashed, keep or ())
+
+    def set_trashed(self, row: FileRow, trashed: bool) -> None:
+        """Put a file in its owner's trash (unlisted, unserved, kept whole), or take it out."""
+        with self.databases.session() as session:
+            if not store.set_trashed(session, row.id, trashed):
+                raise not_found("the file")
 
     def files(self, collection: str) -> list[FileRow]:
         """Every file of a collection."""
@@ -455,7 +480,7 @@ class Media:
         with self.databases.session() as session:
             if store.delete_file(session, row.id):
                 store.release(session, row.size)
-        await asyncio.to_thread(self.blobs.delete_tree, require_tenant().cloud_id, row.id)
+        await asyncio.to_thread(self.retire_tree, row.id)
 
     async def delete_collection(self, collection: str) -> int:
         """Delete every file and upload of a collection (its owner is gone); how many files.
@@ -475,14 +500,13 @@ class Media:
                     freed += size
             if freed:
                 store.release(session, freed)
-        tenant = require_tenant().cloud_id
 
         def remove_blobs() -> None:
             for file_id, _ in files:
-                self.blobs.delete_tree(tenant, file_id)
+                self.retire_tree(file_id)
                 self.processor.queue.remove(file_id)
             for upload_id, _ in uploads:
-                self.blobs.delete_tree(tenant, f"uploads/{upload_id}")
+                self.retire_tree(f"uploads/{upload_id}")
 
         await asyncio.to_thread(remove_blobs)
         return len(files)

@@ -3,7 +3,7 @@ written through the tenant session (which adds the tenant to every statement).""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -105,17 +105,20 @@ def insert_file(session: TenantSession, row: FileRow) -> None:
     session.insert_rows(MediaFile, [asdict(row)])
 
 
-def get_file(session: TenantSession, file_id: str) -> FileRow | None:
-    """The file with this id, if the tenant has one."""
-    found = session.rows(select(*_FILE_COLUMNS).where(MediaFile.id == file_id)).first()
+def get_file(session: TenantSession, file_id: str, *, trashed_too: bool = False) -> FileRow | None:
+    """The file with this id, if the tenant has one (out of the trash, unless `trashed_too`)."""
+    query = select(*_FILE_COLUMNS).where(MediaFile.id == file_id)
+    if not trashed_too:
+        query = query.where(MediaFile.trashed.is_(False))
+    found = session.rows(query).first()
     return None if found is None else FileRow(**found._mapping)
 
 
 def list_files(session: TenantSession, collection: str) -> list[FileRow]:
-    """Every file of a collection, oldest first."""
+    """Every file of a collection that is not in the trash, oldest first."""
     query = (
         select(*_FILE_COLUMNS)
-        .where(MediaFile.collection == collection)
+        .where(MediaFile.collection == collection, MediaFile.trashed.is_(False))
         .order_by(MediaFile.created_at, MediaFile.id)
     )
     return [FileRow(**found._mapping) for found in session.rows(query)]
@@ -143,6 +146,32 @@ def finish_file(
         {"file_id": file_id},
     )
     return bool(result.rowcount)
+
+
+def set_trashed(session: TenantSession, file_id: str, trashed: bool) -> bool:
+    """Put a file in the trash or take it out; False when there is no such file."""
+    result = session.rows(
+        update(MediaFile)
+        .where(MediaFile.id == bindparam("file_id"))
+        .values(trashed=bindparam("in_trash")),
+        {"file_id": file_id, "in_trash": trashed},
+    )
+    return bool(result.rowcount)
+
+
+def set_collection_trashed(
+    session: TenantSession, collection: str, trashed: bool, keep: Sequence[str] = ()
+) -> int:
+    """Put every file of a collection in the trash or take them out, but those in `keep`;
+    how many files there were to change."""
+    query = update(MediaFile).where(MediaFile.collection == bindparam("collection_name"))
+    if keep:
+        query = query.where(MediaFile.id.not_in(list(keep)))
+    result = session.rows(
+        query.values(trashed=bindparam("in_trash")),
+        {"collection_name": collection, "in_trash": trashed},
+    )
+    return int(result.rowcount)
 
 
 def delete_file(session: TenantSession, file_id: str) -> bool:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import (
     Boolean,
@@ -41,7 +41,15 @@ from tenantry.platform.topology import Topology
 
 SITE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 RESERVED_SITES = frozenset({"www", "api", "admin", "edge", "tenantry", "status", "login", "signup"})
-STATUSES = ("active", "suspended", "moving", "restoring", "deleted")
+STATUSES = ("active", "suspended", "moving", "restoring", "deleted", "purging", "purged")
+DELETED = "deleted"
+"""Unreachable, but undeletable until its grace period ends."""
+PURGING = "purging"
+"""Its keys are being destroyed: it can no longer be undeleted."""
+PURGED = "purged"
+"""Its keys are destroyed: nothing of it can be read again, and its name stays taken."""
+GONE = frozenset({DELETED, PURGING, PURGED})
+"""Statuses a site only leaves by `undelete` (deleted) or never (purging, purged)."""
 
 metadata = MetaData()
 tenants = Table(
@@ -56,6 +64,9 @@ tenants = Table(
     # False while the tenant's own key (BYOK) is disabled or revoked; kept apart from `status`,
     # so a suspended tenant stays suspended when its key comes back.
     Column("key_available", Boolean, nullable=False, server_default=true()),
+    # When it was deleted (undeletable until the grace period ends), and the status it had then.
+    Column("deleted_at", Float, nullable=True),
+    Column("status_before_delete", String(16), nullable=True),
 )
 TENANT_COLUMNS = (
     tenants.c.cloud_id,
@@ -65,6 +76,7 @@ TENANT_COLUMNS = (
     tenants.c.status,
     tenants.c.key_available,
 )
+RECORD_COLUMNS = (*TENANT_COLUMNS, tenants.c.deleted_at, tenants.c.created_at)
 changes = Table(
     "changes",
     metadata,
@@ -74,7 +86,7 @@ changes = Table(
     Column("at", Float, nullable=False),
 )
 SCHEMA = ServiceSchema(
-    "tcs", metadata, Path(__file__).with_name("migrations"), head_revision="0002"
+    "tcs", metadata, Path(__file__).with_name("migrations"), head_revision="0003"
 )
 """The catalog's tables on the global database, built by tcs's revisions."""
 
@@ -148,10 +160,18 @@ class Catalog:
             row = connection.execute(select(*TENANT_COLUMNS).where(tenants.c.site == site)).first()
         return Tenant(*row) if row is not None else None
 
+    def by_cloud_id(self, cloud_id: str) -> Tenant | None:
+        """The tenant of a cloud id, or None."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(*TENANT_COLUMNS).where(tenants.c.cloud_id == cloud_id)
+            ).first()
+        return Tenant(*row) if row is not None else None
+
     def records(self, after_site: str | None, limit: int) -> list[dict[str, object]]:
         """Up to `limit` catalog rows in site order after `after_site`, with their creation
         time (ISO 8601, UTC): what the operator sees of each site."""
-        query = select(*TENANT_COLUMNS, tenants.c.created_at).order_by(tenants.c.site)
+        query = select(*RECORD_COLUMNS).order_by(tenants.c.site)
         if after_site is not None:
             query = query.where(tenants.c.site > after_site)
         with self.engine.connect() as connection:
@@ -160,33 +180,113 @@ class Catalog:
 
     def record(self, site: str) -> dict[str, object] | None:
         """The catalog row of one site with its creation time, or None."""
-        query = select(*TENANT_COLUMNS, tenants.c.created_at).where(tenants.c.site == site)
+        query = select(*RECORD_COLUMNS).where(tenants.c.site == site)
         with self.engine.connect() as connection:
             row = connection.execute(query).first()
         return None if row is None else _record(row)
 
     def set_status(self, site: str, status: str) -> Tenant:
-        """Suspend, resume or otherwise change a tenant's status."""
-        if status not in STATUSES:
-            raise ApiError(422, "invalid_status", f"status must be one of {', '.join(STATUSES)}")
+        """Suspend, resume or otherwise change the status of a site that is not deleted."""
+        if status not in STATUSES or status in GONE:
+            allowed = ", ".join(name for name in STATUSES if name not in GONE)
+            raise ApiError(422, "invalid_status", f"status must be one of {allowed}")
         with self.engine.begin() as connection:
-            # A purged site is gone for good: its keys were destroyed, so it can never serve.
-            result = connection.execute(
+            current = self._status(connection, site)
+            if current in GONE:
+                raise _gone(site, current)
+            connection.execute(
                 update(tenants)
-                .where(tenants.c.site == site, tenants.c.status != "deleted")
+                .where(tenants.c.site == site, tenants.c.status == current)
                 .values(status=status)
             )
-            if result.rowcount == 0:
-                gone = connection.execute(
-                    select(tenants.c.status).where(tenants.c.site == site)
-                ).scalar()
-                if gone is None:
-                    raise ApiError(404, "unknown_site", f"there is no site {site!r}")
-                if status != "deleted":
-                    raise ApiError(409, "tenant_deleted", f"site {site!r} was purged")
-            row = connection.execute(select(*TENANT_COLUMNS).where(tenants.c.site == site)).one()
-            tenant = Tenant(*row)
-            self._record_change(connection, tenant)
+            return self._changed(connection, site)
+
+    def delete(self, site: str, now: float) -> Tenant:
+        """Make a site unreachable now; it can be undeleted until its grace period ends."""
+        with self.engine.begin() as connection:
+            current = self._status(connection, site)
+            if current in GONE:
+                raise _gone(site, current)
+            if current == "moving":
+                raise ApiError(409, "tenant_moving", f"site {site!r} is moving; delete it after")
+            connection.execute(
+                update(tenants)
+                .where(tenants.c.site == site, tenants.c.status == current)
+                .values(status=DELETED, deleted_at=now, status_before_delete=current)
+            )
+            return self._changed(connection, site)
+
+    def undelete(self, site: str) -> Tenant:
+        """Bring a deleted site back, with the status it had when it was deleted."""
+        with self.engine.begin() as connection:
+            current = self._status(connection, site)
+            if current in (PURGING, PURGED):
+                raise _gone(site, current)
+            if current != DELETED:
+                raise ApiError(409, "site_not_deleted", f"site {site!r} is {current}, not deleted")
+            before = connection.execute(
+                select(tenants.c.status_before_delete).where(tenants.c.site == site)
+            ).scalar()
+            connection.execute(
+                update(tenants)
+                .where(tenants.c.site == site, tenants.c.status == DELETED)
+                .values(status=before or "active", deleted_at=None, status_before_delete=None)
+            )
+            return self._changed(connection, site)
+
+    def begin_purge(self, site: str) -> Tenant | None:
+        """Mark a site as being purged (it can no longer be undeleted); None if purged already.
+
+        A site marked before, whose purge was cut short, is returned again, so the purge ends.
+        """
+        with self.engine.begin() as connection:
+            current = self._status(connection, site)
+            if current == PURGED:
+                return None
+            if current == "moving":
+                raise ApiError(409, "tenant_moving", f"site {site!r} is moving; purge it after")
+            if current != PURGING:
+                connection.execute(
+                    update(tenants)
+                    .where(tenants.c.site == site, tenants.c.status == current)
+                    .values(status=PURGING)
+                )
+            return self._changed(connection, site)
+
+    def finish_purge(self, site: str) -> Tenant:
+        """Mark a site purged, once its keys are destroyed."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(tenants)
+                .where(tenants.c.site == site, tenants.c.status == PURGING)
+                .values(status=PURGED)
+            )
+            return self._changed(connection, site)
+
+    def due_for_purge(self, deleted_before: float) -> list[str]:
+        """Sites deleted before `deleted_before` (their grace ended), and purges cut short."""
+        query = select(tenants.c.site).where(
+            ((tenants.c.status == DELETED) & (tenants.c.deleted_at <= deleted_before))
+            | (tenants.c.status == PURGING)
+        )
+        with self.engine.connect() as connection:
+            return [
+                str(site) for site in connection.execute(query.order_by(tenants.c.site)).scalars()
+            ]
+
+    @staticmethod
+    def _status(connection: Connection, site: str) -> str:
+        """The status of `site` now; 404 `unknown_site` if there is none."""
+        status = connection.execute(select(tenants.c.status).where(tenants.c.site == site)).scalar()
+        if status is None:
+            raise ApiError(404, "unknown_site", f"there is no site {site!r}")
+        return str(status)
+
+    def _changed(self, connection: Connection, site: str) -> Tenant:
+        """The row of `site` as it is now, recorded as a change for the edges."""
+        row = connection.execute(select(*TENANT_COLUMNS).where(tenants.c.site == site)).one()
+        tenant = Tenant(*row)
+        self._record_change(connection, tenant)
         return tenant
 
     def set_key_available(self, cloud_id: str, available: bool) -> tuple[Tenant, bool]:
@@ -251,8 +351,31 @@ class Catalog:
         )
 
 
+def _gone(site: str, status: str) -> ApiError:
+    """The refusal for a change to a deleted, or purged, site."""
+    if status == DELETED:
+        return ApiError(
+            409, "site_deleted", f"site {site!r} is deleted; undelete it first, or purge it"
+        )
+    return ApiError(409, "site_purged", f"site {site!r} was purged: it is gone for good")
+
+
+@overload
+def iso_time(seconds: float) -> str: ...
+@overload
+def iso_time(seconds: None) -> None: ...
+def iso_time(seconds: float | None) -> str | None:
+    """A time as the operator reads it (ISO 8601, UTC), or None."""
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(float(seconds), UTC).isoformat().replace("+00:00", "Z")
+
+
 def _record(row: Sequence[Any]) -> dict[str, object]:
-    """A catalog row with its creation time as the operator reads it."""
+    """A catalog row with its deletion and creation times as the operator reads them."""
     values = tuple(row)
-    when = datetime.fromtimestamp(float(values[-1]), UTC).isoformat().replace("+00:00", "Z")
-    return {**Tenant(*values[:-1]).public(), "created_at": when}
+    return {
+        **Tenant(*values[:-2]).public(),
+        "deleted_at": iso_time(values[-2]),
+        "created_at": iso_time(values[-1]),
+    }

@@ -13,17 +13,23 @@ from tenantry.platform.errors import ApiError
 from tenantry.platform.tenant_context import sign_tenant_context
 from tenantry.platform.tokens import TokenSigner
 from tenantry.platform.topology import PlacementError
-from tenantry.services.tcs.catalog import Catalog, Tenant, validate_site
+from tenantry.services.tcs.catalog import Catalog, Tenant, iso_time, validate_site
 from tenantry.services.tcs.schemas import KeyAvailability, NewTenant, StatusChange
+from tenantry.services.tcs.site_deletions import SiteDeletions
 
 MAX_PAGE = 500
 TENANT_LIST = Listing(GLOBAL_SCOPE, "tenants")
 
 
 def build_router(
-    catalog: Catalog, feed: ChangeFeed, signer: TokenSigner, cursors: ListCursors
+    catalog: Catalog,
+    feed: ChangeFeed,
+    signer: TokenSigner,
+    cursors: ListCursors,
+    deletions: SiteDeletions,
 ) -> APIRouter:
-    """The routes of tcs, bound to its catalog, change feed, context signer and list cursors."""
+    """The routes of tcs, bound to its catalog, change feed, context signer, list cursors and
+    site deletions."""
     router = APIRouter()
 
     def with_context(tenant: Tenant) -> dict[str, object]:
@@ -91,6 +97,25 @@ def build_router(
         tenant = catalog.set_status(site, body.status)
         feed.notify()
         return tenant.public()
+
+    @router.post("/internal/tcs/tenants/{site}/delete")
+    async def delete_site(site: str) -> dict[str, object]:
+        """Make a site unreachable at once; it is purged when its grace period ends."""
+        validate_site(site)
+        tenant, purge_at = deletions.delete(site)
+        return {**tenant.public(), "purge_at": iso_time(purge_at)}
+
+    @router.post("/internal/tcs/tenants/{site}/undelete")
+    async def undelete_site(site: str) -> dict[str, object]:
+        """Bring a deleted site back within its grace period."""
+        validate_site(site)
+        return deletions.undelete(site).public()
+
+    @router.post("/internal/tcs/tenants/{site}/purge")
+    async def purge_site(site: str) -> dict[str, object]:
+        """Destroy a site's data keys now; `destroyed` is None when it was purged already."""
+        validate_site(site)
+        return {"site": site, "destroyed": await deletions.purge(site)}
 
     @router.put("/internal/tcs/tenants/{cloud_id}/key-availability")
     async def change_key_availability(cloud_id: str, body: KeyAvailability) -> dict[str, object]:

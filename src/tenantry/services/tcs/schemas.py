@@ -22,11 +22,12 @@ class NewTenant(BaseModel):
 
 
 class StatusChange(BaseModel):
-    """A new status for a tenant (`restoring` while `tenant restore` puts its data back)."""
+    """A new status for a tenant (`restoring` while `tenant restore` puts its data back;
+    deleting and purging have routes of their own)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    status: Literal["active", "suspended", "restoring", "deleted"]
+    status: Literal["active", "suspended", "restoring"]
 
 
 class KeyAvailability(BaseModel):
