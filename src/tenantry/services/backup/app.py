@@ -24,7 +24,7 @@ from tenantry.services.backup.engines.litestream import LitestreamEngine
 from tenantry.services.backup.layout import GLOBAL
 from tenantry.services.backup.litestream_agent import LitestreamAgent
 
-STEP_PAUSE_SECONDS = 0.1
+STEP_PAUSE_SECONDS = 0.25
 DAILY_CHECK_SECONDS = 60.0
 
 

@@ -40,8 +40,8 @@ from tenantry.services.backup.sealed_files import copy_file, make_private_dirs, 
 
 log = structlog.get_logger("tenantry.backup")
 
-MONITOR_INTERVAL = "100ms"
-SYNC_INTERVAL = "100ms"
+MONITOR_INTERVAL = "250ms"
+SYNC_INTERVAL = "250ms"
 MEDIA_EVERY_SECONDS = 2.0
 """How often the media store is looked over for new blobs (a walk of its whole tree)."""
 _PR_SET_PDEATHSIG = 1
