@@ -27,7 +27,7 @@ EMPTY_ROOT = hashlib.sha256(b"").digest()
 """MTH of the empty log: the hash of the empty string."""
 
 Node = tuple[int, int]
-"""A complete subtree: (level, index), covering entries [index * 2**level, (index + 1) * 2**level)."""
+"""A complete subtree (level, index): entries [index * 2**level, (index + 1) * 2**level)."""
 
 
 class ProofError(ValueError):
@@ -173,9 +173,7 @@ def verify_consistency(
             sr = node_hash(sr, c)
         fn >>= 1
         sn >>= 1
-    return (
-        sn == 0 and hmac.compare_digest(fr, first_root) and hmac.compare_digest(sr, second_root)
-    )
+    return sn == 0 and hmac.compare_digest(fr, first_root) and hmac.compare_digest(sr, second_root)
 
 
 def new_nodes(size: int, leaf: bytes, nodes: NodeSource) -> list[tuple[int, int, bytes]]:
