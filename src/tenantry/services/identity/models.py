@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy import Boolean, Float, Index, Integer, LargeBinary, String, UniqueConstraint, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from tenantry.platform.audit.outbox import AuditOutboxColumns
 from tenantry.platform.storage.migrations import ServiceSchema
 from tenantry.platform.storage.model import TenantOwned
 
@@ -68,6 +69,12 @@ class AccountChange(IdentityBase):
     cloud_id: Mapped[str] = mapped_column(String(64))
     account_id: Mapped[str] = mapped_column(String(ACCOUNT_ID_LENGTH))
     at: Mapped[float] = mapped_column(Float)
+
+
+class AuditOutboxRow(AuditOutboxColumns, IdentityBase):
+    """An audit event of a tenant, written with the change it records, until audit has it."""
+
+    __tablename__ = "audit_outbox"
 
 
 class KmsNotice(IdentityBase):

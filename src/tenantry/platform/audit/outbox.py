@@ -1,0 +1,168 @@
+"""How a service writes audit events: into an outbox in its own database, in the same
+transaction as the change each records, drained to the tenant's region's audit service.
+
+So a change and its event either both happen or neither does, and an event committed just
+before its process dies is delivered when the process is back. A service declares its outbox
+table by mixing `AuditOutboxColumns` into one of its models (table `audit_outbox`, created by
+its own revision), records with `record(session, event)` and runs `loop` among its loops.
+Delivery is at least once; the audit service keeps the first copy of an event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Sequence
+from itertools import groupby
+from typing import Any
+
+import structlog
+from sqlalchemy import Float, Integer, String, Text, delete, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tenantry.platform.audit.events import AuditEvent
+from tenantry.platform.background import BackgroundLoop
+from tenantry.platform.client import ServiceClient
+from tenantry.platform.context import require_tenant
+from tenantry.platform.errors import ApiError
+from tenantry.platform.storage.databases import Databases
+from tenantry.platform.storage.model import TENANT_ID_LENGTH
+from tenantry.platform.storage.tenant_session import TenantSession
+from tenantry.platform.tenant_lookup import TenantLookup
+
+POLL_SECONDS = 0.5
+BATCH = 200
+MAX_BACKOFF_SECONDS = 30.0
+
+log = structlog.get_logger("tenantry.audit")
+
+
+class AuditOutboxColumns:
+    """The columns of a service's `audit_outbox` table (mix into one of its models).
+
+    Its tenant column is deliberately not `tenant_id`: on PostgreSQL that name puts a table
+    under row-level security, which would hide the rows from the loop that drains them all.
+    """
+
+    outbox_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cloud_id: Mapped[str] = mapped_column(String(TENANT_ID_LENGTH))
+    site: Mapped[str] = mapped_column(String(128))
+    event: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[float] = mapped_column(Float)
+
+
+def backoff(attempts: int) -> float:
+    """The pause before the next try after `attempts` failed ones."""
+    return float(min(MAX_BACKOFF_SECONDS, POLL_SECONDS * 2 ** max(0, attempts - 1)))
+
+
+class AuditOutbox:
+    """A service's outbox of audit events and the loop that delivers it."""
+
+    def __init__(
+        self,
+        row: type[AuditOutboxColumns],
+        databases: Databases,
+        shards: Sequence[str],
+        client: ServiceClient,
+        lookup: TenantLookup,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._row: Any = row
+        self._databases = databases
+        self._shards = tuple(shards)
+        self._client = client
+        self._lookup = lookup
+        self._clock = clock
+        self.loop = BackgroundLoop("audit-outbox", self.deliver_due, POLL_SECONDS)
+        """Delivers due events every POLL_SECONDS, or at once when woken."""
+
+    def record(self, session: TenantSession, event: AuditEvent) -> None:
+        """Add `event` of the current tenant to `session`: it commits with the change."""
+        tenant = require_tenant()
+        session.add(
+            self._row(
+                cloud_id=tenant.cloud_id,
+                site=tenant.site,
+                event=json.dumps(event.wire()),
+                attempts=0,
+                next_attempt_at=self._clock(),
+            )
+        )
+
+    def wake(self) -> None:
+        """Deliver now rather than at the next poll (call once the change committed)."""
+        self.loop.wake()
+
+    async def deliver_due(self) -> int:
+        """Deliver every due event, each tenant's in the order recorded; how many were."""
+        delivered = 0
+        for shard in self._shards:
+            due = await asyncio.to_thread(self._due, shard)
+            for (cloud_id, site), rows in groupby(due, key=lambda r: (r.cloud_id, r.site)):
+                batch = list(rows)
+                if await self._deliver(shard, cloud_id, site, batch):
+                    delivered += len(batch)
+        return delivered
+
+    def pending(self) -> int:
+        """How many events wait for delivery (for tests and operators)."""
+        count = 0
+        for shard in self._shards:
+            with self._databases.engine_for(shard).connect() as connection:
+                count += len(connection.execute(select(self._row.outbox_id)).all())
+        return count
+
+    async def _deliver(self, shard: str, cloud_id: str, site: str, rows: list[Any]) -> bool:
+        try:
+            found = await self._lookup.by_site(site)
+            if found is None or found[0].cloud_id != cloud_id:
+                raise ApiError(404, "tenant_gone", f"tcs knows no site {site} of {cloud_id}")
+            tenant, context = found
+            answer = await self._client.call(
+                "audit",
+                "POST",
+                "/internal/audit/events",
+                json={"events": [json.loads(row.event) for row in rows]},
+                region=tenant.region,
+                tenant_context=context,
+                tenant_id=cloud_id,
+            )
+            if answer.status != 201:
+                raise ApiError(503, "audit_refused", f"audit answered {answer.status}")
+        except (ApiError, OSError, ValueError) as exc:
+            reason = getattr(exc, "code", type(exc).__name__)
+            await asyncio.to_thread(self._failed, shard, rows)
+            log.warning("audit_delivery_failed", tenant_id=cloud_id, reason=str(reason))
+            return False
+        await asyncio.to_thread(self._delivered, shard, rows)
+        return True
+
+    def _due(self, shard: str) -> list[Any]:
+        row = self._row
+        with self._databases.engine_for(shard).connect() as connection:
+            return list(
+                connection.execute(
+                    select(row.outbox_id, row.cloud_id, row.site, row.event, row.attempts)
+                    .where(row.next_attempt_at <= self._clock())
+                    .order_by(row.cloud_id, row.outbox_id)
+                    .limit(BATCH)
+                ).all()
+            )
+
+    def _delivered(self, shard: str, rows: list[Any]) -> None:
+        ids = [r.outbox_id for r in rows]
+        with self._databases.engine_for(shard).begin() as connection:
+            connection.execute(delete(self._row).where(self._row.outbox_id.in_(ids)))
+
+    def _failed(self, shard: str, rows: list[Any]) -> None:
+        attempts = max(r.attempts for r in rows) + 1
+        ids = [r.outbox_id for r in rows]
+        with self._databases.engine_for(shard).begin() as connection:
+            connection.execute(
+                update(self._row)
+                .where(self._row.outbox_id.in_(ids))
+                .values(attempts=attempts, next_attempt_at=self._clock() + backoff(attempts))
+            )
