@@ -4,8 +4,8 @@ half is published.
 The private key lives in `keys/private/audit-checkpoints/<region>.pem` (0600, read by the audit
 service only; beside, not among, the audit service's token keys); the public key in the key
 repository beside the service keys, as `keys/public/audit-checkpoints/<region>.pem` and as a
-signed-note verifier key in `<region>.vkey`. Token verifiers accept EC P-256 keys only, so this key can never
-pass for a service's token key.
+signed-note verifier key in `<region>.vkey`. Token verifiers accept EC P-256 keys only, so this
+key can never pass for a service's token key.
 """
 
 from __future__ import annotations
