@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from tenantry.cli.audit import audit_app
 from tenantry.cli.data_dir_option import DataDirOption, resolve_data_dir
 from tenantry.cli.keys import keys_app
 
@@ -19,6 +20,7 @@ policy_app = typer.Typer(no_args_is_help=True, help="The service-to-service allo
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(policy_app, name="policy")
 app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
 err = Console(stderr=True, soft_wrap=True)
 
 
