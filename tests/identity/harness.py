@@ -32,7 +32,6 @@ from tenantry.platform.data_keys import DataKeys
 from tenantry.platform.http_errors import install_error_handlers
 from tenantry.platform.storage import Databases
 from tenantry.platform.storage.backend import GLOBAL_SHARD
-from tenantry.platform.tenant_lookup import TenantLookup
 from tenantry.platform.tokens import TokenSigner
 from tenantry.services.identity.account_changes import AccountChanges, build_feed_router
 from tenantry.services.identity.internal_routes import build_internal_router
@@ -210,13 +209,12 @@ def build_app(
     notices = KmsNotices(databases, cloud, REGIONS, clock=clock)  # type: ignore[arg-type]
     changes = AccountChanges(databases, clock=clock)
     passwords = PasswordWork(slots=slots)
-    lookup = TenantLookup(cloud, None)  # type: ignore[arg-type]  # delivery never runs here
     audit = AuditOutbox(
         AuditOutboxRow,
         databases,
         [GLOBAL_SHARD],
         cloud,  # type: ignore[arg-type]
-        lookup,
+        None,  # type: ignore[arg-type]  # no delivery runs here
     )
     app.state.audit = audit
     app.state.data_keys = data_keys

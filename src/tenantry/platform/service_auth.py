@@ -57,8 +57,10 @@ class ServiceAuthMiddleware:
         policy: Policy,
         tenant_contexts: TenantContextVerifier,
         public_prefixes: tuple[str, ...] = (),
+        serves_inactive_tenants: bool = False,
     ) -> None:
         self.app = app
+        self.serves_inactive_tenants = serves_inactive_tenants
         self.public_prefixes = public_prefixes
         self.service = service
         self.region = region
@@ -155,7 +157,7 @@ class ServiceAuthMiddleware:
             raise ApiError(403, "tenant_mismatch", "the tenant context names another tenant")
         if self.region != GLOBAL and tenant.region != self.region:
             raise ApiError(403, "wrong_region", "this tenant's data does not live in this region")
-        if tenant.status != "active":
+        if tenant.status != "active" and not self.serves_inactive_tenants:
             raise ApiError(403, f"tenant_{tenant.status}", f"the tenant is {tenant.status}")
         return tenant
 

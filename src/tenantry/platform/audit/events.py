@@ -24,7 +24,7 @@ _ACTION = re.compile(r"[a-z][a-z0-9_.]{0,63}")
 _SECRET_NAMES = re.compile(r"password|secret|token|private|passphrase|plaintext|key_bytes", re.I)
 
 
-class AuditEventError(ValueError):
+class AuditEventError(TypeError, ValueError):
     """An event that breaks the rules: bytes or secrets in it, a bad action, too much detail."""
 
 

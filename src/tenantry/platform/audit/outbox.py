@@ -24,12 +24,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from tenantry.platform.audit.events import AuditEvent
 from tenantry.platform.background import BackgroundLoop
 from tenantry.platform.client import ServiceClient
-from tenantry.platform.context import require_tenant
+from tenantry.platform.context import TenantContext, require_tenant
 from tenantry.platform.errors import ApiError
 from tenantry.platform.storage.databases import Databases
 from tenantry.platform.storage.model import TENANT_ID_LENGTH
 from tenantry.platform.storage.tenant_session import TenantSession
-from tenantry.platform.tenant_lookup import TenantLookup
+from tenantry.platform.tenant_context import TenantContextVerifier
 
 POLL_SECONDS = 0.5
 BATCH = 200
@@ -47,7 +47,6 @@ class AuditOutboxColumns:
 
     outbox_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     cloud_id: Mapped[str] = mapped_column(String(TENANT_ID_LENGTH))
-    site: Mapped[str] = mapped_column(String(128))
     event: Mapped[str] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer)
     next_attempt_at: Mapped[float] = mapped_column(Float)
@@ -67,14 +66,14 @@ class AuditOutbox:
         databases: Databases,
         shards: Sequence[str],
         client: ServiceClient,
-        lookup: TenantLookup,
+        contexts: TenantContextVerifier,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._row: Any = row
         self._databases = databases
         self._shards = tuple(shards)
         self._client = client
-        self._lookup = lookup
+        self._contexts = contexts
         self._clock = clock
         self.loop = BackgroundLoop("audit-outbox", self.deliver_due, POLL_SECONDS)
         """Delivers due events every POLL_SECONDS, or at once when woken."""
@@ -85,7 +84,6 @@ class AuditOutbox:
         session.add(
             self._row(
                 cloud_id=tenant.cloud_id,
-                site=tenant.site,
                 event=json.dumps(event.wire()),
                 attempts=0,
                 next_attempt_at=self._clock(),
@@ -101,9 +99,9 @@ class AuditOutbox:
         delivered = 0
         for shard in self._shards:
             due = await asyncio.to_thread(self._due, shard)
-            for (cloud_id, site), rows in groupby(due, key=lambda r: (r.cloud_id, r.site)):
+            for cloud_id, rows in groupby(due, key=lambda r: str(r.cloud_id)):
                 batch = list(rows)
-                if await self._deliver(shard, cloud_id, site, batch):
+                if await self._deliver(shard, cloud_id, batch):
                     delivered += len(batch)
         return delivered
 
@@ -115,12 +113,23 @@ class AuditOutbox:
                 count += len(connection.execute(select(self._row.outbox_id)).all())
         return count
 
-    async def _deliver(self, shard: str, cloud_id: str, site: str, rows: list[Any]) -> bool:
+    async def _tenant(self, cloud_id: str) -> tuple[TenantContext, str]:
+        """The tenant's signed context from tcs, whatever its status (events of suspended and
+        deleted tenants are delivered too)."""
+        found = await self._client.call(
+            "tcs",
+            "GET",
+            "/internal/tcs/tenants/by-cloud-id/{cloud_id}",
+            params={"cloud_id": cloud_id},
+        )
+        if found.status != 200:
+            raise ApiError(503, "tenant_unknown", f"tcs answered {found.status} for {cloud_id}")
+        context = str(found.json()["context"])
+        return self._contexts.verify(context, time.time()), context
+
+    async def _deliver(self, shard: str, cloud_id: str, rows: list[Any]) -> bool:
         try:
-            found = await self._lookup.by_site(site)
-            if found is None or found[0].cloud_id != cloud_id:
-                raise ApiError(404, "tenant_gone", f"tcs knows no site {site} of {cloud_id}")
-            tenant, context = found
+            tenant, context = await self._tenant(cloud_id)
             answer = await self._client.call(
                 "audit",
                 "POST",
@@ -145,7 +154,7 @@ class AuditOutbox:
         with self._databases.engine_for(shard).connect() as connection:
             return list(
                 connection.execute(
-                    select(row.outbox_id, row.cloud_id, row.site, row.event, row.attempts)
+                    select(row.outbox_id, row.cloud_id, row.event, row.attempts)
                     .where(row.next_attempt_at <= self._clock())
                     .order_by(row.cloud_id, row.outbox_id)
                     .limit(BATCH)

@@ -12,7 +12,6 @@ def create_audit_outbox() -> None:
         "audit_outbox",
         sa.Column("outbox_id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("cloud_id", sa.String(length=64), nullable=False),
-        sa.Column("site", sa.String(length=128), nullable=False),
         sa.Column("event", sa.Text(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", sa.Float(), nullable=False),

@@ -42,4 +42,6 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         await asyncio.to_thread(store.sign_grown)
 
     loop = BackgroundLoop("audit-checkpoints", sign_grown, min(pause, 60.0))
-    return create_service_app(runtime, [router], loops=[loop], databases=[databases])
+    return create_service_app(
+        runtime, [router], loops=[loop], databases=[databases], serves_inactive_tenants=True
+    )

@@ -13,7 +13,6 @@ from tenantry.platform.storage.backend import GLOBAL_SHARD
 from tenantry.platform.storage.choose import storage_backend
 from tenantry.platform.storage.databases import Databases
 from tenantry.platform.tenant_context import TenantContextVerifier
-from tenantry.platform.tenant_lookup import TenantLookup
 from tenantry.platform.tokens import TokenSigner
 from tenantry.services.identity.account_changes import AccountChanges, build_feed_router
 from tenantry.services.identity.internal_routes import build_internal_router
@@ -34,8 +33,8 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     user_tokens = UserTokens(TokenSigner(runtime.key, lifetime=USER_TOKEN_LIFETIME))
     data_keys = DataKeys(client, max_age=data_key_max_age())
     notices = KmsNotices(databases, client, sorted(runtime.topology.regions))
-    lookup = TenantLookup(client, TenantContextVerifier(runtime.keys))
-    audit = AuditOutbox(AuditOutboxRow, databases, [GLOBAL_SHARD], client, lookup)
+    contexts = TenantContextVerifier(runtime.keys)
+    audit = AuditOutbox(AuditOutboxRow, databases, [GLOBAL_SHARD], client, contexts)
     changes = AccountChanges(databases)
     return create_service_app(
         runtime,

@@ -5,11 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from tenantry.platform.app import create_service_app
+from tenantry.platform.audit.outbox import AuditOutbox
 from tenantry.platform.background import BackgroundLoop
 from tenantry.platform.client import ServiceClient
 from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.storage.choose import storage_backend
 from tenantry.platform.storage.databases import Databases
+from tenantry.platform.tenant_context import TenantContextVerifier
+from tenantry.services.kms.audit import KeyAvailabilityEvents, TenantKeyEvents
 from tenantry.services.kms.byok import Byok
 from tenantry.services.kms.byok_routes import build_byok_router
 from tenantry.services.kms.customer_keys import CustomerKeys
@@ -17,7 +20,7 @@ from tenantry.services.kms.data_key_store import DataKeyStore
 from tenantry.services.kms.key_availability import tcs_teller
 from tenantry.services.kms.key_watch import CustomerKeyWatch, check_interval
 from tenantry.services.kms.keyring import create_root_key, key_provider
-from tenantry.services.kms.models import SCHEMA
+from tenantry.services.kms.models import SCHEMA, AuditOutboxRow
 from tenantry.services.kms.owner_routes import build_owner_router
 from tenantry.services.kms.owners import KeyOwners
 from tenantry.services.kms.providers import KeyProvider
@@ -32,26 +35,43 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     databases = Databases(SCHEMA, storage_backend(runtime.topology, runtime.data_dir))
     shards = [shard.name for shard in runtime.topology.regions[runtime.region].shards]
     provider = key_provider(runtime)
-    router = build_kms_router(databases, provider, runtime.region, shards)
+    audit_client = ServiceClient(runtime.signer, runtime.directory)
+    outbox = AuditOutbox(
+        AuditOutboxRow, databases, shards, audit_client, TenantContextVerifier(runtime.keys)
+    )
+    events = TenantKeyEvents(outbox)
+    router = build_kms_router(databases, provider, runtime.region, shards, events)
     # Retries are left to the watch itself: it tells tcs again on its next round.
     client = ServiceClient(runtime.signer, runtime.directory, retries=0)
     watch = CustomerKeyWatch(
-        CustomerKeys(databases), KeyProviders(provider), runtime.region, tcs_teller(client)
+        CustomerKeys(databases),
+        KeyProviders(provider),
+        runtime.region,
+        tcs_teller(client),
+        KeyAvailabilityEvents(databases, events),
     )
     loop = BackgroundLoop("customer-key-watch", watch.check_once, check_interval())
     return create_service_app(
-        runtime, [router], loops=[loop], clients=[client], databases=[databases]
+        runtime,
+        [router],
+        loops=[loop, outbox.loop],
+        clients=[client, audit_client],
+        databases=[databases],
     )
 
 
 def build_kms_router(
-    databases: Databases, provider: KeyProvider, region: str, shards: list[str]
+    databases: Databases,
+    provider: KeyProvider,
+    region: str,
+    shards: list[str],
+    events: TenantKeyEvents | None = None,
 ) -> APIRouter:
     """The kms routes of `region`, its first root key made if it has none yet."""
     roots = RootKeys(databases)
     roots.ensure_first(region, lambda name: create_root_key(provider, name))
     # Data keys are wrapped by the root key, or by a tenant's own AWS KMS key (BYOK).
-    keys = DataKeyStore(databases, roots, KeyProviders(provider), region, shards)
+    keys = DataKeyStore(databases, roots, KeyProviders(provider), region, shards, events=events)
     rotation = RootRotation(roots, keys, provider)
     router = APIRouter()
     router.include_router(build_router(keys, roots, rotation))

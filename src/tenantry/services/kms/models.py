@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlalchemy import Column, Integer, LargeBinary, String, Table
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from tenantry.platform.audit.outbox import AuditOutboxColumns
 from tenantry.platform.storage.migrations import ServiceSchema
 from tenantry.platform.storage.model import TENANT_ID_LENGTH, TenantOwned, UtcDateTime
 
@@ -37,6 +38,12 @@ class WrappedDataKey(TenantOwned, KmsBase):
     root_version: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(STATE_LENGTH))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AuditOutboxRow(AuditOutboxColumns, KmsBase):
+    """A tenant's key event, written with the change it records, until audit has it."""
+
+    __tablename__ = "audit_outbox"
 
 
 # Which tenants of a shard have data keys, so a root rotation can visit each of them. Its column

@@ -146,6 +146,14 @@ class Catalog:
             row = connection.execute(select(*TENANT_COLUMNS).where(tenants.c.site == site)).first()
         return Tenant(*row) if row is not None else None
 
+    def by_cloud_id(self, cloud_id: str) -> Tenant | None:
+        """The tenant of a cloud id, or None."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(*TENANT_COLUMNS).where(tenants.c.cloud_id == cloud_id)
+            ).first()
+        return Tenant(*row) if row is not None else None
+
     def records(self, after_site: str | None, limit: int) -> list[dict[str, object]]:
         """Up to `limit` catalog rows in site order after `after_site`, with their creation
         time (ISO 8601, UTC): what the operator sees of each site."""
