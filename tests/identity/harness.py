@@ -211,7 +211,7 @@ def build_app(
     passwords = PasswordWork(slots=slots)
     audit = AuditOutbox(
         AuditOutboxRow,
-        databases,
+        databases.engine_for,
         [GLOBAL_SHARD],
         cloud,  # type: ignore[arg-type]
         None,  # type: ignore[arg-type]  # no delivery runs here

@@ -77,7 +77,9 @@ def test_global_services_come_first() -> None:
 
 
 def test_an_unknown_service_is_a_clear_error() -> None:
-    with pytest.raises(UnknownService, match="unknown service 'nope'; one of: edge, identity"):
+    with pytest.raises(
+        UnknownService, match="unknown service 'nope'; one of: audit, edge, identity"
+    ):
         spec("nope")
 
 

@@ -23,6 +23,7 @@ from tenantry.platform.asgi import ASGIApp, Receive, Scope, Send, header, send_e
 from tenantry.platform.context import (
     TenantContext,
     UserContext,
+    current_caller,
     current_client_address,
     current_tenant,
     current_tenant_token,
@@ -78,7 +79,7 @@ class ServiceAuthMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            tenant, user, client = await self._authorize(scope)
+            tenant, user, client, caller = await self._authorize(scope)
         except ApiError as error:
             if error.status in REFUSAL_STATUSES:
                 security_event(
@@ -100,9 +101,11 @@ class ServiceAuthMiddleware:
             header(scope, TENANT_CONTEXT_HEADER.encode()) if tenant is not None else None
         )
         user_token = current_user.set(user)
+        caller_token = current_caller.set(caller)
         try:
             await self.app(scope, receive, send)
         finally:
+            current_caller.reset(caller_token)
             current_user.reset(user_token)
             current_tenant_token.reset(signed_token)
             current_tenant.reset(tenant_token)
@@ -123,7 +126,7 @@ class ServiceAuthMiddleware:
 
     async def _authorize(
         self, scope: Scope
-    ) -> tuple[TenantContext | None, UserContext | None, str | None]:
+    ) -> tuple[TenantContext | None, UserContext | None, str | None, str]:
         claims = await self._caller_claims(scope)
         caller = str(claims["iss"])
         if not self.policy.allows(caller, self.service, scope["method"], scope["path"]):
@@ -144,7 +147,7 @@ class ServiceAuthMiddleware:
                 None if token_id is None else str(token_id),
             )
         client = _client_address(scope) if caller == EDGE else None
-        return tenant, user, client
+        return tenant, user, client, caller
 
     def _tenant(self, scope: Scope, token_tenant: object) -> TenantContext | None:
         context = header(scope, TENANT_CONTEXT_HEADER.encode())

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from tenantry.platform.context import current_user
+from tenantry.platform.context import current_caller, current_user
 
 ActorKind = Literal["account", "service", "operator"]
 ACTOR_KINDS: tuple[str, ...] = ("account", "service", "operator")
@@ -109,9 +109,16 @@ def entry(tenant: str, wire: dict[str, Any]) -> dict[str, Any]:
     return {**wire, "tenant": tenant}
 
 
+OPERATOR = "operator"
+
+
 def current_actor(service: str) -> Actor:
-    """Who the running request acts for: its signed-in account, else the calling `service`."""
+    """Who the running request acts for: its signed-in account, else the operator or the
+    service that called, else `service` itself (work it does on its own)."""
     user = current_user.get()
     if user is not None:
         return Actor("account", user.account_id)
-    return Actor("service", service)
+    caller = current_caller.get()
+    if caller == OPERATOR:
+        return Actor("operator", OPERATOR)
+    return Actor("service", caller or service)

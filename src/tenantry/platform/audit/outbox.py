@@ -13,12 +13,23 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from itertools import groupby
 from typing import Any
 
 import structlog
-from sqlalchemy import Float, Integer, String, Text, delete, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Float,
+    Integer,
+    String,
+    Text,
+    delete,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenantry.platform.audit.events import AuditEvent
@@ -26,10 +37,8 @@ from tenantry.platform.background import BackgroundLoop
 from tenantry.platform.client import ServiceClient
 from tenantry.platform.context import TenantContext, require_tenant
 from tenantry.platform.errors import ApiError
-from tenantry.platform.storage.databases import Databases
 from tenantry.platform.storage.model import TENANT_ID_LENGTH
 from tenantry.platform.storage.tenant_session import TenantSession
-from tenantry.platform.tenant_context import TenantContextVerifier
 
 POLL_SECONDS = 0.5
 BATCH = 200
@@ -57,20 +66,24 @@ def backoff(attempts: int) -> float:
     return float(min(MAX_BACKOFF_SECONDS, POLL_SECONDS * 2 ** max(0, attempts - 1)))
 
 
+ContextSource = Callable[[str], Awaitable[tuple[TenantContext, str]]]
+"""The tenant of a cloud id and its signed context, whatever the tenant's status."""
+
+
 class AuditOutbox:
     """A service's outbox of audit events and the loop that delivers it."""
 
     def __init__(
         self,
         row: type[AuditOutboxColumns],
-        databases: Databases,
+        engine_for: Callable[[str], Engine],
         shards: Sequence[str],
         client: ServiceClient,
-        contexts: TenantContextVerifier,
+        contexts: ContextSource,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._row: Any = row
-        self._databases = databases
+        self._engine_for = engine_for
         self._shards = tuple(shards)
         self._client = client
         self._contexts = contexts
@@ -80,15 +93,20 @@ class AuditOutbox:
 
     def record(self, session: TenantSession, event: AuditEvent) -> None:
         """Add `event` of the current tenant to `session`: it commits with the change."""
-        tenant = require_tenant()
-        session.add(
-            self._row(
-                cloud_id=tenant.cloud_id,
-                event=json.dumps(event.wire()),
-                attempts=0,
-                next_attempt_at=self._clock(),
-            )
-        )
+        session.add(self._row(**self._values(require_tenant().cloud_id, event)))
+
+    def record_on(self, connection: Connection, cloud_id: str, event: AuditEvent) -> None:
+        """Add `event` of tenant `cloud_id` to the transaction `connection` is in (for a
+        service whose changes are not tenant sessions: tcs's catalog)."""
+        connection.execute(insert(self._row.__table__).values(self._values(cloud_id, event)))
+
+    def _values(self, cloud_id: str, event: AuditEvent) -> dict[str, Any]:
+        return {
+            "cloud_id": cloud_id,
+            "event": json.dumps(event.wire()),
+            "attempts": 0,
+            "next_attempt_at": self._clock(),
+        }
 
     def wake(self) -> None:
         """Deliver now rather than at the next poll (call once the change committed)."""
@@ -109,27 +127,13 @@ class AuditOutbox:
         """How many events wait for delivery (for tests and operators)."""
         count = 0
         for shard in self._shards:
-            with self._databases.engine_for(shard).connect() as connection:
+            with self._engine_for(shard).connect() as connection:
                 count += len(connection.execute(select(self._row.outbox_id)).all())
         return count
 
-    async def _tenant(self, cloud_id: str) -> tuple[TenantContext, str]:
-        """The tenant's signed context from tcs, whatever its status (events of suspended and
-        deleted tenants are delivered too)."""
-        found = await self._client.call(
-            "tcs",
-            "GET",
-            "/internal/tcs/tenants/by-cloud-id/{cloud_id}",
-            params={"cloud_id": cloud_id},
-        )
-        if found.status != 200:
-            raise ApiError(503, "tenant_unknown", f"tcs answered {found.status} for {cloud_id}")
-        context = str(found.json()["context"])
-        return self._contexts.verify(context, time.time()), context
-
     async def _deliver(self, shard: str, cloud_id: str, rows: list[Any]) -> bool:
         try:
-            tenant, context = await self._tenant(cloud_id)
+            tenant, context = await self._contexts(cloud_id)
             answer = await self._client.call(
                 "audit",
                 "POST",
@@ -151,7 +155,7 @@ class AuditOutbox:
 
     def _due(self, shard: str) -> list[Any]:
         row = self._row
-        with self._databases.engine_for(shard).connect() as connection:
+        with self._engine_for(shard).connect() as connection:
             return list(
                 connection.execute(
                     select(row.outbox_id, row.cloud_id, row.event, row.attempts)
@@ -163,13 +167,13 @@ class AuditOutbox:
 
     def _delivered(self, shard: str, rows: list[Any]) -> None:
         ids = [r.outbox_id for r in rows]
-        with self._databases.engine_for(shard).begin() as connection:
+        with self._engine_for(shard).begin() as connection:
             connection.execute(delete(self._row).where(self._row.outbox_id.in_(ids)))
 
     def _failed(self, shard: str, rows: list[Any]) -> None:
         attempts = max(r.attempts for r in rows) + 1
         ids = [r.outbox_id for r in rows]
-        with self._databases.engine_for(shard).begin() as connection:
+        with self._engine_for(shard).begin() as connection:
             connection.execute(
                 update(self._row)
                 .where(self._row.outbox_id.in_(ids))

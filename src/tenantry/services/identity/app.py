@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from tenantry.platform.app import create_service_app
 from tenantry.platform.audit.outbox import AuditOutbox
+from tenantry.platform.audit.tcs_contexts import contexts_from_tcs
 from tenantry.platform.client import ServiceClient
 from tenantry.platform.data_keys import DataKeys, data_key_max_age
 from tenantry.platform.runtime import ServiceRuntime
@@ -33,8 +34,8 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     user_tokens = UserTokens(TokenSigner(runtime.key, lifetime=USER_TOKEN_LIFETIME))
     data_keys = DataKeys(client, max_age=data_key_max_age())
     notices = KmsNotices(databases, client, sorted(runtime.topology.regions))
-    contexts = TenantContextVerifier(runtime.keys)
-    audit = AuditOutbox(AuditOutboxRow, databases, [GLOBAL_SHARD], client, contexts)
+    contexts = contexts_from_tcs(client, TenantContextVerifier(runtime.keys))
+    audit = AuditOutbox(AuditOutboxRow, databases.engine_for, [GLOBAL_SHARD], client, contexts)
     changes = AccountChanges(databases)
     return create_service_app(
         runtime,

@@ -6,6 +6,7 @@ from fastapi import APIRouter, FastAPI
 
 from tenantry.platform.app import create_service_app
 from tenantry.platform.audit.outbox import AuditOutbox
+from tenantry.platform.audit.tcs_contexts import contexts_from_tcs
 from tenantry.platform.background import BackgroundLoop
 from tenantry.platform.client import ServiceClient
 from tenantry.platform.runtime import ServiceRuntime
@@ -36,9 +37,8 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     shards = [shard.name for shard in runtime.topology.regions[runtime.region].shards]
     provider = key_provider(runtime)
     audit_client = ServiceClient(runtime.signer, runtime.directory)
-    outbox = AuditOutbox(
-        AuditOutboxRow, databases, shards, audit_client, TenantContextVerifier(runtime.keys)
-    )
+    contexts = contexts_from_tcs(audit_client, TenantContextVerifier(runtime.keys))
+    outbox = AuditOutbox(AuditOutboxRow, databases.engine_for, shards, audit_client, contexts)
     events = TenantKeyEvents(outbox)
     router = build_kms_router(databases, provider, runtime.region, shards, events)
     # Retries are left to the watch itself: it tells tcs again on its next round.

@@ -13,6 +13,8 @@ import os
 from fastapi import FastAPI
 
 from tenantry.platform.app import create_service_app
+from tenantry.platform.audit.outbox import AuditOutbox
+from tenantry.platform.audit.tcs_contexts import contexts_from_tcs
 from tenantry.platform.blobstore.choose import blob_store_from_env
 from tenantry.platform.client import ServiceClient
 from tenantry.platform.data_keys import DataKeys, data_key_max_age
@@ -22,7 +24,7 @@ from tenantry.platform.storage.databases import Databases
 from tenantry.platform.tenant_context import TenantContextVerifier
 from tenantry.services.media.blobs import EncryptedBlobs
 from tenantry.services.media.limits import default_limits
-from tenantry.services.media.models import SCHEMA
+from tenantry.services.media.models import SCHEMA, AuditOutboxRow
 from tenantry.services.media.previews import PreviewWorkers
 from tenantry.services.media.processing import Processor
 from tenantry.services.media.render import pool_renderer
@@ -45,15 +47,18 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     # Worker processes start when there are previews to make, and exit once idle.
     workers = PreviewWorkers(workers=PREVIEW_WORKERS)
     processor = Processor(databases, encrypted, pool_renderer(workers))
+    shards = [shard.name for shard in runtime.topology.regions[runtime.region].shards]
+    contexts = contexts_from_tcs(client, TenantContextVerifier(runtime.keys))
+    audit = AuditOutbox(AuditOutboxRow, databases.engine_for, shards, client, contexts)
     media = Media(
         databases,
         DataKeys(client, max_age=data_key_max_age()),
         encrypted,
         default_limits(),
         processor,
+        audit,
     )
     tokens = MediaTokens(runtime.key, runtime.keys)
-    shards = [shard.name for shard in runtime.topology.regions[runtime.region].shards]
     requeue = Requeue(media, client, TenantContextVerifier(runtime.keys), shards)
 
     async def close_workers() -> None:
@@ -62,7 +67,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     return create_service_app(
         runtime,
         [build_router(media, tokens), build_reseal_router(media)],
-        loops=[requeue.loop],
+        loops=[requeue.loop, audit.loop],
         on_shutdown=[processor.close, close_workers],
         clients=[client],
         databases=[databases],

@@ -22,6 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from tenantry.platform.audit.outbox import AuditOutboxColumns
 from tenantry.platform.storage.migrations import ServiceSchema
 from tenantry.platform.storage.model import TENANT_ID_LENGTH, TenantOwned, UtcDateTime
 
@@ -34,6 +35,12 @@ REASON_LENGTH = 64
 
 class MediaBase(DeclarativeBase):
     """Declarative base of the media service's own database (one per shard)."""
+
+
+class AuditOutboxRow(AuditOutboxColumns, MediaBase):
+    """A tenant's media event (settings changed), written with the change, until audit has it."""
+
+    __tablename__ = "audit_outbox"
 
 
 class MediaFile(TenantOwned, MediaBase):

@@ -33,7 +33,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase
 
+from tenantry.platform.audit.events import AuditEvent, current_actor
+from tenantry.platform.audit.outbox import AuditOutbox, AuditOutboxColumns
 from tenantry.platform.context import TenantContext
 from tenantry.platform.errors import ApiError
 from tenantry.platform.storage.migrations import ServiceSchema
@@ -43,7 +46,29 @@ SITE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 RESERVED_SITES = frozenset({"www", "api", "admin", "edge", "tenantry", "status", "login", "signup"})
 STATUSES = ("active", "suspended", "moving", "deleted")
 
+STATUS_ACTIONS = {
+    "active": "tenant_resumed",
+    "suspended": "tenant_suspended",
+    "moving": "tenant_moving",
+    "deleted": "tenant_purged",
+}
+"""The audit action of each status change (only the operator changes a tenant's status)."""
+
 metadata = MetaData()
+
+
+class TcsBase(DeclarativeBase):
+    """Declarative base over tcs's metadata, for the one mapped table (the audit outbox)."""
+
+    metadata = metadata
+
+
+class AuditOutboxRow(AuditOutboxColumns, TcsBase):
+    """A tenant's status change to record in its audit log, written with the change."""
+
+    __tablename__ = "audit_outbox"
+
+
 tenants = Table(
     "tenants",
     metadata,
@@ -113,9 +138,13 @@ def validate_site(site: str) -> str:
 class Catalog:
     """Reads and writes of the catalog; every write records a change for the edges."""
 
-    def __init__(self, engine: Engine, topology: Topology) -> None:
+    def __init__(
+        self, engine: Engine, topology: Topology, audit: AuditOutbox | None = None
+    ) -> None:
         self.engine = engine
         self.topology = topology
+        self.audit = audit
+        """Where status changes are recorded, in their own transaction (None: nowhere)."""
 
     def create(self, site: str, region: str) -> Tenant:
         """Add a site in `region`, on that region's least-loaded shard."""
@@ -193,6 +222,12 @@ class Catalog:
             row = connection.execute(select(*TENANT_COLUMNS).where(tenants.c.site == site)).one()
             tenant = Tenant(*row)
             self._record_change(connection, tenant)
+            if self.audit is not None and result.rowcount == 1:
+                action = STATUS_ACTIONS.get(status, "tenant_status_changed")
+                event = AuditEvent(action, site, current_actor("tcs"), detail={"status": status})
+                self.audit.record_on(connection, tenant.cloud_id, event)
+        if self.audit is not None:
+            self.audit.wake()
         return tenant
 
     def set_key_available(self, cloud_id: str, available: bool) -> tuple[Tenant, bool]:
