@@ -123,7 +123,7 @@ def test_every_recorded_action_lands_in_the_sites_log(cloud: Cloud, kms_endpoint
     assert wrong.status_code == 401
     assert wait_logged(site, "login_failed")["target"] == admin
 
-    member, email = add_account(site)
+    member, _ = add_account(site)
     for body in ({"role": "admin"}, {"active": False}):
         changed = site.request("PATCH", f"/rest/identity/accounts/{member}", json=body)
         assert changed.status_code == 200, changed.text
