@@ -173,6 +173,17 @@ def test_every_recorded_action_lands_in_the_sites_log(cloud: Cloud, kms_endpoint
     assert wait_logged(site, "tenant_suspended")["actor"] == OPERATOR
     assert wait_logged(site, "tenant_resumed")["detail"] == {"status": "active"}
 
+    keys = tenantry(
+        "keys", "audit", "--site", site.name, "--json", "--data-dir", str(cloud.data_dir)
+    )
+    assert keys.returncode == 0, keys.stderr
+    key_actions = [json.loads(line)["action"] for line in keys.stdout.splitlines()]
+    assert key_actions[0] == "data_key_created"
+    for action in ("data_key_rotated", "data_keys_retired", "byok_enabled", "byok_disabled"):
+        assert action in key_actions
+    unknown = tenantry("keys", "audit", "--site", "no-such-site", "--data-dir", str(cloud.data_dir))
+    assert unknown.returncode == 1 and "unknown_site" in unknown.stderr
+
     verified = tenantry(
         "audit", "verify", site.name, "--token", site.token, "--data-dir", str(cloud.data_dir)
     )
