@@ -76,7 +76,7 @@ def test_signup_and_login_are_in_the_log_and_it_verifies(cloud: Cloud, tmp_path:
     actions = [e["action"] for e in found]
     # The admin's email is sealed, so the site's first data key comes first.
     assert actions[:3] == ["data_key_created", "account_created", "login"]
-    assert found[0]["actor"] == {"type": "service", "id": "kms"}
+    assert found[0]["actor"] == {"type": "service", "id": "identity"}  # it asked kms
     assert [e["index"] for e in found] == list(range(len(found)))
     assert {e["tenant"] for e in found} == {site.cloud_id}
 

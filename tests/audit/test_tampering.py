@@ -19,6 +19,7 @@ from e2e.api import Site, add_account, eventually, signup
 from e2e.cloud import Cloud, tenantry
 from e2e.stored import shard_of
 from tenantry.platform.topology import load_topology
+from tenantry.services.audit.models import LEVEL_SHIFT
 
 pytestmark = pytest.mark.e2e
 
@@ -195,8 +196,10 @@ def test_a_log_rolled_back_fails_against_a_saved_checkpoint(cloud: Cloud, tmp_pa
         cloud,
         site,
         "DELETE FROM audit.audit_nodes WHERE tenant_id = :tenant "
-        "AND (node_index + 1) * (1 << level) > :keep",
+        "AND ((node_key & :mask) + 1) * (1 << (node_key >> :shift)) > :keep",
         keep=keep,
+        mask=(1 << LEVEL_SHIFT) - 1,
+        shift=LEVEL_SHIFT,
     )
     audit_sql(
         cloud,

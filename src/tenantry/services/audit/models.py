@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Float, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Float, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from tenantry.platform.storage.migrations import ServiceSchema
@@ -37,13 +37,28 @@ class AuditEntry(TenantOwned, AuditBase):
     entry: Mapped[str] = mapped_column(Text)
 
 
+LEVEL_SHIFT = 48
+"""A node's key is `level << LEVEL_SHIFT | index`: one integer, so a proof's nodes are one
+`IN` on the primary key (a tree of 2**48 entries is far beyond any log)."""
+
+
+def node_key(level: int, index: int) -> int:
+    """The key of the complete subtree (level, index)."""
+    return level << LEVEL_SHIFT | index
+
+
+def node_of(key: int) -> tuple[int, int]:
+    """The (level, index) of a node key."""
+    return key >> LEVEL_SHIFT, key & ((1 << LEVEL_SHIFT) - 1)
+
+
 class AuditNode(TenantOwned, AuditBase):
-    """The hash of a complete subtree: 2**level leaves from leaf node_index * 2**level."""
+    """The hash of a complete subtree: 2**level leaves from leaf index * 2**level, keyed by
+    `node_key(level, index)`."""
 
     __tablename__ = "audit_nodes"
 
-    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    node_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    node_key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     hash: Mapped[bytes] = mapped_column(LargeBinary)
 
 

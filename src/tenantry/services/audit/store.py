@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 
 from tenantry.platform.audit import merkle
 from tenantry.platform.audit.events import canonical, entry
@@ -21,7 +21,14 @@ from tenantry.platform.audit.note import Checkpoint
 from tenantry.platform.context import TenantContext, require_tenant, tenant_scope
 from tenantry.platform.storage.databases import Databases
 from tenantry.platform.storage.tenant_session import TenantSession
-from tenantry.services.audit.models import AuditCheckpoint, AuditEntry, AuditNode, AuditTree
+from tenantry.services.audit.models import (
+    AuditCheckpoint,
+    AuditEntry,
+    AuditNode,
+    AuditTree,
+    node_key,
+    node_of,
+)
 
 _T = TypeVar("_T")
 Signer = Callable[[Checkpoint], str]
@@ -47,7 +54,7 @@ class _SessionNodes:
         found = self.pending.get((level, index))
         if found is not None:
             return found
-        row = self._session.get(AuditNode, (require_tenant().cloud_id, level, index))
+        row = self._session.get(AuditNode, (require_tenant().cloud_id, node_key(level, index)))
         if row is None:
             raise LookupError(f"audit node ({level}, {index}) is missing")
         return row.hash
@@ -102,7 +109,7 @@ class AuditStore:
                     index, merkle.leaf_hash(text.encode()), nodes
                 ):
                     nodes.pending[(level, node_index)] = digest
-                    session.add(AuditNode(level=level, node_index=node_index, hash=digest))
+                    session.add(AuditNode(node_key=node_key(level, node_index), hash=digest))
                 known[event_id] = index
                 indexes.append(index)
                 tree.size = index + 1
@@ -196,11 +203,11 @@ class AuditStore:
 
 
 def _fetch(session: TenantSession, wanted: set[merkle.Node]) -> dict[merkle.Node, bytes]:
+    """The hashes of `wanted` nodes, in one lookup by primary key."""
     if not wanted:
         return {}
+    keys = sorted(node_key(level, index) for level, index in wanted)
     rows = session.execute(
-        select(AuditNode.level, AuditNode.node_index, AuditNode.hash).where(
-            tuple_(AuditNode.level, AuditNode.node_index).in_(sorted(wanted))
-        )
+        select(AuditNode.node_key, AuditNode.hash).where(AuditNode.node_key.in_(keys))
     ).all()
-    return {(row.level, row.node_index): row.hash for row in rows}
+    return {node_of(row.node_key): row.hash for row in rows}

@@ -28,10 +28,9 @@ def upgrade() -> None:
     op.create_table(
         "audit_nodes",
         sa.Column("tenant_id", sa.String(length=64), nullable=False),
-        sa.Column("level", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("node_index", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("node_key", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("hash", sa.LargeBinary(), nullable=False),
-        sa.PrimaryKeyConstraint("tenant_id", "level", "node_index"),
+        sa.PrimaryKeyConstraint("tenant_id", "node_key"),
     )
     op.create_table(
         "audit_checkpoints",
