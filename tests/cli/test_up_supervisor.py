@@ -31,7 +31,7 @@ PROCESSES = {
     "tcs",
     *(
         f"{service}-{region}"
-        for service in ("edge", "issues", "kms", "media")
+        for service in ("edge", "issues", "kms", "media", "audit")
         for region in ("us", "eu", "au")
     ),
 }
@@ -157,7 +157,15 @@ def test_a_topology_file_shapes_the_cloud_and_reaches_services_and_status(tmp_pa
         config.write_text("not a topology any more")  # the cloud keeps the copy it started with
         assert set(json.loads((data / "cloud.json").read_text())["edges"]) == {"eu"}
         children = json.loads((data / "run" / "pids.json").read_text())["children"]
-        assert set(children) == {"identity", "tcs", "edge-eu", "issues-eu", "kms-eu", "media-eu"}
+        assert set(children) == {
+            "identity",
+            "tcs",
+            "edge-eu",
+            "issues-eu",
+            "kms-eu",
+            "media-eu",
+            "audit-eu",
+        }
         copy = str(data / "run" / "topology.toml")
         for pid in children.values():
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
