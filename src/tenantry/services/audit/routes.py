@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from tenantry.platform.audit.events import ACTOR_KINDS
+from tenantry.platform.audit.events import ACTOR_KINDS, AuditEventError, refuse_secrets
 from tenantry.platform.context import MissingTenantError, TenantContext, require_tenant
 from tenantry.platform.errors import ApiError
 from tenantry.platform.users import Admin, SignedIn
@@ -72,6 +72,11 @@ def build_router(store: AuditStore, verifier_key: str) -> APIRouter:
     @router.post("/internal/audit/events", status_code=201)
     async def append(body: AppendIn, _tenant: Tenant) -> dict[str, object]:
         events = [event.model_dump() for event in body.events]
+        for event in events:
+            try:
+                refuse_secrets(event["action"], event["detail"])
+            except AuditEventError as exc:
+                raise ApiError(422, "audit_event_refused", str(exc)) from None
         indexes = await asyncio.to_thread(store.append, events)
         return {"indexes": indexes}
 
