@@ -3,9 +3,6 @@ and the standalone verifier (run with nothing of tenantry importable) checks it 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,9 +11,9 @@ import pytest
 from e2e.api import Site, add_account, eventually, signup
 from e2e.cloud import Cloud
 
-pytestmark = pytest.mark.e2e
+from .standalone import verify_standalone
 
-VERIFIER = Path(__file__).resolve().parents[2] / "tools" / "verify_audit.py"
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
@@ -41,33 +38,6 @@ def wait_for(site: Site, action: str, count: int = 1) -> list[dict[str, object]]
 
     eventually(f"{count} {action} event(s)", landed, seconds=20)
     return events(site)
-
-
-def verify_standalone(cloud: Cloud, site: Site, *extra: str) -> subprocess.CompletedProcess[str]:
-    """Run tools/verify_audit.py as a customer would: a clean environment, no tenantry."""
-    env = {"PATH": os.environ.get("PATH", ""), "PYTHONNOUSERSITE": "1"}
-    return subprocess.run(
-        [
-            sys.executable,
-            "-I",
-            str(VERIFIER),
-            "--edge",
-            cloud.edges["us"],
-            "--site",
-            site.name,
-            "--token",
-            site.token,
-            "--ca",
-            cloud.ca,
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=VERIFIER.parent,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_signup_and_login_are_in_the_log_and_it_verifies(cloud: Cloud, tmp_path: Path) -> None:

@@ -21,6 +21,8 @@ from e2e.stored import shard_of
 from tenantry.platform.topology import load_topology
 from tenantry.services.audit.models import LEVEL_SHIFT
 
+from .standalone import verify_standalone
+
 pytestmark = pytest.mark.e2e
 
 
@@ -99,6 +101,9 @@ def test_an_edited_event_is_named(cloud: Cloud) -> None:
     code, said = verify(cloud, site)
     assert code == 1, said
     assert "bad index 2" in said
+    standalone = verify_standalone(cloud, site)
+    assert standalone.returncode == 1, standalone.stdout + standalone.stderr
+    assert "bad index 2" in standalone.stderr
 
 
 def test_a_deleted_event_is_named(cloud: Cloud) -> None:
@@ -220,6 +225,9 @@ def test_a_log_rolled_back_fails_against_a_saved_checkpoint(cloud: Cloud, tmp_pa
     code, said = verify(cloud, site, "--since-checkpoint", str(saved))
     assert code == 1, said
     assert "consistency proof" in said
+    standalone = verify_standalone(cloud, site, "--since-checkpoint", str(saved))
+    assert standalone.returncode == 1, standalone.stdout + standalone.stderr
+    assert "consistency proof" in standalone.stderr
     code, said = verify(cloud, site, "--since-checkpoint", str(early))
     assert code == 0, said  # what came before the rollback point still holds
 
