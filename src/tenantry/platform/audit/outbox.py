@@ -113,12 +113,17 @@ class AuditOutbox:
         self.loop.wake()
 
     async def deliver_due(self) -> int:
-        """Deliver every due event, each tenant's in the order recorded; how many were."""
+        """Deliver the events waiting, each tenant's in the order recorded; how many were."""
         delivered = 0
         for shard in self._shards:
-            due = await asyncio.to_thread(self._due, shard)
-            for cloud_id, rows in groupby(due, key=lambda r: str(r.cloud_id)):
+            pending = await asyncio.to_thread(self._pending, shard)
+            now = self._clock()
+            for cloud_id, rows in groupby(pending, key=lambda r: str(r.cloud_id)):
                 batch = list(rows)
+                # A tenant whose oldest event waits out a failure waits whole, so its log
+                # keeps the order its events were recorded in.
+                if batch[0].next_attempt_at > now:
+                    continue
                 if await self._deliver(shard, cloud_id, batch):
                     delivered += len(batch)
         return delivered
@@ -153,13 +158,14 @@ class AuditOutbox:
         await asyncio.to_thread(self._delivered, shard, rows)
         return True
 
-    def _due(self, shard: str) -> list[Any]:
+    def _pending(self, shard: str) -> list[Any]:
         row = self._row
         with self._engine_for(shard).connect() as connection:
             return list(
                 connection.execute(
-                    select(row.outbox_id, row.cloud_id, row.event, row.attempts)
-                    .where(row.next_attempt_at <= self._clock())
+                    select(
+                        row.outbox_id, row.cloud_id, row.event, row.attempts, row.next_attempt_at
+                    )
                     .order_by(row.cloud_id, row.outbox_id)
                     .limit(BATCH)
                 ).all()
