@@ -31,7 +31,7 @@ PROCESSES = {
     "tcs",
     *(
         f"{service}-{region}"
-        for service in ("edge", "issues", "kms", "media", "backup")
+        for service in ("edge", "issues", "kms", "media", "backup", "audit")
         for region in ("us", "eu", "au")
     ),
 }
@@ -170,6 +170,7 @@ def test_a_topology_file_shapes_the_cloud_and_reaches_services_and_status(tmp_pa
             "kms-eu",
             "media-eu",
             "backup-eu",
+            "audit-eu",
         }
         copy = str(data / "run" / "topology.toml")
         for pid in children.values():

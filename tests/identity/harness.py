@@ -18,6 +18,7 @@ import orjson
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tenantry.platform.audit.outbox import AuditOutbox
 from tenantry.platform.client import ServiceResponse
 from tenantry.platform.context import (
     TenantContext,
@@ -30,10 +31,12 @@ from tenantry.platform.crypto.index_keys import index_key
 from tenantry.platform.data_keys import DataKeys
 from tenantry.platform.http_errors import install_error_handlers
 from tenantry.platform.storage import Databases
+from tenantry.platform.storage.backend import GLOBAL_SHARD
 from tenantry.platform.tokens import TokenSigner
 from tenantry.services.identity.account_changes import AccountChanges, build_feed_router
 from tenantry.services.identity.internal_routes import build_internal_router
 from tenantry.services.identity.kms_notices import KmsNotices
+from tenantry.services.identity.models import AuditOutboxRow
 from tenantry.services.identity.passwords import PasswordWork
 from tenantry.services.identity.routes import build_router
 from tenantry.services.identity.user_tokens import UserTokens
@@ -206,6 +209,14 @@ def build_app(
     notices = KmsNotices(databases, cloud, REGIONS, clock=clock)  # type: ignore[arg-type]
     changes = AccountChanges(databases, clock=clock)
     passwords = PasswordWork(slots=slots)
+    audit = AuditOutbox(
+        AuditOutboxRow,
+        databases.engine_for,
+        [GLOBAL_SHARD],
+        cloud,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]  # no delivery runs here
+    )
+    app.state.audit = audit
     app.state.data_keys = data_keys
     app.state.notices = notices
     app.state.changes = changes
@@ -219,6 +230,7 @@ def build_app(
             notices,
             changes,
             passwords,
+            audit,
             clock,
         )
     )

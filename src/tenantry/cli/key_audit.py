@@ -1,9 +1,13 @@
-"""`tenantry keys audit`: the key events each region's kms recorded, read from its log.
+"""`tenantry keys audit`: the key events kms recorded.
 
-kms writes every key event as one JSON line with `"event": "audit"` to its process log
-(`DATA_DIR/logs/kms-<region>.log`, appended across restarts). This reads them back, every
-region's merged into one list, oldest first; it works whether or not the cloud is running.
-The lines hold tenants, versions, owners and key refs, never key bytes.
+A site's key events (data keys made, rotated, retired, rewrapped, destroyed; its own key put to
+use, revoked, restored, given up) are in the site's tamper-evident audit log, written in the
+transaction of each change: `--site SITE` reads them from there, through the audit service.
+kms also writes every key event, region-wide ones (root keys and their owners) included, as one
+JSON line with `"event": "audit"` to its process log (`DATA_DIR/logs/kms-<region>.log`,
+appended across restarts); without `--site` they are read back from there, every region's
+merged into one list, oldest first, whether or not the cloud is running. Neither holds key
+bytes.
 """
 
 from __future__ import annotations
@@ -16,9 +20,13 @@ from typing import Any
 import orjson
 
 from tenantry.cli.datadir import DataDir
+from tenantry.cli.operator_calls import run_as_operator
 from tenantry.cli.plan import process_name
+from tenantry.cli.site_calls import answer, site_context
+from tenantry.platform.client import ServiceClient
 
 AUDIT_EVENT = "audit"
+EVENTS_PAGE = 1000
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 _PLUMBING = frozenset({"event", "level", "timestamp", "service", "region", "action"})
 
@@ -73,3 +81,47 @@ def details(entry: dict[str, Any]) -> str:
         for name, value in entry.items()
         if name not in _PLUMBING
     )
+
+
+KEY_ACTIONS = frozenset(
+    {
+        "data_key_created",
+        "data_key_rotated",
+        "data_keys_retired",
+        "data_keys_rewrapped",
+        "data_keys_destroyed",
+        "byok_enabled",
+        "byok_disabled",
+        "byok_key_revoked",
+        "byok_key_restored",
+    }
+)
+"""The actions of a site's key events in its audit log."""
+
+
+def site_key_events(data_dir: Path, site: str) -> list[dict[str, Any]]:
+    """The key events of `site`, oldest first, from its tamper-evident audit log (each with
+    its leaf index), through the audit service of the site's region."""
+    return run_as_operator(data_dir, lambda client: _site_key_events(client, site), 30.0)
+
+
+async def _site_key_events(client: ServiceClient, site: str) -> list[dict[str, Any]]:
+    tenant = await site_context(client, site)
+    found: list[dict[str, Any]] = []
+    after = -1
+    while True:
+        page = answer(
+            await client.call(
+                "audit",
+                "GET",
+                "/internal/audit/events",
+                query={"after": str(after), "limit": str(EVENTS_PAGE)},
+                **tenant.call_args(),
+            ),
+            "audit",
+        )
+        events: list[dict[str, Any]] = page["events"]
+        found.extend(event for event in events if event.get("action") in KEY_ACTIONS)
+        if len(events) < EVENTS_PAGE:
+            return found
+        after = int(events[-1]["index"])

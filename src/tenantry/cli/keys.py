@@ -180,12 +180,20 @@ def audit(
         str | None, typer.Option("--region", help="Only this region's key events.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    site: Annotated[
+        str | None,
+        typer.Option("--site", help="This site's key events, from its audit log (cloud running)."),
+    ] = None,
     data_dir_given: DataDirOption = None,
 ) -> None:
-    """Show the key events each region's kms recorded (from its log), oldest first."""
+    """Show the key events kms recorded, oldest first: a site's from its audit log, or every
+    region's from its kms log."""
     from tenantry.cli.key_audit import audit_logs, details, events_by_time
 
     data_dir = resolve_data_dir(data_dir_given)
+    if site is not None:
+        _site_audit(data_dir, site, as_json)
+        return
     logs = {name: path for name, path in audit_logs(data_dir, region).items() if path.is_file()}
     if not logs:
         where = f" for region {region!r}" if region else ""
@@ -201,6 +209,29 @@ def audit(
             table.add_row(
                 str(entry.get("timestamp", "")), name, str(entry.get("action")), details(entry)
             )
+    if not as_json:
+        print_whole(out, table)
+
+
+def _site_audit(data_dir: Path, site: str, as_json: bool) -> None:
+    from tenantry.cli.key_audit import site_key_events
+    from tenantry.cli.site_calls import OperatorCallFailed
+
+    try:
+        events = _reach(data_dir, lambda: site_key_events(data_dir, site))
+    except OperatorCallFailed as exc:
+        err.print(f"[red]{site}:[/] {exc}")
+        raise typer.Exit(1) from exc
+    table = Table(title=f"Key events of {site}", title_justify="left")
+    for column in ("index", "time", "actor", "action", "details"):
+        table.add_column(column)
+    for event in events:
+        if as_json:
+            typer.echo(orjson.dumps(event).decode())
+            continue
+        actor = f"{event['actor']['type']} {event['actor']['id']}"
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(event["detail"].items()))
+        table.add_row(str(event["index"]), event["time"], actor, event["action"], shown)
     if not as_json:
         print_whole(out, table)
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from tenantry.cli.audit import audit_app
 from tenantry.cli.backup import backup_app
 from tenantry.cli.data_dir_option import DataDirOption, resolve_data_dir
 from tenantry.cli.keys import keys_app
@@ -22,6 +23,7 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(policy_app, name="policy")
 app.add_typer(keys_app, name="keys")
 app.add_typer(backup_app, name="backup")
+app.add_typer(audit_app, name="audit")
 err = Console(stderr=True, soft_wrap=True)
 
 

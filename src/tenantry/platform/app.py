@@ -42,12 +42,15 @@ def create_service_app(
     ready: Callable[[], bool] = lambda: True,
     public_prefixes: tuple[str, ...] = (),
     per_tenant_concurrency: int = DEFAULT_CAP,
+    serves_inactive_tenants: bool = False,
 ) -> FastAPI:
     """Assemble one service: its routers behind the platform's middleware and endpoints.
 
     Paths under `public_prefixes` skip service authentication; only what must be reachable
     without a token (public keys) belongs there. No tenant may have more than
     `per_tenant_concurrency` requests in flight in this process; the rest are refused with 503.
+    A service that `serves_inactive_tenants` (audit, which records what happens to suspended
+    and deleted sites too) takes calls in a tenant's context whatever the tenant's status.
     """
 
     @asynccontextmanager
@@ -107,6 +110,7 @@ def create_service_app(
         policy=runtime.policy,
         tenant_contexts=runtime.tenant_contexts,
         public_prefixes=public_prefixes,
+        serves_inactive_tenants=serves_inactive_tenants,
     )
     app.add_middleware(RequestMiddleware, service=runtime.service)
     return app

@@ -47,6 +47,8 @@ current_user: ContextVar[UserContext | None] = ContextVar("tenantry_user", defau
 current_request_id: ContextVar[str | None] = ContextVar("tenantry_request_id", default=None)
 current_tenant_token: ContextVar[str | None] = ContextVar("tenantry_tenant_token", default=None)
 """The tenant context exactly as tcs signed it, for passing on to the services this one calls."""
+current_caller: ContextVar[str | None] = ContextVar("tenantry_caller", default=None)
+"""The service (or `operator`) whose service token the running request came with."""
 current_client_address: ContextVar[str | None] = ContextVar("tenantry_client", default=None)
 """The address of the client the edge received the request from (only the edge can say)."""
 

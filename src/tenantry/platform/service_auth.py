@@ -23,6 +23,7 @@ from tenantry.platform.asgi import ASGIApp, Receive, Scope, Send, header, send_e
 from tenantry.platform.context import (
     TenantContext,
     UserContext,
+    current_caller,
     current_client_address,
     current_tenant,
     current_tenant_token,
@@ -62,8 +63,10 @@ class ServiceAuthMiddleware:
         policy: Policy,
         tenant_contexts: TenantContextVerifier,
         public_prefixes: tuple[str, ...] = (),
+        serves_inactive_tenants: bool = False,
     ) -> None:
         self.app = app
+        self.serves_inactive_tenants = serves_inactive_tenants
         self.public_prefixes = public_prefixes
         self.service = service
         self.region = region
@@ -81,7 +84,7 @@ class ServiceAuthMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            tenant, user, client = await self._authorize(scope)
+            tenant, user, client, caller = await self._authorize(scope)
         except ApiError as error:
             if error.status in REFUSAL_STATUSES:
                 security_event(
@@ -103,9 +106,11 @@ class ServiceAuthMiddleware:
             header(scope, TENANT_CONTEXT_HEADER.encode()) if tenant is not None else None
         )
         user_token = current_user.set(user)
+        caller_token = current_caller.set(caller)
         try:
             await self.app(scope, receive, send)
         finally:
+            current_caller.reset(caller_token)
             current_user.reset(user_token)
             current_tenant_token.reset(signed_token)
             current_tenant.reset(tenant_token)
@@ -126,7 +131,7 @@ class ServiceAuthMiddleware:
 
     async def _authorize(
         self, scope: Scope
-    ) -> tuple[TenantContext | None, UserContext | None, str | None]:
+    ) -> tuple[TenantContext | None, UserContext | None, str | None, str]:
         claims = await self._caller_claims(scope)
         caller = str(claims["iss"])
         if not self.policy.allows(caller, self.service, scope["method"], scope["path"]):
@@ -147,7 +152,7 @@ class ServiceAuthMiddleware:
                 None if token_id is None else str(token_id),
             )
         client = _client_address(scope) if caller == EDGE else None
-        return tenant, user, client
+        return tenant, user, client, caller
 
     def _tenant(self, scope: Scope, token_tenant: object, caller: str) -> TenantContext | None:
         context = header(scope, TENANT_CONTEXT_HEADER.encode())
@@ -162,9 +167,11 @@ class ServiceAuthMiddleware:
             raise ApiError(403, "wrong_region", "this tenant's data does not live in this region")
         # A tenant being restored is refused at every edge (503), but the restore itself
         # reseals its data through the services: calls that do not come through an edge pass.
+        # A service that records what happened to tenants (audit) serves them in any status.
         restoring_inside = tenant.status == RESTORING and caller != EDGE
         control_plane = caller in CONTROL_PLANE and tenant.status != PURGED
-        if tenant.status != "active" and not (restoring_inside or control_plane):
+        allowed = self.serves_inactive_tenants or restoring_inside or control_plane
+        if tenant.status != "active" and not allowed:
             raise ApiError(403, f"tenant_{tenant.status}", f"the tenant is {tenant.status}")
         return tenant
 

@@ -8,6 +8,7 @@ writing its package (with a `spec.py`) and adding its spec here.
 from __future__ import annotations
 
 from tenantry.platform.service_spec import ServiceSpec
+from tenantry.services.audit.spec import SPEC as AUDIT
 from tenantry.services.backup.spec import SPEC as BACKUP
 from tenantry.services.edge.spec import SPEC as EDGE
 from tenantry.services.identity.spec import SPEC as IDENTITY
@@ -16,7 +17,7 @@ from tenantry.services.kms.spec import SPEC as KMS
 from tenantry.services.media.spec import SPEC as MEDIA
 from tenantry.services.tcs.spec import SPEC as TCS
 
-SPECS: tuple[ServiceSpec, ...] = (IDENTITY, TCS, EDGE, ISSUES, KMS, MEDIA, BACKUP)
+SPECS: tuple[ServiceSpec, ...] = (IDENTITY, TCS, EDGE, ISSUES, KMS, MEDIA, BACKUP, AUDIT)
 """Global services first: regional ones call them as they start."""
 
 _BY_NAME = {spec.name: spec for spec in SPECS}

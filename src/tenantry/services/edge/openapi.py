@@ -191,7 +191,7 @@ class PublicOpenApi:
     `FETCHED_FROM` must name every service that owns a public route (a test checks it).
     """
 
-    FETCHED_FROM = ("identity", "issues", "media")
+    FETCHED_FROM = ("identity", "issues", "media", "audit")
 
     def __init__(self, client: ServiceClient, region: str) -> None:
         self._client = client
@@ -211,7 +211,8 @@ class PublicOpenApi:
         identity = await self._client.call("identity", "GET", "/openapi.json")
         issues = await self._client.call("issues", "GET", "/openapi.json", region=self._region)
         media = await self._client.call("media", "GET", "/openapi.json", region=self._region)
-        answers = {"identity": identity, "issues": issues, "media": media}
+        audit = await self._client.call("audit", "GET", "/openapi.json", region=self._region)
+        answers = {"identity": identity, "issues": issues, "media": media, "audit": audit}
         documents = {}
         for service, answer in answers.items():
             if answer.status != 200:

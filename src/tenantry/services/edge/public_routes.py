@@ -101,7 +101,16 @@ MEDIA_TOKEN_ROUTES = (
     _media("DELETE", "files/{file_id}"),
 )
 
-PUBLIC_ROUTES = ANONYMOUS_ROUTES + TENANT_ROUTES + MEDIA_SETTINGS_ROUTES + MEDIA_TOKEN_ROUTES
+AUDIT_ROUTES = (
+    PublicRoute("GET", "/rest/audit/events", "audit"),
+    PublicRoute("GET", "/rest/audit/checkpoint", "audit"),
+    PublicRoute("GET", "/rest/audit/proof/inclusion", "audit"),
+    PublicRoute("GET", "/rest/audit/proof/consistency", "audit"),
+)
+
+PUBLIC_ROUTES = (
+    ANONYMOUS_ROUTES + TENANT_ROUTES + MEDIA_SETTINGS_ROUTES + MEDIA_TOKEN_ROUTES + AUDIT_ROUTES
+)
 ANONYMOUS_PATHS = frozenset(route.pattern for route in ANONYMOUS_ROUTES)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy import Boolean, Float, Index, Integer, LargeBinary, String, UniqueConstraint, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from tenantry.platform.audit.outbox import AuditOutboxColumns
 from tenantry.platform.storage.migrations import ServiceSchema
 from tenantry.platform.storage.model import KEEP_LIVE_COLUMNS, KEEP_LIVE_ON_RESTORE, TenantOwned
 
@@ -95,6 +96,12 @@ class AccountChange(IdentityBase):
     at: Mapped[float] = mapped_column(Float)
 
 
+class AuditOutboxRow(AuditOutboxColumns, IdentityBase):
+    """An audit event of a tenant, written with the change it records, until audit has it."""
+
+    __tablename__ = "audit_outbox"
+
+
 class KmsNotice(IdentityBase):
     """One account change that one region's kms has still to hear of (the outbox).
 
@@ -117,6 +124,6 @@ class KmsNotice(IdentityBase):
 
 
 SCHEMA = ServiceSchema(
-    "identity", IdentityBase.metadata, Path(__file__).with_name("migrations"), head_revision="0005"
+    "identity", IdentityBase.metadata, Path(__file__).with_name("migrations"), head_revision="0006"
 )
 """identity's tables on the global database, built by its revisions."""

@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 from fastapi import APIRouter
 from starlette.responses import Response
 
+from tenantry.platform.audit.events import Actor, AuditEvent, current_actor
+from tenantry.platform.audit.outbox import AuditOutbox
 from tenantry.platform.client import ServiceClient
 from tenantry.platform.context import (
     MissingTenantError,
@@ -100,6 +102,7 @@ def build_router(
     notices: KmsNotices,
     changes: AccountChanges,
     passwords: PasswordWork,
+    audit: AuditOutbox,
     clock: Callable[[], float] = time.time,
     account_grace_seconds: float = Retention().site_grace_seconds,
 ) -> APIRouter:
@@ -110,6 +113,9 @@ def build_router(
     through `data_keys.run`, which hands it the tenant's keys.
     """
     router = APIRouter()
+
+    def record(session: TenantSession, action: str, target: str, **detail: Any) -> None:
+        audit.record(session, AuditEvent(action, target, current_actor("identity"), detail=detail))
 
     async def sealed(work: Callable[[TenantKeys, TenantSession], T]) -> T:
         """Run `work` in one transaction of the current tenant, with its keys."""
@@ -147,11 +153,14 @@ def build_router(
         tenant = _tenant_from(document)
         try:
             with _signed_scope(tenant, document["context"]):
-                await sealed(
-                    lambda keys, session: store.add(
+
+                def add_admin(keys: TenantKeys, session: TenantSession) -> None:
+                    account = store.add(
                         session, keys, body.email, password_hash, ADMIN, body.display_name
                     )
-                )
+                    record(session, "account_created", account.account_id, role=ADMIN)
+
+                await sealed(add_admin)
         except Exception:
             await client.call(
                 "tcs",
@@ -179,16 +188,36 @@ def build_router(
                 account=account.account_id if account is not None else None,
                 client=current_client_address.get(),
             )
+            with _signed_scope(tenant, context), databases.global_session() as session:
+                record(
+                    session,
+                    "login_failed",
+                    account.account_id if account is not None else "unknown",
+                    client=current_client_address.get() or "",
+                )
+            audit.wake()
             raise ApiError(401, "invalid_credentials", "the email or password is wrong")
         assert account is not None
         if not account.active:
             raise ApiError(403, "account_deactivated", "this account is deactivated")
+        new_hash = None
         if needs_rehash(account.password_hash):
             new_hash = await passwords.hash(body.site, body.password)
-            with tenant_scope(tenant), databases.global_session() as session:
+        with tenant_scope(tenant), databases.global_session() as session:
+            if new_hash is not None:
                 stored = store.find(session, account.account_id)
                 if stored is not None:
                     stored.password_hash = new_hash
+            audit.record(
+                session,
+                AuditEvent(
+                    "login",
+                    account.account_id,
+                    Actor("account", account.account_id),
+                    detail={"client": current_client_address.get() or ""},
+                ),
+            )
+        audit.wake()
         return {"token": user_tokens.issue(account)}
 
     @router.post("/logout", status_code=204, response_class=Response)
@@ -201,7 +230,9 @@ def build_router(
         with databases.global_session() as session:
             account = store.get(session, user.account_id)
             store.revoke_token(session, account, token_id, now + LIFETIME_SECONDS, now)
+            record(session, "token_revoked", account.account_id, jti=token_id)
             change = changes.record(session, account.account_id)
+        audit.wake()
         answer = Response(status_code=204)
         changes.committed(answer, change)
         return answer
@@ -239,8 +270,10 @@ def build_router(
             account = store.get(session, user.account_id)
             account.password_hash = new_hash
             store.revoke_all(session, account)
+            record(session, "password_changed", account.account_id, sessions="all_revoked")
             change = changes.record(session, account.account_id)
             token = user_tokens.issue(account)
+        audit.wake()
         changes.committed(response, change)
         return {"token": token}
 
@@ -261,9 +294,12 @@ def build_router(
             account = store.add(
                 session, keys, body.email, password_hash, body.role, body.display_name
             )
+            record(session, "account_created", account.account_id, role=body.role)
             return public(keys, account)
 
-        return await sealed(add)
+        shown = await sealed(add)
+        audit.wake()
+        return shown
 
     @router.patch("/rest/identity/accounts/{account_id}")
     async def change_account(
@@ -282,10 +318,13 @@ def build_router(
                 return public(keys, account)
             store.keep_an_admin(session, account)
             if role != account.role:
+                record(session, "account_role_changed", account_id, old=account.role, new=role)
                 account.role = role
                 notices.record(session, account_id, "role_changed", role)
             if active != account.active:
                 account.active = active
+                action = "account_activated" if active else "account_deactivated"
+                record(session, action, account_id)
                 if not active:
                     store.revoke_all(session, account)
                     notices.record(session, account_id, "deactivated")
@@ -296,6 +335,7 @@ def build_router(
         if changed is not None:
             changes.committed(response, changed)
             notices.wake()
+            audit.wake()
         return shown
 
     @router.delete("/rest/identity/accounts/{account_id}", status_code=204, response_class=Response)
@@ -309,8 +349,10 @@ def build_router(
                 raise ApiError(404, "account_not_found", "the site has no such account")
             store.keep_an_admin(session, account)
             store.soft_delete(session, account, now, now + account_grace_seconds)
+            record(session, "account_deleted", account_id)
             notices.record(session, account_id, "removed")
             change = changes.record(session, account_id)
+        audit.wake()
         answer = Response(status_code=204)
         changes.committed(answer, change)
         notices.wake()

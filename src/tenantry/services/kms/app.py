@@ -7,11 +7,15 @@ from collections.abc import Callable
 from fastapi import APIRouter, FastAPI
 
 from tenantry.platform.app import create_service_app
+from tenantry.platform.audit.outbox import AuditOutbox
+from tenantry.platform.audit.tcs_contexts import contexts_from_tcs
 from tenantry.platform.background import BackgroundLoop
 from tenantry.platform.client import ServiceClient
 from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.storage.choose import storage_backend
 from tenantry.platform.storage.databases import Databases
+from tenantry.platform.tenant_context import TenantContextVerifier
+from tenantry.services.kms.audit import KeyAvailabilityEvents, TenantKeyEvents
 from tenantry.services.kms.backup_key_routes import build_backup_key_router
 from tenantry.services.kms.byok import Byok
 from tenantry.services.kms.byok_routes import build_byok_router
@@ -20,7 +24,7 @@ from tenantry.services.kms.data_key_store import DataKeyStore
 from tenantry.services.kms.key_availability import tcs_teller
 from tenantry.services.kms.key_watch import IDLE_CHECK_SECONDS, CustomerKeyWatch, check_interval
 from tenantry.services.kms.keyring import create_root_key, key_provider
-from tenantry.services.kms.models import SCHEMA
+from tenantry.services.kms.models import SCHEMA, AuditOutboxRow
 from tenantry.services.kms.owner_routes import build_owner_router
 from tenantry.services.kms.owners import KeyOwners
 from tenantry.services.kms.providers import KeyProvider, LocalKeyProvider
@@ -35,10 +39,18 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     databases = Databases(SCHEMA, storage_backend(runtime.topology, runtime.data_dir))
     shards = [shard.name for shard in runtime.topology.regions[runtime.region].shards]
     provider = key_provider(runtime)
+    audit_client = ServiceClient(runtime.signer, runtime.directory)
+    contexts = contexts_from_tcs(audit_client, TenantContextVerifier(runtime.keys))
+    outbox = AuditOutbox(AuditOutboxRow, databases.engine_for, shards, audit_client, contexts)
+    events = TenantKeyEvents(outbox)
     # Retries are left to the watch itself: it tells tcs again on its next round.
     client = ServiceClient(runtime.signer, runtime.directory, retries=0)
     watch = CustomerKeyWatch(
-        CustomerKeys(databases), KeyProviders(provider), runtime.region, tcs_teller(client)
+        CustomerKeys(databases),
+        KeyProviders(provider),
+        runtime.region,
+        tcs_teller(client),
+        KeyAvailabilityEvents(databases, events),
     )
     loop = BackgroundLoop(
         "customer-key-watch",
@@ -46,9 +58,13 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         check_interval(),
         idle_pause_seconds=IDLE_CHECK_SECONDS,
     )
-    router = build_kms_router(databases, provider, runtime.region, shards, loop.wake)
+    router = build_kms_router(databases, provider, runtime.region, shards, loop.wake, events)
     return create_service_app(
-        runtime, [router], loops=[loop], clients=[client], databases=[databases]
+        runtime,
+        [router],
+        loops=[loop, outbox.loop],
+        clients=[client, audit_client],
+        databases=[databases],
     )
 
 
@@ -58,13 +74,14 @@ def build_kms_router(
     region: str,
     shards: list[str],
     on_customer_keys_changed: Callable[[], None] = lambda: None,
+    events: TenantKeyEvents | None = None,
 ) -> APIRouter:
     """The kms routes of `region`, its first root key made if it has none yet;
     `on_customer_keys_changed` hears of every tenant switched to or from its own key."""
     roots = RootKeys(databases)
     roots.ensure_first(region, lambda name: create_root_key(provider, name))
     # Data keys are wrapped by the root key, or by a tenant's own AWS KMS key (BYOK).
-    keys = DataKeyStore(databases, roots, KeyProviders(provider), region, shards)
+    keys = DataKeyStore(databases, roots, KeyProviders(provider), region, shards, events=events)
     rotation = RootRotation(roots, keys, provider)
     router = APIRouter()
     router.include_router(build_router(keys, roots, rotation))

@@ -16,7 +16,6 @@ import structlog
 
 from tenantry.platform.context import TenantContext, require_tenant
 from tenantry.platform.errors import ApiError
-from tenantry.services.kms.audit import key_event
 from tenantry.services.kms.customer_keys import CustomerKey
 from tenantry.services.kms.data_key_store import DataKeyStore, Wrapping
 from tenantry.services.kms.errors import kms_error
@@ -99,9 +98,8 @@ class Byok:
         self._keys.customers.put(tenant.cloud_id, tenant.region, tenant.shard, key_ref)
         with self._undo_on_failure(tenant, previous), customer_key_errors(key_ref):
             moved = self._keys.move_to(Wrapping.of_customer(key_ref))
-        key_event(
+        self._keys.record_event(
             "byok_enabled",
-            tenant_id=tenant.cloud_id,
             key_ref=key_ref,
             previous_key_ref=previous.key_ref if previous is not None else None,
             versions=moved,
@@ -122,9 +120,7 @@ class Byok:
         self._keys.customers.remove(tenant.cloud_id)
         with self._undo_on_failure(tenant, previous), customer_key_errors(previous.key_ref):
             moved = self._keys.move_to(Wrapping.of_root(self._roots.active(self._keys.region)))
-        key_event(
-            "byok_disabled", tenant_id=tenant.cloud_id, key_ref=previous.key_ref, versions=moved
-        )
+        self._keys.record_event("byok_disabled", key_ref=previous.key_ref, versions=moved)
         self._on_change()
         return {"key_ref": None, "rewrapped": len(moved)}
 

@@ -20,7 +20,7 @@ from tenantry.platform.crypto import DataKey
 from tenantry.platform.crypto.index_keys import INDEX_KEY_VERSION, index_key
 from tenantry.platform.storage.databases import Databases
 from tenantry.platform.storage.model import utc_now
-from tenantry.services.kms.audit import key_event
+from tenantry.services.kms.audit import TenantKeyEvents
 from tenantry.services.kms.customer_keys import CustomerKey, CustomerKeys
 from tenantry.services.kms.errors import kms_error
 from tenantry.services.kms.holders import KeyHolders
@@ -145,14 +145,24 @@ class DataKeyStore:
         region: str,
         shards: Iterable[str],
         customers: CustomerKeys | None = None,
+        events: TenantKeyEvents | None = None,
     ) -> None:
         self._databases = databases
+        self.events = events or TenantKeyEvents(None)
+        """Where each tenant key event is recorded, in the transaction of its change."""
         self._roots = roots
         self._provider = provider
         self._holders = KeyHolders(databases)
         self.customers = customers or CustomerKeys(databases)
         self.region = region
         self.shards = tuple(shards)
+
+    def record_event(self, action: str, **fields: object) -> None:
+        """Record a key event of the current tenant in a transaction of its own (for changes
+        that span several, such as a switch to or from the tenant's own key)."""
+        with self._databases.session() as session:
+            self.events.record(session, action, **fields)
+        self.events.wake()
 
     @property
     def provider(self) -> KeyProvider:
@@ -207,7 +217,7 @@ class DataKeyStore:
         409 `retire_above_current` (the current key must stay usable), and a purged tenant
         stays purged (410 `data_keys_destroyed`).
         """
-        tenant = self._home_tenant()
+        self._home_tenant()
         self._refuse_if_destroyed()
         current = self._read(_CURRENT)
         if current is None or below > current.version:
@@ -221,7 +231,8 @@ class DataKeyStore:
             retired = sorted(row.version for row in session.rows(_TO_RETIRE, {"below": below}))
             session.rows(_RETIRE, {"below": below})
             minimum = int(session.rows(_OLDEST_ACTIVE).scalar_one())
-        key_event("data_keys_retired", tenant_id=tenant.cloud_id, versions=retired, below=below)
+            self.events.record(session, "data_keys_retired", versions=retired, below=below)
+        self.events.wake()
         return retired, minimum
 
     def reopen_for_restore(self) -> list[int]:
@@ -241,7 +252,8 @@ class DataKeyStore:
         with self._databases.session() as session:
             reopened = sorted(row.version for row in session.rows(_RETIRED))
             session.rows(_REOPEN)
-        key_event("data_keys_reopened_for_restore", tenant_id=tenant.cloud_id, versions=reopened)
+            self.events.record(session, "data_keys_reopened_for_restore", versions=reopened)
+        self.events.wake()
         return reopened
 
     def rotate(self) -> int:
@@ -291,13 +303,14 @@ class DataKeyStore:
             for values in updates:
                 if session.rows(_REWRAP, values).rowcount == 1:
                     rewrapped.append(values["key_version"])
-        key_event(
-            "data_keys_rewrapped",
-            tenant_id=tenant.cloud_id,
-            versions=rewrapped,
-            from_root_versions=sorted({row.root_version for row in rows}),
-            root_version=root.version,
-        )
+            self.events.record(
+                session,
+                "data_keys_rewrapped",
+                versions=rewrapped,
+                from_root_versions=sorted({row.root_version for row in rows}),
+                root_version=root.version,
+            )
+        self.events.wake()
         return len(rewrapped)
 
     def destroy(self) -> int:
@@ -312,8 +325,9 @@ class DataKeyStore:
         with self._databases.session() as session:
             versions = [row.version for row in session.rows(_LATEST.limit(None))]
             session.rows(_DESTROY)
+            self.events.record(session, "data_keys_destroyed", versions=sorted(versions))
+        self.events.wake()
         self.customers.remove(tenant.cloud_id)  # its watch ends: nothing of it is left to guard
-        key_event("data_keys_destroyed", tenant_id=tenant.cloud_id, versions=sorted(versions))
         return len(versions)
 
     def max_age(self) -> int:
@@ -425,9 +439,8 @@ class DataKeyStore:
         }
         with self._databases.session() as session:
             session.insert_rows(WrappedDataKey, [row])
-        key_event(
-            event, tenant_id=tenant.cloud_id, version=version, root_version=target.root_version
-        )
+            self.events.record(session, event, version=version, root_version=target.root_version)
+        self.events.wake()
         # A switch to or from the tenant's own key that finished meanwhile missed this version.
         now = self._wrapping(tenant)
         if now != target:

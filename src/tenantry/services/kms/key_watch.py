@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from tenantry.platform.background import Idle
-from tenantry.services.kms.audit import key_event
+from tenantry.services.kms.audit import KeyAvailabilityEvents, key_event
 from tenantry.services.kms.customer_keys import ENABLED, UNAVAILABLE, CustomerKey, CustomerKeys
 from tenantry.services.kms.providers import KeyProvider, KeyProviderError, KeyUnavailable
 
@@ -58,8 +58,14 @@ class CustomerKeyWatch:
     """Checks the customer keys of one region and keeps kms's records and tcs in step with them."""
 
     def __init__(
-        self, customers: CustomerKeys, provider: KeyProvider, region: str, tell: Tell
+        self,
+        customers: CustomerKeys,
+        provider: KeyProvider,
+        region: str,
+        tell: Tell,
+        events: KeyAvailabilityEvents | None = None,
     ) -> None:
+        self._events = events
         self._customers = customers
         self._provider = provider
         self._region = region
@@ -124,11 +130,23 @@ class CustomerKeyWatch:
             if await asyncio.to_thread(
                 self._customers.set_state, record.cloud_id, record.key_ref, state
             ):
-                key_event(
-                    "byok_key_restored" if usable else "byok_key_revoked",
-                    tenant_id=record.cloud_id,
-                    key_ref=record.key_ref,
-                    reason=finding.reason or None,
-                )
+                action = "byok_key_restored" if usable else "byok_key_revoked"
+                if self._events is None:
+                    key_event(
+                        action,
+                        tenant_id=record.cloud_id,
+                        key_ref=record.key_ref,
+                        reason=finding.reason or None,
+                    )
+                else:
+                    await asyncio.to_thread(
+                        self._events.record,
+                        record.cloud_id,
+                        record.region,
+                        record.shard,
+                        action,
+                        key_ref=record.key_ref,
+                        reason=finding.reason or None,
+                    )
         if self._told.get(record.cloud_id) != usable and await self._tell(record.cloud_id, usable):
             self._told[record.cloud_id] = usable

@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlalchemy import Column, Integer, LargeBinary, String, Table
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from tenantry.platform.audit.outbox import AuditOutboxColumns
 from tenantry.platform.storage.migrations import ServiceSchema
 from tenantry.platform.storage.model import (
     KEEP_LIVE_ON_RESTORE,
@@ -44,6 +45,12 @@ class WrappedDataKey(TenantOwned, KmsBase):
     root_version: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(STATE_LENGTH))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AuditOutboxRow(AuditOutboxColumns, KmsBase):
+    """A tenant's key event, written with the change it records, until audit has it."""
+
+    __tablename__ = "audit_outbox"
 
 
 # Which tenants of a shard have data keys, so a root rotation can visit each of them. Its column
@@ -82,6 +89,6 @@ customer_keys = Table(
 )
 
 SCHEMA = ServiceSchema(
-    "kms", KmsBase.metadata, Path(__file__).with_name("migrations"), head_revision="0002"
+    "kms", KmsBase.metadata, Path(__file__).with_name("migrations"), head_revision="0003"
 )
 """The key service's tables on the global database and on every shard, built by its revisions."""

@@ -13,6 +13,8 @@ import os
 from fastapi import FastAPI
 
 from tenantry.platform.app import create_service_app
+from tenantry.platform.audit.outbox import AuditOutbox
+from tenantry.platform.audit.tcs_contexts import contexts_from_tcs
 from tenantry.platform.blobstore.choose import blob_store_from_env
 from tenantry.platform.client import ServiceClient
 from tenantry.platform.data_keys import DataKeys, data_key_max_age
@@ -23,7 +25,7 @@ from tenantry.platform.tenant_context import TenantContextVerifier
 from tenantry.services.media.blob_retirements import BlobRetirements
 from tenantry.services.media.blobs import EncryptedBlobs
 from tenantry.services.media.limits import default_limits
-from tenantry.services.media.models import SCHEMA
+from tenantry.services.media.models import SCHEMA, AuditOutboxRow
 from tenantry.services.media.previews import PreviewWorkers
 from tenantry.services.media.processing import Processor
 from tenantry.services.media.render import pool_renderer
@@ -49,6 +51,8 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     shards = [shard.name for shard in runtime.topology.regions[runtime.region].shards]
     keep_seconds = runtime.topology.retention.backup_retention_seconds
     retirements = BlobRetirements(databases, encrypted, shards, keep_seconds)
+    contexts = contexts_from_tcs(client, TenantContextVerifier(runtime.keys))
+    audit = AuditOutbox(AuditOutboxRow, databases.engine_for, shards, client, contexts)
     media = Media(
         databases,
         DataKeys(client, max_age=data_key_max_age()),
@@ -56,6 +60,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         default_limits(),
         processor,
         retire=retirements.retire,
+        audit=audit,
     )
     tokens = MediaTokens(runtime.key, runtime.keys)
     requeue = Requeue(media, client, TenantContextVerifier(runtime.keys), shards)
@@ -66,7 +71,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     return create_service_app(
         runtime,
         [build_router(media, tokens), build_reseal_router(media)],
-        loops=[requeue.loop, retirements.loop],
+        loops=[requeue.loop, retirements.loop, audit.loop],
         on_shutdown=[processor.close, close_workers],
         clients=[client],
         databases=[databases],

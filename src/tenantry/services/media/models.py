@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from tenantry.platform.audit.outbox import AuditOutboxColumns
 from tenantry.platform.storage.migrations import ServiceSchema
 from tenantry.platform.storage.model import TENANT_ID_LENGTH, TenantOwned, UtcDateTime
 
@@ -37,6 +38,12 @@ RETIRED_PREFIX_LENGTH = 64
 
 class MediaBase(DeclarativeBase):
     """Declarative base of the media service's own database (one per shard)."""
+
+
+class AuditOutboxRow(AuditOutboxColumns, MediaBase):
+    """A tenant's media event (settings changed), written with the change, until audit has it."""
+
+    __tablename__ = "audit_outbox"
 
 
 class MediaFile(TenantOwned, MediaBase):
@@ -147,6 +154,6 @@ and blob ids only, never their content."""
 
 
 SCHEMA = ServiceSchema(
-    "media", MediaBase.metadata, Path(__file__).with_name("migrations"), head_revision="0004"
+    "media", MediaBase.metadata, Path(__file__).with_name("migrations"), head_revision="0005"
 )
 """The media service's tables on every shard, built by its revisions."""

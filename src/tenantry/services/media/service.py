@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 
+from tenantry.platform.audit.events import AuditEvent, current_actor
+from tenantry.platform.audit.outbox import AuditOutbox
 from tenantry.platform.context import require_tenant
 from tenantry.platform.data_keys import DataKeys, TenantKeys
 from tenantry.platform.errors import ApiError, not_found
@@ -88,7 +90,10 @@ class Media:
         limits: Limits,
         processor: Processor,
         retire: Callable[[str], None] | None = None,
+        audit: AuditOutbox | None = None,
     ) -> None:
+        self.audit = audit
+        """Where settings changes are recorded with the change (None: nowhere, in tests)."""
         self.databases = databases
         self.data_keys = data_keys
         self.blobs = blob_store
@@ -126,10 +131,20 @@ class Media:
             try:
                 with self.databases.session() as session:
                     store.change_settings(session, changes)
+                    if self.audit is not None and changes:
+                        event = AuditEvent(
+                            "media_settings_changed",
+                            "media_settings",
+                            current_actor("media"),
+                            detail=dict(changes),
+                        )
+                        self.audit.record(session, event)
                 break
             except IntegrityError:
                 if attempt + 1 == _CHARGE_ATTEMPTS:
                     raise
+        if self.audit is not None:
+            self.audit.wake()
         return self.settings()
 
     def limits(self) -> Limits:

@@ -5,14 +5,17 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from tenantry.platform.app import create_service_app
+from tenantry.platform.audit.outbox import AuditOutbox
 from tenantry.platform.change_feed import ChangeFeed
 from tenantry.platform.client import ServiceClient
+from tenantry.platform.context import TenantContext
 from tenantry.platform.cursors import ListCursors
+from tenantry.platform.errors import ApiError
 from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.storage.backend import GLOBAL_SHARD
 from tenantry.platform.storage.choose import storage_backend
-from tenantry.platform.tenant_context import context_signer
-from tenantry.services.tcs.catalog import SCHEMA, Catalog
+from tenantry.platform.tenant_context import context_signer, sign_tenant_context
+from tenantry.services.tcs.catalog import SCHEMA, AuditOutboxRow, Catalog
 from tenantry.services.tcs.routes import build_router
 from tenantry.services.tcs.site_deletions import SiteDeletions
 
@@ -20,11 +23,20 @@ from tenantry.services.tcs.site_deletions import SiteDeletions
 def create_app(runtime: ServiceRuntime) -> FastAPI:
     """The tcs ASGI app for a runtime loaded by `tenantry serve tcs`."""
     engine = storage_backend(runtime.topology, runtime.data_dir).open(SCHEMA, GLOBAL_SHARD)
-    catalog = Catalog(engine, runtime.topology)
     signer = context_signer(runtime.key)
+    client = ServiceClient(runtime.signer, runtime.directory)
+
+    async def context_of(cloud_id: str) -> tuple[TenantContext, str]:
+        tenant = catalog.by_cloud_id(cloud_id)
+        if tenant is None:
+            raise ApiError(503, "tenant_unknown", f"no tenant {cloud_id} to deliver events of")
+        context = tenant.context()
+        return context, sign_tenant_context(signer, context)
+
+    outbox = AuditOutbox(AuditOutboxRow, lambda _shard: engine, [GLOBAL_SHARD], client, context_of)
+    catalog = Catalog(engine, runtime.topology, outbox)
     cursors = ListCursors(runtime.key)
     feed = ChangeFeed()
-    client = ServiceClient(runtime.signer, runtime.directory)
     deletions = SiteDeletions(catalog, feed, client, signer)
 
     async def close_database() -> None:
@@ -33,7 +45,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     return create_service_app(
         runtime,
         [build_router(catalog, feed, signer, cursors, deletions)],
-        loops=[deletions.loop],
+        loops=[deletions.loop, outbox.loop],
         clients=[client],
         on_shutdown=[close_database],
     )

@@ -33,7 +33,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase
 
+from tenantry.platform.audit.events import AuditEvent, current_actor
+from tenantry.platform.audit.outbox import AuditOutbox, AuditOutboxColumns
 from tenantry.platform.context import TenantContext
 from tenantry.platform.errors import ApiError
 from tenantry.platform.storage.migrations import ServiceSchema
@@ -51,7 +54,30 @@ PURGED = "purged"
 GONE = frozenset({DELETED, PURGING, PURGED})
 """Statuses a site only leaves by `undelete` (deleted) or never (purging, purged)."""
 
+STATUS_ACTIONS = {
+    "active": "tenant_resumed",
+    "suspended": "tenant_suspended",
+    "moving": "tenant_moving",
+    "restoring": "tenant_restoring",
+}
+"""The audit action of each status change (only the operator changes a tenant's status); a
+deletion, undeletion and purge record `tenant_deleted`, `tenant_undeleted`, `tenant_purged`."""
+
 metadata = MetaData()
+
+
+class TcsBase(DeclarativeBase):
+    """Declarative base over tcs's metadata, for the one mapped table (the audit outbox)."""
+
+    metadata = metadata
+
+
+class AuditOutboxRow(AuditOutboxColumns, TcsBase):
+    """A tenant's status change to record in its audit log, written with the change."""
+
+    __tablename__ = "audit_outbox"
+
+
 tenants = Table(
     "tenants",
     metadata,
@@ -86,7 +112,7 @@ changes = Table(
     Column("at", Float, nullable=False),
 )
 SCHEMA = ServiceSchema(
-    "tcs", metadata, Path(__file__).with_name("migrations"), head_revision="0003"
+    "tcs", metadata, Path(__file__).with_name("migrations"), head_revision="0004"
 )
 """The catalog's tables on the global database, built by tcs's revisions."""
 
@@ -127,9 +153,13 @@ def validate_site(site: str) -> str:
 class Catalog:
     """Reads and writes of the catalog; every write records a change for the edges."""
 
-    def __init__(self, engine: Engine, topology: Topology) -> None:
+    def __init__(
+        self, engine: Engine, topology: Topology, audit: AuditOutbox | None = None
+    ) -> None:
         self.engine = engine
         self.topology = topology
+        self.audit = audit
+        """Where status changes are recorded, in their own transaction (None: nowhere)."""
 
     def create(self, site: str, region: str) -> Tenant:
         """Add a site in `region`, on that region's least-loaded shard."""
@@ -199,7 +229,11 @@ class Catalog:
                 .where(tenants.c.site == site, tenants.c.status == current)
                 .values(status=status)
             )
-            return self._changed(connection, site)
+            tenant = self._changed(
+                connection, site, STATUS_ACTIONS.get(status, "tenant_status_changed")
+            )
+        self._wake_audit()
+        return tenant
 
     def delete(self, site: str, now: float) -> Tenant:
         """Make a site unreachable now; it can be undeleted until its grace period ends."""
@@ -214,7 +248,9 @@ class Catalog:
                 .where(tenants.c.site == site, tenants.c.status == current)
                 .values(status=DELETED, deleted_at=now, status_before_delete=current)
             )
-            return self._changed(connection, site)
+            tenant = self._changed(connection, site, "tenant_deleted")
+        self._wake_audit()
+        return tenant
 
     def undelete(self, site: str) -> Tenant:
         """Bring a deleted site back, with the status it had when it was deleted."""
@@ -232,7 +268,9 @@ class Catalog:
                 .where(tenants.c.site == site, tenants.c.status == DELETED)
                 .values(status=before or "active", deleted_at=None, status_before_delete=None)
             )
-            return self._changed(connection, site)
+            tenant = self._changed(connection, site, "tenant_undeleted")
+        self._wake_audit()
+        return tenant
 
     def begin_purge(self, site: str) -> Tenant | None:
         """Mark a site as being purged (it can no longer be undeleted); None if purged already.
@@ -261,7 +299,9 @@ class Catalog:
                 .where(tenants.c.site == site, tenants.c.status == PURGING)
                 .values(status=PURGED)
             )
-            return self._changed(connection, site)
+            tenant = self._changed(connection, site, "tenant_purged")
+        self._wake_audit()
+        return tenant
 
     def due_for_purge(self, deleted_before: float) -> list[str]:
         """Sites deleted before `deleted_before` (their grace ended), and purges cut short."""
@@ -282,12 +322,22 @@ class Catalog:
             raise ApiError(404, "unknown_site", f"there is no site {site!r}")
         return str(status)
 
-    def _changed(self, connection: Connection, site: str) -> Tenant:
-        """The row of `site` as it is now, recorded as a change for the edges."""
+    def _changed(self, connection: Connection, site: str, action: str | None = None) -> Tenant:
+        """The row of `site` as it is now, recorded as a change for the edges, and as the
+        audit event `action` (if given) in the same transaction."""
         row = connection.execute(select(*TENANT_COLUMNS).where(tenants.c.site == site)).one()
         tenant = Tenant(*row)
         self._record_change(connection, tenant)
+        if self.audit is not None and action is not None:
+            detail = {"status": tenant.status}
+            event = AuditEvent(action, site, current_actor("tcs"), detail=detail)
+            self.audit.record_on(connection, tenant.cloud_id, event)
         return tenant
+
+    def _wake_audit(self) -> None:
+        """Deliver the events just committed now (call after the transaction)."""
+        if self.audit is not None:
+            self.audit.wake()
 
     def set_key_available(self, cloud_id: str, available: bool) -> tuple[Tenant, bool]:
         """Record whether the tenant's own key works; the tenant, and whether that changed."""

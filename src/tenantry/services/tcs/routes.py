@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import jwt
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from tenantry.platform.change_feed import MAX_WAIT_SECONDS, ChangeFeed
 from tenantry.platform.cursors import GLOBAL_SCOPE, MAX_CURSOR_LENGTH, ListCursors, Listing
@@ -19,6 +19,9 @@ from tenantry.services.tcs.site_deletions import SiteDeletions
 
 MAX_PAGE = 500
 TENANT_LIST = Listing(GLOBAL_SCOPE, "tenants")
+
+
+CloudId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
 
 
 def build_router(
@@ -84,6 +87,15 @@ def build_router(
         tenant = catalog.by_site(site)
         if tenant is None:
             raise ApiError(404, "unknown_site", f"there is no site {site!r}")
+        return with_context(tenant)
+
+    @router.get("/internal/tcs/tenants/by-cloud-id/{cloud_id}")
+    async def tenant_by_cloud_id(cloud_id: CloudId) -> dict[str, object]:
+        """A tenant and its signed context by its cloud id, whatever its status: for work a
+        service does for a tenant outside any request (delivering its audit events)."""
+        tenant = catalog.by_cloud_id(cloud_id)
+        if tenant is None:
+            raise ApiError(404, "unknown_tenant", f"there is no tenant {cloud_id!r}")
         return with_context(tenant)
 
     @router.delete("/internal/tcs/tenants/{cloud_id}", status_code=204)

@@ -1,0 +1,187 @@
+"""How a service writes audit events: into an outbox in its own database, in the same
+transaction as the change each records, drained to the tenant's region's audit service.
+
+So a change and its event either both happen or neither does, and an event committed just
+before its process dies is delivered when the process is back. A service declares its outbox
+table by mixing `AuditOutboxColumns` into one of its models (table `audit_outbox`, created by
+its own revision), records with `record(session, event)` and runs `loop` among its loops.
+Delivery is at least once; the audit service keeps the first copy of an event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from itertools import groupby
+from typing import Any
+
+import structlog
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Float,
+    Integer,
+    String,
+    Text,
+    delete,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tenantry.platform.audit.events import AuditEvent
+from tenantry.platform.background import BackgroundLoop
+from tenantry.platform.client import ServiceClient
+from tenantry.platform.context import TenantContext, require_tenant
+from tenantry.platform.errors import ApiError
+from tenantry.platform.storage.model import TENANT_ID_LENGTH
+from tenantry.platform.storage.tenant_session import TenantSession
+
+POLL_SECONDS = 0.5
+BATCH = 200
+MAX_BACKOFF_SECONDS = 30.0
+
+log = structlog.get_logger("tenantry.audit")
+
+
+class AuditOutboxColumns:
+    """The columns of a service's `audit_outbox` table (mix into one of its models).
+
+    Its tenant column is deliberately not `tenant_id`: on PostgreSQL that name puts a table
+    under row-level security, which would hide the rows from the loop that drains them all.
+    """
+
+    outbox_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cloud_id: Mapped[str] = mapped_column(String(TENANT_ID_LENGTH))
+    event: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[float] = mapped_column(Float)
+
+
+def backoff(attempts: int) -> float:
+    """The pause before the next try after `attempts` failed ones."""
+    return float(min(MAX_BACKOFF_SECONDS, POLL_SECONDS * 2 ** max(0, attempts - 1)))
+
+
+ContextSource = Callable[[str], Awaitable[tuple[TenantContext, str]]]
+"""The tenant of a cloud id and its signed context, whatever the tenant's status."""
+
+
+class AuditOutbox:
+    """A service's outbox of audit events and the loop that delivers it."""
+
+    def __init__(
+        self,
+        row: type[AuditOutboxColumns],
+        engine_for: Callable[[str], Engine],
+        shards: Sequence[str],
+        client: ServiceClient,
+        contexts: ContextSource,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._row: Any = row
+        self._engine_for = engine_for
+        self._shards = tuple(shards)
+        self._client = client
+        self._contexts = contexts
+        self._clock = clock
+        self.loop = BackgroundLoop("audit-outbox", self.deliver_due, POLL_SECONDS)
+        """Delivers due events every POLL_SECONDS, or at once when woken."""
+
+    def record(self, session: TenantSession, event: AuditEvent) -> None:
+        """Add `event` of the current tenant to `session`: it commits with the change."""
+        session.add(self._row(**self._values(require_tenant().cloud_id, event)))
+
+    def record_on(self, connection: Connection, cloud_id: str, event: AuditEvent) -> None:
+        """Add `event` of tenant `cloud_id` to the transaction `connection` is in (for a
+        service whose changes are not tenant sessions: tcs's catalog)."""
+        connection.execute(insert(self._row.__table__).values(self._values(cloud_id, event)))
+
+    def _values(self, cloud_id: str, event: AuditEvent) -> dict[str, Any]:
+        return {
+            "cloud_id": cloud_id,
+            "event": json.dumps(event.wire()),
+            "attempts": 0,
+            "next_attempt_at": self._clock(),
+        }
+
+    def wake(self) -> None:
+        """Deliver now rather than at the next poll (call once the change committed)."""
+        self.loop.wake()
+
+    async def deliver_due(self) -> int:
+        """Deliver the events waiting, each tenant's in the order recorded; how many were."""
+        delivered = 0
+        for shard in self._shards:
+            pending = await asyncio.to_thread(self._pending, shard)
+            now = self._clock()
+            for cloud_id, rows in groupby(pending, key=lambda r: str(r.cloud_id)):
+                batch = list(rows)
+                # A tenant whose oldest event waits out a failure waits whole, so its log
+                # keeps the order its events were recorded in.
+                if batch[0].next_attempt_at > now:
+                    continue
+                if await self._deliver(shard, cloud_id, batch):
+                    delivered += len(batch)
+        return delivered
+
+    def pending(self) -> int:
+        """How many events wait for delivery (for tests and operators)."""
+        count = 0
+        for shard in self._shards:
+            with self._engine_for(shard).connect() as connection:
+                count += len(connection.execute(select(self._row.outbox_id)).all())
+        return count
+
+    async def _deliver(self, shard: str, cloud_id: str, rows: list[Any]) -> bool:
+        try:
+            tenant, context = await self._contexts(cloud_id)
+            answer = await self._client.call(
+                "audit",
+                "POST",
+                "/internal/audit/events",
+                json={"events": [json.loads(row.event) for row in rows]},
+                region=tenant.region,
+                tenant_context=context,
+                tenant_id=cloud_id,
+            )
+            if answer.status != 201:
+                raise ApiError(503, "audit_refused", f"audit answered {answer.status}")
+        except (ApiError, OSError, ValueError) as exc:
+            reason = getattr(exc, "code", type(exc).__name__)
+            await asyncio.to_thread(self._failed, shard, rows)
+            log.warning("audit_delivery_failed", tenant_id=cloud_id, reason=str(reason))
+            return False
+        await asyncio.to_thread(self._delivered, shard, rows)
+        return True
+
+    def _pending(self, shard: str) -> list[Any]:
+        row = self._row
+        with self._engine_for(shard).connect() as connection:
+            return list(
+                connection.execute(
+                    select(
+                        row.outbox_id, row.cloud_id, row.event, row.attempts, row.next_attempt_at
+                    )
+                    .order_by(row.cloud_id, row.outbox_id)
+                    .limit(BATCH)
+                ).all()
+            )
+
+    def _delivered(self, shard: str, rows: list[Any]) -> None:
+        ids = [r.outbox_id for r in rows]
+        with self._engine_for(shard).begin() as connection:
+            connection.execute(delete(self._row).where(self._row.outbox_id.in_(ids)))
+
+    def _failed(self, shard: str, rows: list[Any]) -> None:
+        attempts = max(r.attempts for r in rows) + 1
+        ids = [r.outbox_id for r in rows]
+        with self._engine_for(shard).begin() as connection:
+            connection.execute(
+                update(self._row)
+                .where(self._row.outbox_id.in_(ids))
+                .values(attempts=attempts, next_attempt_at=self._clock() + backoff(attempts))
+            )

@@ -1,0 +1,32 @@
+"""audit as the registry sees it: one per region, its logs on every shard."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tenantry.platform.asgi import ASGIApp
+from tenantry.platform.runtime import ServiceRuntime
+from tenantry.platform.service_spec import Placement, RouterBuilder, ServiceSpec
+from tenantry.services.audit.models import SCHEMA
+
+
+def _create_app(runtime: ServiceRuntime) -> ASGIApp:
+    from tenantry.services.audit.app import create_app
+
+    return create_app(runtime)
+
+
+def _routers() -> Sequence[RouterBuilder]:
+    from tenantry.services.audit.routes import build_router
+
+    return (build_router,)
+
+
+SPEC = ServiceSpec(
+    name="audit",
+    placement=Placement.REGIONAL,
+    create_app=_create_app,
+    schema=SCHEMA,
+    shard_databases=True,
+    routers=_routers,
+)

@@ -1,0 +1,81 @@
+"""The outbox services write audit events through: delivered in the order recorded, kept (and
+retried, later) while the audit service cannot take them, deleted once it has."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine
+from sqlalchemy.orm import DeclarativeBase
+
+from settable_clock import SettableClock
+from tenantry.platform.audit.events import Actor, AuditEvent
+from tenantry.platform.audit.outbox import AuditOutbox, AuditOutboxColumns
+from tenantry.platform.client import ServiceResponse
+from tenantry.platform.context import TenantContext
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class _Row(AuditOutboxColumns, _Base):
+    __tablename__ = "audit_outbox"
+
+
+class _Audit:
+    """Stands in for the client: the audit service refuses while `down`, records otherwise."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.received: list[tuple[str, list[str]]] = []
+
+    async def call(self, callee: str, method: str, route: str, **kwargs: Any) -> ServiceResponse:
+        assert (callee, method, route) == ("audit", "POST", "/internal/audit/events")
+        if self.down:
+            return ServiceResponse(503, {}, b"{}")
+        actions = [event["action"] for event in kwargs["json"]["events"]]
+        self.received.append((str(kwargs["tenant_id"]), actions))
+        return ServiceResponse(201, {}, b"{}")
+
+
+async def _context(cloud_id: str) -> tuple[TenantContext, str]:
+    return TenantContext(cloud_id, "site", "eu", "eu-1", "active"), "signed"
+
+
+def _event(action: str) -> AuditEvent:
+    return AuditEvent(action, "target", Actor("service", "test"))
+
+
+async def test_events_wait_out_a_failure_together_and_arrive_in_order(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'outbox.sqlite'}")
+    _Base.metadata.create_all(engine)
+    clock = SettableClock(1000.0)
+    audit = _Audit()
+    outbox = AuditOutbox(_Row, lambda _: engine, ["eu-1"], audit, _context, clock=clock)  # type: ignore[arg-type]
+    with engine.begin() as connection:
+        for action in ("first", "second"):
+            outbox.record_on(connection, "tenant-a", _event(action))
+        outbox.record_on(connection, "tenant-b", _event("other"))
+
+    audit.down = True
+    assert await outbox.deliver_due() == 0
+    assert outbox.pending() == 3
+    with engine.begin() as connection:
+        outbox.record_on(connection, "tenant-a", _event("third"))  # due now, but behind the rest
+    audit.down = False
+    assert await outbox.deliver_due() == 0  # every tenant waits out its pause whole
+    assert audit.received == []
+
+    clock.now += 60
+    assert await outbox.deliver_due() == 4
+    assert audit.received == [("tenant-a", ["first", "second", "third"]), ("tenant-b", ["other"])]
+    assert outbox.pending() == 0
+    assert await outbox.deliver_due() == 0
+
+
+def test_an_event_travels_as_its_wire_form() -> None:
+    event = _event("login")
+    assert json.loads(json.dumps(event.wire()))["id"] == event.event_id
