@@ -12,7 +12,8 @@ from sqlalchemy.orm import DeclarativeBase
 
 from settable_clock import SettableClock
 from tenantry.platform.audit.events import Actor, AuditEvent
-from tenantry.platform.audit.outbox import AuditOutbox, AuditOutboxColumns
+from tenantry.platform.audit.outbox import AuditOutbox, AuditOutboxColumns, backoff
+from tenantry.platform.background import Idle
 from tenantry.platform.client import ServiceResponse
 from tenantry.platform.context import TenantContext
 
@@ -61,19 +62,20 @@ async def test_events_wait_out_a_failure_together_and_arrive_in_order(tmp_path: 
         outbox.record_on(connection, "tenant-b", _event("other"))
 
     audit.down = True
-    assert await outbox.deliver_due() == 0
+    assert await outbox.deliver_due() == Idle(backoff(1))  # rests until the retry is due
     assert outbox.pending() == 3
     with engine.begin() as connection:
         outbox.record_on(connection, "tenant-a", _event("third"))  # due now, but behind the rest
     audit.down = False
-    assert await outbox.deliver_due() == 0  # every tenant waits out its pause whole
+    # Every tenant waits out its pause whole.
+    assert await outbox.deliver_due() == Idle(backoff(1))
     assert audit.received == []
 
     clock.now += 60
     assert await outbox.deliver_due() == 4
     assert audit.received == [("tenant-a", ["first", "second", "third"]), ("tenant-b", ["other"])]
     assert outbox.pending() == 0
-    assert await outbox.deliver_due() == 0
+    assert await outbox.deliver_due() == Idle()  # nothing left: rests until woken
 
 
 def test_an_event_travels_as_its_wire_form() -> None:

@@ -5,7 +5,9 @@ So a change and its event either both happen or neither does, and an event commi
 before its process dies is delivered when the process is back. A service declares its outbox
 table by mixing `AuditOutboxColumns` into one of its models (table `audit_outbox`, created by
 its own revision), records with `record(session, event)` and runs `loop` among its loops.
-Delivery is at least once; the audit service keeps the first copy of an event id.
+Delivery is at least once; the audit service keeps the first copy of an event id. While
+nothing is due the loop rests: the change that records an event wakes it (`wake`, once
+committed), and an event waiting out its back-off wakes it when it falls due.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenantry.platform.audit.events import AuditEvent
-from tenantry.platform.background import BackgroundLoop
+from tenantry.platform.background import BackgroundLoop, Idle
 from tenantry.platform.client import ServiceClient
 from tenantry.platform.context import TenantContext, require_tenant
 from tenantry.platform.errors import ApiError
@@ -41,6 +43,10 @@ from tenantry.platform.storage.model import TENANT_ID_LENGTH
 from tenantry.platform.storage.tenant_session import TenantSession
 
 POLL_SECONDS = 0.5
+"""The pause after a pass that delivered events (more may wait behind a full batch)."""
+IDLE_POLL_SECONDS = 60.0
+"""The longest rest of a loop that knows of no event due (a safety net for events recorded
+by another process of the service)."""
 BATCH = 200
 MAX_BACKOFF_SECONDS = 30.0
 
@@ -88,8 +94,10 @@ class AuditOutbox:
         self._client = client
         self._contexts = contexts
         self._clock = clock
-        self.loop = BackgroundLoop("audit-outbox", self.deliver_due, POLL_SECONDS)
-        """Delivers due events every POLL_SECONDS, or at once when woken."""
+        self.loop = BackgroundLoop(
+            "audit-outbox", self.deliver_due, POLL_SECONDS, idle_pause_seconds=IDLE_POLL_SECONDS
+        )
+        """Delivers due events at once when woken, and retries them as they fall due."""
 
     def record(self, session: TenantSession, event: AuditEvent) -> None:
         """Add `event` of the current tenant to `session`: it commits with the change."""
@@ -112,9 +120,11 @@ class AuditOutbox:
         """Deliver now rather than at the next poll (call once the change committed)."""
         self.loop.wake()
 
-    async def deliver_due(self) -> int:
-        """Deliver the events waiting, each tenant's in the order recorded; how many were."""
+    async def deliver_due(self) -> int | Idle:
+        """Deliver the events waiting, each tenant's in the order recorded; how many were, or
+        `Idle` (with the seconds until the soonest retry falls due) if none was."""
         delivered = 0
+        soonest: float | None = None
         for shard in self._shards:
             pending = await asyncio.to_thread(self._pending, shard)
             now = self._clock()
@@ -122,11 +132,17 @@ class AuditOutbox:
                 batch = list(rows)
                 # A tenant whose oldest event waits out a failure waits whole, so its log
                 # keeps the order its events were recorded in.
-                if batch[0].next_attempt_at > now:
-                    continue
-                if await self._deliver(shard, cloud_id, batch):
-                    delivered += len(batch)
-        return delivered
+                due_at = batch[0].next_attempt_at
+                if due_at <= now:
+                    retry_at = await self._deliver(shard, cloud_id, batch)
+                    if retry_at is None:
+                        delivered += len(batch)
+                        continue
+                    due_at = retry_at
+                soonest = due_at if soonest is None else min(soonest, due_at)
+        if delivered:
+            return delivered
+        return Idle(None if soonest is None else max(0.0, soonest - self._clock()))
 
     def pending(self) -> int:
         """How many events wait for delivery (for tests and operators)."""
@@ -136,7 +152,8 @@ class AuditOutbox:
                 count += len(connection.execute(select(self._row.outbox_id)).all())
         return count
 
-    async def _deliver(self, shard: str, cloud_id: str, rows: list[Any]) -> bool:
+    async def _deliver(self, shard: str, cloud_id: str, rows: list[Any]) -> float | None:
+        """Post one tenant's batch; None once delivered, else when it is tried again."""
         try:
             tenant, context = await self._contexts(cloud_id)
             answer = await self._client.call(
@@ -152,11 +169,11 @@ class AuditOutbox:
                 raise ApiError(503, "audit_refused", f"audit answered {answer.status}")
         except (ApiError, OSError, ValueError) as exc:
             reason = getattr(exc, "code", type(exc).__name__)
-            await asyncio.to_thread(self._failed, shard, rows)
+            retry_at = await asyncio.to_thread(self._failed, shard, rows)
             log.warning("audit_delivery_failed", tenant_id=cloud_id, reason=str(reason))
-            return False
+            return retry_at
         await asyncio.to_thread(self._delivered, shard, rows)
-        return True
+        return None
 
     def _pending(self, shard: str) -> list[Any]:
         row = self._row
@@ -176,12 +193,14 @@ class AuditOutbox:
         with self._engine_for(shard).begin() as connection:
             connection.execute(delete(self._row).where(self._row.outbox_id.in_(ids)))
 
-    def _failed(self, shard: str, rows: list[Any]) -> None:
+    def _failed(self, shard: str, rows: list[Any]) -> float:
         attempts = max(r.attempts for r in rows) + 1
         ids = [r.outbox_id for r in rows]
+        retry_at = self._clock() + backoff(attempts)
         with self._engine_for(shard).begin() as connection:
             connection.execute(
                 update(self._row)
                 .where(self._row.outbox_id.in_(ids))
-                .values(attempts=attempts, next_attempt_at=self._clock() + backoff(attempts))
+                .values(attempts=attempts, next_attempt_at=retry_at)
             )
+        return retry_at

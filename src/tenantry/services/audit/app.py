@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI
 from tenantry.platform.app import create_service_app
 from tenantry.platform.audit.checkpoint_key import ensure_checkpoint_key, key_name
 from tenantry.platform.audit.note import Checkpoint, sign_note, verifier_key
-from tenantry.platform.background import BackgroundLoop
+from tenantry.platform.background import BackgroundLoop, Idle
 from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.storage.choose import storage_backend
 from tenantry.platform.storage.databases import Databases
@@ -20,7 +20,9 @@ from tenantry.services.audit.store import AuditStore
 
 CHECKPOINT_SECONDS_ENV = "TENANTRY_AUDIT_CHECKPOINT_SECONDS"
 CHECKPOINT_SECONDS = 30.0
-"""How often grown trees are signed (the promise is at least once a minute)."""
+"""How soon a grown tree is signed (the promise is at least once a minute)."""
+IDLE_CHECK_SECONDS = 600.0
+"""The longest rest of the signing loop while no event arrives (a safety net)."""
 
 
 def create_app(runtime: ServiceRuntime) -> FastAPI:
@@ -33,15 +35,24 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     def sign(checkpoint: Checkpoint) -> str:
         return sign_note(checkpoint.text(), name, private_key)
 
-    store = AuditStore(databases, runtime.region, shards, sign)
+    # An append wakes the signing loop, which then waits out the rest of the checkpoint pause.
+    store = AuditStore(databases, runtime.region, shards, sign, on_grown=lambda: loop.wake())
     router = APIRouter()
     router.include_router(build_router(store, verifier_key(name, private_key.public_key())))
     pause = float(os.environ.get(CHECKPOINT_SECONDS_ENV, CHECKPOINT_SECONDS))
 
-    async def sign_grown() -> None:
-        await asyncio.to_thread(store.sign_grown)
+    pause = min(pause, 60.0)
 
-    loop = BackgroundLoop("audit-checkpoints", sign_grown, min(pause, 60.0))
+    async def sign_grown() -> int | Idle:
+        wait = store.signing_due_in(pause)
+        if wait is not None and wait > 0:
+            return Idle(wait)
+        signed = await asyncio.to_thread(store.sign_grown)
+        return signed if signed else Idle()
+
+    loop = BackgroundLoop(
+        "audit-checkpoints", sign_grown, pause, idle_pause_seconds=IDLE_CHECK_SECONDS
+    )
     return create_service_app(
         runtime, [router], loops=[loop], databases=[databases], serves_inactive_tenants=True
     )

@@ -69,14 +69,22 @@ class AuditStore:
     """The region's audit logs, one per tenant."""
 
     def __init__(
-        self, databases: Databases, region: str, shards: Sequence[str], signer: Signer
+        self,
+        databases: Databases,
+        region: str,
+        shards: Sequence[str],
+        signer: Signer,
+        on_grown: Callable[[], None] = lambda: None,
     ) -> None:
         self._databases = databases
         self._region = region
         self._shards = tuple(shards)
         self._sign = signer
+        self._on_grown = on_grown
         # One append at a time per process keeps each tree's sizes in order on every backend.
         self._append_lock = threading.Lock()
+        self._grown_at: float | None = None
+        """When a tree first grew (monotonic) since the last signing pass; None if none did."""
 
     def append(self, events: Sequence[dict[str, Any]]) -> list[int]:
         """Add events (as `AuditEvent.wire` gives them) to the tenant's log; each one's leaf
@@ -87,6 +95,7 @@ class AuditStore:
             if tree is None:
                 tree = AuditTree(cloud_id=tenant, size=0, signed_size=0)
                 session.add(tree)
+            size_before = tree.size
             known = self._known(session, [str(event["id"]) for event in events])
             nodes = _SessionNodes(session)
             indexes: list[int] = []
@@ -113,7 +122,12 @@ class AuditStore:
                 known[event_id] = index
                 indexes.append(index)
                 tree.size = index + 1
-            return indexes
+            grew = tree.size > size_before
+        if grew:
+            if self._grown_at is None:
+                self._grown_at = time.monotonic()
+            self._on_grown()
+        return indexes
 
     def size(self) -> int:
         """How many entries the tenant's log holds."""
@@ -166,9 +180,16 @@ class AuditStore:
             return None
         return StoredCheckpoint(size=row.tree_size, note=row.note)
 
+    def signing_due_in(self, pause: float) -> float | None:
+        """Seconds until the first tree grown since the last signing pass is `pause` old;
+        None if none grew in this process (one may have grown before it started)."""
+        grown_at = self._grown_at
+        return None if grown_at is None else grown_at + pause - time.monotonic()
+
     def sign_grown(self) -> int:
         """Sign the tree of every tenant on this region's shards that grew since its last
         checkpoint; how many were signed."""
+        self._grown_at = None
         signed = 0
         for shard in self._shards:
             with self._databases.engine_for(shard).connect() as connection:
