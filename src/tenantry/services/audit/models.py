@@ -15,7 +15,7 @@ from sqlalchemy import BigInteger, Float, Integer, LargeBinary, String, Text, Un
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from tenantry.platform.storage.migrations import ServiceSchema
-from tenantry.platform.storage.model import TENANT_ID_LENGTH, TenantOwned
+from tenantry.platform.storage.model import KEEP_LIVE_ON_RESTORE, TENANT_ID_LENGTH, TenantOwned
 
 EVENT_ID_LENGTH = 36
 ACTION_LENGTH = 64
@@ -29,7 +29,8 @@ class AuditEntry(TenantOwned, AuditBase):
     """One event of a tenant's log: the leaf at `leaf_index`, its canonical JSON in `entry`."""
 
     __tablename__ = "audit_events"
-    __table_args__ = (UniqueConstraint("tenant_id", "event_id"),)
+    # A tenant restore leaves the log as it is: it is what happened, restores included.
+    __table_args__ = (UniqueConstraint("tenant_id", "event_id"), {"info": KEEP_LIVE_ON_RESTORE})
 
     leaf_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     event_id: Mapped[str] = mapped_column(String(EVENT_ID_LENGTH))
@@ -57,6 +58,7 @@ class AuditNode(TenantOwned, AuditBase):
     `node_key(level, index)`."""
 
     __tablename__ = "audit_nodes"
+    __table_args__ = {"info": KEEP_LIVE_ON_RESTORE}
 
     node_key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     hash: Mapped[bytes] = mapped_column(LargeBinary)
@@ -66,6 +68,7 @@ class AuditCheckpoint(TenantOwned, AuditBase):
     """A signed checkpoint of a tenant's tree at `tree_size`, as the signed note served."""
 
     __tablename__ = "audit_checkpoints"
+    __table_args__ = {"info": KEEP_LIVE_ON_RESTORE}
 
     tree_size: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     signed_at: Mapped[float] = mapped_column(Float)
