@@ -1,7 +1,7 @@
 """Every action that must be recorded is, in the site's own log, with the right actor: one site
-walked through logins, account changes, a revoked token, media settings, a data key rotation,
-BYOK on and off with its key revoked and restored on the way, suspension and resumption, and
-finally its purge.
+walked through logins, account changes (a deleted account restored too), a revoked token, media
+settings, a data key rotation, BYOK on and off with its key revoked and restored on the way,
+suspension and resumption, deletion and undeletion, and finally its purge.
 
 The customer's KMS is moto on loopback, reached by the cloud's kms as in tests/e2e/test_byok.py.
 """
@@ -133,6 +133,9 @@ def test_every_recorded_action_lands_in_the_sites_log(cloud: Cloud, kms_endpoint
     assert wait_logged(site, "account_role_changed")["detail"] == {"old": "member", "new": "admin"}
     assert wait_logged(site, "account_deactivated")["target"] == member
     assert wait_logged(site, "account_deleted")["actor"] == {"type": "account", "id": admin}
+    restored = site.request("POST", f"/rest/identity/accounts/{member}/restore")
+    assert restored.status_code == 200, restored.text
+    assert wait_logged(site, "account_restored")["target"] == member
 
     second = token_for(site, f"admin@{site.name}.test", PASSWORD)
     logout = site.request("POST", "/logout", headers={"Authorization": f"Bearer {second}"})
@@ -174,6 +177,10 @@ def test_every_recorded_action_lands_in_the_sites_log(cloud: Cloud, kms_endpoint
     operator(cloud, "tenant", "resume", site.name)
     assert wait_logged(site, "tenant_suspended")["actor"] == OPERATOR
     assert wait_logged(site, "tenant_resumed")["detail"] == {"status": "active"}
+    operator(cloud, "tenant", "delete", site.name)
+    operator(cloud, "tenant", "undelete", site.name)
+    assert wait_logged(site, "tenant_deleted")["detail"] == {"status": "deleted"}
+    assert wait_logged(site, "tenant_undeleted")["actor"] == OPERATOR
 
     keys = tenantry(
         "keys", "audit", "--site", site.name, "--json", "--data-dir", str(cloud.data_dir)

@@ -371,12 +371,14 @@ def build_router(
             if account.deleted_at is None:
                 raise ApiError(409, "account_not_deleted", "this account is not deleted")
             store.restore(session, account)
+            record(session, "account_restored", account_id)
             restored = changes.record(session, account_id)
             return public(keys, account)
 
         shown = await sealed(restore)
         if restored is not None:
             changes.committed(response, restored)
+            audit.wake()
         return shown
 
     @router.get("/internal/identity/accounts/{account_id}")
