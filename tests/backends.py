@@ -2,9 +2,8 @@
 
 `make test` runs the suite twice: with `TENANTRY_TEST_BACKEND=sqlite` (the default) and with
 `TENANTRY_TEST_BACKEND=postgres`, against the server on 127.0.0.1:5432. Tests of one backend's
-own machinery live where the other run does not look: `tests/backup` drives Litestream and the
-live SQLite files, so it runs on SQLite only (the PostgreSQL run takes tests/storage, issues,
-kms, cli and e2e). Every PostgreSQL
+own tool leave themselves out of the other run (`tests/backup/conftest.py`: Litestream's on
+PostgreSQL; pgBackRest's own a cluster and run once). Every PostgreSQL
 database and role a run makes is named after `RUN_PREFIX`, and dropped when the run ends.
 
 The second run holds only the tests whose outcome depends on the backend: those marked

@@ -31,7 +31,7 @@ RPO_SECONDS = 1.0
 
 
 @pytest.fixture(scope="module")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+def cloud(tmp_path_factory: pytest.TempPathFactory, storage_backend: str) -> Iterator[Cloud]:
     running = Cloud.start(tmp_path_factory.mktemp("backup-cloud") / "data")
     try:
         yield running

@@ -160,7 +160,9 @@ def test_deletes_and_undeletes_that_cannot_be_done_are_refused_plainly(cloud: Cl
 
 
 @pytest.fixture(scope="module")
-def no_grace_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+def no_grace_cloud(
+    tmp_path_factory: pytest.TempPathFactory, storage_backend: str
+) -> Iterator[Cloud]:
     """A cloud whose deleted sites are purged as soon as its loop sees them."""
     root = tmp_path_factory.mktemp("no-grace")
     default = (
