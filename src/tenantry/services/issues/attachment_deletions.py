@@ -29,7 +29,6 @@ from typing import Any, Protocol
 
 import structlog
 from sqlalchemy import Engine, bindparam, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from tenantry.platform.background import BackgroundLoop, Idle
@@ -50,6 +49,7 @@ from tenantry.services.issues.media_files import (
     collection_of,
 )
 from tenantry.services.issues.models import AttachmentDeletion, attachment_cleanup_tenants
+from tenantry.services.issues.noted_tenants import Noted, NotedTenants
 
 ATTEMPT_SECONDS = 2.0
 """How long each call to media may take, so a stuck media cannot hold a DELETE request."""
@@ -97,15 +97,6 @@ class TenantFinder(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class Noted:
-    """A tenant that may have pending deletions on a shard."""
-
-    cloud_id: str
-    site: str
-    noted_at: float
-
-
-@dataclass(frozen=True, slots=True)
 class _Pass:
     """What one pass over a tenant's deletions did: how many were done, whether any was tried,
     and when the soonest one not tried falls due."""
@@ -133,6 +124,7 @@ class AttachmentDeletions:
         self._region = region
         self._shards = tuple(shards)
         self._clock = clock
+        self._notes = NotedTenants(attachment_cleanup_tenants, self._engine, clock)
         self.loop = BackgroundLoop(
             "attachment-deletions",
             self.deliver_due,
@@ -146,12 +138,12 @@ class AttachmentDeletions:
     def prepare(self) -> None:
         """Note the current tenant on its shard, before the deleting transaction begins."""
         tenant = require_tenant()
-        self._note(tenant.shard, tenant.cloud_id, tenant.site)
+        self._notes.note(tenant.shard, tenant.cloud_id, tenant.site)
 
     def note(self, shard: str, cloud_id: str, site: str) -> None:
         """Note a tenant on `shard` before a transaction of its records media deletions
         (a loop, acting for a tenant outside any request)."""
-        self._note(shard, cloud_id, site)
+        self._notes.note(shard, cloud_id, site)
 
     def record(self, session: TenantSession, target: str) -> None:
         """Add a target (`collection_target`, `file_target`) to `session`, so it commits (or
@@ -183,7 +175,7 @@ class AttachmentDeletions:
             else:
                 self._failed(collection, 0)
                 tenant = require_tenant()
-                self._note(tenant.shard, tenant.cloud_id, tenant.site)
+                self._notes.note(tenant.shard, tenant.cloud_id, tenant.site)
                 self.loop.wake()
         except SQLAlchemyError as error:
             log.warning(
@@ -202,7 +194,7 @@ class AttachmentDeletions:
         tried = False
         next_due: float | None = None
         for shard in self._shards:
-            noted = await asyncio.to_thread(self._noted, shard)
+            noted = await asyncio.to_thread(self._notes.noted, shard)
             for tenant in noted:
                 try:
                     outcome = await self._tenant(shard, tenant)
@@ -241,7 +233,7 @@ class AttachmentDeletions:
             due, left, next_due = await asyncio.to_thread(self._due)
         if left == 0:
             if noted.noted_at < self._clock() - NOTE_GRACE_SECONDS:
-                await asyncio.to_thread(self._forget, shard, noted)
+                await asyncio.to_thread(self._notes.forget, shard, noted)
             return _Pass(0, False, None)
         if not due:
             return _Pass(0, False, next_due)
@@ -249,7 +241,7 @@ class AttachmentDeletions:
         if found is None or found[0].cloud_id != noted.cloud_id or found[0].status == "purged":
             with tenant_scope(local):
                 await asyncio.to_thread(self._drop_all)
-            await asyncio.to_thread(self._forget, shard, noted)
+            await asyncio.to_thread(self._notes.forget, shard, noted)
             log.info("attachment_deletions_dropped", tenant=noted.cloud_id, rows=left)
             return _Pass(0, True, None)
         tenant, token = found
@@ -338,36 +330,6 @@ class AttachmentDeletions:
 
     def _engine(self, shard: str) -> Engine:
         return self._databases.engine_for(shard)
-
-    def _note(self, shard: str, cloud_id: str, site: str) -> None:
-        """Insert or refresh a tenant's note on `shard` (its time, and its site name)."""
-        engine = self._engine(shard)
-        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-        now = self._clock()
-        insert = dialect.insert(attachment_cleanup_tenants).values(
-            cloud_id=cloud_id, site=site, noted_at=now
-        )
-        statement = insert.on_conflict_do_update(
-            index_elements=["cloud_id"], set_={"site": site, "noted_at": now}
-        )
-        with engine.begin() as connection:
-            connection.execute(statement)
-
-    def _noted(self, shard: str) -> list[Noted]:
-        table = attachment_cleanup_tenants
-        query = select(table.c.cloud_id, table.c.site, table.c.noted_at).order_by(table.c.noted_at)
-        with self._engine(shard).connect() as connection:
-            return [Noted(*row) for row in connection.execute(query)]
-
-    def _forget(self, shard: str, noted: Noted) -> None:
-        """Drop a tenant's note, unless it was refreshed meanwhile (a deletion under way)."""
-        table = attachment_cleanup_tenants
-        with self._engine(shard).begin() as connection:
-            connection.execute(
-                delete(table).where(
-                    table.c.cloud_id == noted.cloud_id, table.c.noted_at == noted.noted_at
-                )
-            )
 
 
 _ALL = select(

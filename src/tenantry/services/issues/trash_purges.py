@@ -12,11 +12,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import structlog
-from sqlalchemy import Engine, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine
 
 from tenantry.platform.background import BackgroundLoop
 from tenantry.platform.context import TenantContext, UserContext, require_tenant, tenant_scope
@@ -30,20 +28,12 @@ from tenantry.services.issues.attachment_deletions import (
 )
 from tenantry.services.issues.media_files import UPLOAD_LIFETIME, MediaFiles, collection_of
 from tenantry.services.issues.models import trash_tenants
+from tenantry.services.issues.noted_tenants import Noted, NotedTenants
 
 POLL_SECONDS = 60.0
 BATCH = 100
 
 log = structlog.get_logger("tenantry.issues.trash_purges")
-
-
-@dataclass(frozen=True, slots=True)
-class Noted:
-    """A tenant that may have items in its trash on a shard."""
-
-    cloud_id: str
-    site: str
-    noted_at: float
 
 
 class TrashPurges:
@@ -66,6 +56,7 @@ class TrashPurges:
         self._shards = tuple(shards)
         self._trash_seconds = trash_seconds
         self._clock = clock
+        self._notes = NotedTenants(trash_tenants, self._engine, clock)
         self.loop = BackgroundLoop("trash-purges", self.purge_due, POLL_SECONDS)
         """Purges every item older than `trash_seconds`, every POLL_SECONDS."""
 
@@ -76,7 +67,7 @@ class TrashPurges:
     def prepare(self) -> None:
         """Note the current tenant on its shard, before a transaction that trashes something."""
         tenant = require_tenant()
-        self._note(tenant.shard, tenant.cloud_id, tenant.site)
+        self._notes.note(tenant.shard, tenant.cloud_id, tenant.site)
 
     async def hide_attachments(self, issue_key: str, user: UserContext) -> None:
         """Put a trashed issue's attachments in the trash in media too, so no link to them
@@ -117,7 +108,7 @@ class TrashPurges:
         erased = 0
         deleted_before = self._clock() - self._trash_seconds
         for shard in self._shards:
-            for noted in await asyncio.to_thread(self._noted, shard):
+            for noted in await asyncio.to_thread(self._notes.noted, shard):
                 erased += await asyncio.to_thread(self._purge_tenant, shard, noted, deleted_before)
         if erased:
             self._deletions.loop.wake()
@@ -150,37 +141,10 @@ class TrashPurges:
             with self._databases.session() as session:
                 left = trash.count(session)
         if left == 0 and noted.noted_at < self._clock() - NOTE_GRACE_SECONDS:
-            self._forget(shard, noted)
+            self._notes.forget(shard, noted)
         if erased:
             log.info("trash_purged", shard=shard, tenant=noted.cloud_id, items=erased)
         return erased
 
     def _engine(self, shard: str) -> Engine:
         return self._databases.engine_for(shard)
-
-    def _note(self, shard: str, cloud_id: str, site: str) -> None:
-        engine = self._engine(shard)
-        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-        now = self._clock()
-        insert = dialect.insert(trash_tenants).values(cloud_id=cloud_id, site=site, noted_at=now)
-        statement = insert.on_conflict_do_update(
-            index_elements=["cloud_id"], set_={"site": site, "noted_at": now}
-        )
-        with engine.begin() as connection:
-            connection.execute(statement)
-
-    def _noted(self, shard: str) -> list[Noted]:
-        table = trash_tenants
-        query = select(table.c.cloud_id, table.c.site, table.c.noted_at).order_by(table.c.noted_at)
-        with self._engine(shard).connect() as connection:
-            return [Noted(*row) for row in connection.execute(query)]
-
-    def _forget(self, shard: str, noted: Noted) -> None:
-        """Drop a tenant's note, unless it was refreshed meanwhile (something trashed since)."""
-        table = trash_tenants
-        with self._engine(shard).begin() as connection:
-            connection.execute(
-                delete(table).where(
-                    table.c.cloud_id == noted.cloud_id, table.c.noted_at == noted.noted_at
-                )
-            )
