@@ -41,8 +41,10 @@ _DRIVER = "postgresql+psycopg"
 _MAX_IDENTIFIER = 63
 # Handlers run their statements one at a time per process, so a few connections are enough;
 # every service process keeps a pool per shard, against PostgreSQL's default of 100 connections.
-_POOL_SIZE = 4
-_POOL_OVERFLOW = 8
+# Two stay open when idle (a handler's and a background loop's); a burst opens up to ten more,
+# which close again when it is over.
+_POOL_SIZE = 2
+_POOL_OVERFLOW = 10
 # Another migration on the same server made the role meanwhile: unique_violation or
 # duplicate_object (whichever check saw it first); or serialization_failure, deadlock_detected.
 _RACE_STATES = frozenset({"23505", "42710", "40001", "40P01"})
