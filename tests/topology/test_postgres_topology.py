@@ -112,3 +112,15 @@ def test_storage_backend_maps_global_and_shards_to_their_databases(tmp_path: Pat
         assert url.password is None
     with pytest.raises(KeyError):
         backend.url("issues", "us-1")
+
+
+def test_the_pool_size_reaches_every_engine(tmp_path: Path) -> None:
+    assert _postgres_topology(tmp_path).pool_size == 2
+    topology = _postgres_topology(tmp_path, "\n[postgres]\npool_size = 5\n")
+    assert postgres_backend(topology).pool_size == 5
+
+
+@pytest.mark.parametrize("value", ["0", "65", "true", '"2"', "1.5"])
+def test_bad_pool_sizes_are_refused(tmp_path: Path, value: str) -> None:
+    with pytest.raises(TopologyError, match="pool_size"):
+        _postgres_topology(tmp_path, f"\n[postgres]\npool_size = {value}\n")

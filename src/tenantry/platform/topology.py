@@ -20,6 +20,7 @@ _COUNTRY = re.compile(r"^[A-Z]{2}$")
 DAY_SECONDS = 86_400.0
 _ROLE_PREFIX = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _DSN_SCHEMES = ("postgresql://", "postgresql+psycopg://")
+DEFAULT_POOL_SIZE = 2
 DEFAULT_ROLE_PREFIX = "tenantry"
 
 
@@ -138,6 +139,9 @@ class Topology:
     """The loopback port of each region's edge (`[edge] ports`); unnamed regions keep theirs."""
     backup: BackupConfig = field(default_factory=BackupConfig)
     retention: Retention = field(default_factory=Retention)
+    pool_size: int = DEFAULT_POOL_SIZE
+    """PostgreSQL connections each service process keeps open per database when idle
+    (`[postgres] pool_size`); a burst opens more, which close again after it."""
 
     @property
     def uses_postgres(self) -> bool:
@@ -244,6 +248,9 @@ def _parse(document: Mapping[str, Any]) -> Topology:
     edge_ports = _edge_ports(document.get("edge", {}).get("ports", {}), regions)
     global_dsn = _dsn("[global]", document.get("global", {}).get("dsn"))
     _check_dsns_all_or_none(global_dsn, shards)
+    pool_size = document.get("postgres", {}).get("pool_size", DEFAULT_POOL_SIZE)
+    if isinstance(pool_size, bool) or not isinstance(pool_size, int) or not 1 <= pool_size <= 64:
+        raise TopologyError("[postgres] pool_size must be a whole number from 1 to 64")
     role_prefix = document.get("postgres", {}).get("role_prefix", DEFAULT_ROLE_PREFIX)
     if not isinstance(role_prefix, str) or not _ROLE_PREFIX.match(role_prefix):
         raise TopologyError(
@@ -260,6 +267,7 @@ def _parse(document: Mapping[str, Any]) -> Topology:
         edge_ports,
         (backup := _backup(document.get("backup", {}))),
         _retention(document.get("retention", {}), backup),
+        pool_size,
     )
 
 

@@ -35,4 +35,6 @@ def postgres_backend(topology: Topology) -> PostgresBackend:
         if shard.dsn is None:
             raise ValueError(f"shard {name!r} has no PostgreSQL dsn")
         dsn_by_shard[name] = shard.dsn
-    return PostgresBackend(dsn_by_shard, role_prefix=topology.role_prefix)
+    return PostgresBackend(
+        dsn_by_shard, role_prefix=topology.role_prefix, pool_size=topology.pool_size
+    )
