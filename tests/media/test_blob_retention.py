@@ -29,7 +29,7 @@ from .conftest import LIMITS
 from .harness import HeaderContextMiddleware, MediaHarness, media_tokens
 from .test_media_api import stored_bytes
 
-WINDOW = load_topology().retention.backup_retention_seconds
+WINDOW = load_topology().backup.retention_seconds
 
 
 @pytest.fixture

@@ -90,6 +90,12 @@ class BackupConfig:
     """When the daily full backup and restore drill run (UTC, HH:MM)."""
 
     @property
+    def retention_seconds(self) -> float:
+        """`retention_days` in seconds: how far back backups reach, so no blob is removed for
+        good sooner after its deletion (a restore finds every blob its rows name)."""
+        return self.retention_days * DAY_SECONDS
+
+    @property
     def full_backup_minutes(self) -> int:
         """`full_backup_time` as minutes after midnight UTC."""
         hours, minutes = self.full_backup_time.split(":")
@@ -104,19 +110,11 @@ class Retention:
     """A deleted site can be undeleted this long; then its keys are destroyed."""
     trash_days: float = 30.0
     """A deleted issue, comment or attachment stays in its site's trash this long."""
-    backup_retention_days: float = 30.0
-    """How far back backups reach (`[backup] retention_days`): a blob is never removed for good
-    before this long after its deletion, so a restore finds every blob its rows name."""
 
     @property
     def site_grace_seconds(self) -> float:
         """`site_grace_days` in seconds."""
         return self.site_grace_days * DAY_SECONDS
-
-    @property
-    def backup_retention_seconds(self) -> float:
-        """`backup_retention_days` in seconds."""
-        return self.backup_retention_days * DAY_SECONDS
 
     @property
     def trash_seconds(self) -> float:
@@ -265,8 +263,8 @@ def _parse(document: Mapping[str, Any]) -> Topology:
         global_dsn,
         role_prefix,
         edge_ports,
-        (backup := _backup(document.get("backup", {}))),
-        _retention(document.get("retention", {}), backup),
+        _backup(document.get("backup", {})),
+        _retention(document.get("retention", {})),
         pool_size,
     )
 
@@ -292,11 +290,10 @@ def _backup(raw: Mapping[str, Any]) -> BackupConfig:
     return BackupConfig(tuple(repositories), days, time)
 
 
-def _retention(table: Mapping[str, Any], backup: BackupConfig) -> Retention:
-    """`[retention]`: days (0 or more, fractions allowed) each kind of deleted thing is kept;
-    and `[backup] retention_days`, which no blob is removed before."""
+def _retention(table: Mapping[str, Any]) -> Retention:
+    """`[retention]`: days (0 or more, fractions allowed) each kind of deleted thing is kept."""
     defaults = Retention()
-    days: dict[str, float] = {"backup_retention_days": float(backup.retention_days)}
+    days: dict[str, float] = {}
     for name in ("site_grace_days", "trash_days"):
         value = table.get(name, getattr(defaults, name))
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:

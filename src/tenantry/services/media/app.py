@@ -49,7 +49,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     workers = PreviewWorkers(workers=PREVIEW_WORKERS)
     processor = Processor(databases, encrypted, pool_renderer(workers))
     shards = [shard.name for shard in runtime.topology.regions[runtime.region].shards]
-    keep_seconds = runtime.topology.retention.backup_retention_seconds
+    keep_seconds = runtime.topology.backup.retention_seconds
     retirements = BlobRetirements(databases, encrypted, shards, keep_seconds)
     contexts = contexts_from_tcs(client, TenantContextVerifier(runtime.keys))
     audit = AuditOutbox(AuditOutboxRow, databases.engine_for, shards, client, contexts)
