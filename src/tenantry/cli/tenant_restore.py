@@ -47,10 +47,9 @@ from tenantry.services.backup.engines.engine import Database
 from tenantry.services.backup.layout import BACKUPS, GLOBAL, RegionLayout
 from tenantry.services.kms.data_key_store import ACTIVE, RETIRED
 from tenantry.services.registry import SPECS
+from tenantry.services.tcs.catalog import DELETED, PURGED, PURGING
 
 RESTORING = "restoring"
-DELETED = "deleted"
-PURGED = frozenset({"purging", "purged"})
 EDGE_FOLLOW_SECONDS = 1.5
 """Every edge follows a catalog change within a second; wait a little more before copying."""
 TENANT_COLUMN = "tenant_id"
@@ -81,7 +80,7 @@ def restore_tenant(data_dir: Path, site: str, at: datetime, report: Report) -> l
     """Restore `site` in place to `at`; what was done per database."""
     topology = recorded_topology(data_dir)
     tenant = _tenant(data_dir, site)
-    if tenant["status"] in PURGED:
+    if tenant["status"] in (PURGING, PURGED):
         raise BackupCommandError(
             f"{site} was purged: its data keys were destroyed, so nothing of it can be restored"
         )
