@@ -168,9 +168,9 @@ def postgres_topology(data_dir: Path, base: str | None = None) -> tuple[str, lis
     names["global"] = f"{RUN_PREFIX}_{tag}_global"
     head = (
         f'[global]\ndsn = "{SERVER}/{names["global"]}"\n\n'
-        # One idle connection per pool: two test processes keep several clouds of up to twenty
-        # processes each within the shared server's hundred connections.
-        f'[postgres]\nrole_prefix = "{RUN_PREFIX}"\npool_size = 1\n\n'
+        # No idle connections: two test processes keep several clouds each, which would fill the
+        # shared server's hundred connections with a connection per service and database.
+        f'[postgres]\nrole_prefix = "{RUN_PREFIX}"\npool_size = 0\n\n'
     )
     return head + shards, list(names.values())
 

@@ -58,7 +58,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory, storage_backend: str) -> Ite
     names), so they cannot see each other's data; a test that stops, kills or reconfigures a
     cloud starts its own. Stopped (exit 0 checked) when the run ends.
     """
-    running = Cloud.start(tmp_path_factory.mktemp("cloud") / "data", layout=REGIONS)
+    running = Cloud.start(tmp_path_factory.mktemp("cloud") / "data", layout=REGIONS, backups=True)
     try:
         yield running
     finally:
@@ -69,7 +69,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory, storage_backend: str) -> Ite
 def fleet_cloud(tmp_path_factory: pytest.TempPathFactory, storage_backend: str) -> Iterator[Cloud]:
     """A running `tenantry up --process-per-service`, shared like `cloud`: what the security
     tests attack (every call between services crosses the network there, signed), and where a
-    test may freeze one service's process."""
+    test may freeze one service's process. It runs no backups (`cloud` does)."""
     running = Cloud.start(tmp_path_factory.mktemp("fleet-cloud") / "data", layout=FLEET)
     try:
         yield running

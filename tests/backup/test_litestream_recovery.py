@@ -32,7 +32,7 @@ RPO_SECONDS = 1.0
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory, storage_backend: str) -> Iterator[Cloud]:
-    running = Cloud.start(tmp_path_factory.mktemp("backup-cloud") / "data")
+    running = Cloud.start(tmp_path_factory.mktemp("backup-cloud") / "data", backups=True)
     try:
         yield running
     finally:
@@ -549,7 +549,7 @@ def test_a_region_lost_whole_comes_back_from_its_backups(cloud: Cloud) -> None:
     assert restored.returncode == 0, restored.stderr + restored.stdout
     assert "integrity checked" in restored.stdout
 
-    again = Cloud.start(cloud.data_dir)
+    again = Cloud.start(cloud.data_dir, backups=True)
     try:
         for site in sites:
             back = log_in(site, again.http(REGION))

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import ssl
 import subprocess
 import sys
 import time
+import tomllib
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +56,27 @@ def _on_test_backend(data_dir: Path, config: Path | None) -> Path | None:
     return path
 
 
+def _without_backups(data_dir: Path, config: Path | None) -> Path:
+    """The topology (the built-in one by default) with `[backup] enabled = false`.
+
+    Most tests' clouds need no backups, and each region's agent would cost every test process
+    CPU for the whole run; the clouds of the tests about backups keep them.
+    """
+    if config is None:
+        text = resources.files("tenantry.platform").joinpath("default_topology.toml").read_text()
+    else:
+        text = config.read_text()
+    text = re.sub(r"^enabled = true\b.*\n", "", text, flags=re.M)
+    if re.search(r"^\[backup\]$", text, flags=re.M):
+        text = re.sub(r"^\[backup\]\n", "[backup]\nenabled = false\n", text, flags=re.M)
+    else:
+        text += "\n[backup]\nenabled = false\n"
+    assert tomllib.loads(text)["backup"]["enabled"] is False
+    path = data_dir.parent / f"{data_dir.name}-no-backups.toml"
+    path.write_text(text)
+    return path
+
+
 class Cloud:
     """One running `tenantry up` on its own data directory."""
 
@@ -74,14 +98,18 @@ class Cloud:
         config: Path | None = None,
         env: dict[str, str] | None = None,
         layout: str = REGIONS,
+        backups: bool = False,
     ) -> Cloud:
         """Start `tenantry up --data-dir data_dir` and wait until it publishes `cloud.json`.
 
         `env` adds variables to the environment `up` (and so its services) starts with;
-        `layout` is REGIONS (the default) or FLEET.
+        `layout` is REGIONS (the default) or FLEET; `backups` runs the backup agents (a test
+        about backups, or about every process of a cloud, asks for them).
         """
         data_dir = data_dir.resolve()
         config = _on_test_backend(data_dir, config)
+        if not backups:
+            config = _without_backups(data_dir, config)
         output = data_dir.parent / f"{data_dir.name}-up.out"
         with output.open("ab") as sink:
             process = subprocess.Popen(

@@ -30,7 +30,7 @@ URL = re.compile(r"^https://127\.0\.0\.1:\d{1,5}$")
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory, storage_backend: str) -> Iterator[Cloud]:
     """This module's own cloud, since its last test stops it."""
-    running = Cloud.start(tmp_path_factory.mktemp("up-cloud") / "data")
+    running = Cloud.start(tmp_path_factory.mktemp("up-cloud") / "data", backups=True)
     try:
         yield running
     finally:

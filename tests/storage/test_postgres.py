@@ -180,6 +180,29 @@ def test_a_pooled_connection_never_carries_a_tenant_into_the_next_transaction(
     assert len(pids) == 1
 
 
+def test_a_pool_size_of_zero_keeps_no_connection_open_and_still_scopes_each_tenant(
+    pg: Pg,
+) -> None:
+    engine = pg.backend_with(pool_size=0).engine("notes", SHARD)
+    role = pg.backend.service_role("notes")
+    count = text("SELECT count(*), min(tenant_id) FROM notes")
+    open_as_role = text("SELECT count(*) FROM pg_stat_activity WHERE usename = :role")
+    pids: set[int] = set()
+    try:
+        for tenant in ("tenant-a", "tenant-b", "tenant-a"):
+            with engine.begin() as c:
+                c.execute(SET_TENANT, {"tenant": tenant})
+                assert c.execute(count).one() == (3, tenant)
+                pids.add(c.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+            with engine.begin() as c:  # a fresh connection: no tenant carried over
+                assert c.execute(count).one() == (0, None)
+        with pg.admin.connect() as admin:
+            assert admin.execute(open_as_role, {"role": role}).scalar_one() == 0
+    finally:
+        engine.dispose()
+    assert len(pids) == 3  # every transaction had a connection of its own
+
+
 def test_start_up_check_refuses_a_superuser(pg: Pg) -> None:
     engine = pg.engine_as("postgres", "notes")
     with pytest.raises(UnsafeServiceRoleError, match=r"is a superuser.*NOSUPERUSER"):

@@ -120,7 +120,7 @@ def test_the_pool_size_reaches_every_engine(tmp_path: Path) -> None:
     assert postgres_backend(topology).pool_size == 5
 
 
-@pytest.mark.parametrize("value", ["0", "65", "true", '"2"', "1.5"])
+@pytest.mark.parametrize("value", ["-1", "65", "true", '"2"', "1.5"])
 def test_bad_pool_sizes_are_refused(tmp_path: Path, value: str) -> None:
     with pytest.raises(TopologyError, match="pool_size"):
         _postgres_topology(tmp_path, f"\n[postgres]\npool_size = {value}\n")

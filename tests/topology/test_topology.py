@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tenantry.cli.plan import Layout, plan_processes
 from tenantry.platform.guarded_http import HttpGuards
 from tenantry.platform.topology import (
     EdgeLimits,
@@ -165,4 +166,23 @@ def test_bad_edge_deadlines_and_caps_are_refused(tmp_path: Path, limits: str) ->
         f"[regions.us]\nzones=['a']\nshards=[{{name='us-1', zone='a'}}]\n[edge.limits]\n{limits}\n"
     )
     with pytest.raises(TopologyError, match=r"\[edge.limits\]"):
+        load_topology(path)
+
+
+def test_backups_run_unless_the_topology_turns_them_off(tmp_path: Path) -> None:
+    assert load_topology(None).backup.enabled
+    path = tmp_path / "t.toml"
+    path.write_text(ONE_REGION + "[backup]\nenabled = false\n")
+    topology = load_topology(path)
+    assert not topology.backup.enabled
+    for layout in Layout:
+        assert all("backup" not in p.services for p in plan_processes(topology, layout))
+    assert any("backup" in process.services for process in plan_processes(load_topology(None)))
+
+
+@pytest.mark.parametrize("value", ['"no"', "0", "[]"])
+def test_a_backup_switch_that_is_not_true_or_false_is_refused(tmp_path: Path, value: str) -> None:
+    path = tmp_path / "t.toml"
+    path.write_text(ONE_REGION + f"[backup]\nenabled = {value}\n")
+    with pytest.raises(TopologyError, match="enabled must be true or false"):
         load_topology(path)

@@ -26,7 +26,11 @@ from tenantry.cli.data_dir_option import DataDirOption, resolve_data_dir
 from tenantry.cli.datadir import DataDir, read_json
 from tenantry.platform.crypto import DataKey
 from tenantry.platform.topology import Topology, TopologyError, load_topology
-from tenantry.services.backup.engines.choose import EngineUnavailable, backup_engine
+from tenantry.services.backup.engines.choose import (
+    EngineUnavailable,
+    backup_engine,
+    require_backups,
+)
 from tenantry.services.backup.engines.engine import BackupEngine, DatabaseState
 from tenantry.services.backup.layout import RegionLayout, UnknownRegion, regions_of
 from tenantry.services.kms.backup_key import BackupKeyMissing, load_backup_key
@@ -70,6 +74,10 @@ def chosen_regions(topology: Topology, region: str | None) -> tuple[str, ...]:
 def engine_for(data_dir: Path, topology: Topology, region: str, *, keyed: bool) -> BackupEngine:
     """The backup engine of `region`, with its backup key when it must read the backups."""
     key: DataKey | None = None
+    try:
+        require_backups(topology)
+    except EngineUnavailable as exc:
+        raise BackupCommandError(str(exc)) from None
     if keyed:
         layout = RegionLayout(data_dir, topology, region)
         try:

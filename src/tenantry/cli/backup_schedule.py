@@ -35,6 +35,8 @@ class DailyDrill:
         if self._process is not None and self._process.poll() is None:
             return
         self._process = None
+        if not self._topology.backup.enabled:
+            return
         if time.monotonic() - self._since < SETTLE_SECONDS or not self._due(datetime.now(UTC)):
             return
         log_file = self._dirs.logs / "backup-verify.log"

@@ -102,11 +102,12 @@ class ProcessSpec:
 
 def places(topology: Topology) -> list[Place]:
     """Every service instance of the cloud, global services first."""
-    found = [Place(spec.name, GLOBAL) for spec in SPECS if spec.is_global]
+    running = [spec for spec in SPECS if spec.runs_in(topology)]
+    found = [Place(spec.name, GLOBAL) for spec in running if spec.is_global]
     return found + [
         Place(spec.name, region)
         for region in topology.regions
-        for spec in SPECS
+        for spec in running
         if not spec.is_global
     ]
 
@@ -120,8 +121,9 @@ def plan_processes(topology: Topology, layout: Layout = Layout.REGIONS) -> list[
     """Every process of the cloud, the global services' first."""
     if layout is Layout.FLEET:
         return [ProcessSpec(p.name, p.region, (p.service,)) for p in places(topology)]
-    global_services = tuple(spec.name for spec in SPECS if spec.is_global)
-    regional = tuple(spec.name for spec in SPECS if not spec.is_global)
+    running = [spec for spec in SPECS if spec.runs_in(topology)]
+    global_services = tuple(spec.name for spec in running if spec.is_global)
+    regional = tuple(spec.name for spec in running if not spec.is_global)
     return [ProcessSpec(GLOBAL_PROCESS, GLOBAL, global_services)] + [
         ProcessSpec(region_process(region), region, regional) for region in topology.regions
     ]

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from tenantry.platform.guarded_http import HttpGuards
     from tenantry.platform.runtime import ServiceRuntime
     from tenantry.platform.storage.migrations import ServiceSchema
+    from tenantry.platform.topology import Topology
 
 RouterBuilder = Callable[..., "APIRouter"]
 Route = tuple[str, str]
@@ -68,6 +69,10 @@ def _no_forwards() -> Iterable[Forward]:
     return ()
 
 
+def _always(_topology: Topology) -> bool:
+    return True
+
+
 def _internal_guards(_runtime: ServiceRuntime) -> HttpGuards:
     from tenantry.platform.guarded_http import HttpGuards
 
@@ -98,6 +103,8 @@ class ServiceSpec:
     """It is what clients connect to (the edge): its URLs are published in `cloud.json`."""
     listener_guards: Callable[[ServiceRuntime], HttpGuards] = _internal_guards
     """How its listener treats slow or greedy clients (a public one caps each address)."""
+    runs_in: Callable[[Topology], bool] = _always
+    """Whether a cloud of the topology runs it at all (backups can be turned off)."""
 
     def __post_init__(self) -> None:
         if self.schema is None and (self.global_database or self.shard_databases):

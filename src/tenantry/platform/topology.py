@@ -88,6 +88,9 @@ class BackupConfig:
     retention_days: int = 30
     full_backup_time: str = "02:00"
     """When the daily full backup and restore drill run (UTC, HH:MM)."""
+    enabled: bool = True
+    """False leaves the backup agents out of `up`: for a throwaway cloud only (a test's, a
+    demo's), whose data no one will want back; `backup` and `tenant restore` then refuse."""
 
     @property
     def retention_seconds(self) -> float:
@@ -139,7 +142,8 @@ class Topology:
     retention: Retention = field(default_factory=Retention)
     pool_size: int = DEFAULT_POOL_SIZE
     """PostgreSQL connections each service process keeps open per database when idle
-    (`[postgres] pool_size`); a burst opens more, which close again after it."""
+    (`[postgres] pool_size`); a burst opens more, which close again after it. 0 keeps none:
+    each transaction connects (behind PgBouncer, or on a server with few connections)."""
 
     @property
     def uses_postgres(self) -> bool:
@@ -247,8 +251,8 @@ def _parse(document: Mapping[str, Any]) -> Topology:
     global_dsn = _dsn("[global]", document.get("global", {}).get("dsn"))
     _check_dsns_all_or_none(global_dsn, shards)
     pool_size = document.get("postgres", {}).get("pool_size", DEFAULT_POOL_SIZE)
-    if isinstance(pool_size, bool) or not isinstance(pool_size, int) or not 1 <= pool_size <= 64:
-        raise TopologyError("[postgres] pool_size must be a whole number from 1 to 64")
+    if isinstance(pool_size, bool) or not isinstance(pool_size, int) or not 0 <= pool_size <= 64:
+        raise TopologyError("[postgres] pool_size must be a whole number from 0 to 64")
     role_prefix = document.get("postgres", {}).get("role_prefix", DEFAULT_ROLE_PREFIX)
     if not isinstance(role_prefix, str) or not _ROLE_PREFIX.match(role_prefix):
         raise TopologyError(
@@ -287,7 +291,10 @@ def _backup(raw: Mapping[str, Any]) -> BackupConfig:
     time = raw.get("full_backup_time", "02:00")
     if not isinstance(time, str) or not _CLOCK.match(time):
         raise TopologyError("[backup] full_backup_time must be a UTC time of day, HH:MM")
-    return BackupConfig(tuple(repositories), days, time)
+    enabled = raw.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise TopologyError("[backup] enabled must be true or false")
+    return BackupConfig(tuple(repositories), days, time, enabled)
 
 
 def _retention(table: Mapping[str, Any]) -> Retention:

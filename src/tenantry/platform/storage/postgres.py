@@ -17,6 +17,7 @@ whose role could bypass the policies (`check_service_role()`).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.engine import URL, make_url
@@ -107,16 +108,23 @@ class PostgresBackend:
     def engine(self, service: str, shard: str) -> Engine:
         """An engine as `service`'s role with its schema as the only search path; checked first."""
         schema = check_name("service", service)
+        pooling: dict[str, Any] = (
+            {"poolclass": NullPool}
+            if self.pool_size == 0
+            else {
+                "pool_size": self.pool_size,
+                "max_overflow": self.max_overflow,
+                "pool_use_lifo": True,
+                "pool_pre_ping": True,
+            }
+        )
         engine = create_engine(
             self.url(service, shard),
             # Quoted, so a service name with a hyphen is one schema name.
             connect_args={"options": f'-c search_path="{schema}"'},
-            pool_size=self.pool_size,
-            max_overflow=self.max_overflow,
-            pool_use_lifo=True,
             # A failed statement's message must not carry its values (tenant text) into logs.
             hide_parameters=True,
-            pool_pre_ping=True,
+            **pooling,
         )
         try:
             check_service_role(engine)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from tenantry.platform.asgi import ASGIApp
 from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.service_spec import Placement, ServiceSpec
+from tenantry.platform.topology import Topology
 
 
 def _create_app(runtime: ServiceRuntime) -> ASGIApp:
@@ -13,4 +14,13 @@ def _create_app(runtime: ServiceRuntime) -> ASGIApp:
     return create_app(runtime)
 
 
-SPEC = ServiceSpec(name="backup", placement=Placement.REGIONAL, create_app=_create_app)
+def _backups_enabled(topology: Topology) -> bool:
+    return topology.backup.enabled
+
+
+SPEC = ServiceSpec(
+    name="backup",
+    placement=Placement.REGIONAL,
+    create_app=_create_app,
+    runs_in=_backups_enabled,
+)

@@ -15,10 +15,20 @@ class EngineUnavailable(RuntimeError):
     """The backend's backup tool is not available in this installation."""
 
 
+def require_backups(topology: Topology) -> None:
+    """Refuse, saying why, where the topology turns backups off."""
+    if not topology.backup.enabled:
+        raise EngineUnavailable(
+            "backups are turned off in this cloud's topology ([backup] enabled = false): "
+            "nothing has been backed up, so there is nothing to show or restore"
+        )
+
+
 def backup_engine(
     data_dir: Path, topology: Topology, region: str, key: DataKey | None = None
 ) -> BackupEngine:
     """Litestream on SQLite; pgBackRest (`engines/pgbackrest.py`) on PostgreSQL."""
+    require_backups(topology)
     if not topology.uses_postgres:
         return LitestreamEngine(data_dir, topology, region, key)
     try:
