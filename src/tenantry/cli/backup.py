@@ -26,7 +26,7 @@ from tenantry.cli.data_dir_option import DataDirOption, resolve_data_dir
 from tenantry.cli.datadir import DataDir, read_json
 from tenantry.platform.crypto import DataKey
 from tenantry.platform.topology import Topology, TopologyError, load_topology
-from tenantry.services.backup.engines.choose import EngineUnavailable, backup_engine
+from tenantry.services.backup.engines.choose import backup_engine
 from tenantry.services.backup.engines.engine import BackupEngine, DatabaseState
 from tenantry.services.backup.layout import RegionLayout, UnknownRegion, regions_of
 from tenantry.services.kms.backup_key import BackupKeyMissing, load_backup_key
@@ -68,9 +68,10 @@ def chosen_regions(topology: Topology, region: str | None) -> tuple[str, ...]:
 
 
 def engine_for(data_dir: Path, topology: Topology, region: str, *, keyed: bool) -> BackupEngine:
-    """The backup engine of `region`, with its backup key when it must read the backups."""
+    """The backup engine of `region`, with its backup key when it must read the backups (on
+    PostgreSQL, pgBackRest's configuration holds what it needs)."""
     key: DataKey | None = None
-    if keyed:
+    if keyed and not topology.uses_postgres:
         layout = RegionLayout(data_dir, topology, region)
         try:
             key = load_backup_key(data_dir, layout.key_region)
@@ -78,7 +79,7 @@ def engine_for(data_dir: Path, topology: Topology, region: str, *, keyed: bool) 
             raise BackupCommandError(str(exc)) from None
     try:
         return backup_engine(data_dir, topology, region, key)
-    except (EngineUnavailable, UnknownRegion) as exc:
+    except (UnknownRegion, ValueError) as exc:
         raise BackupCommandError(str(exc)) from None
 
 
