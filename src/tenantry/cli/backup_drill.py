@@ -28,6 +28,7 @@ from tenantry.platform.files import write_atomically
 from tenantry.platform.storage.model import KEEP_LIVE, RESTORE_POLICY
 from tenantry.platform.topology import Topology
 from tenantry.services.backup.engines.engine import BackupEngine, Database
+from tenantry.services.backup.engines.pgbackrest.cloud import RegionEngine
 from tenantry.services.backup.layout import BACKUPS, GLOBAL, RegionLayout
 from tenantry.services.kms.backup_key import key_directory
 from tenantry.services.kms.data_key_store import DESTROYED
@@ -61,10 +62,13 @@ def run_drill(data_dir: Path, region: str, report: Report) -> DrillResult:
     states = [s for s in engine.states() if s.oldest_restorable is not None]
     if not states:
         result.failures.append(f"{region}: the repositories hold no backups")
+    if isinstance(engine, RegionEngine):
+        # pgBackRest checks every file of every repository against its checksum.
+        result.failures += [f"{region}: {problem}" for problem in engine.verify()]
     scratch = Path(tempfile.mkdtemp(dir=data_dir / BACKUPS, prefix=".drill-"))
     try:
         for number, state in enumerate(states):
-            name = f"{state.database.shard}/{state.database.service}"
+            name = f"{state.database.shard}/{state.database.service or 'postgres'}"
             report(f"{region}:{name}", number, len(states))
             assert state.oldest_restorable is not None
             now = datetime.now(UTC)
