@@ -180,13 +180,22 @@ def test_a_tenant_goes_back_to_a_second_on_postgresql_and_its_neighbour_keeps_it
     assert all(row["last_verified_ok"] is not False for row in _status(running))
 
 
-def test_a_server_that_stops_answering_is_reported_not_a_traceback(
+def test_a_server_that_stops_answering_is_reported_and_comes_back_whole_from_its_backups(
     cloud: tuple[Cloud, OwnCluster],
 ) -> None:
     running, cluster = cloud
     root = str(running.data_dir)
+    count = "SELECT tenant_id, count(*) FROM issues.issues GROUP BY 1 ORDER BY 1"
+    before = cluster.execute("tenantry_us_1", count)
+    assert before
+    ((data_directory,),) = cluster.execute("postgres", "SHOW data_directory")
     running.stop(check=False)
+    restore = ("backup", "restore", "--region", REGION, "--yes", "--data-dir", root)
+    refused = tenantry(*restore, timeout=120)
+    assert refused.returncode == 1
+    assert "is running: stop it before restoring over it" in refused.stderr
     cluster.stop()
+
     rows = _status(running)
     assert rows
     for row in rows:
@@ -195,6 +204,13 @@ def test_a_server_that_stops_answering_is_reported_not_a_traceback(
     assert now.returncode == 1
     assert "Traceback" not in now.stdout + now.stderr
     assert "tenantry backup:" in now.stderr
+
+    # Every database's files lost: the server comes back from the repositories, every row too.
+    shutil.rmtree(Path(str(data_directory)) / "base")
+    restored = tenantry(*restore, timeout=600)
+    assert restored.returncode == 0, restored.stderr + restored.stdout
+    cluster.start()
+    assert cluster.execute("tenantry_us_1", count) == before
 
 
 def test_the_backup_due_is_full_daily_and_incremental_between() -> None:
