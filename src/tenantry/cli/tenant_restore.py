@@ -214,7 +214,8 @@ def _check_within_retention(
                 )
                 raise BackupCommandError(
                     f"--at {at.isoformat()} is outside what the backups of "
-                    f"{state.database.shard}/{state.database.service} hold (oldest: {oldest})",
+                    f"{state.database.shard}/{state.database.service or 'postgres'} hold "
+                    f"(oldest: {oldest})",
                     code=2,
                 )
 

@@ -152,7 +152,7 @@ class RegionEngine:
         self.region = region
         self.shards = tuple(shards)
         self.parts = tuple(parts)
-        self._notes = notes
+        self.notes = notes
         self._settings_files = settings_files
 
     def states(self) -> list[DatabaseState]:
@@ -161,7 +161,7 @@ class RegionEngine:
             for state in engine.states():
                 if state.database.shard not in self.shards:
                     continue
-                notes = list(self._notes.get(state.database.shard, []))
+                notes = list(self.notes.get(state.database.shard, []))
                 written = self._settings_files.get(state.database.shard)
                 lacking = any(p.startswith(_SETTING_PROBLEMS) for p in state.problems)
                 if lacking and written is not None and written.exists():
