@@ -2,7 +2,8 @@
 
 The tenant answers 503 `tenant_restoring` at every edge meanwhile (its catalog status, which
 reaches every edge as a suspension does). Each database of its shard, and each global one, is
-restored through the backup engine to a scratch copy at TIME; then the tenant's rows of every
+restored through the backup engine to a scratch copy at TIME (on PostgreSQL, one copy of a shard's
+database serves every service's schema in it); then the tenant's rows of every
 tenant-scoped table (every table of every registered schema with a `tenant_id` column) are put
 back in one transaction per database, counted and checksummed against the copy before it
 commits, and the scratch copy is dropped. Tables whose `info` says `keep_live` (data keys,
@@ -114,9 +115,10 @@ def restore_tenant(data_dir: Path, site: str, at: datetime, report: Report) -> l
     done: list[StoreRestored] = []
     stale: list[int] = []
     scratch = Path(tempfile.mkdtemp(dir=data_dir / BACKUPS, prefix=".tenant-restore-"))
+    copies = _by_copy(topology, databases)
     try:
-        for number, (region, copied, members) in enumerate(_by_copy(topology, databases)):
-            report(f"{copied.shard}/{copied.service or 'postgres'}", number, len(databases) + 1)
+        for number, (region, copied, members) in enumerate(copies):
+            report(f"{copied.shard}/{copied.service or 'postgres'}", number, len(copies) + 1)
             engine = engine_for(data_dir, topology, region, keyed=True)
             with engine.restore_copy(copied, at, scratch) as url:
                 for database, schema in members:
@@ -129,17 +131,17 @@ def restore_tenant(data_dir: Path, site: str, at: datetime, report: Report) -> l
                     finally:
                         copy.dispose()
                         live.dispose()
-        report("media blobs", len(databases), len(databases) + 1)
+        report("media blobs", len(copies), len(copies) + 1)
         blobs = _restore_blobs(data_dir, topology, tenant)
         done.append(StoreRestored("media blobs", 0, blobs, ()))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     if stale:
-        report(f"resealing what key versions {stale} sealed", len(databases), len(databases) + 1)
+        report(f"resealing what key versions {stale} sealed", len(copies), len(copies) + 1)
         done.append(_reseal(data_dir, site))
     _set_status(data_dir, site, previous)
     journal.unlink(missing_ok=True)
-    report("done", len(databases) + 1, len(databases) + 1)
+    report("done", len(copies) + 1, len(copies) + 1)
     return done
 
 
