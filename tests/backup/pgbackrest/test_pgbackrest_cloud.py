@@ -129,6 +129,9 @@ def test_a_tenant_goes_back_to_a_second_on_postgresql_and_its_neighbour_keeps_it
         assert row["problems"] == [], row
         assert row["last_full_backup"] is not None
         assert [r["reachable"] for r in row["repositories"]] == [True, True]
+    # The server's user reaches its configuration through its group; nobody else gains a thing.
+    assert not running.data_dir.stat().st_mode & 0o007
+    assert not (running.data_dir / "backups").stat().st_mode & 0o007
 
     tenant = signup(running, region=REGION, prefix="pgpitr")
     neighbour = signup(running, region=REGION, prefix="pgnext")

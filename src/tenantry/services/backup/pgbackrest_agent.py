@@ -25,11 +25,13 @@ from tenantry.services.backup.engines.pgbackrest import BackupError, PgBackRestE
 from tenantry.services.backup.engines.pgbackrest.cloud import (
     open_to_server_user,
     owned_engine,
+    places_of,
     server_settings_file,
 )
 from tenantry.services.backup.engines.pgbackrest.command import CommandError
 from tenantry.services.backup.layout import RegionLayout
 from tenantry.services.backup.media_copy import MediaCopier
+from tenantry.services.backup.sealed_files import make_private_dirs
 
 log = structlog.get_logger("tenantry.backup")
 
@@ -109,8 +111,11 @@ class PgBackRestAgent:
             self._failed_at = None
 
     def _prepare(self, engine: PgBackRestEngine) -> bool:
-        open_to_server_user(engine, self._data_dir)
         try:
+            for place in places_of(engine):
+                make_private_dirs(place)  # before pgBackRest's own make them open to all
+            engine.write_configuration()  # learns who owns each server's files
+            open_to_server_user(engine, self._data_dir)
             problems = engine.prepare()
         except (OSError, ValueError, CommandError) as exc:
             log.warning("pgbackrest_not_prepared", region=self._region, error=str(exc))

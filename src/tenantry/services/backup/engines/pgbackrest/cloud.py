@@ -11,13 +11,15 @@ a problem, since their backups then leave their region.
 The owner's configuration, spool, logs and (by default) repositories live under
 `DATA_DIR/backups/pgbackrest/<owner>` and `<repository>/pgbackrest` of the owner's two
 repositories. pgBackRest runs as the user who owns the server's files, so those directories are
-given to that user, and the directories above them are made searchable (not listable) by it.
+given to that user, and the directories above them are made searchable (not listable) by its
+group alone.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import pwd
 import stat
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -35,6 +37,7 @@ from tenantry.services.backup.engines.pgbackrest.settings import (
     PosixRepository,
 )
 from tenantry.services.backup.layout import BACKUPS, GLOBAL, RegionLayout
+from tenantry.services.backup.sealed_files import make_private_dirs
 
 HOME = "pgbackrest"
 SERVER_SETTINGS_SUFFIX = ".postgresql.conf"
@@ -112,25 +115,47 @@ def owned_engine(
     return PgBackRestEngine(settings, passphrase, stanzas)
 
 
-def searchable(place: Path, data_dir: Path) -> None:
-    """Make `place` and the directories above it, up to `data_dir`, searchable (not listable)
-    by others, so the servers' user reaches what pgBackRest must read and write there."""
-    place.mkdir(mode=0o700, parents=True, exist_ok=True)
+def searchable(place: Path, data_dir: Path, users: set[str]) -> None:
+    """Let `users` search (not list) `place` and the directories above it up to `data_dir`:
+    through their group where we may change it (so no one else gains anything), else not at
+    all. pgBackRest, run as the servers' user, reads and writes under `place`."""
+    make_private_dirs(place)
+    groups = set()
+    for user in users:
+        try:
+            groups.add(pwd.getpwnam(user).pw_gid)
+        except KeyError:
+            continue
+    if len(groups) != 1 or os.geteuid() != 0:
+        return
+    (gid,) = groups
     for directory in (place, *place.parents):
-        mode = directory.stat().st_mode
-        if not mode & stat.S_IXOTH:
-            os.chmod(directory, stat.S_IMODE(mode) | stat.S_IXOTH)
+        info = directory.stat()
+        if not info.st_mode & stat.S_IXOTH:
+            if info.st_gid != gid:
+                # The bits the old group had are not the new group's to have.
+                os.chown(directory, -1, gid)
+                mode = stat.S_IMODE(info.st_mode) & ~0o070 | stat.S_IXGRP
+                os.chmod(directory, mode)
+            elif not info.st_mode & stat.S_IXGRP:
+                mode = stat.S_IMODE(info.st_mode) | stat.S_IXGRP
+                os.chmod(directory, mode)
         if directory == data_dir or directory == directory.parent:
             break
+
+
+def places_of(engine: PgBackRestEngine) -> list[Path]:
+    """The directories pgBackRest works in: its home and its repositories on disk."""
+    places = [engine.settings.home]
+    places += [r.path for r in engine.settings.repositories if isinstance(r, PosixRepository)]
+    return places
 
 
 def open_to_server_user(engine: PgBackRestEngine, data_dir: Path) -> None:
     """Let the servers' user reach the engine's home and repositories (pgBackRest, run by the
     servers' archive_command, reads and writes there)."""
-    places = [engine.settings.home]
-    places += [r.path for r in engine.settings.repositories if isinstance(r, PosixRepository)]
-    for place in places:
-        searchable(place, data_dir)
+    for place in places_of(engine):
+        searchable(place, data_dir, engine.server_users())
 
 
 class RegionEngine:
@@ -189,7 +214,7 @@ class RegionEngine:
             for stanza in engine.stanzas:
                 if any(shard == database.shard for shard, _ in stanza.databases):
                     if scratch.is_relative_to(self.data_dir):
-                        searchable(scratch, self.data_dir)
+                        searchable(scratch, self.data_dir, engine.server_users())
                     return engine.restore_copy(Database(database.shard, None), at, scratch)
         raise RestoreError(f"{database.shard} is not a database of {self.region} on PostgreSQL")
 

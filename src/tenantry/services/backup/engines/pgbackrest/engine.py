@@ -219,6 +219,10 @@ class PgBackRestEngine:
                 problems += [f"{repository.name}: {p}" for p in verify_problems(done.stdout)]
         return problems
 
+    def server_users(self) -> set[str]:
+        """The operating-system users who own the servers' files (as last discovered)."""
+        return {facts.os_user for facts in load_facts(self._facts_path).values()}
+
     def backups(self) -> list[BackupRecord]:
         """Every backup every repository holds, of every configured server."""
         known = load_facts(self._facts_path)
