@@ -28,6 +28,7 @@ from tenantry.platform.crypto import DataKey
 from tenantry.platform.topology import Topology, TopologyError, load_topology
 from tenantry.services.backup.engines.choose import backup_engine
 from tenantry.services.backup.engines.engine import BackupEngine, DatabaseState
+from tenantry.services.backup.engines.pgbackrest.cloud import RegionEngine
 from tenantry.services.backup.layout import RegionLayout, UnknownRegion, regions_of
 from tenantry.services.kms.backup_key import BackupKeyMissing, load_backup_key
 
@@ -290,14 +291,18 @@ def now(region: RegionOption = None, data_dir_given: DataDirOption = None) -> No
     data_dir = resolve_data_dir(data_dir_given)
     try:
         topology = recorded_topology(data_dir)
+        servers_done: set[str] = set()
         for name in chosen_regions(topology, region):
             engine = engine_for(data_dir, topology, name, keyed=True)
             with progress_bar(f"full backup {name}") as report:
-                engine.back_up_now(report)
+                if isinstance(engine, RegionEngine):
+                    engine.back_up_now(report, servers_done)
+                else:
+                    engine.back_up_now(report)
             out.print(f"{name}: full backup taken")
     except BackupCommandError as exc:
         raise _fail(exc) from None
-    except RuntimeError as exc:
+    except (RuntimeError, OSError) as exc:
         raise _fail(BackupCommandError(str(exc))) from None
 
 

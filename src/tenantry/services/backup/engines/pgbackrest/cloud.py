@@ -199,9 +199,14 @@ class RegionEngine:
                 states.append(state)
         return states
 
-    def back_up_now(self, progress: Progress) -> None:
-        for _owner, engine in self.parts:
-            engine.back_up("full", progress)
+    def back_up_now(self, progress: Progress, done: set[str] | None = None) -> None:
+        """A full backup of every server of the region, but those whose owner is in `done`
+        (a server shared by regions is backed up once per command); adds to `done`."""
+        done = set() if done is None else done
+        for owner, engine in self.parts:
+            if owner not in done:
+                engine.back_up("full", progress)
+                done.add(owner)
 
     def verify(self) -> list[str]:
         """What is wrong in the repositories of every server of the region."""
