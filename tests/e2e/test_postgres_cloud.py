@@ -7,6 +7,7 @@ both at the end.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -67,7 +68,7 @@ def pg_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgCloud]:
     config = root / "topology.toml"
     config.write_text(_topology(databases, prefix))
     try:
-        cloud = Cloud.start(root / "data", config=config)
+        cloud = Cloud.start(root / "data", config=config, backups=True)
         try:
             yield PgCloud(cloud, prefix, databases)
         finally:
@@ -235,3 +236,21 @@ def test_up_refuses_a_topology_that_mixes_postgresql_and_sqlite(tmp_path: Path) 
     result = tenantry("up", "--data-dir", str(tmp_path / "data"), "--config", str(config))
     assert result.returncode == 2
     assert "missing for" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_backup_status_says_plainly_why_shards_on_the_shared_server_are_unprotected(
+    pg_cloud: PgCloud,
+) -> None:
+    # The shared server keeps archive_mode off and is never reconfigured: every shard on it is
+    # reported unprotected, with the setting it lacks, and the regions beside the one whose
+    # backup service protects the server are told their backups would leave their region.
+    done = tenantry("backup", "status", "--json", "--data-dir", str(pg_cloud.cloud.data_dir))
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    rows = json.loads(done.stdout)
+    assert {row["shard"] for row in rows} == {"global", *(s for g in SHARDS.values() for s in g)}
+    for row in rows:
+        assert row["tool"] == "pgbackrest"
+        assert any("set archive_mode = on" in p for p in row["problems"]), row
+        shared = any("also holds databases of us" in p for p in row["problems"])
+        assert shared == (row["region"] == "eu"), row

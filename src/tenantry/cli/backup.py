@@ -27,11 +27,12 @@ from tenantry.cli.datadir import DataDir, read_json
 from tenantry.platform.crypto import DataKey
 from tenantry.platform.topology import Topology, TopologyError, load_topology
 from tenantry.services.backup.engines.choose import (
-    EngineUnavailable,
+    BackupsTurnedOff,
     backup_engine,
     require_backups,
 )
 from tenantry.services.backup.engines.engine import BackupEngine, DatabaseState
+from tenantry.services.backup.engines.pgbackrest.cloud import RegionEngine
 from tenantry.services.backup.layout import RegionLayout, UnknownRegion, regions_of
 from tenantry.services.kms.backup_key import BackupKeyMissing, load_backup_key
 
@@ -72,13 +73,14 @@ def chosen_regions(topology: Topology, region: str | None) -> tuple[str, ...]:
 
 
 def engine_for(data_dir: Path, topology: Topology, region: str, *, keyed: bool) -> BackupEngine:
-    """The backup engine of `region`, with its backup key when it must read the backups."""
+    """The backup engine of `region`, with its backup key when it must read the backups (on
+    PostgreSQL, pgBackRest's configuration holds what it needs)."""
     key: DataKey | None = None
     try:
         require_backups(topology)
-    except EngineUnavailable as exc:
+    except BackupsTurnedOff as exc:
         raise BackupCommandError(str(exc)) from None
-    if keyed:
+    if keyed and not topology.uses_postgres:
         layout = RegionLayout(data_dir, topology, region)
         try:
             key = load_backup_key(data_dir, layout.key_region)
@@ -86,7 +88,7 @@ def engine_for(data_dir: Path, topology: Topology, region: str, *, keyed: bool) 
             raise BackupCommandError(str(exc)) from None
     try:
         return backup_engine(data_dir, topology, region, key)
-    except (EngineUnavailable, UnknownRegion) as exc:
+    except (UnknownRegion, ValueError) as exc:
         raise BackupCommandError(str(exc)) from None
 
 
@@ -297,14 +299,18 @@ def now(region: RegionOption = None, data_dir_given: DataDirOption = None) -> No
     data_dir = resolve_data_dir(data_dir_given)
     try:
         topology = recorded_topology(data_dir)
+        servers_done: set[str] = set()
         for name in chosen_regions(topology, region):
             engine = engine_for(data_dir, topology, name, keyed=True)
             with progress_bar(f"full backup {name}") as report:
-                engine.back_up_now(report)
+                if isinstance(engine, RegionEngine):
+                    engine.back_up_now(report, servers_done)
+                else:
+                    engine.back_up_now(report)
             out.print(f"{name}: full backup taken")
     except BackupCommandError as exc:
         raise _fail(exc) from None
-    except RuntimeError as exc:
+    except (RuntimeError, OSError) as exc:
         raise _fail(BackupCommandError(str(exc))) from None
 
 

@@ -19,21 +19,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, LargeBinary, create_engine, select, text
+from sqlalchemy import URL, Engine, LargeBinary, create_engine, select, text
 from sqlalchemy.pool import NullPool
 
 from tenantry.cli.backup import BackupCommandError, engine_for, recorded_topology
 from tenantry.platform.crypto import CiphertextRejected, key_version
 from tenantry.platform.files import write_atomically
+from tenantry.platform.storage.migrations import ServiceSchema
 from tenantry.platform.storage.model import KEEP_LIVE, RESTORE_POLICY
 from tenantry.platform.topology import Topology
 from tenantry.services.backup.engines.engine import BackupEngine, Database
+from tenantry.services.backup.engines.pgbackrest.cloud import RegionEngine
 from tenantry.services.backup.layout import BACKUPS, GLOBAL, RegionLayout
 from tenantry.services.kms.backup_key import key_directory
 from tenantry.services.kms.data_key_store import DESTROYED
 from tenantry.services.kms.keyring import wrap_context
 from tenantry.services.kms.providers import KeyProviderError, LocalKeyProvider
-from tenantry.services.registry import spec
+from tenantry.services.registry import SPECS, spec
 
 Report = Callable[[str, int, int], None]
 CUSTOMER_KEY_ROOT_VERSION = 0
@@ -61,10 +63,13 @@ def run_drill(data_dir: Path, region: str, report: Report) -> DrillResult:
     states = [s for s in engine.states() if s.oldest_restorable is not None]
     if not states:
         result.failures.append(f"{region}: the repositories hold no backups")
+    if isinstance(engine, RegionEngine):
+        # pgBackRest checks every file of every repository against its checksum.
+        result.failures += [f"{region}: {problem}" for problem in engine.verify()]
     scratch = Path(tempfile.mkdtemp(dir=data_dir / BACKUPS, prefix=".drill-"))
     try:
         for number, state in enumerate(states):
-            name = f"{state.database.shard}/{state.database.service}"
+            name = f"{state.database.shard}/{state.database.service or 'postgres'}"
             report(f"{region}:{name}", number, len(states))
             assert state.oldest_restorable is not None
             now = datetime.now(UTC)
@@ -112,8 +117,10 @@ def _rows_open(
     scratch: Path,
 ) -> list[str]:
     """What in a restored copy would not open under its tenants' keys."""
-    if region == GLOBAL or database.service is None:
+    if region == GLOBAL:
         return []
+    if database.service is None:
+        return _schemas_open(data_dir, region, copy.url)
     if database.service == "kms":
         _usable, problems = _unwrapped_versions(data_dir, region, copy)
         return problems
@@ -127,6 +134,40 @@ def _rows_open(
             usable, _ = _unwrapped_versions(data_dir, region, kms)
         finally:
             kms.dispose()
+    return _sealed_values_open(copy, schema, usable)
+
+
+def _in_schema(url: URL, service: str) -> Engine:
+    return create_engine(
+        url, poolclass=NullPool, connect_args={"options": f'-c search_path="{service}"'}
+    )
+
+
+def _schemas_open(data_dir: Path, region: str, url: URL) -> list[str]:
+    """On PostgreSQL one copy of a shard holds every service's schema: kms's says which key
+    versions unwrap, and every other service's sealed values must name one of them."""
+    kms = _in_schema(url, "kms")
+    try:
+        usable, problems = _unwrapped_versions(data_dir, region, kms)
+    finally:
+        kms.dispose()
+    for service in SPECS:
+        if service.schema is None or not service.shard_databases or service.name == "kms":
+            continue
+        copy = _in_schema(url, service.name)
+        try:
+            problems += [
+                f"{service.name}: {p}" for p in _sealed_values_open(copy, service.schema, usable)
+            ]
+        finally:
+            copy.dispose()
+    return problems
+
+
+def _sealed_values_open(
+    copy: Engine, schema: ServiceSchema, usable: dict[str, set[int]]
+) -> list[str]:
+    """Each sealed value of a tenant's rows that names a key version the tenant lacks."""
     problems = []
     with copy.connect() as connection:
         for table in schema.metadata.sorted_tables:

@@ -2,7 +2,8 @@
 
 The tenant answers 503 `tenant_restoring` at every edge meanwhile (its catalog status, which
 reaches every edge as a suspension does). Each database of its shard, and each global one, is
-restored through the backup engine to a scratch copy at TIME; then the tenant's rows of every
+restored through the backup engine to a scratch copy at TIME (on PostgreSQL, one copy of a shard's
+database serves every service's schema in it); then the tenant's rows of every
 tenant-scoped table (every table of every registered schema with a `tenant_id` column) are put
 back in one transaction per database, counted and checksummed against the copy before it
 commits, and the scratch copy is dropped. Tables whose `info` says `keep_live` (data keys,
@@ -29,7 +30,18 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from sqlalchemy import Connection, Engine, Table, create_engine, delete, insert, select, text
+from sqlalchemy import (
+    URL,
+    Connection,
+    Engine,
+    Table,
+    create_engine,
+    delete,
+    insert,
+    make_url,
+    select,
+    text,
+)
 from sqlalchemy.pool import NullPool
 
 from tenantry.cli.backup import BackupCommandError, engine_for, recorded_topology
@@ -103,31 +115,33 @@ def restore_tenant(data_dir: Path, site: str, at: datetime, report: Report) -> l
     done: list[StoreRestored] = []
     stale: list[int] = []
     scratch = Path(tempfile.mkdtemp(dir=data_dir / BACKUPS, prefix=".tenant-restore-"))
+    copies = _by_copy(topology, databases)
     try:
-        for number, (region, database, schema) in enumerate(databases):
-            report(f"{database.shard}/{database.service}", number, len(databases) + 1)
+        for number, (region, copied, members) in enumerate(copies):
+            report(f"{copied.shard}/{copied.service or 'postgres'}", number, len(copies) + 1)
             engine = engine_for(data_dir, topology, region, keyed=True)
-            with engine.restore_copy(database, at, scratch) as url:
-                copy = create_engine(url, poolclass=NullPool)
-                live = _live_engine(data_dir, topology, database)
-                try:
-                    done.append(_copy_rows(copy, live, schema, tenant["cloud_id"], database))
-                    if database.service == "kms" and database.shard != GLOBAL_SHARD:
-                        stale = _retired_since(copy, live, tenant["cloud_id"])
-                finally:
-                    copy.dispose()
-                    live.dispose()
-        report("media blobs", len(databases), len(databases) + 1)
+            with engine.restore_copy(copied, at, scratch) as url:
+                for database, schema in members:
+                    copy = _engine(url, topology, schema.service)
+                    live = _live_engine(data_dir, topology, database)
+                    try:
+                        done.append(_copy_rows(copy, live, schema, tenant["cloud_id"], database))
+                        if database.service == "kms" and database.shard != GLOBAL_SHARD:
+                            stale = _retired_since(copy, live, tenant["cloud_id"])
+                    finally:
+                        copy.dispose()
+                        live.dispose()
+        report("media blobs", len(copies), len(copies) + 1)
         blobs = _restore_blobs(data_dir, topology, tenant)
         done.append(StoreRestored("media blobs", 0, blobs, ()))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     if stale:
-        report(f"resealing what key versions {stale} sealed", len(databases), len(databases) + 1)
+        report(f"resealing what key versions {stale} sealed", len(copies), len(copies) + 1)
         done.append(_reseal(data_dir, site))
     _set_status(data_dir, site, previous)
     journal.unlink(missing_ok=True)
-    report("done", len(databases) + 1, len(databases) + 1)
+    report("done", len(copies) + 1, len(copies) + 1)
     return done
 
 
@@ -166,6 +180,22 @@ def _databases_of(
     return found
 
 
+def _copied(topology: Topology, database: Database) -> Database:
+    """The database a backup engine restores to reach `database`: on PostgreSQL one database
+    holds every service's schema of a shard."""
+    return Database(database.shard, None) if topology.uses_postgres else database
+
+
+def _by_copy(
+    topology: Topology, databases: list[tuple[str, Database, ServiceSchema]]
+) -> list[tuple[str, Database, list[tuple[Database, ServiceSchema]]]]:
+    """The databases grouped by the restored copy they are read from, in order."""
+    groups: dict[tuple[str, Database], list[tuple[Database, ServiceSchema]]] = {}
+    for region, database, schema in databases:
+        groups.setdefault((region, _copied(topology, database)), []).append((database, schema))
+    return [(region, copied, members) for (region, copied), members in groups.items()]
+
+
 def _check_within_retention(
     data_dir: Path,
     topology: Topology,
@@ -174,7 +204,7 @@ def _check_within_retention(
 ) -> None:
     for region in {region for region, _, _ in databases}:
         engine = engine_for(data_dir, topology, region, keyed=False)
-        wanted = {database for r, database, _ in databases if r == region}
+        wanted = {_copied(topology, database) for r, database, _ in databases if r == region}
         for state in engine.states():
             if state.database not in wanted:
                 continue
@@ -186,16 +216,32 @@ def _check_within_retention(
                 )
                 raise BackupCommandError(
                     f"--at {at.isoformat()} is outside what the backups of "
-                    f"{state.database.shard}/{state.database.service} hold (oldest: {oldest})",
+                    f"{state.database.shard}/{state.database.service or 'postgres'} hold "
+                    f"(oldest: {oldest})",
                     code=2,
                 )
 
 
+def _engine(url: URL, topology: Topology, service: str) -> Engine:
+    """An engine on `url`; on PostgreSQL with `service`'s schema as its search path."""
+    if not topology.uses_postgres:
+        return create_engine(url, poolclass=NullPool)
+    return create_engine(
+        url, poolclass=NullPool, connect_args={"options": f'-c search_path="{service}"'}
+    )
+
+
 def _live_engine(data_dir: Path, topology: Topology, database: Database) -> Engine:
-    if topology.uses_postgres:
-        raise BackupCommandError("tenant restore on PostgreSQL needs the pgBackRest engine")
+    """The live database, as its administrator on PostgreSQL (the topology's DSN): the rows put
+    back are every service's, past row-level security."""
     assert database.service is not None
-    return SqliteBackend(data_dir).engine(database.service, database.shard)
+    if not topology.uses_postgres:
+        return SqliteBackend(data_dir).engine(database.service, database.shard)
+    shard = database.shard
+    dsn = topology.global_dsn if shard == GLOBAL_SHARD else topology.shard(shard).dsn
+    assert dsn is not None
+    url = make_url(dsn.replace("postgresql://", "postgresql+psycopg://", 1))
+    return _engine(url, topology, database.service)
 
 
 def _rows(connection: Connection, table: Table, tenant_id: str) -> list[tuple[Any, ...]]:

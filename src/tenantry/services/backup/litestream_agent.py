@@ -36,7 +36,8 @@ from tenantry.services.backup.engines.litestream import (
     staging_files,
 )
 from tenantry.services.backup.layout import Repository
-from tenantry.services.backup.sealed_files import copy_file, make_private_dirs, seal_file
+from tenantry.services.backup.media_copy import MediaCopier
+from tenantry.services.backup.sealed_files import make_private_dirs, seal_file
 
 log = structlog.get_logger("tenantry.backup")
 
@@ -63,7 +64,7 @@ class LitestreamAgent:
         self._process: subprocess.Popen[bytes] | None = None
         self._watched: tuple[tuple[Database, Path], ...] = ()
         self._shipped: dict[Path, set[str]] = {}
-        self._media_seen: dict[Path, tuple[int, int]] = {}
+        self._media = MediaCopier()
         self._errors: dict[str, dict[str, str]] = {}
         self._signatures: dict[Path, tuple[tuple[str, int], ...]] = {}
         self._media_checked = 0.0
@@ -163,7 +164,7 @@ class LitestreamAgent:
                         written += self._ship_database(engine, repository, database, files)
                     store = engine.layout.media_store
                     if media_due and store is not None and store.is_dir():
-                        written += self._ship_media(store, repository)
+                        written += self._media.ship(store, repository)
                 except OSError as exc:
                     self._note(engine, repository, f"{exc.strerror or exc}")
                 else:
@@ -230,28 +231,6 @@ class LitestreamAgent:
                 continue  # Litestream pruned it meanwhile; a compacted file covers it
             shipped.add(f"{level}/{name}")
             written += 1
-        return written
-
-    def _ship_media(self, store: Path, repository: Repository) -> int:
-        written = 0
-        for path in store.rglob("*"):
-            if path.name.startswith(".") or not path.is_file():
-                continue
-            try:
-                info = path.stat()
-            except FileNotFoundError:
-                continue
-            target = repository.media_dir / path.relative_to(store)
-            seen = (info.st_size, info.st_mtime_ns)
-            if self._media_seen.get(target) == seen:
-                continue
-            if not (target.exists() and target.stat().st_size == info.st_size):
-                try:
-                    copy_file(path, target)
-                except FileNotFoundError:
-                    continue
-                written += 1
-            self._media_seen[target] = seen
         return written
 
     def _note(self, engine: LitestreamEngine, repository: Repository, error: str | None) -> None:

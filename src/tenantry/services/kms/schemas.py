@@ -70,3 +70,9 @@ class IndexKeyOut(BaseModel):
     def of(cls, material: bytes, max_age: int = MAX_AGE_SECONDS) -> IndexKeyOut:
         """The answer for `material`, in standard base64."""
         return cls(key=base64.b64encode(material).decode("ascii"), max_age=max_age)
+
+
+class PassphraseOut(BaseModel):
+    """The region's backup repository passphrase in the clear: for the backup service only."""
+
+    passphrase: str

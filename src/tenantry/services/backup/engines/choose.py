@@ -2,38 +2,43 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 from tenantry.platform.crypto import DataKey
 from tenantry.platform.topology import Topology
 from tenantry.services.backup.engines.engine import BackupEngine
 from tenantry.services.backup.engines.litestream import LitestreamEngine
+from tenantry.services.backup.engines.pgbackrest.cloud import Passphrases, engine_for
 
 
-class EngineUnavailable(RuntimeError):
-    """The backend's backup tool is not available in this installation."""
+class BackupsTurnedOff(RuntimeError):
+    """The topology turns backups off, so there are none to show, take or restore from."""
+
+
+def _unknown(_region: str) -> str | None:
+    return None
 
 
 def require_backups(topology: Topology) -> None:
     """Refuse, saying why, where the topology turns backups off."""
     if not topology.backup.enabled:
-        raise EngineUnavailable(
+        raise BackupsTurnedOff(
             "backups are turned off in this cloud's topology ([backup] enabled = false): "
             "nothing has been backed up, so there is nothing to show or restore"
         )
 
 
 def backup_engine(
-    data_dir: Path, topology: Topology, region: str, key: DataKey | None = None
+    data_dir: Path,
+    topology: Topology,
+    region: str,
+    key: DataKey | None = None,
+    passphrases: Passphrases = _unknown,
 ) -> BackupEngine:
-    """Litestream on SQLite; pgBackRest (`engines/pgbackrest.py`) on PostgreSQL."""
+    """Litestream on SQLite (sealing with `key`); pgBackRest on PostgreSQL (its repositories
+    encrypted under the passphrase `passphrases` gives for a region, when it must write its
+    configuration)."""
     require_backups(topology)
     if not topology.uses_postgres:
         return LitestreamEngine(data_dir, topology, region, key)
-    try:
-        module = importlib.import_module("tenantry.services.backup.engines.pgbackrest")
-    except ImportError:
-        raise EngineUnavailable("pgBackRest backups of PostgreSQL are not built yet") from None
-    engine: BackupEngine = module.engine_for(data_dir, topology, region, key)
-    return engine
+    return engine_for(data_dir, topology, region, passphrases)

@@ -30,6 +30,7 @@ from tenantry.services.backup.engines.pgbackrest.command import (
 )
 from tenantry.services.backup.engines.pgbackrest.config import ServerFacts
 from tenantry.services.backup.engines.pgbackrest.info import (
+    BackupRecord,
     RepositoryInfo,
     StanzaInfo,
     before,
@@ -83,8 +84,10 @@ class PgBackRestEngine:
     tool = "pgbackrest"
 
     def __init__(
-        self, settings: PgBackRestSettings, passphrase: str, stanzas: Sequence[Stanza]
+        self, settings: PgBackRestSettings, passphrase: str | None, stanzas: Sequence[Stanza]
     ) -> None:
+        """`passphrase` may be None for an engine that only reads what the written configuration
+        already holds (status, restores); writing the configuration needs it."""
         if not settings.repositories:
             raise ValueError("pgBackRest needs at least one repository")
         self.settings = settings
@@ -101,6 +104,8 @@ class PgBackRestEngine:
     def write_configuration(self) -> dict[str, list[str]]:
         """Write pgbackrest.conf and make its directories; returns what stands in the way, by
         stanza (a server that does not answer and was never seen cannot be configured)."""
+        if self._passphrase is None:
+            raise NotConfiguredError("the repositories' passphrase is not known here")
         problems: dict[str, list[str]] = {stanza.name: [] for stanza in self.stanzas}
         known = load_facts(self._facts_path)
         for stanza in self.stanzas:
@@ -213,6 +218,20 @@ class PgBackRestEngine:
                     continue
                 problems += [f"{repository.name}: {p}" for p in verify_problems(done.stdout)]
         return problems
+
+    def server_users(self) -> set[str]:
+        """The operating-system users who own the servers' files (as last discovered)."""
+        return {facts.os_user for facts in load_facts(self._facts_path).values()}
+
+    def backups(self) -> list[BackupRecord]:
+        """Every backup every repository holds, of every configured server."""
+        known = load_facts(self._facts_path)
+        found: list[BackupRecord] = []
+        for stanza in self.stanzas:
+            if stanza.name in known:
+                info = self._info(stanza)
+                found += info.backups if info else ()
+        return found
 
     def states(self) -> Sequence[DatabaseState]:
         states = []
