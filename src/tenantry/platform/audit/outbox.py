@@ -101,7 +101,7 @@ class AuditOutbox:
 
     def record(self, session: TenantSession, event: AuditEvent) -> None:
         """Add `event` of the current tenant to `session`: it commits with the change."""
-        session.add(self._row(**self._values(require_tenant().cloud_id, event)))
+        session.insert_untenanted(self._row, self._values(require_tenant().cloud_id, event))
 
     def record_on(self, connection: Connection, cloud_id: str, event: AuditEvent) -> None:
         """Add `event` of tenant `cloud_id` to the transaction `connection` is in (for a
