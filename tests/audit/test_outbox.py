@@ -104,3 +104,30 @@ def test_an_event_recorded_in_a_tenant_session_commits_or_rolls_back_with_it(
         with tenant_session(engine) as session:
             outbox.record(session, _event("account_restored"))
     assert outbox.pending() == 1
+
+
+async def test_an_outbox_of_one_region_leaves_other_regions_tenants_events_alone(
+    tmp_path: Path,
+) -> None:
+    """Several regions' processes drain one shared database, each its own tenants' events."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'outbox.sqlite'}")
+    _Base.metadata.create_all(engine)
+
+    async def homes(cloud_id: str) -> tuple[TenantContext, str]:
+        region = cloud_id.split("-")[0]
+        return TenantContext(cloud_id, "site", region, f"{region}-1", "active"), "signed"
+
+    audits = {region: _Audit() for region in ("eu", "us")}
+    outboxes = {
+        region: AuditOutbox(_Row, lambda _: engine, ["global"], audit, homes, region=region)  # type: ignore[arg-type]
+        for region, audit in audits.items()
+    }
+    with engine.begin() as connection:
+        outboxes["eu"].record_on(connection, "us-tenant", _event("login"))
+        outboxes["eu"].record_on(connection, "eu-tenant", _event("login_failed"))
+    assert await outboxes["eu"].deliver_due() == 1
+    assert audits["eu"].received == [("eu-tenant", ["login_failed"])]
+    assert outboxes["eu"].pending() == 1  # neither delivered nor put off: us delivers it
+    assert await outboxes["us"].deliver_due() == 1
+    assert audits["us"].received == [("us-tenant", ["login"])]
+    assert outboxes["us"].pending() == 0

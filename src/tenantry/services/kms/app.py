@@ -43,9 +43,14 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     audit_client = ServiceClient(runtime.signer, runtime.directory)
     contexts = contexts_from_tcs(audit_client, TenantContextVerifier(runtime.keys))
     # The global database holds the records of tenants' own keys, and with them their events;
-    # kms of every region drains it (the audit service keeps the first copy of each event).
+    # kms of each region delivers its own region's tenants' events from there.
     outbox = AuditOutbox(
-        AuditOutboxRow, databases.engine_for, [GLOBAL_SHARD, *shards], audit_client, contexts
+        AuditOutboxRow,
+        databases.engine_for,
+        [GLOBAL_SHARD, *shards],
+        audit_client,
+        contexts,
+        region=runtime.region,
     )
     events = TenantKeyEvents(outbox)
     # Retries are left to the watch itself: it tells tcs again on its next round.
