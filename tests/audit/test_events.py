@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tenantry.platform.audit.actions import ACTIONS, KEYS, actions_of
 from tenantry.platform.audit.events import (
     Actor,
     AuditEvent,
@@ -40,6 +41,15 @@ def test_secrets_bytes_and_oversized_details_are_refused(detail: dict[str, objec
 def test_actions_are_lower_snake_case(action: str) -> None:
     with pytest.raises(AuditEventError):
         AuditEvent(action, "t", SERVICE)
+
+
+def test_only_actions_named_in_the_catalog_are_recorded() -> None:
+    with pytest.raises(AuditEventError, match=r"actions\.py"):
+        AuditEvent("tenant_teleported", "t", SERVICE)
+    for action, kind in ACTIONS.items():
+        assert action in actions_of(kind)
+        AuditEvent(action, "t", SERVICE)
+    assert "byok_key_revoked" in actions_of(KEYS) and "login" not in actions_of(KEYS)
 
 
 def test_actors_are_accounts_services_or_the_operator() -> None:

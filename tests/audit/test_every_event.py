@@ -160,6 +160,7 @@ def test_every_recorded_action_lands_in_the_sites_log(cloud: Cloud, kms_endpoint
     arn = customer.create_key()["KeyMetadata"]["Arn"]
     operator(cloud, "keys", "byok", site.name, "--aws-kms-key", arn)
     assert wait_logged(site, "byok_enabled")["detail"]["key_ref"] == arn
+    assert wait_logged(site, "data_keys_moved")["detail"]["key_ref"] == arn
     customer.disable_key(KeyId=arn.rsplit("/", 1)[1])
     # The site is refused while its key is off, so the events are read once it is back.
     eventually(
@@ -188,7 +189,13 @@ def test_every_recorded_action_lands_in_the_sites_log(cloud: Cloud, kms_endpoint
     assert keys.returncode == 0, keys.stderr
     key_actions = [json.loads(line)["action"] for line in keys.stdout.splitlines()]
     assert key_actions[0] == "data_key_created"
-    for action in ("data_key_rotated", "data_keys_retired", "byok_enabled", "byok_disabled"):
+    for action in (
+        "data_key_rotated",
+        "data_keys_retired",
+        "byok_enabled",
+        "data_keys_moved",
+        "byok_disabled",
+    ):
         assert action in key_actions
     unknown = tenantry("keys", "audit", "--site", "no-such-site", "--data-dir", str(cloud.data_dir))
     assert unknown.returncode == 1 and "unknown_site" in unknown.stderr

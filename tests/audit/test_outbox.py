@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -15,7 +16,8 @@ from tenantry.platform.audit.events import Actor, AuditEvent
 from tenantry.platform.audit.outbox import AuditOutbox, AuditOutboxColumns, backoff
 from tenantry.platform.background import Idle
 from tenantry.platform.client import ServiceResponse
-from tenantry.platform.context import TenantContext
+from tenantry.platform.context import TenantContext, tenant_scope
+from tenantry.platform.storage.tenant_session import tenant_session
 
 
 class _Base(DeclarativeBase):
@@ -57,15 +59,16 @@ async def test_events_wait_out_a_failure_together_and_arrive_in_order(tmp_path: 
     audit = _Audit()
     outbox = AuditOutbox(_Row, lambda _: engine, ["eu-1"], audit, _context, clock=clock)  # type: ignore[arg-type]
     with engine.begin() as connection:
-        for action in ("first", "second"):
+        for action in ("login", "login_failed"):
             outbox.record_on(connection, "tenant-a", _event(action))
-        outbox.record_on(connection, "tenant-b", _event("other"))
+        outbox.record_on(connection, "tenant-b", _event("account_created"))
 
     audit.down = True
     assert await outbox.deliver_due() == Idle(backoff(1))  # rests until the retry is due
     assert outbox.pending() == 3
     with engine.begin() as connection:
-        outbox.record_on(connection, "tenant-a", _event("third"))  # due now, but behind the rest
+        # Due now, but behind the rest.
+        outbox.record_on(connection, "tenant-a", _event("token_revoked"))
     audit.down = False
     # Every tenant waits out its pause whole.
     assert await outbox.deliver_due() == Idle(backoff(1))
@@ -73,7 +76,10 @@ async def test_events_wait_out_a_failure_together_and_arrive_in_order(tmp_path: 
 
     clock.now += 60
     assert await outbox.deliver_due() == 4
-    assert audit.received == [("tenant-a", ["first", "second", "third"]), ("tenant-b", ["other"])]
+    assert audit.received == [
+        ("tenant-a", ["login", "login_failed", "token_revoked"]),
+        ("tenant-b", ["account_created"]),
+    ]
     assert outbox.pending() == 0
     assert await outbox.deliver_due() == Idle()  # nothing left: rests until woken
 
@@ -81,3 +87,47 @@ async def test_events_wait_out_a_failure_together_and_arrive_in_order(tmp_path: 
 def test_an_event_travels_as_its_wire_form() -> None:
     event = _event("login")
     assert json.loads(json.dumps(event.wire()))["id"] == event.event_id
+
+
+def test_an_event_recorded_in_a_tenant_session_commits_or_rolls_back_with_it(
+    tmp_path: Path,
+) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'outbox.sqlite'}")
+    _Base.metadata.create_all(engine)
+    outbox = AuditOutbox(_Row, lambda _: engine, ["eu-1"], _Audit(), _context)  # type: ignore[arg-type]
+    tenant = TenantContext("tenant-a", "site", "eu", "eu-1", "active")
+    with tenant_scope(tenant):
+        with pytest.raises(RuntimeError), tenant_session(engine) as session:
+            outbox.record(session, _event("account_deleted"))
+            raise RuntimeError("the change failed after its event was recorded")
+        assert outbox.pending() == 0
+        with tenant_session(engine) as session:
+            outbox.record(session, _event("account_restored"))
+    assert outbox.pending() == 1
+
+
+async def test_an_outbox_of_one_region_leaves_other_regions_tenants_events_alone(
+    tmp_path: Path,
+) -> None:
+    """Several regions' processes drain one shared database, each its own tenants' events."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'outbox.sqlite'}")
+    _Base.metadata.create_all(engine)
+
+    async def homes(cloud_id: str) -> tuple[TenantContext, str]:
+        region = cloud_id.split("-")[0]
+        return TenantContext(cloud_id, "site", region, f"{region}-1", "active"), "signed"
+
+    audits = {region: _Audit() for region in ("eu", "us")}
+    outboxes = {
+        region: AuditOutbox(_Row, lambda _: engine, ["global"], audit, homes, region=region)  # type: ignore[arg-type]
+        for region, audit in audits.items()
+    }
+    with engine.begin() as connection:
+        outboxes["eu"].record_on(connection, "us-tenant", _event("login"))
+        outboxes["eu"].record_on(connection, "eu-tenant", _event("login_failed"))
+    assert await outboxes["eu"].deliver_due() == 1
+    assert audits["eu"].received == [("eu-tenant", ["login_failed"])]
+    assert outboxes["eu"].pending() == 1  # neither delivered nor put off: us delivers it
+    assert await outboxes["us"].deliver_due() == 1
+    assert audits["us"].received == [("us-tenant", ["login"])]
+    assert outboxes["us"].pending() == 0

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -445,8 +446,14 @@ def test_backup_now_and_a_drill_that_finds_a_corrupted_backup_file(cloud: Cloud)
     )
     assert all(r["last_full_backup"] and r["last_verified_ok"] is True for r in rows)
     assert all(r["last_verified_restore"] for r in rows)
-
     shard = shard_of(cloud, site.cloud_id)
+    # The drill is in the log of every site it vouches for, naming the site's shard.
+    assert "us: recorded in" in passed.stdout
+    (verified,) = drill_events(site)
+    assert verified["target"] == f"backups/{shard}"
+    assert verified["actor"] == {"type": "operator", "id": "operator"}
+    assert verified["detail"]["ok"] is True and verified["detail"]["restores_checked"] > 0
+
     for repository in ("us-a", "us-b"):
         files = sorted(
             (cloud.data_dir / "backups" / "us" / repository / "databases" / shard / "issues").rglob(
@@ -465,6 +472,14 @@ def test_backup_now_and_a_drill_that_finds_a_corrupted_backup_file(cloud: Cloud)
         tenantry("backup", "status", "--json", "--region", "us", "--data-dir", root).stdout
     )
     assert all(r["last_verified_ok"] is False for r in rows)
+    failed_drill = drill_events(site)[-1]["detail"]
+    assert failed_drill["ok"] is False and failed_drill["failures"] > 0
+
+
+def drill_events(site: Site) -> list[dict[str, Any]]:
+    answer = site.request("GET", "/rest/audit/events", params={"limit": 1000})
+    assert answer.status_code == 200, answer.text
+    return [e for e in answer.json()["events"] if e["action"] == "backup_verified"]
 
 
 def _writer(site: Site, answered: list[tuple[float, str]], stop: threading.Event) -> None:

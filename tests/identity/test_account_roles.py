@@ -7,6 +7,7 @@ by `deliver_due`, kept and retried while kms does not answer.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, select
 
 from settable_clock import SettableClock
 from tenantry.platform.background import Idle
@@ -25,7 +26,7 @@ from tenantry.platform.storage.backend import GLOBAL_SHARD
 from tenantry.platform.tokens import TokenSigner
 from tenantry.services.identity.account_erasures import AccountErasures
 from tenantry.services.identity.kms_notices import MAX_BACKOFF_SECONDS, KmsNotices, backoff
-from tenantry.services.identity.models import SCHEMA
+from tenantry.services.identity.models import SCHEMA, AuditOutboxRow
 
 from .harness import REGIONS, FakeCloud, build_app
 from .test_identity_api import PASSWORD, account_of, add_account, as_user, signup
@@ -239,7 +240,8 @@ def test_a_deleted_account_is_restorable_until_its_grace_ends_then_erased(
     admin, member = site_with_member(app_client, "acme")
     _, other = site_with_member(app_client, "globex")
     changes = app_client.app.state.changes  # type: ignore[attr-defined]
-    erasures = AccountErasures(databases, changes, clock=clock)
+    audit = app_client.app.state.audit  # type: ignore[attr-defined]
+    erasures = AccountErasures(databases, changes, audit, clock=clock)
     as_admin = as_user("acme", admin)
     member_login = {"site": "acme", "email": "member@acme.test", "password": PASSWORD}
 
@@ -274,6 +276,12 @@ def test_a_deleted_account_is_restorable_until_its_grace_ends_then_erased(
     assert app_client.delete(f"/rest/identity/accounts/{member}", headers=as_admin).is_success
     clock.now += 14 * 86_400
     assert asyncio.run(erasures.erase_due()) == 1
+    with databases.engine_for(GLOBAL_SHARD).connect() as connection:
+        recorded = [json.loads(e) for e in connection.scalars(select(AuditOutboxRow.event))]
+    erased = [e for e in recorded if e["action"] == "account_erased"]
+    assert [(e["target"], e["actor"]) for e in erased] == [
+        (member, {"type": "service", "id": "identity"})
+    ]
     gone = app_client.post(f"/rest/identity/accounts/{member}/restore", headers=as_admin)
     assert (gone.status_code, gone.json()["error"]) == (404, "account_not_found")
     assert app_client.post("/login", json=member_login).status_code == 401  # no such account

@@ -114,7 +114,9 @@ def test_byok_rewraps_every_version_under_the_customer_key_and_keeps_the_keys(
     assert wrapping(databases, "tenant-a") == [(1, kms_key, 0), (2, kms_key, 0)]
     assert wrapping(databases, "tenant-b") == [(1, ROOT_V1, 1)]
     events = [e for e in logs if e.get("action") == "byok_enabled"]
-    assert events and events[0]["tenant_id"] == "tenant-a" and events[0]["versions"] == [1, 2]
+    assert events and events[0]["tenant_id"] == "tenant-a" and events[0]["key_ref"] == kms_key
+    moved = [e for e in logs if e.get("action") == "data_keys_moved"]
+    assert moved and moved[0]["tenant_id"] == "tenant-a" and moved[0]["versions"] == [1, 2]
 
     # The data keys are the same ones: nothing sealed with them needs re-encrypting.
     assert key_of(client, "tenant-a", 1) == first

@@ -522,6 +522,14 @@ def test_insert_rows_takes_only_tenant_owned_classes(engine: Engine) -> None:
         s.insert_rows(Note.__table__, [{"id": "x"}])  # type: ignore[arg-type]
 
 
+def test_insert_untenanted_takes_no_tenant_owned_class(engine: Engine) -> None:
+    with pytest.raises(RawSqlError), tenant_scope(A), tenant_session(engine) as s:
+        s.insert_untenanted(Note, {"id": "a3", "text": "x"})
+    with pytest.raises(RawSqlError), tenant_scope(A), tenant_session(engine) as s:
+        s.insert_untenanted(Note.__table__, {"id": "a3"})  # type: ignore[arg-type]
+    assert note_ids(engine, A) == ["a1", "a2"]
+
+
 def test_row_door_needs_the_sessions_tenant_in_context(engine: Engine) -> None:
     with tenant_scope(A), tenant_session(engine) as s:
         failures: list[BaseException] = []

@@ -33,7 +33,7 @@ from tenantry.services.backup.engines.choose import (
 )
 from tenantry.services.backup.engines.engine import BackupEngine, DatabaseState
 from tenantry.services.backup.engines.pgbackrest.cloud import RegionEngine
-from tenantry.services.backup.layout import RegionLayout, UnknownRegion, regions_of
+from tenantry.services.backup.layout import GLOBAL, RegionLayout, UnknownRegion, regions_of
 from tenantry.services.kms.backup_key import BackupKeyMissing, load_backup_key
 
 backup_app = typer.Typer(no_args_is_help=True, help="Backups, restore drills, disaster recovery.")
@@ -372,6 +372,7 @@ def verify(region: RegionOption = None, data_dir_given: DataDirOption = None) ->
     scratch space, check integrity and that the rows open under their tenants' keys, remove it.
     Exit 1, naming what failed, on any failure."""
     from tenantry.cli.backup_drill import raise_if_failed, run_drill
+    from tenantry.cli.backup_drill_events import record_drill
 
     data_dir = resolve_data_dir(data_dir_given)
     try:
@@ -383,6 +384,12 @@ def verify(region: RegionOption = None, data_dir_given: DataDirOption = None) ->
             results.append(result)
             verdict = "ok" if result.ok else f"{len(result.failures)} FAILED"
             out.print(f"{name}: {len(result.checked)} restores checked, {verdict}")
+        # The global databases hold no site's own data; each region's drill goes to the logs
+        # of its sites.
+        for result in results:
+            if result.region != GLOBAL:
+                sites = record_drill(data_dir, result)
+                out.print(f"{result.region}: recorded in {sites} sites' audit logs")
         raise_if_failed(results)
     except BackupCommandError as exc:
         raise _fail(exc) from None

@@ -23,6 +23,7 @@ from tenantry.cli.datadir import DataDir
 from tenantry.cli.operator_calls import run_as_operator
 from tenantry.cli.plan import process_name
 from tenantry.cli.site_calls import answer, site_context
+from tenantry.platform.audit.actions import KEYS, actions_of
 from tenantry.platform.client import ServiceClient
 
 AUDIT_EVENT = "audit"
@@ -83,19 +84,7 @@ def details(entry: dict[str, Any]) -> str:
     )
 
 
-KEY_ACTIONS = frozenset(
-    {
-        "data_key_created",
-        "data_key_rotated",
-        "data_keys_retired",
-        "data_keys_rewrapped",
-        "data_keys_destroyed",
-        "byok_enabled",
-        "byok_disabled",
-        "byok_key_revoked",
-        "byok_key_restored",
-    }
-)
+KEY_ACTIONS = actions_of(KEYS)
 """The actions of a site's key events in its audit log."""
 
 

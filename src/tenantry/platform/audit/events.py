@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from tenantry.platform.audit.actions import ACTIONS
 from tenantry.platform.context import current_caller, current_user
 
 ActorKind = Literal["account", "service", "operator"]
@@ -86,6 +87,8 @@ class AuditEvent:
     def __post_init__(self) -> None:
         if not _ACTION.fullmatch(self.action):
             raise AuditEventError(f"action {self.action!r} is not lower_snake_case")
+        if self.action not in ACTIONS:
+            raise AuditEventError(f"action {self.action!r} is not in platform/audit/actions.py")
         if len(self.target) > 256:
             raise AuditEventError("an event's target is at most 256 characters")
         refuse_secrets(self.action, self.detail)

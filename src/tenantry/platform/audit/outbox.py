@@ -7,7 +7,9 @@ table by mixing `AuditOutboxColumns` into one of its models (table `audit_outbox
 its own revision), records with `record(session, event)` and runs `loop` among its loops.
 Delivery is at least once; the audit service keeps the first copy of an event id. While
 nothing is due the loop rests: the change that records an event wakes it (`wake`, once
-committed), and an event waiting out its back-off wakes it when it falls due.
+committed), and an event waiting out its back-off wakes it when it falls due. An outbox on a
+database the processes of several regions share (kms's global one) is given its `region`, and
+delivers only its own region's tenants' events from it.
 """
 
 from __future__ import annotations
@@ -72,6 +74,9 @@ def backoff(attempts: int) -> float:
     return float(min(MAX_BACKOFF_SECONDS, POLL_SECONDS * 2 ** max(0, attempts - 1)))
 
 
+_ELSEWHERE = float("inf")
+"""What `_deliver` answers for a tenant of another region: left for that region to deliver."""
+
 ContextSource = Callable[[str], Awaitable[tuple[TenantContext, str]]]
 """The tenant of a cloud id and its signed context, whatever the tenant's status."""
 
@@ -87,7 +92,11 @@ class AuditOutbox:
         client: ServiceClient,
         contexts: ContextSource,
         clock: Callable[[], float] = time.time,
+        region: str | None = None,
     ) -> None:
+        self._region = region
+        """Deliver only the events of tenants homed in this region (for an outbox on a
+        database several regions' processes share), or all of them (None)."""
         self._row: Any = row
         self._engine_for = engine_for
         self._shards = tuple(shards)
@@ -101,7 +110,7 @@ class AuditOutbox:
 
     def record(self, session: TenantSession, event: AuditEvent) -> None:
         """Add `event` of the current tenant to `session`: it commits with the change."""
-        session.add(self._row(**self._values(require_tenant().cloud_id, event)))
+        session.insert_untenanted(self._row, self._values(require_tenant().cloud_id, event))
 
     def record_on(self, connection: Connection, cloud_id: str, event: AuditEvent) -> None:
         """Add `event` of tenant `cloud_id` to the transaction `connection` is in (for a
@@ -138,6 +147,8 @@ class AuditOutbox:
                     if retry_at is None:
                         delivered += len(batch)
                         continue
+                    if retry_at == _ELSEWHERE:
+                        continue  # another region's process delivers it
                     due_at = retry_at
                 soonest = due_at if soonest is None else min(soonest, due_at)
         if delivered:
@@ -153,9 +164,12 @@ class AuditOutbox:
         return count
 
     async def _deliver(self, shard: str, cloud_id: str, rows: list[Any]) -> float | None:
-        """Post one tenant's batch; None once delivered, else when it is tried again."""
+        """Post one tenant's batch; None once delivered, `_ELSEWHERE` for a tenant of
+        another region, else when it is tried again."""
         try:
             tenant, context = await self._contexts(cloud_id)
+            if self._region is not None and tenant.region != self._region:
+                return _ELSEWHERE
             answer = await self._client.call(
                 "audit",
                 "POST",

@@ -138,6 +138,25 @@ class TenantSession(Session):
             self.flush()
         self._rows_connection.execute(statement, values[0] if len(values) == 1 else values)
 
+    def insert_untenanted(self, entity: type[Any], row: Mapping[str, Any]) -> None:
+        """Insert one row of a mapped class that is not tenant-owned, in this transaction.
+
+        What `add()` of such an object does, without the unit of work's cost: for rows a hot
+        path adds to every change, such as an outbox that names its tenant in a column of its
+        own. A `TenantOwned` class is refused (`insert_rows()` fills in its tenant).
+        """
+        self.check_context()
+        statement = _untenanted_inserts.get(entity)
+        if statement is None:
+            mapper = inspect(entity, raiseerr=False)
+            if not isinstance(entity, type) or mapper is None or issubclass(entity, TenantOwned):
+                raise RawSqlError("insert_untenanted() takes a mapped class not TenantOwned")
+            table = mapper.local_table
+            assert isinstance(table, Table)
+            statement = _untenanted_inserts[entity] = table.insert()
+        # No flush first: the row refers to nothing pending, and the block's end flushes.
+        self._rows_connection.execute(statement, dict(row))
+
     def commit(self) -> None:
         """Flush and commit everything so far; the block goes on in a new transaction."""
         super().commit()
@@ -278,6 +297,7 @@ def _scope_orm_execution(state: ORMExecuteState) -> None:
 
 
 _inserts: dict[type[TenantOwned], Insert] = {}
+_untenanted_inserts: dict[type[Any], Insert] = {}
 
 
 def _insert_statement(entity: type[TenantOwned]) -> Insert:

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
+from tenantry.platform.audit.actions import ACTIONS
 from tenantry.platform.audit.events import ACTOR_KINDS, AuditEventError, refuse_secrets
 from tenantry.platform.context import MissingTenantError, TenantContext, require_tenant
 from tenantry.platform.errors import ApiError
@@ -73,6 +74,8 @@ def build_router(store: AuditStore, verifier_key: str) -> APIRouter:
     async def append(body: AppendIn, _tenant: Tenant) -> dict[str, object]:
         events = [event.model_dump() for event in body.events]
         for event in events:
+            if event["action"] not in ACTIONS:
+                raise ApiError(422, "unknown_action", f"no audit action {event['action']!r}")
             try:
                 refuse_secrets(event["action"], event["detail"])
             except AuditEventError as exc:

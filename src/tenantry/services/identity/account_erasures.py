@@ -3,7 +3,8 @@
 Deleting an account deactivates it at once and notes its erasure (`account_erasures`, in the
 same transaction); this loop finds the notes that are due, for every site at once, and erases
 each account that is still deleted (its row and what it revoked), as the deletion used to do
-at once. A restore removes the note, and a note whose account came back is dropped unused.
+at once, with its `account_erased` audit event in the same transaction. A restore removes the
+note, and a note whose account came back is dropped unused.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections.abc import Callable
 import structlog
 from sqlalchemy import delete, select
 
+from tenantry.platform.audit.events import Actor, AuditEvent
+from tenantry.platform.audit.outbox import AuditOutbox
 from tenantry.platform.background import BackgroundLoop
 from tenantry.platform.context import TenantContext, tenant_scope
 from tenantry.platform.directory import GLOBAL
@@ -27,6 +30,9 @@ from tenantry.services.identity.models import AccountErasure
 POLL_SECONDS = 60.0
 BATCH = 100
 
+_IDENTITY = Actor("service", "identity")
+"""Erasures are identity's own work, done when the grace period ends."""
+
 log = structlog.get_logger("tenantry.identity.account_erasures")
 
 
@@ -37,10 +43,12 @@ class AccountErasures:
         self,
         databases: Databases,
         changes: AccountChanges,
+        audit: AuditOutbox,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._databases = databases
         self._changes = changes
+        self._audit = audit
         self._clock = clock
         self.loop = BackgroundLoop("account-erasures", self.erase_due, POLL_SECONDS)
         """Erases every account whose grace has ended, every POLL_SECONDS."""
@@ -66,6 +74,9 @@ class AccountErasures:
                 if account is not None and account.deleted_at is not None:
                     store.remove(session, account)
                     self._changes.record(session, account_id)
+                    self._audit.record(
+                        session, AuditEvent("account_erased", account_id, _IDENTITY, detail={})
+                    )
                     erased += 1
                 session.rows(
                     delete(AccountErasure).where(
@@ -75,5 +86,6 @@ class AccountErasures:
                 )
         if erased:
             self._changes.notify()
+            self._audit.wake()
             log.info("accounts_erased", accounts=erased)
         return erased

@@ -38,7 +38,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     contexts = contexts_from_tcs(client, TenantContextVerifier(runtime.keys))
     audit = AuditOutbox(AuditOutboxRow, databases.engine_for, [GLOBAL_SHARD], client, contexts)
     changes = AccountChanges(databases)
-    erasures = AccountErasures(databases, changes)
+    erasures = AccountErasures(databases, changes, audit)
     grace = runtime.topology.retention.site_grace_seconds
     return create_service_app(
         runtime,

@@ -12,10 +12,11 @@ from tenantry.platform.audit.tcs_contexts import contexts_from_tcs
 from tenantry.platform.background import BackgroundLoop
 from tenantry.platform.client import ServiceClient
 from tenantry.platform.runtime import ServiceRuntime
+from tenantry.platform.storage.backend import GLOBAL_SHARD
 from tenantry.platform.storage.choose import storage_backend
 from tenantry.platform.storage.databases import Databases
 from tenantry.platform.tenant_context import TenantContextVerifier
-from tenantry.services.kms.audit import KeyAvailabilityEvents, TenantKeyEvents
+from tenantry.services.kms.audit import TenantKeyEvents
 from tenantry.services.kms.backup_key_routes import build_backup_key_router
 from tenantry.services.kms.byok import Byok
 from tenantry.services.kms.byok_routes import build_byok_router
@@ -41,16 +42,24 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     provider = key_provider(runtime)
     audit_client = ServiceClient(runtime.signer, runtime.directory)
     contexts = contexts_from_tcs(audit_client, TenantContextVerifier(runtime.keys))
-    outbox = AuditOutbox(AuditOutboxRow, databases.engine_for, shards, audit_client, contexts)
+    # The global database holds the records of tenants' own keys, and with them their events;
+    # kms of each region delivers its own region's tenants' events from there.
+    outbox = AuditOutbox(
+        AuditOutboxRow,
+        databases.engine_for,
+        [GLOBAL_SHARD, *shards],
+        audit_client,
+        contexts,
+        region=runtime.region,
+    )
     events = TenantKeyEvents(outbox)
     # Retries are left to the watch itself: it tells tcs again on its next round.
     client = ServiceClient(runtime.signer, runtime.directory, retries=0)
     watch = CustomerKeyWatch(
-        CustomerKeys(databases),
+        CustomerKeys(databases, events),
         KeyProviders(provider),
         runtime.region,
         tcs_teller(client),
-        KeyAvailabilityEvents(databases, events),
     )
     loop = BackgroundLoop(
         "customer-key-watch",

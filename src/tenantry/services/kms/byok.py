@@ -16,7 +16,7 @@ import structlog
 
 from tenantry.platform.context import TenantContext, require_tenant
 from tenantry.platform.errors import ApiError
-from tenantry.services.kms.customer_keys import CustomerKey
+from tenantry.services.kms.customer_keys import CustomerKey, KeyEvent
 from tenantry.services.kms.data_key_store import DataKeyStore, Wrapping
 from tenantry.services.kms.errors import kms_error
 from tenantry.services.kms.keyring import DATA_KEY_PURPOSE
@@ -95,15 +95,18 @@ class Byok:
             customer_key_region(key_ref)
             check_customer_key(self._provider, key_ref, tenant.cloud_id)
         previous = self._keys.customers.of(tenant.cloud_id)
-        self._keys.customers.put(tenant.cloud_id, tenant.region, tenant.shard, key_ref)
+        # The record is the switch: from its commit on, new versions go under the customer's
+        # key, so its event commits with it; the versions moved are the rewrap's own events.
+        switched = KeyEvent(
+            "byok_enabled",
+            {
+                "key_ref": key_ref,
+                "previous_key_ref": previous.key_ref if previous is not None else None,
+            },
+        )
+        self._keys.customers.put(tenant.cloud_id, tenant.region, tenant.shard, key_ref, switched)
         with self._undo_on_failure(tenant, previous), customer_key_errors(key_ref):
             moved = self._keys.move_to(Wrapping.of_customer(key_ref))
-        self._keys.record_event(
-            "byok_enabled",
-            key_ref=key_ref,
-            previous_key_ref=previous.key_ref if previous is not None else None,
-            versions=moved,
-        )
         self._on_change()
         return {"key_ref": key_ref, "rewrapped": len(moved)}
 
@@ -117,10 +120,10 @@ class Byok:
             raise kms_error(
                 409, "tenant_key_unavailable", "the site's own key is unavailable; enable it first"
             )
-        self._keys.customers.remove(tenant.cloud_id)
+        switched = KeyEvent("byok_disabled", {"key_ref": previous.key_ref})
+        self._keys.customers.remove(tenant.cloud_id, switched)
         with self._undo_on_failure(tenant, previous), customer_key_errors(previous.key_ref):
             moved = self._keys.move_to(Wrapping.of_root(self._roots.active(self._keys.region)))
-        self._keys.record_event("byok_disabled", key_ref=previous.key_ref, versions=moved)
         self._on_change()
         return {"key_ref": None, "rewrapped": len(moved)}
 
@@ -140,13 +143,22 @@ class Byok:
         """
         try:
             yield
-        except (ApiError, KeyProviderError):
+        except (ApiError, KeyProviderError) as failure:
             customers = self._keys.customers
+            undone = KeyEvent(
+                "byok_switch_undone",
+                {
+                    "key_ref": previous.key_ref if previous is not None else None,
+                    "reason": getattr(failure, "code", None) or getattr(failure, "reason", ""),
+                },
+            )
             if previous is None:
-                customers.remove(tenant.cloud_id)
+                customers.remove(tenant.cloud_id, undone)
                 back = Wrapping.of_root(self._roots.active(self._keys.region))
             else:
-                customers.put(tenant.cloud_id, tenant.region, tenant.shard, previous.key_ref)
+                customers.put(
+                    tenant.cloud_id, tenant.region, tenant.shard, previous.key_ref, undone
+                )
                 back = Wrapping.of_customer(previous.key_ref)
             try:
                 self._keys.move_to(back)

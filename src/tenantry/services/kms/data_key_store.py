@@ -153,16 +153,9 @@ class DataKeyStore:
         self._roots = roots
         self._provider = provider
         self._holders = KeyHolders(databases)
-        self.customers = customers or CustomerKeys(databases)
+        self.customers = customers or CustomerKeys(databases, self.events)
         self.region = region
         self.shards = tuple(shards)
-
-    def record_event(self, action: str, **fields: object) -> None:
-        """Record a key event of the current tenant in a transaction of its own (for changes
-        that span several, such as a switch to or from the tenant's own key)."""
-        with self._databases.session() as session:
-            self.events.record(session, action, **fields)
-        self.events.wake()
 
     @property
     def provider(self) -> KeyProvider:
@@ -274,11 +267,12 @@ class DataKeyStore:
             ) from None
         return version
 
-    def rewrap(self, root: RootKey) -> int:
+    def rewrap(self, root: RootKey, reason: str = "operator") -> int:
         """Rewrap every data key of the tenant not yet under `root`; the number rewrapped.
 
         Only the wrapping changes: the data keys, and so everything sealed with them, stay as
-        they are.
+        they are. `reason` is why the root key rotated (`operator`, `owner_removed`, ...): the
+        tenant's log records its part of a root rotation, with the why, in this transaction.
         """
         tenant = require_tenant()
         with self._databases.session() as session:
@@ -309,6 +303,7 @@ class DataKeyStore:
                 versions=rewrapped,
                 from_root_versions=sorted({row.root_version for row in rows}),
                 root_version=root.version,
+                reason=reason,
             )
         self.events.wake()
         return len(rewrapped)
@@ -350,20 +345,32 @@ class DataKeyStore:
                 rows = list(session.rows(_NOT_UNDER_REF, {"target_ref": target.ref}))
             if not rows:
                 return moved
+            updates = []
             for row in rows:
                 context = wrap_context(tenant.cloud_id, row.version)
                 material = self._provider.unwrap(row.root_key_ref, row.wrapped, context)
-                values = {
-                    "key_version": row.version,
-                    "old_ref": row.root_key_ref,
-                    "old_root_version": row.root_version,
-                    "new_wrapped": self._provider.wrap(target.ref, material, context),
-                    "new_ref": target.ref,
-                    "new_root_version": target.root_version,
-                }
-                with self._databases.session() as session:
-                    if session.rows(_MOVE, values).rowcount == 1:
-                        moved.append(row.version)
+                updates.append(
+                    {
+                        "key_version": row.version,
+                        "old_ref": row.root_key_ref,
+                        "old_root_version": row.root_version,
+                        "new_wrapped": self._provider.wrap(target.ref, material, context),
+                        "new_ref": target.ref,
+                        "new_root_version": target.root_version,
+                    }
+                )
+            with self._databases.session() as session:
+                now = [v["key_version"] for v in updates if session.rows(_MOVE, v).rowcount == 1]
+                if now:
+                    self.events.record(
+                        session,
+                        "data_keys_moved",
+                        versions=now,
+                        key_ref=target.ref,
+                        root_version=target.root_version,
+                    )
+            self.events.wake()
+            moved.extend(now)
         raise kms_error(409, "rotation_conflict", "the data keys kept changing during the rewrap")
 
     def _stored(self, version: int) -> Any:

@@ -1,14 +1,15 @@
 """Notice within seconds when a customer disables, deletes or denies its key, and when it is back.
 
 Every few seconds (a background loop of the kms process) kms tries each distinct customer key of
-its region once (its state, then a
-wrap and unwrap of a throwaway key), in worker threads so the event loop keeps serving. A key
-that refuses makes its tenants unavailable: kms refuses their data-key calls at once, and tcs is
-told, so every edge answers 503 `tenant_key_unavailable` within a second and every service drops
-the tenant's cached keys. A key that works again serves them again. A key that cannot be reached
-counts as refused only after a few tries in a row, so a brief network blip takes nobody offline.
-A region with no customer key has nothing to check: the watch rests until a tenant switches to
-its own key (which wakes it), or `IDLE_CHECK_SECONDS` at most (a switch made by another process).
+its region once (its state, then a wrap and unwrap of a throwaway key), in worker threads so the
+event loop keeps serving. A key that refuses makes its tenants unavailable: kms refuses their
+data-key calls at once, and tcs is told, so every edge answers 503 `tenant_key_unavailable`
+within a second and every service drops the tenant's cached keys. A key that works again serves
+them again. Each finding is recorded with its audit event (`byok_key_revoked`,
+`byok_key_restored`) in one transaction. A key that cannot be reached counts as refused only
+after a few tries in a row, so a brief network blip takes nobody offline. A region with no
+customer key has nothing to check: the watch rests until a tenant switches to its own key
+(which wakes it), or `IDLE_CHECK_SECONDS` at most (a switch made by another process).
 """
 
 from __future__ import annotations
@@ -18,9 +19,17 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
+
 from tenantry.platform.background import Idle
-from tenantry.services.kms.audit import KeyAvailabilityEvents, key_event
-from tenantry.services.kms.customer_keys import ENABLED, UNAVAILABLE, CustomerKey, CustomerKeys
+from tenantry.services.kms.customer_keys import (
+    ENABLED,
+    UNAVAILABLE,
+    CustomerKey,
+    CustomerKeys,
+    KeyEvent,
+)
 from tenantry.services.kms.providers import KeyProvider, KeyProviderError, KeyUnavailable
 
 INTERVAL_VARIABLE = "TENANTRY_CUSTOMER_KEY_CHECK_SECONDS"
@@ -28,6 +37,7 @@ DEFAULT_INTERVAL_SECONDS = 2.0
 IDLE_CHECK_SECONDS = 30.0
 UNREACHABLE_TRIES = 3
 PROBE_CONTEXT = {"purpose": "byok-probe"}
+log = structlog.get_logger("tenantry.kms.watch")
 _PROBE_KEY = bytes(32)  # a throwaway plaintext: only whether the key answers matters
 
 Tell = Callable[[str, bool], Awaitable[bool]]
@@ -63,9 +73,7 @@ class CustomerKeyWatch:
         provider: KeyProvider,
         region: str,
         tell: Tell,
-        events: KeyAvailabilityEvents | None = None,
     ) -> None:
-        self._events = events
         self._customers = customers
         self._provider = provider
         self._region = region
@@ -126,27 +134,16 @@ class CustomerKeyWatch:
     async def _apply(self, record: CustomerKey, finding: Finding) -> None:
         usable = bool(finding.usable)
         if record.usable != usable:
+            action = "byok_key_restored" if usable else "byok_key_revoked"
+            event = KeyEvent(action, {"key_ref": record.key_ref, "reason": finding.reason or None})
             state = ENABLED if usable else UNAVAILABLE
-            if await asyncio.to_thread(
-                self._customers.set_state, record.cloud_id, record.key_ref, state
-            ):
-                action = "byok_key_restored" if usable else "byok_key_revoked"
-                if self._events is None:
-                    key_event(
-                        action,
-                        tenant_id=record.cloud_id,
-                        key_ref=record.key_ref,
-                        reason=finding.reason or None,
-                    )
-                else:
-                    await asyncio.to_thread(
-                        self._events.record,
-                        record.cloud_id,
-                        record.region,
-                        record.shard,
-                        action,
-                        key_ref=record.key_ref,
-                        reason=finding.reason or None,
-                    )
+            try:
+                await asyncio.to_thread(
+                    self._customers.set_state, record.cloud_id, record.key_ref, state, event
+                )
+            except SQLAlchemyError as exc:
+                # The record and its event wait for the next round; tcs is told all the same,
+                # so a revoked key takes the tenant offline whatever kms's storage does.
+                log.warning("key_state_not_recorded", tenant_id=record.cloud_id, error=str(exc))
         if self._told.get(record.cloud_id) != usable and await self._tell(record.cloud_id, usable):
             self._told[record.cloud_id] = usable

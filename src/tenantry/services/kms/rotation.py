@@ -3,6 +3,11 @@
 Data is never re-encrypted: the data keys stay the same, only their wrapping changes. Each row
 names the root version that wraps it, so a rotation cut short leaves every key readable, and the
 next rotation finishes the job.
+
+The rotation itself (and the root key's owner) is region-wide and stays a line of the kms log;
+what it does to each tenant, the rewrap of its keys and why, is in that tenant's own log, in
+the rewrap's transaction. Owner events stay out of tenants' logs: the owner is an account of
+one site, which no other site's log may name.
 """
 
 from __future__ import annotations
@@ -56,7 +61,7 @@ class RootRotation:
                 owner=owner,
                 expected=self._roots.latest_version(region),
             )
-            rewrapped = sum(self._rewrap_shard(shard, root) for shard in self._keys.shards)
+            rewrapped = sum(self._rewrap_shard(shard, root, reason) for shard in self._keys.shards)
         key_event(
             "root_key_rotated",
             region=region,
@@ -66,11 +71,11 @@ class RootRotation:
         )
         return Rotation(root, rewrapped)
 
-    def _rewrap_shard(self, shard: str, root: RootKey) -> int:
+    def _rewrap_shard(self, shard: str, root: RootKey, reason: str) -> int:
         count = 0
         for cloud_id in self._keys.holders.on_shard(shard):
             # Only the id and the shard matter to storage; kms never reads a tenant's site.
             tenant = TenantContext(cloud_id, "", root.region, shard, "active")
             with tenant_scope(tenant):
-                count += self._keys.rewrap(root)
+                count += self._keys.rewrap(root, reason)
         return count
