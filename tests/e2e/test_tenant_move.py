@@ -249,6 +249,13 @@ def test_a_killed_move_is_aborted_with_the_site_where_it_was(cloud: Cloud) -> No
     process = _start_move(cloud, site, to_shard)
     if not _kill_when(cloud, site, process, "frozen"):
         pytest.fail(f"the move ended before it froze: {process.communicate()}")
+    # Frozen with no move running: a write waits at the edge, then is refused, changing nothing.
+    refused = site.request(
+        "POST", "/rest/issues/issues", json={"project": "OPS", "summary": "x", "description": ""}
+    )
+    assert (refused.status_code, refused.json()["error"]) == (503, "tenant_moving")
+    assert refused.headers["retry-after"] == "1"
+    _same(_stored(site), written)
     aborted = _move(cloud, site, "--abort")
     assert aborted.returncode == 0, aborted.stdout + aborted.stderr
     assert shard_of(cloud, site.cloud_id) == from_shard
