@@ -68,7 +68,7 @@ from tenantry.cli.move_journal import (
     write_active,
 )
 from tenantry.cli.operator_calls import CLOUD_NOT_REACHABLE, run_as_operator
-from tenantry.cli.site_calls import OperatorCallFailed
+from tenantry.cli.tenant_restore import online_tenant
 from tenantry.cli.tenant_rows import (
     Row,
     RowsDiffer,
@@ -80,7 +80,6 @@ from tenantry.cli.tenant_rows import (
     tenant_rows,
     tenant_tables,
 )
-from tenantry.cli.tenants import site_info
 from tenantry.platform.client import ServiceResponse
 from tenantry.platform.storage import move_fence
 from tenantry.platform.storage.move_fence import changes, moves
@@ -161,14 +160,7 @@ def abort_move(data_dir: Path, site: str) -> dict[str, Any]:
 
 
 def _tenant(data_dir: Path, site: str) -> dict[str, Any]:
-    try:
-        return site_info(data_dir, site)
-    except OperatorCallFailed as exc:
-        raise BackupCommandError(str(exc)) from None
-    except CLOUD_NOT_REACHABLE as exc:
-        raise BackupCommandError(
-            f"no running cloud in {data_dir} ({exc}); a tenant move runs online", code=2
-        ) from None
+    return online_tenant(data_dir, site, "a tenant move")
 
 
 def _check_target(topology: Topology, tenant: dict[str, Any], to_shard: str) -> None:
@@ -277,10 +269,11 @@ def _run(
         _stop_if_asked(data_dir, topology, move)
         report("freeze and catch up the last changes", 2, steps)
         frozen_at = time.monotonic()
-        move["phase"] = FROZEN
-        write_active(data_dir, move)
         for source, _target in pairs:
             _set_state(source, cloud_id, move["move_id"], move_fence.FROZEN)
+        # Recorded once every database is frozen (a run cut short before starts over anyway).
+        move["phase"] = FROZEN
+        write_active(data_dir, move)
         _settle(data_dir, topology, move, pairs)
         for source, target in pairs:
             while _catch_up(source, target, cloud_id):

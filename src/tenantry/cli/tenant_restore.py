@@ -132,13 +132,18 @@ def restore_tenant(data_dir: Path, site: str, at: datetime, report: Report) -> l
 
 
 def _tenant(data_dir: Path, site: str) -> dict[str, Any]:
+    return online_tenant(data_dir, site, "a tenant restore")
+
+
+def online_tenant(data_dir: Path, site: str, command: str) -> dict[str, Any]:
+    """The catalog's row of `site` from the running cloud, for `command`, which runs online."""
     try:
         return site_info(data_dir, site)
     except OperatorCallFailed as exc:
         raise BackupCommandError(str(exc)) from None
     except CLOUD_NOT_REACHABLE as exc:
         raise BackupCommandError(
-            f"no running cloud in {data_dir} ({exc}); a tenant restore runs online", code=2
+            f"no running cloud in {data_dir} ({exc}); {command} runs online", code=2
         ) from None
 
 
