@@ -47,6 +47,7 @@ class ServiceDatabase:
     writer: Engine
     postgres: bool
     owner_role: str | None
+    service_role: str | None
 
     @property
     def name(self) -> str:
@@ -59,7 +60,8 @@ class ServiceDatabase:
             if self.postgres:
                 assert self.owner_role is not None
                 connection.exec_driver_sql(f'SET LOCAL ROLE "{self.owner_role}"')
-                statements = postgres_statements(self.service, self.tables)
+                assert self.service_role is not None
+                statements = postgres_statements(self.service, self.tables, self.service_role)
             else:
                 statements = sqlite_statements(self.tables)
             for statement in statements:
@@ -121,9 +123,17 @@ def open_database(
             url, poolclass=NullPool, connect_args=options, isolation_level="REPEATABLE READ"
         )
         writer = create_engine(url, poolclass=NullPool, connect_args=options)
-        owner = postgres_backend(topology).owner_role(service)
+        backend = postgres_backend(topology)
         return ServiceDatabase(
-            service, shard, tables, bookkeeping or [], snapshot, writer, True, owner
+            service,
+            shard,
+            tables,
+            bookkeeping or [],
+            snapshot,
+            writer,
+            True,
+            backend.owner_role(service),
+            backend.service_role(service),
         )
     path = SqliteBackend(data_dir).path(service, shard)
     return ServiceDatabase(
@@ -134,6 +144,7 @@ def open_database(
         _sqlite_engine(path, "BEGIN"),
         _sqlite_engine(path, "BEGIN IMMEDIATE"),
         False,
+        None,
         None,
     )
 

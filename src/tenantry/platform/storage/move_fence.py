@@ -114,12 +114,13 @@ def sqlite_statements(tables: list[Table]) -> list[str]:
 
 
 # The statements below are built from constants and the names of registered tables only.
-def postgres_statements(schema: str, tables: list[Table]) -> list[str]:
+def postgres_statements(schema: str, tables: list[Table], service_role: str) -> list[str]:
     """The fence's tables, function and triggers in a service's PostgreSQL schema.
 
-    Run as the schema's owner: the service role gets its usual row rights on the new tables
-    through the schema's default privileges, and the same forced tenant policy as every
-    tenant-scoped table (its writes are its own tenant's, so the trigger sees that row).
+    Run as the schema's owner. The service role's triggers read `tenantry_moves` and append to
+    `tenantry_move_changes`, under the same forced tenant policy as every tenant-scoped table
+    (a write is its own tenant's, so the trigger sees that row); it may not change the fence
+    itself, so a service cannot unfreeze its tenant.
     """
     from tenantry.platform.storage.postgres import POLICY_NAME, TENANT_SETTING
 
@@ -140,6 +141,14 @@ def postgres_statements(schema: str, tables: list[Table]) -> list[str]:
             f"DROP POLICY IF EXISTS {POLICY_NAME} ON {name}",
             f"CREATE POLICY {POLICY_NAME} ON {name} USING ({expression}) WITH CHECK ({expression})",
         ]
+    role = _quote(service_role)
+    statements += [
+        f"REVOKE ALL ON {moves} FROM {role}",
+        f"GRANT SELECT ON {moves} TO {role}",
+        f"REVOKE ALL ON {changes} FROM {role}",
+        f"GRANT INSERT ON {changes} TO {role}",
+        f"GRANT USAGE ON SEQUENCE {s}.{CHANGES_TABLE}_seq_seq TO {role}",
+    ]
     statements.append(
         f"CREATE OR REPLACE FUNCTION {s}.{_TRIGGER}() RETURNS trigger LANGUAGE plpgsql AS $$\n"  # noqa: S608
         "DECLARE tenant text; move_state text;\n"
