@@ -26,6 +26,7 @@ from .cloud import Cloud, tenantry
 
 pytestmark = pytest.mark.e2e
 TENANTRY = [sys.executable, "-m", "tenantry"]
+NOTES = b"notes of the incident, no preview is made for text\n" * 20
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +89,7 @@ def _keep_writing(site: Site, stop: threading.Event, written: Written) -> None:
         keys = sorted(written.summaries)
         if step % 2 == 0:
             edited = keys[step % len(keys)]
-            summary = f"{written.summaries[edited]}-e{step}"
+            summary = f"edited at step {step}"
             if _write(
                 site, "PATCH", f"/rest/issues/issues/{edited}", {"summary": summary}, written
             ):
@@ -154,6 +155,14 @@ def test_a_site_moves_while_it_and_its_neighbour_write(cloud: Cloud) -> None:
     from_shard, to_shard = _other_shard(cloud, site)
     stop = threading.Event()
     written, theirs = Written(), Written()
+    carrier = site.create_issue("carries an attachment")["key"]
+    written.summaries[carrier], written.comments[carrier] = "carries an attachment", []
+    attached = site.request(
+        "POST",
+        f"/rest/issues/issues/{carrier}/attachments",
+        files={"file": ("notes.txt", NOTES, "text/plain")},
+    )
+    assert attached.status_code == 201, attached.text
     writers = [
         threading.Thread(target=_keep_writing, args=(site.via(cloud.http("eu")), stop, written)),
         threading.Thread(
@@ -179,9 +188,19 @@ def test_a_site_moves_while_it_and_its_neighbour_write(cloud: Cloud) -> None:
     _same(_stored(site), written)
     _same(_stored(neighbour), theirs)
 
-    # The site keeps working in its new home, through every edge.
+    # The site keeps working in its new home, through every edge; its blobs stayed in the
+    # region's media store, and its data keys (which open every summary read above) moved.
     again = site.via(cloud.http("us"))
     assert again.create_issue("after the move")["summary"] == "after the move"
+    files = site.request("GET", f"/rest/issues/issues/{carrier}/attachments").json()
+    (notes,) = files["attachments"]
+    assert cloud.http("eu").get(notes["download_url"]).content == NOTES
+    more = again.request(
+        "POST",
+        f"/rest/issues/issues/{carrier}/attachments",
+        files={"file": ("more.txt", NOTES, "text/plain")},
+    )
+    assert more.status_code == 201, more.text
 
     listed = tenantry("tenant", "moves", "--json", "--data-dir", str(cloud.data_dir))
     assert listed.returncode == 0, listed.stderr
