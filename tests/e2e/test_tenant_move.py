@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from .api import Site, signup
+from .api import Site, eventually, signup
 from .cloud import Cloud, tenantry
 
 pytestmark = pytest.mark.e2e
@@ -208,6 +208,14 @@ def test_a_site_moves_while_it_and_its_neighbour_write(cloud: Cloud) -> None:
     assert [(m["from_shard"], m["to_shard"], m["phase"]) for m in mine] == [
         (from_shard, to_shard, "switched")
     ]
+
+    # The move is in the site's audit log, which came along whole and goes on growing there.
+    def moved_is_logged() -> bool:
+        answer = site.request("GET", "/rest/audit/events", params={"limit": 1000})
+        actions = [e["action"] for e in answer.json()["events"]] if answer.is_success else []
+        return "tenant_moved" in actions and len(actions) > 1
+
+    eventually("the move in the audit log", moved_is_logged, seconds=30)
 
 
 def _start_move(cloud: Cloud, site: Site, to_shard: str) -> subprocess.Popen[str]:
