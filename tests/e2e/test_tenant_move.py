@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from backends import BACKEND
+
 from .api import Site, eventually, signup
 from .cloud import Cloud, tenantry
 
@@ -30,9 +32,13 @@ NOTES = b"notes of the incident, no preview is made for text\n" * 20
 
 
 @pytest.fixture(scope="module")
-def cloud(tmp_path_factory: pytest.TempPathFactory, storage_backend: str) -> Iterator[Cloud]:
-    """A cloud whose region `eu` has its two shards (on PostgreSQL too), the others one."""
-    root = tmp_path_factory.mktemp("moves")
+def cloud(request: pytest.FixtureRequest, storage_backend: str) -> Iterator[Cloud]:
+    """A cloud whose region `eu` has two shards: on SQLite the shared one; on PostgreSQL (whose
+    shared cloud has one shard per region) one of this module's own, `eu` with both shards."""
+    if BACKEND == "sqlite":
+        yield request.getfixturevalue("cloud")
+        return
+    root = request.getfixturevalue("tmp_path_factory").mktemp("moves")
     built_in = resources.files("tenantry.platform").joinpath("default_topology.toml").read_text()
     config = root / "topology.toml"
     config.write_text(
@@ -292,6 +298,9 @@ def test_a_killed_move_is_aborted_with_the_site_where_it_was(cloud: Cloud) -> No
     listed = tenantry("tenant", "moves", "--json", "--data-dir", str(cloud.data_dir))
     mine = [m for m in json.loads(listed.stdout) if m["site"] == site.name]
     assert [m["phase"] for m in mine] == ["aborted"]
+    table = tenantry("tenant", "moves", "--data-dir", str(cloud.data_dir))
+    row = next(line for line in table.stdout.splitlines() if site.name in line)
+    assert "aborted" in row and from_shard in row and to_shard in row
 
 
 def test_a_move_to_a_shard_that_does_not_exist_fails_cleanly(cloud: Cloud) -> None:
