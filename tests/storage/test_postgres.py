@@ -19,9 +19,11 @@ import notes_service.models as notes_service
 from issues_harness import tenant_keys
 from notes_service.models import Note
 from postgres_server import drop_databases_and_roles
+from tenantry.cli.tenant_rows import tenant_tables
 from tenantry.platform.context import TenantContext, tenant_scope
 from tenantry.platform.errors import ApiError
 from tenantry.platform.storage import Databases
+from tenantry.platform.storage.move_fence import postgres_statements
 from tenantry.platform.storage.postgres import (
     PostgresBackend,
     UnsafeServiceRoleError,
@@ -327,3 +329,39 @@ def test_issues_store_end_to_end_on_postgres(pg: Pg) -> None:
         assert stored == [("tenant-a", 1)]
     finally:
         databases.dispose()
+
+
+def test_the_move_fence_freezes_one_tenant_and_its_service_cannot_lift_it(pg: Pg) -> None:
+    with pg.admin.begin() as c:
+        c.exec_driver_sql(f'SET LOCAL ROLE "{pg.backend.owner_role("issues")}"')
+        role = pg.backend.service_role("issues")
+        for statement in postgres_statements("issues", tenant_tables(ISSUES_SCHEMA), role):
+            c.exec_driver_sql(statement)
+        c.exec_driver_sql("RESET ROLE")  # the administrator, whom no policy binds, as the mover
+        c.exec_driver_sql("INSERT INTO issues.tenantry_moves VALUES ('tenant-a', 'm', 'capturing')")
+    databases = Databases(ISSUES_SCHEMA, pg.backend)
+    service = pg.backend.engine("issues", SHARD)
+    try:
+        with tenant_scope(TENANT_A), databases.session() as s:
+            store.create_project(s, "CAP", "captured")
+        with pg.admin.connect() as c:
+            captured = c.exec_driver_sql(
+                "SELECT tenant_id, table_name, row_key FROM issues.tenantry_move_changes"
+            ).all()
+        assert captured == [("tenant-a", "projects", '["tenant-a", "CAP"]')]
+        with pg.admin.begin() as c:
+            c.exec_driver_sql("UPDATE issues.tenantry_moves SET state = 'frozen'")
+        with pytest.raises(ApiError) as frozen, tenant_scope(TENANT_A), databases.session() as s:
+            store.create_project(s, "NEW", "refused")
+        assert (frozen.value.status, frozen.value.code) == (503, "tenant_moving")
+        with tenant_scope(TENANT_B), databases.session() as s:
+            store.create_project(s, "THEIRS", "the neighbour writes on")
+        for attack in (
+            "UPDATE tenantry_moves SET state = 'capturing'",
+            "DELETE FROM tenantry_moves",
+            "DELETE FROM tenantry_move_changes",
+        ):
+            assert "permission denied" in refused(service, attack)
+    finally:
+        databases.dispose()
+        service.dispose()

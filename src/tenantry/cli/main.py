@@ -271,6 +271,78 @@ def tenant_restore(
     typer.echo(f"{site}: restored to {moment.isoformat()}, served again")
 
 
+@tenant_app.command("move")
+def tenant_move(
+    site: str,
+    shard: Annotated[
+        str | None, typer.Option("--shard", help="The shard of its region to move it to.")
+    ] = None,
+    abort: Annotated[
+        bool, typer.Option("--abort", help="Stop its move that has not switched yet.")
+    ] = False,
+    data_dir_given: DataDirOption = None,
+) -> None:
+    """Move a live site to another shard of its region; its writes pause for about a second,
+    its reads never. Run again, a move cut short finishes (or starts over)."""
+    from tenantry.cli.backup import BackupCommandError, progress_bar
+    from tenantry.cli.tenant_move import abort_move, move_tenant
+
+    found = resolve_data_dir(data_dir_given)
+    try:
+        if abort:
+            abort_move(found, site)
+            typer.echo(f"{site}: move aborted; it is served where it was")
+            return
+        if shard is None:
+            raise BackupCommandError("name the shard to move to with --shard", code=2)
+        with progress_bar(f"move {site}") as report:
+            done = move_tenant(found, site, shard, report)
+    except BackupCommandError as exc:
+        err.print(f"[red]tenantry tenant move:[/] {exc}")
+        raise typer.Exit(exc.code) from exc
+    for note in done.notes:
+        err.print(f"[yellow]note:[/] {note}")
+    move = done.move
+    rows = ", ".join(f"{name} {count}" for name, count in sorted(move.get("rows", {}).items()))
+    typer.echo(
+        f"{site}: moved from {move['from_shard']} to {move['to_shard']}"
+        + (f" (rows: {rows}; counts and checksums match)" if rows else "")
+        + (f"; writes paused {move['freeze_seconds']} s" if "freeze_seconds" in move else "")
+    )
+    typer.echo(f"the old copy stays on {move['source_kept']}")
+
+
+@tenant_app.command("moves")
+def tenant_moves(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    data_dir_given: DataDirOption = None,
+) -> None:
+    """List the tenant moves in progress, then those that ended."""
+    from rich.table import Table as RichTable
+
+    from tenantry.cli.move_journal import all_moves
+    from tenantry.cli.tenants import json_document
+    from tenantry.services.tcs.catalog import iso_time
+
+    found = resolve_data_dir(data_dir_given)
+    moves = all_moves(found)
+    if as_json:
+        typer.echo(json_document(moves))
+        return
+    table = RichTable("site", "from", "to", "phase", "started", "freeze (s)", "reason")
+    for move in moves:
+        table.add_row(
+            move["site"],
+            move["from_shard"],
+            move["to_shard"],
+            move["phase"],
+            iso_time(float(move["started_at"])),
+            str(move.get("freeze_seconds", "")),
+            str(move.get("reason", "")),
+        )
+    Console(highlight=False, width=200).print(table)
+
+
 @policy_app.command("check")
 def policy_check(
     policy: Annotated[Path | None, typer.Option("--policy", exists=True)] = None,

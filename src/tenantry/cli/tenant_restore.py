@@ -18,7 +18,6 @@ repeated.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import tempfile
@@ -36,10 +35,7 @@ from sqlalchemy import (
     Engine,
     Table,
     create_engine,
-    delete,
-    insert,
     make_url,
-    select,
     text,
 )
 from sqlalchemy.pool import NullPool
@@ -48,6 +44,13 @@ from tenantry.cli.backup import BackupCommandError, engine_for, recorded_topolog
 from tenantry.cli.data_key_rotation import rotate_data_key
 from tenantry.cli.operator_calls import CLOUD_NOT_REACHABLE, run_as_operator, set_tenant_status
 from tenantry.cli.site_calls import OperatorCallFailed, answer, site_context
+from tenantry.cli.tenant_rows import (
+    RowsDiffer,
+    check_same,
+    replace_tenant_rows,
+    tenant_rows,
+    tenant_tables,
+)
 from tenantry.cli.tenants import site_info
 from tenantry.platform.client import ServiceClient
 from tenantry.platform.storage.backend import GLOBAL_SHARD
@@ -64,7 +67,6 @@ from tenantry.services.tcs.catalog import DELETED, PURGED, PURGING
 RESTORING = "restoring"
 EDGE_FOLLOW_SECONDS = 1.5
 """Every edge follows a catalog change within a second; wait a little more before copying."""
-TENANT_COLUMN = "tenant_id"
 
 Report = Callable[[str, int, int], None]
 
@@ -77,11 +79,6 @@ class StoreRestored:
     tables: int
     rows: int
     kept_live: tuple[str, ...]
-
-
-def tenant_tables(schema: ServiceSchema) -> list[Table]:
-    """The service's tables that hold tenants' rows, parents before children."""
-    return [t for t in schema.metadata.sorted_tables if TENANT_COLUMN in t.c]
 
 
 def _journal(data_dir: Path, cloud_id: str) -> Path:
@@ -146,13 +143,18 @@ def restore_tenant(data_dir: Path, site: str, at: datetime, report: Report) -> l
 
 
 def _tenant(data_dir: Path, site: str) -> dict[str, Any]:
+    return online_tenant(data_dir, site, "a tenant restore")
+
+
+def online_tenant(data_dir: Path, site: str, command: str) -> dict[str, Any]:
+    """The catalog's row of `site` from the running cloud, for `command`, which runs online."""
     try:
         return site_info(data_dir, site)
     except OperatorCallFailed as exc:
         raise BackupCommandError(str(exc)) from None
     except CLOUD_NOT_REACHABLE as exc:
         raise BackupCommandError(
-            f"no running cloud in {data_dir} ({exc}); a tenant restore runs online", code=2
+            f"no running cloud in {data_dir} ({exc}); {command} runs online", code=2
         ) from None
 
 
@@ -244,22 +246,6 @@ def _live_engine(data_dir: Path, topology: Topology, database: Database) -> Engi
     return _engine(url, topology, database.service)
 
 
-def _rows(connection: Connection, table: Table, tenant_id: str) -> list[tuple[Any, ...]]:
-    statement = (
-        select(table)
-        .where(table.c[TENANT_COLUMN] == tenant_id)
-        .order_by(*table.primary_key.columns)
-    )
-    return [tuple(row) for row in connection.execute(statement)]
-
-
-def _checksum(rows: list[tuple[Any, ...]]) -> str:
-    digest = hashlib.sha256()
-    for row in rows:
-        digest.update(repr(row).encode())
-    return digest.hexdigest()
-
-
 def _copy_rows(
     copy: Engine, live: Engine, schema: ServiceSchema, tenant_id: str, database: Database
 ) -> StoreRestored:
@@ -267,30 +253,21 @@ def _copy_rows(
     tables = [t for t in tenant_tables(schema) if t.info.get(RESTORE_POLICY) != KEEP_LIVE]
     kept = tuple(t.name for t in tenant_tables(schema) if t.info.get(RESTORE_POLICY) == KEEP_LIVE)
     with copy.connect() as source:
-        wanted = {t.name: _rows(source, t, tenant_id) for t in tables}
-    total = 0
+        wanted = {t.name: tenant_rows(source, t, tenant_id) for t in tables}
     with live.begin() as connection:
         for table in tables:
             wanted[table.name] = _with_live_columns(
                 connection, table, tenant_id, wanted[table.name]
             )
-        for table in reversed(tables):
-            connection.execute(delete(table).where(table.c[TENANT_COLUMN] == tenant_id))
-        for table in tables:
-            rows = wanted[table.name]
-            if rows:
-                names = [c.name for c in table.columns]
-                connection.execute(insert(table), [dict(zip(names, r, strict=True)) for r in rows])
-            total += len(rows)
-        for table in tables:
-            now = _rows(connection, table, tenant_id)
-            if len(now) != len(wanted[table.name]) or _checksum(now) != _checksum(
-                wanted[table.name]
-            ):
-                raise BackupCommandError(
-                    f"{database.shard}/{database.service}.{table.name}: the rows put back do not "
-                    "match the backup (count or checksum); nothing was changed there"
-                )
+        total = replace_tenant_rows(connection, tables, tenant_id, wanted)
+        try:
+            check_same(
+                connection, tables, tenant_id, wanted, f"{database.shard}/{database.service}"
+            )
+        except RowsDiffer as exc:
+            raise BackupCommandError(
+                f"{exc}: the rows put back do not match the backup; nothing was changed there"
+            ) from None
     return StoreRestored(f"{database.shard}/{database.service}", len(tables), total, kept)
 
 
@@ -304,7 +281,7 @@ def _with_live_columns(
     names = [c.name for c in table.columns]
     key = [names.index(c.name) for c in table.primary_key.columns]
     kept = [names.index(name) for name in keep]
-    today = {tuple(row[i] for i in key): row for row in _rows(connection, table, tenant_id)}
+    today = {tuple(row[i] for i in key): row for row in tenant_rows(connection, table, tenant_id)}
     patched = []
     for row in rows:
         now = today.get(tuple(row[i] for i in key))

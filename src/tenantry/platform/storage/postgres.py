@@ -31,6 +31,7 @@ from tenantry.platform.storage.migrations import (
     require_current,
     upgrade,
 )
+from tenantry.platform.storage.move_fence import refuse_fenced_writes
 
 TENANT_SETTING = "tenantry.tenant_id"
 """The transaction-local setting the row-level security policies compare `tenant_id` with."""
@@ -126,6 +127,7 @@ class PostgresBackend:
             hide_parameters=True,
             **pooling,
         )
+        refuse_fenced_writes(engine)
         try:
             check_service_role(engine)
         except BaseException:

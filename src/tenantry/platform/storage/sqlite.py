@@ -23,6 +23,7 @@ from tenantry.platform.storage.migrations import (
     fresh_at_head,
     upgrade,
 )
+from tenantry.platform.storage.move_fence import refuse_fenced_writes
 
 SYNCHRONOUS_ENV = "TENANTRY_SQLITE_SYNCHRONOUS"
 """`full` (the default) or `normal`: see `_pragmas`. Only a throwaway cloud should say `normal`."""
@@ -101,6 +102,7 @@ class SqliteBackend:
             hide_parameters=True,
         )
         event.listen(engine, "connect", _pragmas(self.busy_timeout_ms, _synchronous()))
+        refuse_fenced_writes(engine)
         return engine
 
     def _create(self, service: str, shard: str) -> Path:

@@ -11,6 +11,7 @@ or address has failed too often, and counted when identity answers 401. The edge
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import time
@@ -61,6 +62,9 @@ SITE_HEADER = b"x-tenantry-site"
 _SITE = re.compile(SITE_PATTERN)
 _FORWARDED_RESPONSE_HEADERS = ("content-type", "retry-after", "location", "content-disposition")
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+MOVE_WAIT_SECONDS = 2.0
+"""How long a write of a moving tenant waits at the edge before 503 `tenant_moving`."""
+MOVE_RETRY_SECONDS = 0.05
 log = structlog.get_logger("tenantry.edge")
 MAX_MEDIA_RESPONSE_BYTES = 8 * 1024 * 1024
 """Media answers other than GETs (uploads, renames, deletes) are small JSON, buffered whole;
@@ -267,11 +271,39 @@ class Edge:
                 await relay(send, streamed, _FORWARDED_RESPONSE_HEADERS)
             return
         response = await self._send_on(scope, route, body, headers, tenant, context, user)
+        if tenant is not None and _moving(response):
+            response = await self._through_move(scope, route, body, headers, tenant, user)
         change = response.headers.get(CHANGE_HEADER)
         if route.service == "identity" and change is not None and change.isdigit():
             # The request changed an account: answer once this edge acts on the change.
             await self.accounts.caught_up(int(change))
         await _respond(send, response)
+
+    async def _through_move(
+        self,
+        scope: Scope,
+        route: PublicRoute,
+        body: bytes,
+        headers: dict[str, str],
+        tenant: TenantContext,
+        user: UserContext | None,
+    ) -> ServiceResponse:
+        """Send again a write that a moving tenant's shard refused, until it is taken.
+
+        The shard refuses the tenant's writes while its last changes are copied, and for good
+        once the catalog names the new shard: each try looks the tenant up afresh, so it
+        reaches the new home as soon as tcs names it. A refused write changed nothing, so
+        sending it again cannot double it. Past `MOVE_WAIT_SECONDS` the refusal is the answer
+        (503 `tenant_moving` with Retry-After).
+        """
+        deadline = time.monotonic() + MOVE_WAIT_SECONDS
+        while True:
+            await asyncio.sleep(MOVE_RETRY_SECONDS)
+            self.tenants.evict(tenant.site)
+            tenant, context = await self._tenant(scope, tenant.site)
+            response = await self._send_on(scope, route, body, headers, tenant, context, user)
+            if not _moving(response) or time.monotonic() >= deadline:
+                return response
 
     async def _body(
         self, scope: Scope, receive: Receive, route: PublicRoute
@@ -334,6 +366,17 @@ class Edge:
                 await self.client.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _moving(response: ServiceResponse) -> bool:
+    """Whether the answer is a moving tenant's shard refusing a write (503 `tenant_moving`)."""
+    if response.status != 503:
+        return False
+    try:
+        document = response.json()
+    except ValueError:
+        return False
+    return isinstance(document, dict) and document.get("error") == "tenant_moving"
 
 
 def _peer(scope: Scope) -> str:

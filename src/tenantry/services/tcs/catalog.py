@@ -235,6 +235,45 @@ class Catalog:
         self._wake_audit()
         return tenant
 
+    def set_home(self, site: str, from_shard: str, to_shard: str) -> Tenant:
+        """Make `to_shard` the site's home, if `from_shard` still is: the switch of a move.
+
+        Only within the site's region for now; the move has copied and verified the site's
+        data there first. The tenant's status is left as it is.
+        """
+        target = self.topology.shards.get(to_shard)
+        if target is None:
+            raise ApiError(422, "unknown_shard", f"there is no shard {to_shard!r}")
+        with self.engine.begin() as connection:
+            current = self._status(connection, site)
+            if current in GONE:
+                raise _gone(site, current)
+            row = connection.execute(
+                select(tenants.c.region, tenants.c.shard).where(tenants.c.site == site)
+            ).one()
+            if target.region != row.region:
+                raise ApiError(
+                    422,
+                    "shard_in_other_region",
+                    f"shard {to_shard!r} is in region {target.region!r}, not {row.region!r}",
+                )
+            if row.shard != from_shard:
+                raise ApiError(
+                    409, "home_changed", f"site {site!r} lives on {row.shard!r}, not {from_shard!r}"
+                )
+            connection.execute(
+                update(tenants)
+                .where(tenants.c.site == site, tenants.c.shard == from_shard)
+                .values(shard=to_shard)
+            )
+            tenant = self._changed(connection, site)
+            if self.audit is not None:
+                detail = {"from_shard": from_shard, "to_shard": to_shard, "region": row.region}
+                event = AuditEvent("tenant_moved", site, current_actor("tcs"), detail=detail)
+                self.audit.record_on(connection, tenant.cloud_id, event)
+        self._wake_audit()
+        return tenant
+
     def delete(self, site: str, now: float) -> Tenant:
         """Make a site unreachable now; it can be undeleted until its grace period ends."""
         with self.engine.begin() as connection:

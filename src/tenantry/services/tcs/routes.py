@@ -14,7 +14,7 @@ from tenantry.platform.tenant_context import sign_tenant_context
 from tenantry.platform.tokens import TokenSigner
 from tenantry.platform.topology import PlacementError
 from tenantry.services.tcs.catalog import Catalog, Tenant, iso_time, validate_site
-from tenantry.services.tcs.schemas import KeyAvailability, NewTenant, StatusChange
+from tenantry.services.tcs.schemas import HomeChange, KeyAvailability, NewTenant, StatusChange
 from tenantry.services.tcs.site_deletions import SiteDeletions
 
 MAX_PAGE = 500
@@ -107,6 +107,14 @@ def build_router(
     @router.post("/internal/tcs/tenants/{site}/status")
     async def change_status(site: str, body: StatusChange) -> dict[str, object]:
         tenant = catalog.set_status(site, body.status)
+        feed.notify()
+        return tenant.public()
+
+    @router.post("/internal/tcs/tenants/{site}/home")
+    async def change_home(site: str, body: HomeChange) -> dict[str, object]:
+        """Switch a moving site's home shard; every edge follows within a second."""
+        validate_site(site)
+        tenant = catalog.set_home(site, body.from_shard, body.to_shard)
         feed.notify()
         return tenant.public()
 

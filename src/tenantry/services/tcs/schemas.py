@@ -36,3 +36,15 @@ class KeyAvailability(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     available: bool
+
+
+ShardName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
+
+
+class HomeChange(BaseModel):
+    """A move's switch: the site's new shard, taken only if `from_shard` is still its home."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    from_shard: ShardName
+    to_shard: ShardName

@@ -1,0 +1,318 @@
+"""`tenantry tenant move SITE --shard S` on a live cloud: a site moves to the other shard of its
+region while it keeps writing, through the edge, and its neighbour keeps writing too. No write
+is lost or doubled, the site's data afterwards is what was written, the neighbour is
+untouched; a move killed half-way finishes when run again, or is aborted with the site where it
+was; a move to a shard that does not exist fails before anything is copied.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import pytest
+
+from backends import BACKEND
+
+from .api import Site, eventually, signup
+from .cloud import Cloud, tenantry
+
+pytestmark = pytest.mark.e2e
+TENANTRY = [sys.executable, "-m", "tenantry"]
+NOTES = b"notes of the incident, no preview is made for text\n" * 20
+
+
+@pytest.fixture(scope="module")
+def cloud(request: pytest.FixtureRequest, storage_backend: str) -> Iterator[Cloud]:
+    """A cloud whose region `eu` has two shards: on SQLite the shared one; on PostgreSQL (whose
+    shared cloud has one shard per region) one of this module's own, `eu` with both shards."""
+    if BACKEND == "sqlite":
+        yield request.getfixturevalue("cloud")
+        return
+    root = request.getfixturevalue("tmp_path_factory").mktemp("moves")
+    built_in = resources.files("tenantry.platform").joinpath("default_topology.toml").read_text()
+    config = root / "topology.toml"
+    config.write_text(
+        built_in.replace(', { name = "us-2", zone = "us-b" }', "").replace(
+            ', { name = "au-2", zone = "au-b" }', ""
+        )
+    )
+    running = Cloud.start(root / "data", config=config, timeout=180)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@dataclass
+class Written:
+    """What a writer had answered, so the data can be checked against it afterwards."""
+
+    summaries: dict[str, str] = field(default_factory=dict)
+    comments: dict[str, list[str]] = field(default_factory=dict)
+    refused: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+def _write(site: Site, method: str, path: str, body: dict[str, Any], written: Written) -> Any:
+    """Send one write until it is answered; a 503 `tenant_moving` changed nothing, so it is
+    sent again."""
+    while True:
+        answer = site.request(method, path, json=body)
+        if answer.status_code == 503 and answer.json()["error"] == "tenant_moving":
+            written.refused += 1
+            continue
+        if answer.status_code >= 300:
+            written.failures.append(f"{method} {path}: {answer.status_code} {answer.text}")
+            return None
+        return answer.json()
+
+
+def _keep_writing(site: Site, stop: threading.Event, written: Written) -> None:
+    step = 0
+    while not stop.is_set() or step < 6:
+        step += 1
+        made = _write(
+            site,
+            "POST",
+            "/rest/issues/issues",
+            {"project": "OPS", "summary": f"w{step}", "description": "d"},
+            written,
+        )
+        if made is None:
+            return
+        written.summaries[made["key"]] = f"w{step}"
+        written.comments.setdefault(made["key"], [])
+        keys = sorted(written.summaries)
+        if step % 2 == 0:
+            edited = keys[step % len(keys)]
+            summary = f"edited at step {step}"
+            if _write(
+                site, "PATCH", f"/rest/issues/issues/{edited}", {"summary": summary}, written
+            ):
+                written.summaries[edited] = summary
+        commented = keys[(step * 7) % len(keys)]
+        if _write(
+            site, "POST", f"/rest/issues/issues/{commented}/comments", {"body": f"c{step}"}, written
+        ):
+            written.comments[commented].append(f"c{step}")
+
+
+def _stored(site: Site) -> Written:
+    """The site's issues and comments as its API reads them now."""
+    found = Written()
+    for issue in _pages(site, "/rest/issues/issues", "issues"):
+        found.summaries[issue["key"]] = issue["summary"]
+        comments = _pages(site, f"/rest/issues/issues/{issue['key']}/comments", "comments")
+        found.comments[issue["key"]] = [c["body"] for c in comments]
+    return found
+
+
+def _pages(site: Site, path: str, items: str) -> list[Any]:
+    found: list[Any] = []
+    params = {"limit": "100"}
+    while True:
+        page = site.request("GET", path, params=params)
+        assert page.status_code == 200, page.text
+        found += page.json()[items]
+        if page.json()["next_cursor"] is None:
+            return found
+        params["cursor"] = page.json()["next_cursor"]
+
+
+def _same(found: Written, written: Written) -> None:
+    assert found.summaries == written.summaries
+    assert {k: Counter(v) for k, v in found.comments.items()} == {
+        k: Counter(v) for k, v in written.comments.items()
+    }
+
+
+def shard_of(cloud: Cloud, cloud_id: str) -> str:
+    """The shard tcs names as the site's home."""
+    listed = tenantry("tenant", "list", "--json", "--data-dir", str(cloud.data_dir))
+    assert listed.returncode == 0, listed.stderr
+    (shard,) = [s["shard"] for s in json.loads(listed.stdout) if s["cloud_id"] == cloud_id]
+    return str(shard)
+
+
+def _other_shard(cloud: Cloud, site: Site) -> tuple[str, str]:
+    here = shard_of(cloud, site.cloud_id)
+    return here, {"eu-1": "eu-2", "eu-2": "eu-1"}[here]
+
+
+def _move(cloud: Cloud, site: Site, *args: str) -> subprocess.CompletedProcess[str]:
+    return tenantry("tenant", "move", site.name, *args, "--data-dir", str(cloud.data_dir))
+
+
+def test_a_site_moves_while_it_and_its_neighbour_write(cloud: Cloud) -> None:
+    site = signup(cloud, region="eu", via="eu", prefix="move")
+    neighbour = signup(cloud, region="eu", via="eu", prefix="move-nb")
+    for each in (site, neighbour):
+        each.create_project()
+    from_shard, to_shard = _other_shard(cloud, site)
+    stop = threading.Event()
+    written, theirs = Written(), Written()
+    carrier = site.create_issue("carries an attachment")["key"]
+    written.summaries[carrier], written.comments[carrier] = "carries an attachment", []
+    attached = site.request(
+        "POST",
+        f"/rest/issues/issues/{carrier}/attachments",
+        files={"file": ("notes.txt", NOTES, "text/plain")},
+    )
+    assert attached.status_code == 201, attached.text
+    writers = [
+        threading.Thread(target=_keep_writing, args=(site.via(cloud.http("eu")), stop, written)),
+        threading.Thread(
+            target=_keep_writing, args=(neighbour.via(cloud.http("eu")), stop, theirs)
+        ),
+    ]
+    for writer in writers:
+        writer.start()
+    try:
+        while len(written.summaries) < 5:
+            time.sleep(0.05)
+        moved = _move(cloud, site, "--shard", to_shard)
+        reads = site.request("GET", "/rest/issues/issues", params={"limit": "5"})
+    finally:
+        stop.set()
+        for writer in writers:
+            writer.join(timeout=60)
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    assert f"moved from {from_shard} to {to_shard}" in moved.stdout
+    assert reads.status_code == 200
+    assert written.failures == [] and theirs.failures == []
+    assert shard_of(cloud, site.cloud_id) == to_shard
+    _same(_stored(site), written)
+    _same(_stored(neighbour), theirs)
+
+    # The site keeps working in its new home, through every edge; its blobs stayed in the
+    # region's media store, and its data keys (which open every summary read above) moved.
+    again = site.via(cloud.http("us"))
+    assert again.create_issue("after the move")["summary"] == "after the move"
+    files = site.request("GET", f"/rest/issues/issues/{carrier}/attachments").json()
+    (notes,) = files["attachments"]
+    assert cloud.http("eu").get(notes["download_url"]).content == NOTES
+    more = again.request(
+        "POST",
+        f"/rest/issues/issues/{carrier}/attachments",
+        files={"file": ("more.txt", NOTES, "text/plain")},
+    )
+    assert more.status_code == 201, more.text
+
+    listed = tenantry("tenant", "moves", "--json", "--data-dir", str(cloud.data_dir))
+    assert listed.returncode == 0, listed.stderr
+    mine = [m for m in json.loads(listed.stdout) if m["site"] == site.name]
+    assert [(m["from_shard"], m["to_shard"], m["phase"]) for m in mine] == [
+        (from_shard, to_shard, "switched")
+    ]
+
+    # The move is in the site's audit log, which came along whole and goes on growing there.
+    def moved_is_logged() -> bool:
+        answer = site.request("GET", "/rest/audit/events", params={"limit": 1000})
+        actions = [e["action"] for e in answer.json()["events"]] if answer.is_success else []
+        return "tenant_moved" in actions and len(actions) > 1
+
+    eventually("the move in the audit log", moved_is_logged, seconds=30)
+
+
+def _start_move(cloud: Cloud, site: Site, to_shard: str) -> subprocess.Popen[str]:
+    data = str(cloud.data_dir)
+    return subprocess.Popen(
+        [*TENANTRY, "tenant", "move", site.name, "--shard", to_shard, "--data-dir", data],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _kill_when(cloud: Cloud, site: Site, process: subprocess.Popen[str], phase: str) -> bool:
+    """Kill the move once its journal says `phase` (True), or let it end first (False)."""
+    journal = cloud.data_dir / "moves" / "active" / f"{site.cloud_id}.json"
+    while process.poll() is None:
+        try:
+            if json.loads(journal.read_text())["phase"] == phase:
+                process.send_signal(signal.SIGKILL)
+                process.wait()
+                return True
+        except (FileNotFoundError, json.JSONDecodeError):
+            pass
+        time.sleep(0.005)
+    return False
+
+
+@pytest.mark.parametrize("phase", ["copying", "frozen", "switching"])
+def test_a_killed_move_finishes_when_run_again(cloud: Cloud, phase: str) -> None:
+    site = signup(cloud, region="eu", via="eu", prefix=f"move-kill-{phase}")
+    site.create_project()
+    written = Written()
+    stop = threading.Event()
+    stop.set()  # a few writes only
+    _keep_writing(site, stop, written)
+    from_shard, to_shard = _other_shard(cloud, site)
+    process = _start_move(cloud, site, to_shard)
+    if not _kill_when(cloud, site, process, phase):
+        pytest.fail(f"the move ended before {phase}: {process.communicate()}")
+    assert shard_of(cloud, site.cloud_id) in (from_shard, to_shard)
+    _same(_stored(site), written)  # reads are served, whatever the phase
+    moved = _move(cloud, site, "--shard", to_shard)
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    assert shard_of(cloud, site.cloud_id) == to_shard
+    _same(_stored(site), written)
+    _keep_writing(site, stop, written)
+    _same(_stored(site), written)
+
+
+def test_a_killed_move_is_aborted_with_the_site_where_it_was(cloud: Cloud) -> None:
+    site = signup(cloud, region="eu", via="eu", prefix="move-abort")
+    site.create_project()
+    written = Written()
+    stop = threading.Event()
+    stop.set()
+    _keep_writing(site, stop, written)
+    from_shard, to_shard = _other_shard(cloud, site)
+    process = _start_move(cloud, site, to_shard)
+    if not _kill_when(cloud, site, process, "frozen"):
+        pytest.fail(f"the move ended before it froze: {process.communicate()}")
+    # Frozen with no move running: a write waits at the edge, then is refused, changing nothing.
+    refused = site.request(
+        "POST", "/rest/issues/issues", json={"project": "OPS", "summary": "x", "description": ""}
+    )
+    assert (refused.status_code, refused.json()["error"]) == (503, "tenant_moving")
+    assert refused.headers["retry-after"] == "1"
+    _same(_stored(site), written)
+    aborted = _move(cloud, site, "--abort")
+    assert aborted.returncode == 0, aborted.stdout + aborted.stderr
+    assert shard_of(cloud, site.cloud_id) == from_shard
+    _keep_writing(site, stop, written)  # writes are taken again, where it was
+    _same(_stored(site), written)
+    assert _move(cloud, site, "--abort").returncode == 2  # nothing left to abort
+    listed = tenantry("tenant", "moves", "--json", "--data-dir", str(cloud.data_dir))
+    mine = [m for m in json.loads(listed.stdout) if m["site"] == site.name]
+    assert [m["phase"] for m in mine] == ["aborted"]
+    table = tenantry("tenant", "moves", "--data-dir", str(cloud.data_dir))
+    row = next(line for line in table.stdout.splitlines() if site.name in line)
+    assert "aborted" in row and from_shard in row and to_shard in row
+
+
+def test_a_move_to_a_shard_that_does_not_exist_fails_cleanly(cloud: Cloud) -> None:
+    site = signup(cloud, region="eu", via="eu", prefix="move-nowhere")
+    site.create_project()
+    before = shard_of(cloud, site.cloud_id)
+    for shard, says in (("eu-9", "there is no shard 'eu-9'"), ("us-1", "not supported yet")):
+        refused = _move(cloud, site, "--shard", shard)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert says in refused.stderr and "Traceback" not in refused.stderr
+    assert _move(cloud, site, "--shard", before).returncode == 2  # already there
+    assert _move(cloud, site).returncode == 2  # no shard named
+    assert shard_of(cloud, site.cloud_id) == before
+    assert site.create_issue("still here")["key"] == "OPS-1"
+    assert not (cloud.data_dir / "moves" / "active" / f"{site.cloud_id}.json").exists()
