@@ -47,6 +47,7 @@ _KINDS: dict[str, tuple[str, ...]] = {
         "tenant_suspended",
         "tenant_resumed",
         "tenant_moving",
+        "tenant_moved",
         "tenant_restoring",
         "tenant_status_changed",
         "tenant_deleted",
