@@ -21,18 +21,11 @@ from backends import BACKEND
 from e2e.api import Site, add_account, eventually, signup
 from e2e.cloud import Cloud, tenantry
 from e2e.customer_kms_cloud import customer_kms_client, start_with_customer_kms
-from kms.moto_server import moto_kms_server
 from tenantry.platform.topology import load_topology
 
 pytestmark = pytest.mark.e2e
 
 REGION = "eu"
-
-
-@pytest.fixture(scope="module")
-def kms_endpoint() -> Iterator[str]:
-    with moto_kms_server() as endpoint:
-        yield endpoint
 
 
 @pytest.fixture(scope="module")

@@ -20,18 +20,11 @@ from e2e.api import PASSWORD, Site, add_account, eventually, signup, token_for
 from e2e.cloud import Cloud, tenantry
 from e2e.customer_kms_cloud import customer_kms_client, start_with_customer_kms
 from e2e.stored import shard_of
-from kms.moto_server import moto_kms_server
 from tenantry.platform.topology import load_topology
 
 pytestmark = pytest.mark.e2e
 
 OPERATOR = {"type": "operator", "id": "operator"}
-
-
-@pytest.fixture(scope="module")
-def kms_endpoint() -> Iterator[str]:
-    with moto_kms_server() as endpoint:
-        yield endpoint
 
 
 @pytest.fixture(scope="module")
