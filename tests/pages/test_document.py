@@ -126,3 +126,10 @@ def test_too_deep_too_large_and_bad_characters() -> None:
     big = {"type": "doc", "content": [_para("x" * 1000) for _ in range(MAX_BYTES // 1000)]}
     assert _rejected(big).reason == "too_large"
     assert _rejected({"type": "doc", "content": [_para("a\x00b")]}).reason == "bad_character"
+
+
+@pytest.mark.parametrize("number", [2**64, -(2**70), float("nan"), float("inf")])
+def test_numbers_json_cannot_carry_are_refused(number: float) -> None:
+    heading = {"type": "heading", "attrs": {"level": number}}
+    refused = _rejected({"type": "doc", "content": [heading]})
+    assert refused.path == "$.body.content[0].attrs.level"

@@ -9,14 +9,15 @@ or deep. A refusal names the JSON path of the first error and a reason code a pr
 from __future__ import annotations
 
 import json
+import math
 import re
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import orjson
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from jsonschema_rs import ValidationError, ValidationErrorKind
 
 from tenantry.platform.errors import ApiError
 from tenantry.platform.text import BIDI_CONTROLS, text_problem
@@ -25,6 +26,7 @@ SCHEMA_PATH = Path(__file__).with_name("document.schema.json")
 MAX_DEPTH = 32
 MAX_NODES = 50_000
 MAX_BYTES = 512 * 1024
+MAX_INTEGER = 2**53  # what every JSON reader holds exactly
 
 # jsonschema's keyword that failed, as the reason code a client sees.
 # Characters that may make a string unacceptable text; only strings holding one are checked
@@ -60,18 +62,17 @@ class DocumentRejected(ApiError):
 
 
 @cache
-def _validator() -> Draft202012Validator:
+def _validator() -> jsonschema_rs.Draft202012Validator:
     schema = json.loads(SCHEMA_PATH.read_text())
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    return jsonschema_rs.Draft202012Validator(schema, validate_formats=False)
 
 
 def validate_document(document: Any, where: str = "$.body") -> dict[str, Any]:
     """`document` if it is a valid document within the limits, else DocumentRejected."""
     _check_limits(document, where)
-    error = _first_error(document)
+    error = _first_error(document, where)
     if error is not None:
-        raise DocumentRejected(_path(where, error), _reason(error), error.message[:200])
+        raise error
     assert isinstance(document, dict)
     return document
 
@@ -91,6 +92,10 @@ def _check_limits(document: Any, where: str) -> None:
             stack.extend((v, depth + 1, f"{path}.{k}") for k, v in value.items())
         elif isinstance(value, list):
             stack.extend((v, depth + 1, f"{path}[{i}]") for i, v in enumerate(value))
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise DocumentRejected(path, "wrong_type", "not a finite number")
+        elif isinstance(value, int) and abs(value) > MAX_INTEGER:
+            raise DocumentRejected(path, "out_of_range", f"beyond ±{MAX_INTEGER}")
         elif isinstance(value, str) and _SUSPECT.search(value):
             problem = text_problem(value, multi_line=True)
             if problem is not None:
@@ -99,41 +104,40 @@ def _check_limits(document: Any, where: str) -> None:
         raise DocumentRejected(where, "too_large", f"larger than {MAX_BYTES} bytes as JSON")
 
 
-def _first_error(document: Any) -> ValidationError | None:
-    """The error of the first failing node, in document order.
+def _first_error(document: Any, where: str) -> DocumentRejected | None:
+    """The refusal of the first failing place, in document order.
 
     Node kinds are chosen by `if`/`then` on `type`, so an error inside a node is reported at
-    that node's own keyword rather than as a vague "matches none of" at its parent; errors in
-    `then` branches are unwrapped to the deepest one.
+    that node's own keyword rather than as a vague "matches none of" at its parent.
     """
-    errors = sorted(_validator().iter_errors(document), key=_order)
-    if not errors:
-        return None
+    validator = _validator()
+    try:
+        if validator.is_valid(document):
+            return None
+        errors = sorted(validator.iter_errors(document), key=_order)
+    except (OverflowError, ValueError) as exc:  # a number or value JSON Schema cannot hold
+        return DocumentRejected(where, "invalid", str(exc)[:200])
     error = errors[0]
-    while error.context:
-        error = sorted(error.context, key=_order)[0]
-    return error
+    kind = error.kind
+    path = where + "".join(
+        f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.instance_path
+    )
+    if isinstance(kind, ValidationErrorKind.Required):
+        path = f"{path}.{kind.property}"
+    elif isinstance(kind, ValidationErrorKind.AdditionalProperties) and kind.unexpected:
+        path = f"{path}.{kind.unexpected[0]}"
+    return DocumentRejected(path, _reason(error), error.message[:200])
 
 
 def _order(error: ValidationError) -> list[tuple[int, str]]:
     """Document order of an error's place: list indexes as numbers, keys after them."""
-    return [(part, "") if isinstance(part, int) else (-1, str(part)) for part in error.path]
-
-
-def _path(where: str, error: ValidationError) -> str:
-    path = where
-    for part in error.absolute_path:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    if error.validator == "required":
-        missing = str(error.message).split("'")[1] if "'" in error.message else ""
-        return f"{path}.{missing}" if missing else path
-    if error.validator == "additionalProperties":
-        extra = str(error.message).split("'")[1] if "'" in error.message else ""
-        return f"{path}.{extra}" if extra else path
-    return path
+    return [
+        (part, "") if isinstance(part, int) else (-1, str(part)) for part in error.instance_path
+    ]
 
 
 def _reason(error: ValidationError) -> str:
-    if error.validator == "pattern" and list(error.absolute_path)[-1:] == ["href"]:
+    keyword = error.kind.name
+    if keyword == "pattern" and list(error.instance_path)[-1:] == ["href"]:
         return "unsafe_link"
-    return _REASONS.get(str(error.validator), "invalid")
+    return _REASONS.get(keyword, "invalid")

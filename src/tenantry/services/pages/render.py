@@ -44,6 +44,8 @@ _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # Browsers drop these from a URL before reading its scheme ("java\tscript:" is javascript:).
 _URL_IGNORED = re.compile(r"[\x00-\x20\x7f]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_NEEDS_WORK = re.compile(r"[&<>\"'\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_NO_ATTRS: dict[str, Any] = {}
 _SIMPLE_BLOCKS = {"paragraph": "p", "blockquote": "blockquote"}
 _LINK_REL = "nofollow noopener noreferrer"
 
@@ -78,7 +80,11 @@ def safe_href(href: Any) -> str | None:
 
 
 def _text(value: Any) -> str:
-    return escape(_CONTROL.sub("", value)) if isinstance(value, str) else ""
+    if not isinstance(value, str):
+        return ""
+    if _NEEDS_WORK.search(value) is None:  # most text: nothing to escape or drop
+        return value
+    return escape(_CONTROL.sub("", value))
 
 
 def _attrs(node: dict[str, Any]) -> dict[str, Any]:
@@ -101,7 +107,7 @@ def _blocks(content: Any, out: list[str], depth: int) -> None:
 
 def _block(node: dict[str, Any], out: list[str], depth: int) -> None:
     kind = node.get("type")
-    attrs = _attrs(node)
+    attrs = _attrs(node) if "attrs" in node else _NO_ATTRS
     if kind in _SIMPLE_BLOCKS:
         tag = _SIMPLE_BLOCKS[kind]
         out.append(f"<{tag}>")
@@ -176,18 +182,24 @@ def _table(node: dict[str, Any], out: list[str], depth: int) -> None:
             if not isinstance(cell, dict) or cell.get("type") not in ("tableCell", "tableHeader"):
                 continue
             tag = "th" if cell.get("type") == "tableHeader" else "td"
-            spans = "".join(
-                f' {name}="{value}"'
-                for name in ("colspan", "rowspan")
-                if isinstance(value := _attrs(cell).get(name), int)
-                and not isinstance(value, bool)
-                and 1 < value <= 1000
-            )
+            spans = _spans(cell["attrs"]) if "attrs" in cell else ""
             out.append(f"<{tag}{spans}>")
             _blocks(cell.get("content"), out, depth + 1)
             out.append(f"</{tag}>")
         out.append("</tr>")
     out.append("</tbody></table>")
+
+
+def _spans(attrs: Any) -> str:
+    if not isinstance(attrs, dict):
+        return ""
+    return "".join(
+        f' {name}="{value}"'
+        for name in ("colspan", "rowspan")
+        if isinstance(value := attrs.get(name), int)
+        and not isinstance(value, bool)
+        and 1 < value <= 1000
+    )
 
 
 def _media(attrs: dict[str, Any], out: list[str]) -> None:
@@ -210,10 +222,11 @@ def _inlines(content: Any, out: list[str]) -> None:
 
 def _inline(node: dict[str, Any], out: list[str]) -> None:
     kind = node.get("type")
-    attrs = _attrs(node)
     if kind == "text":
         _marked_text(node, out)
-    elif kind == "mention":
+        return
+    attrs = _attrs(node)
+    if kind == "mention":
         account = attrs.get("id")
         if isinstance(account, str) and _IDENTIFIER.fullmatch(account):
             named = attrs.get("text")
@@ -238,6 +251,9 @@ def _marked_text(node: dict[str, Any], out: list[str]) -> None:
     if not text:
         return
     marks = node.get("marks")
+    if not marks:
+        out.append(text)
+        return
     kinds: dict[str, dict[str, Any]] = {}
     if isinstance(marks, list):
         for mark in marks:
