@@ -332,3 +332,53 @@ def test_titles_and_bodies_are_sealed_at_rest(cloud: Cloud, site: Site) -> None:
         assert rows
         for title, body in rows:
             assert b"wombat" not in bytes(title) and b"numbat" not in bytes(body)
+
+
+def test_pages_move_in_the_tree_but_never_under_themselves(site: Site) -> None:
+    site.request("POST", "/rest/pages/spaces", json={"key": "TREE", "name": "Tree"})
+
+    def page(title: str, parent: str | None = None) -> str:
+        body = {"space": "TREE", "title": title, "body": HELLO, "parent": parent}
+        made = site.request("POST", "/rest/pages/pages", json=body)
+        assert made.status_code == 201, made.text
+        return str(made.json()["id"])
+
+    a, b = page("A"), page("B")
+    a1 = page("A1", a)
+
+    def shape() -> list[Any]:
+        def walk(nodes: list[dict[str, Any]]) -> list[Any]:
+            return [(n["title"], walk(n["children"])) for n in nodes]
+
+        return walk(site.request("GET", "/rest/pages/spaces/TREE/tree").json()["pages"])
+
+    assert shape() == [("A", [("A1", [])]), ("B", [])]
+    moved = site.request("POST", f"/rest/pages/pages/{b}/move", json={"parent": a, "position": 1})
+    assert moved.status_code == 200, moved.text
+    assert (moved.json()["parent"], moved.json()["version"]) == (a, 1)
+    assert shape() == [("A", [("B", []), ("A1", [])])]
+    loop = site.request("POST", f"/rest/pages/pages/{a}/move", json={"parent": a1})
+    _error(loop, 422, "move_into_own_subtree")
+    top = site.request("POST", f"/rest/pages/pages/{a1}/move", json={"parent": None})
+    assert top.status_code == 200, top.text
+    assert shape() == [("A", [("B", [])]), ("A1", [])]
+
+
+def test_concurrent_saves_of_one_version_keep_exactly_one(site: Site) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    page = _page(site, "Contended", HELLO)
+    path = f"/rest/pages/pages/{page['id']}"
+
+    def save(n: int) -> int:
+        body = {"title": f"writer {n}", "body": _doc(_para(f"by {n}")), "version": 1}
+        return site.request("PUT", path, json=body).status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(save, range(6)))
+    assert sorted(answers) == [200] + [409] * 5, answers
+    now = site.request("GET", path).json()
+    assert now["version"] == 2
+    versions = site.request("GET", f"{path}/versions").json()["versions"]
+    assert [v["version"] for v in versions] == [2, 1]
+    assert versions[0]["title"] == now["title"]

@@ -78,6 +78,7 @@ TENANT_ROUTES = (
     PublicRoute("GET", "/rest/pages/pages/{page_id}", "pages"),
     PublicRoute("PUT", "/rest/pages/pages/{page_id}", "pages"),
     PublicRoute("DELETE", "/rest/pages/pages/{page_id}", "pages"),
+    PublicRoute("POST", "/rest/pages/pages/{page_id}/move", "pages"),
     PublicRoute("GET", "/rest/pages/pages/{page_id}/versions", "pages"),
     PublicRoute("GET", "/rest/pages/pages/{page_id}/versions/{number}", "pages"),
     PublicRoute("POST", "/rest/pages/pages/{page_id}/versions/{number}/restore", "pages"),

@@ -21,11 +21,13 @@ from tenantry.services.pages.clock import Clock
 from tenantry.services.pages.document import validate_document
 from tenantry.services.pages.history import diff
 from tenantry.services.pages.identifiers import parse_page_id, parse_space_key
+from tenantry.services.pages.moves import move_page
 from tenantry.services.pages.records import StoredPage, TreeEntry
 from tenantry.services.pages.render import to_html
 from tenantry.services.pages.schemas import (
     NewPage,
     NewSpace,
+    PageMove,
     PageOut,
     PageSave,
     SpaceOut,
@@ -107,6 +109,17 @@ def build_router(databases: Databases, data_keys: DataKeys, clock: Clock) -> API
                 return _out(saved)
 
         return await data_keys.run(save)
+
+    @router.post("/pages/{page_id}/move")
+    async def move(page_id: str, body: PageMove, _user: Member) -> PageOut:
+        ref = parse_page_id(page_id)
+
+        def place(keys: TenantKeys) -> PageOut:
+            with databases.session() as session:
+                page = store.find_page(session, keys, ref)
+                return _out(move_page(session, keys, page, body.parent, body.position))
+
+        return await data_keys.run(place)
 
     @router.delete("/pages/{page_id}", status_code=204, response_class=Response)
     async def delete_page(page_id: str, user: Member) -> Response:

@@ -59,6 +59,14 @@ class PageSave(_Request):
     version: int = Field(ge=1)
 
 
+class PageMove(_Request):
+    """Body of `POST /pages/{id}/move`: the new parent (null: the top of the space) and the
+    position among its children (absent: last)."""
+
+    parent: PageId | None
+    position: int | None = Field(default=None, ge=1, le=1_000_000)
+
+
 class VersionRestore(_Request):
     """Body of `POST /pages/{id}/versions/{n}/restore`: the version the restore replaces."""
 
