@@ -382,3 +382,36 @@ def test_concurrent_saves_of_one_version_keep_exactly_one(site: Site) -> None:
     versions = site.request("GET", f"{path}/versions").json()["versions"]
     assert [v["version"] for v in versions] == [2, 1]
     assert versions[0]["title"] == now["title"]
+
+
+def test_a_data_key_rotation_reseals_pages_and_every_version(cloud: Cloud) -> None:
+    from tenantry.platform.crypto import key_version
+
+    from .cloud import tenantry
+
+    site = signup(cloud, region="eu", prefix="pages-rotate")
+    assert site.request("POST", "/rest/pages/spaces", json={"key": "ENG", "name": "E"}).is_success
+    page = _page(site, "Before rotation", _doc(_para("first words")))
+    path = f"/rest/pages/pages/{page['id']}"
+    body = {"title": "Still before", "body": _doc(_para("second words")), "version": 1}
+    assert site.request("PUT", path, json=body).status_code == 200
+
+    rotated = tenantry("keys", "rotate-data-key", site.name, "--data-dir", str(cloud.data_dir))
+    assert rotated.returncode == 0, rotated.stdout + rotated.stderr
+    assert "minimum version 2" in rotated.stdout, rotated.stdout
+
+    shard = shard_of(cloud, site.cloud_id)
+    schema = "" if BACKEND == "sqlite" else "pages."
+    for table in ("pages", "page_versions"):
+        rows = stored_rows(
+            cloud,
+            shard,
+            cloud.data_dir / "shards" / shard / "pages.sqlite",
+            f"SELECT title, body FROM {schema}{table} WHERE tenant_id = :id",  # noqa: S608
+            id=site.cloud_id,
+        )
+        assert {key_version(bytes(cell)) for row in rows for cell in row} == {2}, table
+    read = site.request("GET", path).json()
+    assert (read["title"], read["version"]) == ("Still before", 2)
+    first = site.request("GET", f"{path}/versions/1").json()
+    assert first["body"] == _doc(_para("first words"))

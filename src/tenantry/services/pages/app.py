@@ -11,6 +11,7 @@ from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.storage.choose import storage_backend
 from tenantry.platform.storage.databases import Databases
 from tenantry.services.pages.clock import SystemClock
+from tenantry.services.pages.internal_routes import build_internal_router
 from tenantry.services.pages.models import SCHEMA
 from tenantry.services.pages.routes import build_router
 from tenantry.services.pages.trash_routes import build_trash_router
@@ -26,6 +27,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         [
             build_router(databases, data_keys, SystemClock()),
             build_trash_router(databases, data_keys),
+            build_internal_router(databases, data_keys),
         ],
         clients=[client],
         databases=[databases],

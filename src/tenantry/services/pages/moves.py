@@ -22,7 +22,7 @@ _SIBLINGS = (
 _LAST_POSITION = select(func.max(Page.position)).where(*_SIBLINGS)
 _MAKE_ROOM = (
     update(Page)
-    .where(*_SIBLINGS, Page.position >= bindparam("position"), Page.id != bindparam("page_id"))
+    .where(*_SIBLINGS, Page.position >= bindparam("at"), Page.id != bindparam("page_id"))
     .values(position=Page.position + 1)
 )
 _PLACE = (
@@ -51,7 +51,7 @@ def move_page(
         last = session.rows(_LAST_POSITION, where).scalar()
         position = (last or 0) + 1
     else:
-        session.rows(_MAKE_ROOM, {**where, "position": position, "page_id": page.id})
+        session.rows(_MAKE_ROOM, {**where, "at": position, "page_id": page.id})
     session.rows(_PLACE, {"page_id": page.id, "parent": parent, "position": position})
     return store.find_page(session, keys, page.id)
 

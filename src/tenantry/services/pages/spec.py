@@ -20,10 +20,11 @@ def _create_app(runtime: ServiceRuntime) -> ASGIApp:
 
 
 def _routers() -> Sequence[RouterBuilder]:
+    from tenantry.services.pages.internal_routes import build_internal_router
     from tenantry.services.pages.routes import build_router
     from tenantry.services.pages.trash_routes import build_trash_router
 
-    return (build_router, build_trash_router)
+    return (build_router, build_trash_router, build_internal_router)
 
 
 SPEC = ServiceSpec(
