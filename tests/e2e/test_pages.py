@@ -415,3 +415,37 @@ def test_a_data_key_rotation_reseals_pages_and_every_version(cloud: Cloud) -> No
     assert (read["title"], read["version"]) == ("Still before", 2)
     first = site.request("GET", f"{path}/versions/1").json()
     assert first["body"] == _doc(_para("first words"))
+
+
+def test_a_purged_deletion_is_gone_for_good_with_its_versions(cloud: Cloud, site: Site) -> None:
+    parent = _page(site, "Purge me", _doc(_para("ocelot words")))
+    child = _page(site, "And me", HELLO, parent=parent["id"])
+    path = f"/rest/pages/pages/{parent['id']}"
+    body = {"title": "Purge me", "body": _doc(_para("ocelot again")), "version": 1}
+    assert site.request("PUT", path, json=body).status_code == 200
+    assert site.request("DELETE", path).status_code == 204
+
+    _, member_email = add_account(site, "member")
+    member = _as(site, token_for(site, member_email))
+    _error(member.request("DELETE", f"/rest/pages/trash/{parent['id']}"), 403, "admin_required")
+    assert site.request("DELETE", f"/rest/pages/trash/{parent['id']}").status_code == 204
+    _error(site.request("DELETE", f"/rest/pages/trash/{parent['id']}"), 404, "trash_item_not_found")
+    restore = site.request("POST", f"/rest/pages/trash/{parent['id']}/restore")
+    _error(restore, 404, "trash_item_not_found")
+    items = site.request("GET", "/rest/pages/trash").json()["items"]
+    assert parent["id"] not in [i["page_id"] for i in items]
+
+    shard = shard_of(cloud, site.cloud_id)
+    schema = "" if BACKEND == "sqlite" else "pages."
+    for table, column in (("pages", "id"), ("page_versions", "page_id"), ("page_terms", "page_id")):
+        left = stored_rows(
+            cloud,
+            shard,
+            cloud.data_dir / "shards" / shard / "pages.sqlite",
+            f"SELECT count(*) FROM {schema}{table} WHERE tenant_id = :id"  # noqa: S608
+            f" AND {column} IN (:a, :b)",
+            id=site.cloud_id,
+            a=parent["id"],
+            b=child["id"],
+        )
+        assert left[0][0] == 0, table

@@ -86,6 +86,7 @@ TENANT_ROUTES = (
     PublicRoute("GET", "/rest/pages/search", "pages"),
     PublicRoute("GET", "/rest/pages/trash", "pages"),
     PublicRoute("POST", "/rest/pages/trash/{page_id}/restore", "pages"),
+    PublicRoute("DELETE", "/rest/pages/trash/{page_id}", "pages"),
 )
 
 MEDIA_PREFIX = "/rest/media/"

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from tenantry.platform.data_keys import TenantKeys
 from tenantry.platform.errors import ApiError
 from tenantry.platform.sealing import open_text
 from tenantry.platform.storage.tenant_session import TenantSession
-from tenantry.services.pages.models import Page
+from tenantry.services.pages.models import Page, PageTerm, PageVersion
 from tenantry.services.pages.records import StoredPage
 from tenantry.services.pages.store import version_conflict
 
@@ -108,6 +108,28 @@ def restore_page(session: TenantSession, page_id: str, deleted_by: str | None) -
             .values(deleted_at=None, deleted_by=None)
         )
     return str(row.space_key)
+
+
+def purge_page(session: TenantSession, page_id: str) -> int:
+    """Erase a deletion in the trash for good: the page, the pages deleted with it, every
+    version and search term of each; how many pages. 404 `trash_item_not_found` otherwise."""
+    row = session.rows(
+        select(Page.space_key, Page.deleted_at).where(
+            Page.id == page_id, Page.deleted_at.is_not(None)
+        )
+    ).first()
+    if row is None:
+        raise ApiError(404, "trash_item_not_found", "the trash holds no such page")
+    together = [
+        pid
+        for pid in _descendants(session, row.space_key, page_id, live=False)
+        if _deleted_at(session, pid) == row.deleted_at
+    ]
+    doomed = [page_id, *together]
+    session.rows(delete(PageTerm).where(PageTerm.page_id.in_(doomed)))
+    session.rows(delete(PageVersion).where(PageVersion.page_id.in_(doomed)))
+    session.rows(delete(Page).where(Page.id.in_(doomed)))
+    return len(doomed)
 
 
 def _deleted_at(session: TenantSession, page_id: str, missing: float | None = None) -> float | None:
