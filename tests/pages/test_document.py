@@ -133,3 +133,9 @@ def test_numbers_json_cannot_carry_are_refused(number: float) -> None:
     heading = {"type": "heading", "attrs": {"level": number}}
     refused = _rejected({"type": "doc", "content": [heading]})
     assert refused.path == "$.body.content[0].attrs.level"
+
+
+def test_the_first_bad_character_in_document_order_is_named() -> None:
+    content = [_para("fine"), _para("a\x01b"), _para("c\x02d")]
+    refused = _rejected({"type": "doc", "content": content})
+    assert refused.path == "$.body.content[1].content[0].text"

@@ -89,9 +89,10 @@ def _check_limits(document: Any, where: str) -> None:
         if nodes > MAX_NODES:
             raise DocumentRejected(path, "too_many_nodes", f"more than {MAX_NODES} values")
         if isinstance(value, dict):
-            stack.extend((v, depth + 1, f"{path}.{k}") for k, v in value.items())
+            # Reversed, so values come off the stack in document order (the first error first).
+            stack.extend(reversed([(v, depth + 1, f"{path}.{k}") for k, v in value.items()]))
         elif isinstance(value, list):
-            stack.extend((v, depth + 1, f"{path}[{i}]") for i, v in enumerate(value))
+            stack.extend(reversed([(v, depth + 1, f"{path}[{i}]") for i, v in enumerate(value)]))
         elif isinstance(value, float) and not math.isfinite(value):
             raise DocumentRejected(path, "wrong_type", "not a finite number")
         elif isinstance(value, int) and abs(value) > MAX_INTEGER:
