@@ -1,0 +1,153 @@
+"""`tenantry tenant move SITE --region R` on a live cloud: a site moves from eu to us while it
+keeps writing through the edge, and its neighbour in eu keeps writing too. No write is lost or
+doubled, its data afterwards is what was written, the neighbour is untouched; its attachments
+download from its new home, its summaries open (its data keys now under us's root key), and
+the audit log says what moved where. A site pinned to its region at sign-up stays there unless
+the move is told to unpin it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from .api import Site, eventually, signup
+from .cloud import Cloud, tenantry
+from .test_tenant_move import NOTES, Written, _keep_writing, _same, _stored
+
+pytestmark = pytest.mark.e2e
+
+
+def _home(cloud: Cloud, cloud_id: str) -> tuple[str, str]:
+    """The region and shard tcs names as the site's home."""
+    listed = tenantry("tenant", "list", "--json", "--data-dir", str(cloud.data_dir))
+    assert listed.returncode == 0, listed.stderr
+    (home,) = [
+        (s["region"], s["shard"]) for s in json.loads(listed.stdout) if s["cloud_id"] == cloud_id
+    ]
+    return home
+
+
+def _move(cloud: Cloud, site: Site, *args: str) -> Any:
+    return tenantry("tenant", "move", site.name, *args, "--data-dir", str(cloud.data_dir))
+
+
+def _events(site: Site) -> list[dict[str, Any]]:
+    answer = site.request("GET", "/rest/audit/events", params={"limit": 1000})
+    return list(answer.json()["events"]) if answer.is_success else []
+
+
+def test_a_site_moves_to_another_region_while_it_and_its_neighbour_write(
+    cloud: Cloud, storage_backend: str
+) -> None:
+    site = signup(cloud, users={"DE": 3}, via="eu", prefix="move-region")
+    neighbour = signup(cloud, users={"DE": 3}, via="eu", prefix="move-region-nb")
+    assert site.region == neighbour.region == "eu"
+    for each in (site, neighbour):
+        each.create_project()
+    carrier = site.create_issue("carries an attachment")["key"]
+    written, theirs = Written(), Written()
+    written.summaries[carrier], written.comments[carrier] = "carries an attachment", []
+    attached = site.request(
+        "POST",
+        f"/rest/issues/issues/{carrier}/attachments",
+        files={"file": ("notes.txt", NOTES, "text/plain")},
+    )
+    assert attached.status_code == 201, attached.text
+    stop = threading.Event()
+    writers = [
+        threading.Thread(target=_keep_writing, args=(site.via(cloud.http("eu")), stop, written)),
+        threading.Thread(
+            target=_keep_writing, args=(neighbour.via(cloud.http("eu")), stop, theirs)
+        ),
+    ]
+    for writer in writers:
+        writer.start()
+    try:
+        while len(written.summaries) < 5:
+            time.sleep(0.05)
+        moved = _move(cloud, site, "--region", "us")
+        reads = site.request("GET", "/rest/issues/issues", params={"limit": "5"})
+    finally:
+        stop.set()
+        for writer in writers:
+            writer.join(timeout=60)
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    assert "(eu to us)" in moved.stdout and "blobs: " in moved.stdout
+    assert reads.status_code == 200
+    assert written.failures == [] and theirs.failures == []
+    assert _home(cloud, site.cloud_id) == ("us", "us-1")
+    assert _home(cloud, neighbour.cloud_id)[0] == "eu"
+    # Every summary and comment reads back (each summary opens with the moved data keys).
+    _same(_stored(site), written)
+    _same(_stored(neighbour), theirs)
+
+    # Its attachments are in us's media store now, and download through any edge.
+    files = site.request("GET", f"/rest/issues/issues/{carrier}/attachments").json()
+    (notes,) = files["attachments"]
+    assert cloud.http("us").get(notes["download_url"]).content == NOTES
+    assert any((cloud.data_dir / "media" / "us" / site.cloud_id).rglob("original"))
+    # New writes and uploads land in the new home, through the edge of the old region too.
+    again = site.via(cloud.http("eu"))
+    assert again.create_issue("after the move")["summary"] == "after the move"
+    more = again.request(
+        "POST",
+        f"/rest/issues/issues/{carrier}/attachments",
+        files={"file": ("more.txt", NOTES, "text/plain")},
+    )
+    assert more.status_code == 201, more.text
+
+    # The audit log says where it went, what moved and its size; its keys moved under us's root.
+    def logged() -> bool:
+        actions = {e["action"] for e in _events(site)}
+        return {"tenant_moved", "data_keys_moved"} <= actions
+
+    eventually("the move in the audit log", logged, seconds=30)
+    (event,) = [e for e in _events(site) if e["action"] == "tenant_moved"]
+    detail = event["detail"]
+    assert (detail["from_region"], detail["to_region"]) == ("eu", "us")
+    assert detail["moved"]["rows"] > 0 and detail["moved"]["blobs"] >= 1
+    assert detail["moved"]["blob_bytes"] >= len(NOTES) and detail["moved"]["data_keys"] >= 1
+
+
+def test_a_pinned_site_leaves_its_region_only_with_unpin(
+    cloud: Cloud, storage_backend: str
+) -> None:
+    site = signup(cloud, region="eu", via="eu", prefix="move-pinned")
+    site.create_project()
+    summary = site.create_issue("pinned to eu")["key"]
+    refused = _move(cloud, site, "--region", "us")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "pinned to eu" in refused.stderr and "--unpin" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert _home(cloud, site.cloud_id)[0] == "eu"
+    assert not (cloud.data_dir / "moves" / "active" / f"{site.cloud_id}.json").exists()
+    moved = _move(cloud, site, "--region", "us", "--unpin")
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    assert _home(cloud, site.cloud_id) == ("us", "us-1")
+    shown = site.request("GET", f"/rest/issues/issues/{summary}")
+    assert shown.status_code == 200 and shown.json()["summary"] == "pinned to eu"
+    # It is pinned no more: it moves back without being told to unpin.
+    back = _move(cloud, site, "--region", "eu")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert _home(cloud, site.cloud_id)[0] == "eu"
+    assert site.create_issue("home again")["summary"] == "home again"
+
+
+def test_a_move_to_a_region_that_does_not_exist_fails_cleanly(cloud: Cloud) -> None:
+    site = signup(cloud, users={"DE": 1}, via="eu", prefix="move-region-nowhere")
+    site.create_project()
+    before = _home(cloud, site.cloud_id)
+    for args, says in (
+        (("--region", "mars"), "there is no region 'mars'"),
+        (("--region", "eu"), "already lives in eu"),
+        (("--region", "us", "--shard", "eu-1"), "is in region eu, not us"),
+    ):
+        refused = _move(cloud, site, *args)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert says in refused.stderr and "Traceback" not in refused.stderr
+    assert _home(cloud, site.cloud_id) == before
