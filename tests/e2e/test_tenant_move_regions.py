@@ -9,6 +9,9 @@ the move is told to unpin it.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import threading
 import time
 from typing import Any
@@ -17,7 +20,7 @@ import pytest
 
 from .api import Site, eventually, signup
 from .cloud import Cloud, tenantry
-from .test_tenant_move import NOTES, Written, _keep_writing, _same, _stored
+from .test_tenant_move import NOTES, TENANTRY, Written, _keep_writing, _kill_when, _same, _stored
 
 pytestmark = pytest.mark.e2e
 
@@ -151,3 +154,67 @@ def test_a_move_to_a_region_that_does_not_exist_fails_cleanly(cloud: Cloud) -> N
         assert refused.returncode == 2, refused.stdout + refused.stderr
         assert says in refused.stderr and "Traceback" not in refused.stderr
     assert _home(cloud, site.cloud_id) == before
+
+
+def test_a_move_into_an_unreachable_region_fails_cleanly_before_the_switch(
+    fleet_cloud: Cloud,
+) -> None:
+    """The target region's media is frozen (in the fleet layout, where it has a process of its
+    own): the blob copy cannot get through, so the move stops unswitched, and the site goes on
+    where it was, whole."""
+    cloud = fleet_cloud
+    site = signup(cloud, users={"DE": 1}, via="eu", prefix="move-unreachable")
+    site.create_project()
+    written = Written()
+    stop = threading.Event()
+    stop.set()  # a few writes only
+    _keep_writing(site, stop, written)
+    attached = site.request(
+        "POST",
+        f"/rest/issues/issues/{sorted(written.summaries)[0]}/attachments",
+        files={"file": ("notes.txt", NOTES, "text/plain")},
+    )
+    assert attached.status_code == 201, attached.text
+    before = _home(cloud, site.cloud_id)
+    media = cloud.pids()["media-au"]
+    os.kill(media, signal.SIGSTOP)
+    try:
+        failed = _move(cloud, site, "--region", "au")
+    finally:
+        os.kill(media, signal.SIGCONT)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "before the switch" in failed.stderr and "Traceback" not in failed.stderr
+    assert _home(cloud, site.cloud_id) == before
+    _same(_stored(site), written)
+    _keep_writing(site, stop, written)  # its writes are taken where it was
+    _same(_stored(site), written)
+    listed = tenantry("tenant", "moves", "--json", "--data-dir", str(cloud.data_dir))
+    mine = [m for m in json.loads(listed.stdout) if m["site"] == site.name]
+    assert [(m["to_region"], m["phase"]) for m in mine] == [("au", "failed")]
+
+
+@pytest.mark.parametrize("phase", ["frozen", "switching"])
+def test_a_killed_move_between_regions_finishes_when_run_again(cloud: Cloud, phase: str) -> None:
+    site = signup(cloud, users={"DE": 1}, via="eu", prefix=f"move-region-kill-{phase}")
+    site.create_project()
+    written = Written()
+    stop = threading.Event()
+    stop.set()
+    _keep_writing(site, stop, written)
+    data = str(cloud.data_dir)
+    process = subprocess.Popen(
+        [*TENANTRY, "tenant", "move", site.name, "--region", "us", "--data-dir", data],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    if not _kill_when(cloud, site, process, phase):
+        pytest.fail(f"the move ended before {phase}: {process.communicate()}")
+    assert _home(cloud, site.cloud_id)[0] in ("eu", "us")  # one home, never two
+    _same(_stored(site), written)
+    moved = _move(cloud, site, "--region", "us")
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    assert _home(cloud, site.cloud_id) == ("us", "us-1")
+    _same(_stored(site), written)
+    _keep_writing(site, stop, written)
+    _same(_stored(site), written)

@@ -1,4 +1,4 @@
-"""`tenantry tenant move SITE --shard S`: move a live tenant to another shard of its region.
+"""`tenantry tenant move SITE --shard S | --region R`: move a live tenant to another shard.
 
 Phases, per service database of the tenant's shard (every registered service with shard
 databases and tenant-scoped tables: the tenant's rows, its kms data keys and media records
@@ -26,6 +26,11 @@ it; its audit outbox rows stay and drain where they are (delivery finds the new 
 
 Media blobs and kms's root keys are per region, so a move within a region leaves them where
 they are; a data key row moves with the tenant's rows and stays wrapped by the same root key.
+A move to another region (`region_move.py`) also has media copy the blobs there (after the
+snapshot, and again while frozen, which checks each one), and the target region's kms wrap the
+data keys under its own root key (while frozen, after the row check); tcs then switches the
+home region with the shard. A site pinned to its region at sign-up leaves it only with
+`--unpin`.
 
 A journal (`move_journal.py`) makes a cut-short move safe to run again: until tcs names the new
 shard, every step is redone from the start (the tenant is where it was, frozen at worst until
@@ -125,6 +130,9 @@ def move_tenant(
     named), or finish the move a cut-short run began."""
     topology = recorded_topology(data_dir)
     tenant = _tenant(data_dir, site)
+    active = read_active(data_dir, tenant["cloud_id"])
+    if to_shard is None and active is not None and to_region in (None, active.get("to_region")):
+        to_shard = str(active["to_shard"])  # run again, a cut-short move finishes
     to_shard = _target_shard(topology, tenant, to_shard, to_region)
     _check_target(topology, tenant, to_shard, to_region)
     if topology.shards[to_shard].region != tenant["region"] and not unpin:
