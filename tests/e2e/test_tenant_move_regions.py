@@ -20,6 +20,7 @@ import pytest
 
 from .api import Site, eventually, signup
 from .cloud import Cloud, tenantry
+from .service_calls import call_as
 from .test_tenant_move import NOTES, TENANTRY, Written, _keep_writing, _kill_when, _same, _stored
 
 pytestmark = pytest.mark.e2e
@@ -218,3 +219,46 @@ def test_a_killed_move_between_regions_finishes_when_run_again(cloud: Cloud, pha
     _same(_stored(site), written)
     _keep_writing(site, stop, written)
     _same(_stored(site), written)
+
+
+def test_only_kms_gets_a_tenants_keys_handed_over_and_only_media_stores_its_blobs(
+    cloud: Cloud,
+) -> None:
+    """The hand-over answers data keys unwrapped: any caller but kms is refused, and so is a
+    blob sent to a region's media by anyone but media."""
+    site = signup(cloud, users={"DE": 1}, via="eu", prefix="move-region-attack")
+    route = "/internal/kms/moves/{cloud_id}/hand-over"
+    params = {"cloud_id": site.cloud_id}
+    body = {"shard": "eu-1", "to_region": "us"}
+    for caller in ("operator", "edge", "issues", "media", "identity", "tcs"):
+        refused = call_as(
+            cloud, caller, "kms", "POST", route, params=params, json=body, region="eu"
+        )
+        assert refused.status == 403, (caller, refused.body)
+        assert refused.json()["error"] == "route_not_allowed"
+    # kms itself may ask (here for a move into its own region, which makes no sense).
+    same = call_as(
+        cloud,
+        "kms",
+        "kms",
+        "POST",
+        route,
+        params=params,
+        json={**body, "to_region": "eu"},
+        region="eu",
+    )
+    assert (same.status, same.json()["error"]) == (422, "same_region")
+    for caller in ("operator", "edge", "issues"):
+        stored = call_as(
+            cloud,
+            caller,
+            "media",
+            "PUT",
+            "/internal/media/moves/{cloud_id}/blob",
+            params=params,
+            query={"name": "planted/original"},
+            content=b"not a blob",
+            region="us",
+        )
+        assert stored.status == 403, (caller, stored.body)
+    assert not (cloud.data_dir / "media" / "us" / site.cloud_id / "planted").exists()
