@@ -42,7 +42,7 @@ from tenantry.services.issues import store
 from tenantry.services.issues.models import SCHEMA
 
 sys.path.insert(0, str(Path(__file__).parent))
-from storage import TENANT, _tenantry_pair
+from storage import TENANT, _tenantry_pair, tenant_keys
 
 V1 = DataKey(1, os.urandom(32))
 V2 = DataKey(2, os.urandom(32))
@@ -141,7 +141,7 @@ def main() -> None:
         databases = Databases(SCHEMA, SqliteBackend(Path(tmp) / "data"))
         try:
             with databases.session() as session:
-                store.create_project(session, "BEN", "Benchmark")
+                store.create_project(session, tenant_keys(), "BEN", "Benchmark")
             pair = _tenantry_pair(databases, [])
             for _ in range(200):
                 pair()

@@ -109,7 +109,7 @@ def main() -> None:
         databases = Databases(SCHEMA, SqliteBackend(Path(tmp) / "data"))
         try:
             with databases.session() as session:
-                store.create_project(session, "BEN", "Benchmark")
+                store.create_project(session, tenant_keys(), "BEN", "Benchmark")
             targets = {
                 "tenantry": _tenantry_pair(databases, []),
                 "+1 label": _tenantry_pair(databases, ["bench"]),

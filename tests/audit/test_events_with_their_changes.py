@@ -10,32 +10,22 @@ The customer's KMS is moto on loopback, as in tests/audit/test_every_event.py.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from sqlalchemy import create_engine, text
 
 from backends import BACKEND
 from e2e.api import Site, add_account, eventually, signup
 from e2e.cloud import Cloud, tenantry
-from kms.moto_server import moto_kms_server
+from e2e.customer_kms_cloud import customer_kms_client, start_with_customer_kms
 from tenantry.platform.topology import load_topology
-from tenantry.services.kms.providers.routing import ENDPOINT_VARIABLE
 
 pytestmark = pytest.mark.e2e
 
-AWS_REGION = "eu-west-1"
 REGION = "eu"
-
-
-@pytest.fixture(scope="module")
-def kms_endpoint() -> Iterator[str]:
-    with moto_kms_server() as endpoint:
-        yield endpoint
 
 
 @pytest.fixture(scope="module")
@@ -51,21 +41,7 @@ def cloud(
     # Without the comments, which mention `dsn`: the test backend then adds its databases.
     lines = [line for line in default.splitlines() if not line.lstrip().startswith("#")]
     config.write_text("\n".join(lines).replace("site_grace_days = 14", "site_grace_days = 0"))
-    env = {
-        ENDPOINT_VARIABLE: kms_endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "TENANTRY_CUSTOMER_KEY_CHECK_SECONDS": "0.5",
-    }
-    with pytest.MonkeyPatch.context() as patch:
-        for name in [name for name in os.environ if name.startswith("AWS_")]:
-            patch.delenv(name)
-        patch.setenv("AWS_CONFIG_FILE", str(folder / "no-aws-config"))
-        patch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(folder / "no-aws-credentials"))
-        for name, value in env.items():
-            patch.setenv(name, value)
-        running = Cloud.start(folder / "data", config=config)
+    running = start_with_customer_kms(folder, kms_endpoint, config=config, key_check_seconds=0.5)
     try:
         yield running
     finally:
@@ -74,13 +50,7 @@ def cloud(
 
 @pytest.fixture(scope="module")
 def customer(kms_endpoint: str) -> Any:
-    return boto3.session.Session().client(
-        "kms",
-        region_name=AWS_REGION,
-        endpoint_url=kms_endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    return customer_kms_client(kms_endpoint)
 
 
 def kms_databases(cloud: Cloud) -> list[tuple[str, str]]:

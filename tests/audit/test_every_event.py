@@ -9,32 +9,22 @@ The customer's KMS is moto on loopback, reached by the cloud's kms as in tests/e
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from sqlalchemy import create_engine, text
 
 from backends import BACKEND
 from e2e.api import PASSWORD, Site, add_account, eventually, signup, token_for
 from e2e.cloud import Cloud, tenantry
+from e2e.customer_kms_cloud import customer_kms_client, start_with_customer_kms
 from e2e.stored import shard_of
-from kms.moto_server import moto_kms_server
 from tenantry.platform.topology import load_topology
-from tenantry.services.kms.providers.routing import ENDPOINT_VARIABLE
 
 pytestmark = pytest.mark.e2e
 
-AWS_REGION = "eu-west-1"
 OPERATOR = {"type": "operator", "id": "operator"}
-
-
-@pytest.fixture(scope="module")
-def kms_endpoint() -> Iterator[str]:
-    with moto_kms_server() as endpoint:
-        yield endpoint
 
 
 @pytest.fixture(scope="module")
@@ -42,21 +32,7 @@ def cloud(
     kms_endpoint: str, tmp_path_factory: pytest.TempPathFactory, storage_backend: str
 ) -> Iterator[Cloud]:
     folder = tmp_path_factory.mktemp("audit-walk")
-    env = {
-        ENDPOINT_VARIABLE: kms_endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "TENANTRY_CUSTOMER_KEY_CHECK_SECONDS": "0.5",
-    }
-    with pytest.MonkeyPatch.context() as patch:
-        for name in [name for name in os.environ if name.startswith("AWS_")]:
-            patch.delenv(name)
-        patch.setenv("AWS_CONFIG_FILE", str(folder / "no-aws-config"))
-        patch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(folder / "no-aws-credentials"))
-        for name, value in env.items():
-            patch.setenv(name, value)
-        running = Cloud.start(folder / "data")
+    running = start_with_customer_kms(folder, kms_endpoint, key_check_seconds=0.5)
     try:
         yield running
     finally:
@@ -150,13 +126,7 @@ def test_every_recorded_action_lands_in_the_sites_log(cloud: Cloud, kms_endpoint
     assert wait_logged(site, "data_key_rotated")["actor"] == OPERATOR
     assert wait_logged(site, "data_keys_retired")["actor"] == OPERATOR
 
-    customer = boto3.session.Session().client(
-        "kms",
-        region_name=AWS_REGION,
-        endpoint_url=kms_endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    customer = customer_kms_client(kms_endpoint)
     arn = customer.create_key()["KeyMetadata"]["Arn"]
     operator(cloud, "keys", "byok", site.name, "--aws-kms-key", arn)
     assert wait_logged(site, "byok_enabled")["detail"]["key_ref"] == arn

@@ -16,12 +16,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
+from backup.moments import second_passed
 from e2e.api import PASSWORD, Site, log_in, signup
 from e2e.cloud import Cloud, tenantry
 from e2e.stored import shard_of, stored_rows
@@ -203,7 +204,7 @@ def test_one_tenant_goes_back_to_a_second_and_its_neighbour_is_untouched(cloud: 
     moved = tenant.request("PATCH", "/rest/issues/issues/OPS-2", json={"status": "In Progress"})
     assert moved.status_code == 200, moved.text
     snapshot = _issues_of(tenant)
-    at = _second_passed()
+    at = second_passed()
 
     neighbour_writes: list[tuple[float, str]] = []
     stop = threading.Event()
@@ -284,15 +285,6 @@ def _served_again(cloud: Cloud, site: Site) -> None:
             )
 
 
-def _second_passed() -> datetime:
-    """A whole second after every write so far, once it has gone by (with room for the copy)."""
-    time.sleep(1.5)
-    at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
-    while datetime.now(UTC) < at + timedelta(seconds=1.5):
-        time.sleep(0.1)
-    return at
-
-
 def test_a_restore_to_before_a_data_key_and_a_root_key_rotation_opens_everything(
     cloud: Cloud,
 ) -> None:
@@ -302,7 +294,7 @@ def test_a_restore_to_before_a_data_key_and_a_root_key_rotation_opens_everything
     made = site.create_issue("sealed under the first key", "its description")
     site.request("POST", f"/rest/issues/issues/{made['key']}/comments", json={"body": "a note"})
     before = _issues_of(site)
-    at = _second_passed()
+    at = second_passed()
     rotated = tenantry("keys", "rotate-data-key", site.name, "--data-dir", root, timeout=120)
     assert rotated.returncode == 0, rotated.stderr
     root_rotated = tenantry("keys", "rotate", "--region", REGION, "--data-dir", root, timeout=120)
@@ -346,7 +338,7 @@ def test_a_tenant_restore_cut_short_is_run_again_and_finishes(cloud: Cloud) -> N
     site.create_project()
     site.create_issue("before the second")
     before = _issues_of(site)
-    at = _second_passed()
+    at = second_passed()
     site.create_issue("after the second")
     changed = site.request(
         "POST",

@@ -97,7 +97,7 @@ def test_migrate_brings_every_database_to_head_then_skips_them(
     code, output = migrate(tmp_path / "data", config)
     assert code == 0, output
     assert "11 migrated, 0 already current, 0 failed" in output
-    assert "issues on shard a-2: empty -> 0003" in output
+    assert "issues on shard a-2: empty -> 0004" in output
     assert set(revisions(topology, tmp_path)) == {t.name for t in targets(topology)}
     assert all(r == HEAD[name.split()[0]] for name, r in revisions(topology, tmp_path).items())
 
@@ -305,6 +305,6 @@ def test_migrate_uses_the_topology_up_recorded(tmp_path: Path) -> None:
     )
     code, output = migrate(data)
     assert code == 0, output
-    assert "issues on shard x-1: empty -> 0003" in output
+    assert "issues on shard x-1: empty -> 0004" in output
     assert SqliteBackend(data).path("issues", "x-1").exists()
     assert not SqliteBackend(data).path("issues", "eu-1").exists()

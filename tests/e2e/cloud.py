@@ -181,7 +181,7 @@ class Cloud:
         document = json.loads((self.data_dir / "run" / "pids.json").read_text())
         return {str(name): int(count) for name, count in document["restarts"].items()}
 
-    def wait_restarted(self, process: str, times: int = 1, timeout: float = 60.0) -> None:
+    def wait_restarted(self, process: str, times: int = 1, timeout: float = 120.0) -> None:
         """Wait until `up` has restarted `process` `times` times and it answers again."""
         deadline = time.monotonic() + timeout
         while self.restarts().get(process, 0) < times:

@@ -11,13 +11,11 @@ keys survive the switch (moto keeps them in this process).
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 from moto.server import ThreadedMotoServer
@@ -25,15 +23,14 @@ from moto.server import ThreadedMotoServer
 from kms.moto_server import moto_kms_server
 from tenantry.platform.client import ServiceResponse
 from tenantry.platform.context import UserContext
-from tenantry.services.kms.providers.routing import ENDPOINT_VARIABLE
 
 from .api import Site, signup
 from .cloud import Cloud, tenantry
+from .customer_kms_cloud import AWS_REGION, customer_kms_client, start_with_customer_kms
 from .service_calls import call_as
 
 pytestmark = pytest.mark.e2e
 
-AWS_REGION = "eu-west-1"
 REVOCATION_LIMIT_SECONDS = 60.0
 POLL_SECONDS = 0.1
 
@@ -82,13 +79,7 @@ def customer_kms(admin_endpoint: str) -> Iterator[CustomerKms]:
 @pytest.fixture(scope="module")
 def kms_admin(admin_endpoint: str) -> Any:
     """What the customer does to its keys: create, disable, enable."""
-    return boto3.session.Session().client(
-        "kms",
-        region_name=AWS_REGION,
-        endpoint_url=admin_endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    return customer_kms_client(admin_endpoint)
 
 
 @pytest.fixture(scope="module")
@@ -96,21 +87,7 @@ def byok_cloud(
     customer_kms: CustomerKms, tmp_path_factory: pytest.TempPathFactory, storage_backend: str
 ) -> Iterator[Cloud]:
     """A cloud whose kms processes reach customer keys at the local moto server."""
-    env = {
-        ENDPOINT_VARIABLE: customer_kms.endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
-    folder = tmp_path_factory.mktemp("byok")
-    with pytest.MonkeyPatch.context() as patch:
-        for name in [name for name in os.environ if name.startswith("AWS_")]:
-            patch.delenv(name)
-        patch.setenv("AWS_CONFIG_FILE", str(folder / "no-aws-config"))
-        patch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(folder / "no-aws-credentials"))
-        for name, value in env.items():
-            patch.setenv(name, value)
-        cloud = Cloud.start(folder / "data")
+    cloud = start_with_customer_kms(tmp_path_factory.mktemp("byok"), customer_kms.endpoint)
     try:
         yield cloud
     finally:

@@ -29,6 +29,8 @@ SECRETS = (
 
 
 NAME = "Ada Countess Lovelace"  # a display name: personal data too
+PROJECT_NAME = "Project Nightingale merger"  # a project's name and a label: tenant content
+LABEL = "nightingale-acquisition-q3"
 
 
 def _all_bytes(root: Path) -> bytes:
@@ -88,9 +90,14 @@ def _png_carrying(secret: str) -> bytes:
 
 def test_no_plaintext_of_a_site_reaches_any_file_or_table(cloud: Cloud) -> None:
     site = signup(cloud, region="eu", prefix="seal")
-    site.create_project()
+    site.create_project(name=PROJECT_NAME)
     made = site.create_issue(SECRETS[0], SECRETS[1])
     path = f"/rest/issues/issues/{made['key']}"
+    labelled = site.request("PATCH", path, json={"labels": [LABEL]})
+    assert labelled.status_code == 200, labelled.text
+    found = site.request("GET", "/rest/issues/issues", params={"label": LABEL}).json()
+    assert [i["key"] for i in found["issues"]] == [made["key"]]
+    assert site.request("GET", "/rest/issues/projects/OPS").json()["name"] == PROJECT_NAME
     comment = site.request("POST", f"{path}/comments", json={"body": SECRETS[2]})
     assert comment.status_code == 201, comment.text
     attached = site.request(
@@ -121,7 +128,7 @@ def test_no_plaintext_of_a_site_reaches_any_file_or_table(cloud: Cloud) -> None:
     if BACKEND == "postgres":
         stored += _postgres_tables(cloud)
         assert site.cloud_id.encode() in stored  # the scan sees this tenant's rows
-    for secret in (*SECRETS, email, member["email"], NAME):
+    for secret in (*SECRETS, email, member["email"], NAME, PROJECT_NAME, LABEL):
         for form in (
             secret.encode(),
             secret.encode().hex().encode(),
@@ -164,8 +171,8 @@ def test_rotating_a_sites_data_key_reseals_its_data_online(cloud: Cloud) -> None
 
     result = tenantry("keys", "rotate-data-key", site.name, "--data-dir", str(cloud.data_dir))
     assert result.returncode == 0, result.stdout + result.stderr
-    # 3 issues and a comment in issues, the admin's email in identity; no files.
-    expected = "data key version 2, 5 rows and 0 files resealed, minimum version 2"
+    # 3 issues, a comment and a project's name in issues, the admin's email; no files.
+    expected = "data key version 2, 6 rows and 0 files resealed, minimum version 2"
     assert expected in result.stdout
 
     for n, issue in enumerate(made):
@@ -174,7 +181,7 @@ def test_rotating_a_sites_data_key_reseals_its_data_online(cloud: Cloud) -> None
     comments = site.request("GET", path).json()["comments"]
     assert [c["body"] for c in comments] == ["a comment"]
     again = tenantry("keys", "rotate-data-key", site.name, "--data-dir", str(cloud.data_dir))
-    assert "data key version 3, 5 rows and 0 files resealed, minimum version 3" in again.stdout
+    assert "data key version 3, 6 rows and 0 files resealed, minimum version 3" in again.stdout
 
     unknown = tenantry("keys", "rotate-data-key", "no-such-site", "--data-dir", str(cloud.data_dir))
     assert unknown.returncode == 1

@@ -368,7 +368,7 @@ def test_concurrent_edits_are_409_not_lost(databases: Databases) -> None:
     tenant = TenantContext("tenant-x", "x", "eu", "eu-1", "active")
     with tenant_scope(tenant):
         with databases.session() as s:
-            store.create_project(s, "OPS", "Ops")
+            store.create_project(s, tenant_keys(), "OPS", "Ops")
             store.create_issue(
                 s, tenant_keys(), project="OPS", summary="s", description="", reporter="r"
             )

@@ -25,7 +25,7 @@ from tenantry.platform.data_keys import DataKeys, TenantKeys
 from tenantry.platform.http_errors import install_error_handlers
 from tenantry.platform.storage import Databases
 from tenantry.services.issues.internal_routes import build_internal_router
-from tenantry.services.issues.models import SCHEMA, Comment, Issue
+from tenantry.services.issues.models import SCHEMA, Comment, Issue, Project
 from tenantry.services.issues.routes import build_router
 
 
@@ -72,10 +72,12 @@ def as_(tenant: str) -> dict[str, str]:
 def versions(databases: Databases, tenant: str) -> list[int]:
     context = TenantContext(tenant, tenant, "eu", "eu-1", "active")
     with tenant_scope(context), databases.session() as s:
-        issues = s.rows(select(Issue.summary, Issue.description)).all()
+        issues = s.rows(select(Issue.summary, Issue.description, Issue.labels)).all()
         bodies = s.rows(select(Comment.body)).scalars().all()
+        names = s.rows(select(Project.name)).scalars().all()
     return sorted(
-        [key_version(x) for row in issues for x in row] + [key_version(b) for b in bodies]
+        [key_version(x) for row in issues for x in row]
+        + [key_version(b) for b in [*bodies, *names]]
     )
 
 
@@ -98,7 +100,7 @@ def test_resealing_moves_every_field_to_the_current_key_in_resumable_batches(
             comment = {"body": f"comment {n}"}
             url = "/rest/issues/issues/OPS-1/comments"
             assert client.post(url, json=comment, headers=as_(tenant)).status_code == 201
-    assert versions(databases, "tenant-a") == [1] * 13
+    assert versions(databases, "tenant-a") == [1] * 19
 
     data_keys.current["tenant-a"] = 2
     cursor: Any = None
@@ -117,10 +119,10 @@ def test_resealing_moves_every_field_to_the_current_key_in_resumable_batches(
         # Online: the tenant is served between batches, old and new rows alike.
         listed = client.get("/rest/issues/issues", headers=as_("tenant-a")).json()["issues"]
         assert sorted(i["summary"] for i in listed) == [f"tenant-a {n}" for n in range(5)]
-    assert resealed == 8  # 5 issues, 3 comments
+    assert resealed == 9  # 1 project, 5 issues, 3 comments
     assert remaining_seen == sorted(remaining_seen, reverse=True) and remaining_seen[-1] == 0
-    assert versions(databases, "tenant-a") == [2] * 13
-    assert versions(databases, "tenant-b") == [1] * 13  # another tenant is not touched
+    assert versions(databases, "tenant-a") == [2] * 19
+    assert versions(databases, "tenant-b") == [1] * 19  # another tenant is not touched
 
     again = client.post("/internal/issues/reseal", json={"limit": 100}, headers=as_("tenant-a"))
     assert again.json()["resealed"] == 0  # starting over finds nothing left to do

@@ -52,7 +52,7 @@ def test_deleting_an_issue_changed_meanwhile_is_409(databases: Databases) -> Non
     ref = parse_issue_ref("OPS-1")
     with tenant_scope(TENANT):
         with databases.session() as s:
-            store.create_project(s, "OPS", "Ops")
+            store.create_project(s, tenant_keys(), "OPS", "Ops")
             store.create_issue(
                 s, tenant_keys(), project="OPS", summary="s", description="", reporter="r"
             )
@@ -72,7 +72,7 @@ def test_deleting_an_issue_changed_meanwhile_is_409(databases: Databases) -> Non
 def test_a_change_answers_what_was_stored(databases: Databases) -> None:
     with tenant_scope(TENANT):
         with databases.session() as s:
-            store.create_project(s, "OPS", "Ops")
+            store.create_project(s, tenant_keys(), "OPS", "Ops")
             made = store.create_issue(
                 s,
                 tenant_keys(),

@@ -14,6 +14,8 @@ from sqlalchemy import text
 from tenantry.cli.move_databases import ServiceDatabase, open_database
 from tenantry.cli.tenant_rows import tenant_tables
 from tenantry.platform.context import TenantContext, tenant_scope
+from tenantry.platform.crypto import DataKey
+from tenantry.platform.data_keys import TenantKeys
 from tenantry.platform.errors import ApiError
 from tenantry.platform.storage import Databases, SqliteBackend
 from tenantry.platform.topology import load_topology
@@ -46,14 +48,18 @@ def _state(mover: ServiceDatabase, state: str) -> None:
         )
 
 
+KEY = DataKey(1, bytes(32))
+KEYS = TenantKeys(KEY, {1: KEY})
+
+
 def _create(databases: Databases, tenant: TenantContext, key: str) -> None:
     with tenant_scope(tenant), databases.session() as session:
-        store.create_project(session, key, "name")
+        store.create_project(session, KEYS, key, "name")
 
 
 def _projects(databases: Databases, tenant: TenantContext) -> list[str]:
     with tenant_scope(tenant), databases.session() as session:
-        return [p.key for p in store.list_projects(session)]
+        return [p.key for p in store.list_projects(session, KEYS)]
 
 
 def test_writes_are_captured_while_copying(shard: tuple[Databases, ServiceDatabase]) -> None:

@@ -301,7 +301,7 @@ def test_issues_store_end_to_end_on_postgres(pg: Pg) -> None:
     try:
         with tenant_scope(TENANT_A):
             with databases.session() as s:
-                store.create_project(s, "OPS", "Operations")
+                store.create_project(s, tenant_keys(), "OPS", "Operations")
                 made = store.create_issue(
                     s,
                     tenant_keys(),
@@ -343,7 +343,7 @@ def test_the_move_fence_freezes_one_tenant_and_its_service_cannot_lift_it(pg: Pg
     service = pg.backend.engine("issues", SHARD)
     try:
         with tenant_scope(TENANT_A), databases.session() as s:
-            store.create_project(s, "CAP", "captured")
+            store.create_project(s, tenant_keys(), "CAP", "captured")
         with pg.admin.connect() as c:
             captured = c.exec_driver_sql(
                 "SELECT tenant_id, table_name, row_key FROM issues.tenantry_move_changes"
@@ -352,10 +352,10 @@ def test_the_move_fence_freezes_one_tenant_and_its_service_cannot_lift_it(pg: Pg
         with pg.admin.begin() as c:
             c.exec_driver_sql("UPDATE issues.tenantry_moves SET state = 'frozen'")
         with pytest.raises(ApiError) as frozen, tenant_scope(TENANT_A), databases.session() as s:
-            store.create_project(s, "NEW", "refused")
+            store.create_project(s, tenant_keys(), "NEW", "refused")
         assert (frozen.value.status, frozen.value.code) == (503, "tenant_moving")
         with tenant_scope(TENANT_B), databases.session() as s:
-            store.create_project(s, "THEIRS", "the neighbour writes on")
+            store.create_project(s, tenant_keys(), "THEIRS", "the neighbour writes on")
         for attack in (
             "UPDATE tenantry_moves SET state = 'capturing'",
             "DELETE FROM tenantry_moves",

@@ -2,8 +2,8 @@
 versions retired.
 
 The operator asks tcs for the site's signed tenant context, asks the site's kms for the next
-data key version, then has each service that seals the site's data (issues: fields, identity:
-account emails, media: blobs) reseal it in batches until nothing is left under an older
+data key version, then has each service that seals the site's data (issues and pages: fields,
+identity: account emails, media: blobs) reseal it in batches until nothing is left under an older
 version, with one progress bar and a task per service. One more round, after a short pause
 (for requests that took the old key just before their service heard of the new one), must find
 nothing left to reseal. Only then does kms retire every version below the new one: from that
@@ -61,6 +61,14 @@ def reseal_steps(client: ServiceClient) -> list[ResealStep]:
             BATCH,
             lambda body, site: client.call(
                 "issues", "POST", "/internal/issues/reseal", json=body, **site.call_args()
+            ),
+        ),
+        ResealStep(
+            "pages",
+            "rows",
+            BATCH,
+            lambda body, site: client.call(
+                "pages", "POST", "/internal/pages/reseal", json=body, **site.call_args()
             ),
         ),
         ResealStep(

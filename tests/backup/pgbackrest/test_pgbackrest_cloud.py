@@ -24,6 +24,7 @@ import pytest
 from own_cluster import OwnCluster, own_cluster
 from psycopg import sql
 
+from backup.moments import second_passed
 from e2e.api import Site, signup
 from e2e.cloud import Cloud, tenantry
 from tenantry.platform.topology import load_topology
@@ -107,15 +108,6 @@ def _issues_of(site: Site) -> list[tuple[str, str, str]]:
     return sorted((i["key"], i["summary"], i["status"]) for i in page["issues"])
 
 
-def _second_passed() -> datetime:
-    """A whole second after every write so far, once it has gone by."""
-    time.sleep(1.0)
-    at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
-    while datetime.now(UTC) < at + timedelta(seconds=1.5):
-        time.sleep(0.1)
-    return at
-
-
 def test_a_tenant_goes_back_to_a_second_on_postgresql_and_its_neighbour_keeps_its_writes(
     cloud: tuple[Cloud, OwnCluster],
 ) -> None:
@@ -144,7 +136,7 @@ def test_a_tenant_goes_back_to_a_second_on_postgresql_and_its_neighbour_keeps_it
     assert now.returncode == 0, now.stderr + now.stdout
     assert "us: full backup taken" in now.stdout
     snapshot = _issues_of(tenant)
-    at = _second_passed()
+    at = second_passed(1.0)
 
     assert tenant.request("DELETE", "/rest/issues/issues/OPS-1").status_code == 204
     edited = tenant.request("PATCH", "/rest/issues/issues/OPS-2", json={"summary": "edited"})

@@ -191,7 +191,7 @@ class PublicOpenApi:
     `FETCHED_FROM` must name every service that owns a public route (a test checks it).
     """
 
-    FETCHED_FROM = ("identity", "issues", "media", "audit")
+    FETCHED_FROM = ("identity", "issues", "pages", "media", "audit")
 
     def __init__(self, client: ServiceClient, region: str) -> None:
         self._client = client
@@ -210,9 +210,16 @@ class PublicOpenApi:
         """Each owning service's own document; the regional ones from this edge's region."""
         identity = await self._client.call("identity", "GET", "/openapi.json")
         issues = await self._client.call("issues", "GET", "/openapi.json", region=self._region)
+        pages = await self._client.call("pages", "GET", "/openapi.json", region=self._region)
         media = await self._client.call("media", "GET", "/openapi.json", region=self._region)
         audit = await self._client.call("audit", "GET", "/openapi.json", region=self._region)
-        answers = {"identity": identity, "issues": issues, "media": media, "audit": audit}
+        answers = {
+            "identity": identity,
+            "issues": issues,
+            "pages": pages,
+            "media": media,
+            "audit": audit,
+        }
         documents = {}
         for service, answer in answers.items():
             if answer.status != 200:

@@ -71,6 +71,22 @@ TENANT_ROUTES = (
     PublicRoute(
         "POST", "/rest/issues/issues/{key}/attachments/uploads/{upload_id}/complete", "issues"
     ),
+    PublicRoute("POST", "/rest/pages/spaces", "pages"),
+    PublicRoute("GET", "/rest/pages/spaces", "pages"),
+    PublicRoute("GET", "/rest/pages/spaces/{key}/tree", "pages"),
+    PublicRoute("POST", "/rest/pages/pages", "pages"),
+    PublicRoute("GET", "/rest/pages/pages/{page_id}", "pages"),
+    PublicRoute("PUT", "/rest/pages/pages/{page_id}", "pages"),
+    PublicRoute("DELETE", "/rest/pages/pages/{page_id}", "pages"),
+    PublicRoute("POST", "/rest/pages/pages/{page_id}/move", "pages"),
+    PublicRoute("GET", "/rest/pages/pages/{page_id}/versions", "pages"),
+    PublicRoute("GET", "/rest/pages/pages/{page_id}/versions/{number}", "pages"),
+    PublicRoute("POST", "/rest/pages/pages/{page_id}/versions/{number}/restore", "pages"),
+    PublicRoute("GET", "/rest/pages/pages/{page_id}/diff", "pages"),
+    PublicRoute("GET", "/rest/pages/search", "pages"),
+    PublicRoute("GET", "/rest/pages/trash", "pages"),
+    PublicRoute("POST", "/rest/pages/trash/{page_id}/restore", "pages"),
+    PublicRoute("DELETE", "/rest/pages/trash/{page_id}", "pages"),
 )
 
 MEDIA_PREFIX = "/rest/media/"

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     Column,
     Float,
     ForeignKeyConstraint,
@@ -30,7 +29,7 @@ from tenantry.platform.storage.model import TENANT_ID_LENGTH, TenantOwned, UtcDa
 
 PROJECT_KEY_LENGTH = 10
 ACCOUNT_ID_LENGTH = 64
-LABEL_LENGTH = 50
+LABEL_INDEX_LENGTH = 64
 COLLECTION_LENGTH = 64
 SITE_LENGTH = 63
 
@@ -45,7 +44,9 @@ class Project(TenantOwned, IssuesBase):
     __tablename__ = "projects"
 
     key: Mapped[str] = mapped_column(String(PROJECT_KEY_LENGTH), primary_key=True)
-    name: Mapped[str] = mapped_column(String(255))
+    # Sealed, like an issue's summary. The empty default (which never opens) is there because
+    # SQLite adds a NOT NULL column only with one (revision 0004); every write gives a value.
+    name: Mapped[bytes] = mapped_column(LargeBinary, server_default="")
     # The number of the project's last issue; raised by one UPDATE per new issue.
     last_number: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -69,7 +70,8 @@ class Issue(TenantOwned, IssuesBase):
     status: Mapped[str] = mapped_column(String(32))
     assignee: Mapped[str | None] = mapped_column(String(ACCOUNT_ID_LENGTH))
     reporter: Mapped[str] = mapped_column(String(ACCOUNT_ID_LENGTH))
-    labels: Mapped[list[str]] = mapped_column(JSON)
+    # Sealed: the ordered list, as JSON (its empty default as a project's name's).
+    labels: Mapped[bytes] = mapped_column(LargeBinary, server_default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     # Optimistic locking: two concurrent changes cannot both pass the workflow check.
@@ -88,7 +90,8 @@ class Issue(TenantOwned, IssuesBase):
 class IssueLabel(TenantOwned, IssuesBase):
     """One label of one issue, so listings can filter by label with an index on any database.
 
-    `Issue.labels` keeps the ordered list the API shows; these rows mirror it.
+    `Issue.labels` keeps the ordered list the API shows, sealed; these rows mirror it by each
+    label's blind index (`sealed_fields.label_index`), never its text.
     """
 
     __tablename__ = "issue_labels"
@@ -100,7 +103,7 @@ class IssueLabel(TenantOwned, IssuesBase):
     )
 
     issue_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    label: Mapped[str] = mapped_column(String(LABEL_LENGTH), primary_key=True)
+    label: Mapped[str] = mapped_column(String(LABEL_INDEX_LENGTH), primary_key=True)
 
 
 class Comment(TenantOwned, IssuesBase):
@@ -183,6 +186,6 @@ trash_tenants = Table(
 
 
 SCHEMA = ServiceSchema(
-    "issues", IssuesBase.metadata, Path(__file__).with_name("migrations"), head_revision="0003"
+    "issues", IssuesBase.metadata, Path(__file__).with_name("migrations"), head_revision="0004"
 )
 """The issues service's tables on every shard, built by its revisions."""

@@ -85,8 +85,11 @@ def build_router(
 
     @router.post("/projects", status_code=201)
     async def create_project(body: NewProject, _admin: Admin) -> ProjectOut:
-        with databases.session() as session:
-            return ProjectOut.of(store.create_project(session, body.key, body.name))
+        def create(keys: TenantKeys) -> ProjectOut:
+            with databases.session() as session:
+                return ProjectOut.of(store.create_project(session, keys, body.key, body.name))
+
+        return await data_keys.run(create)
 
     @router.delete("/projects/{key}", status_code=204, response_class=Response)
     async def delete_project(key: str, _admin: Admin) -> Response:
@@ -97,14 +100,22 @@ def build_router(
 
     @router.get("/projects")
     async def list_projects(_user: SignedIn) -> ProjectList:
-        with databases.session() as session:
-            return ProjectList(projects=[ProjectOut.of(p) for p in store.list_projects(session)])
+        def read(keys: TenantKeys) -> ProjectList:
+            with databases.session() as session:
+                projects = store.list_projects(session, keys)
+                return ProjectList(projects=[ProjectOut.of(p) for p in projects])
+
+        return await data_keys.run(read)
 
     @router.get("/projects/{key}")
     async def get_project(key: str, _user: SignedIn) -> ProjectOut:
         project_key = parse_project_key(key)
-        with databases.session() as session:
-            return ProjectOut.of(store.get_project(session, project_key))
+
+        def read(keys: TenantKeys) -> ProjectOut:
+            with databases.session() as session:
+                return ProjectOut.of(store.get_project(session, keys, project_key))
+
+        return await data_keys.run(read)
 
     @router.post("/issues", status_code=201)
     async def create_issue(body: NewIssue, user: Member) -> IssueOut:

@@ -4,9 +4,9 @@ Route handlers do HTTP; these functions do storage. Each takes the tenant sessio
 so everything here is confined to the current tenant by construction: statements name mapped
 classes only, and the session adds the tenant to each of them (no tenant filter is written here).
 Issues and comments in the site's trash (`deleted_at` set) are left out of every read here;
-`trash` owns what is done with them. Summaries, descriptions and comment bodies are sealed with
-the tenant's data key (`keys`) as they are written and opened as they are read; each is bound
-to its row and column.
+`trash` owns what is done with them. Project names, summaries, descriptions, labels and comment
+bodies are sealed with the tenant's data key (`keys`) as they are written and opened as they are
+read; each is bound to its row and column. Labels are filtered by their blind index.
 
 The hot statements are built once, with bound parameters, and run through the session's row
 door (`TenantSession.rows()` / `insert_rows()`): no ORM objects are built, and SQLAlchemy's
@@ -34,6 +34,13 @@ from tenantry.platform.storage.tenant_session import TenantSession
 from tenantry.services.issues.identifiers import IssueRef
 from tenantry.services.issues.models import Comment, Issue, IssueLabel, Project
 from tenantry.services.issues.records import StoredComment, StoredIssue, StoredProject
+from tenantry.services.issues.sealed_fields import (
+    label_index,
+    open_labels,
+    open_name,
+    seal_labels,
+    seal_name,
+)
 from tenantry.services.issues.workflow import INITIAL_STATUS, check_transition
 
 
@@ -125,11 +132,12 @@ _DELETE_PROJECT = delete(Project).where(Project.key == bindparam("project"))
 _DELETE_LABELS = delete(IssueLabel).where(IssueLabel.issue_id == bindparam("issue_id"))
 
 
-def create_project(session: TenantSession, key: str, name: str) -> StoredProject:
+def create_project(session: TenantSession, keys: TenantKeys, key: str, name: str) -> StoredProject:
     """Create a project, or answer 409 `project_exists` if this tenant already has the key."""
+    sealed = seal_name(keys, key, name)
     try:
         session.insert_rows(
-            Project, [{"key": key, "name": name, "last_number": 0, "created_at": utc_now()}]
+            Project, [{"key": key, "name": sealed, "last_number": 0, "created_at": utc_now()}]
         )
     except IntegrityError:
         raise _project_exists(key) from None
@@ -139,7 +147,8 @@ def create_project(session: TenantSession, key: str, name: str) -> StoredProject
 def delete_project(session: TenantSession, key: str) -> None:
     """Delete an empty project; 404 `project_not_found`, or 409 `project_not_empty` while it
     has issues (deleting a project never deletes issues: each is deleted on its own)."""
-    get_project(session, key)
+    if session.rows(_PROJECT_BY_KEY, {"project": key}).first() is None:
+        raise _project_not_found(key)
     if session.rows(_ANY_ISSUE_OF_PROJECT, {"project": key}).first() is not None:
         raise _project_not_empty(key)
     try:
@@ -148,17 +157,17 @@ def delete_project(session: TenantSession, key: str) -> None:
         raise _project_not_empty(key) from None
 
 
-def list_projects(session: TenantSession) -> list[StoredProject]:
+def list_projects(session: TenantSession, keys: TenantKeys) -> list[StoredProject]:
     """All of this tenant's projects, by key."""
-    return [_project(row) for row in session.rows(_ALL_PROJECTS)]
+    return [_project(row, keys) for row in session.rows(_ALL_PROJECTS)]
 
 
-def get_project(session: TenantSession, key: str) -> StoredProject:
+def get_project(session: TenantSession, keys: TenantKeys, key: str) -> StoredProject:
     """One project, or 404 `project_not_found`."""
     row = session.rows(_PROJECT_BY_KEY, {"project": key}).first()
     if row is None:
         raise _project_not_found(key)
-    return _project(row)
+    return _project(row, keys)
 
 
 def create_issue(
@@ -192,7 +201,7 @@ def create_issue(
         version=1,
     )
     session.insert_rows(Issue, [_issue_values(issue, keys)])
-    _insert_labels(session, issue)
+    _insert_labels(session, keys, issue)
     return issue
 
 
@@ -239,7 +248,7 @@ def change_issue(
             "new_description": seal_text(
                 keys, "issues", issue.id, "description", changed.description
             ),
-            "new_labels": changed.labels,
+            "new_labels": seal_labels(keys, issue.id, changed.labels),
             "new_updated_at": changed.updated_at,
             "new_version": changed.version,
         },
@@ -248,7 +257,7 @@ def change_issue(
         raise _edit_conflict()
     if labels_changed:
         session.rows(_DELETE_LABELS, {"issue_id": issue.id})
-        _insert_labels(session, changed)
+        _insert_labels(session, keys, changed)
     return changed
 
 
@@ -305,9 +314,10 @@ def list_issues(
         query = query.where(Issue.assignee == where.assignee)
     if where.label is not None:
         # The session scopes both sides of the join to the tenant.
-        query = query.join(
-            IssueLabel, and_(IssueLabel.issue_id == Issue.id, IssueLabel.label == where.label)
-        )
+        # A label's own text matches rows revision 0004 left until their reseal; an index
+        # (64 hex digits) is longer than any label, so the two never meet.
+        found_by = IssueLabel.label.in_([label_index(keys, where.label), where.label])
+        query = query.join(IssueLabel, and_(IssueLabel.issue_id == Issue.id, found_by))
     after = cursors.open(cursor, listing, (str, int)) if cursor is not None else None
     rows = _keyset_page(session, query, (Issue.project_key, Issue.number), after, limit)
     page = [_issue(row, keys) for row in rows[:limit]]
@@ -367,9 +377,9 @@ def _keyset_page(
     return list(session.rows(query.order_by(first, second).limit(limit + 1)))
 
 
-def _project(row: Any) -> StoredProject:
-    """A row of `_PROJECT_COLUMNS` as a record."""
-    return StoredProject(*row)
+def _project(row: Any, keys: TenantKeys) -> StoredProject:
+    """A row of `_PROJECT_COLUMNS` as a record, its name opened."""
+    return StoredProject(key=row.key, name=open_name(keys, row.key, row.name))
 
 
 def _issue(row: Any, keys: TenantKeys) -> StoredIssue:
@@ -379,6 +389,7 @@ def _issue(row: Any, keys: TenantKeys) -> StoredIssue:
         issue,
         summary=open_text(keys, "issues", issue.id, "summary", row.summary),
         description=open_text(keys, "issues", issue.id, "description", row.description),
+        labels=open_labels(keys, issue.id, row.labels),
     )
 
 
@@ -401,16 +412,24 @@ def _issue_values(issue: StoredIssue, keys: TenantKeys) -> dict[str, Any]:
         "status": issue.status,
         "assignee": issue.assignee,
         "reporter": issue.reporter,
-        "labels": issue.labels,
+        "labels": seal_labels(keys, issue.id, issue.labels),
         "created_at": issue.created_at,
         "updated_at": issue.updated_at,
         "version": issue.version,
     }
 
 
-def _insert_labels(session: TenantSession, issue: StoredIssue) -> None:
-    """Mirror an issue's labels into rows the label filter can find by index."""
-    session.insert_rows(IssueLabel, [{"issue_id": issue.id, "label": x} for x in issue.labels])
+def _insert_labels(session: TenantSession, keys: TenantKeys, issue: StoredIssue) -> None:
+    """Mirror an issue's labels into rows the label filter finds by their blind index."""
+    insert_label_rows(session, keys, issue.id, issue.labels)
+
+
+def insert_label_rows(
+    session: TenantSession, keys: TenantKeys, issue_id: str, labels: list[str]
+) -> None:
+    """Index rows of `labels` for one issue (which has none yet)."""
+    rows = [{"issue_id": issue_id, "label": label_index(keys, x)} for x in labels]
+    session.insert_rows(IssueLabel, rows)
 
 
 def _given(fields: frozenset[str], name: str, value: str | None, current: str) -> str:

@@ -1,0 +1,1 @@
+"""pages: a wiki of spaces and versioned pages whose bodies are structured documents."""

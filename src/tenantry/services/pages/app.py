@@ -1,0 +1,34 @@
+"""Assemble the pages process of one region: its shards' databases behind the platform layers."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from tenantry.platform.app import create_service_app
+from tenantry.platform.client import ServiceClient
+from tenantry.platform.data_keys import DataKeys, data_key_max_age
+from tenantry.platform.runtime import ServiceRuntime
+from tenantry.platform.storage.choose import storage_backend
+from tenantry.platform.storage.databases import Databases
+from tenantry.services.pages.clock import SystemClock
+from tenantry.services.pages.internal_routes import build_internal_router
+from tenantry.services.pages.models import SCHEMA
+from tenantry.services.pages.routes import build_router
+from tenantry.services.pages.trash_routes import build_trash_router
+
+
+def create_app(runtime: ServiceRuntime) -> FastAPI:
+    """The pages ASGI app for a runtime loaded by `tenantry serve pages --region R`."""
+    databases = Databases(SCHEMA, storage_backend(runtime.topology, runtime.data_dir))
+    client = ServiceClient(runtime.signer, runtime.directory)
+    data_keys = DataKeys(client, max_age=data_key_max_age())
+    return create_service_app(
+        runtime,
+        [
+            build_router(databases, data_keys, SystemClock()),
+            build_trash_router(databases, data_keys),
+            build_internal_router(databases, data_keys),
+        ],
+        clients=[client],
+        databases=[databases],
+    )

@@ -1,0 +1,37 @@
+"""pages as the registry sees it: one per region, a database on each of its shards."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from tenantry.platform.service_spec import Placement, RouterBuilder, ServiceSpec
+from tenantry.services.pages.models import SCHEMA
+
+if TYPE_CHECKING:
+    from tenantry.platform.asgi import ASGIApp
+    from tenantry.platform.runtime import ServiceRuntime
+
+
+def _create_app(runtime: ServiceRuntime) -> ASGIApp:
+    from tenantry.services.pages.app import create_app
+
+    return create_app(runtime)
+
+
+def _routers() -> Sequence[RouterBuilder]:
+    from tenantry.services.pages.internal_routes import build_internal_router
+    from tenantry.services.pages.routes import build_router
+    from tenantry.services.pages.trash_routes import build_trash_router
+
+    return (build_router, build_trash_router, build_internal_router)
+
+
+SPEC = ServiceSpec(
+    name="pages",
+    placement=Placement.REGIONAL,
+    create_app=_create_app,
+    schema=SCHEMA,
+    shard_databases=True,
+    routers=_routers,
+)
