@@ -13,7 +13,12 @@ from sqlalchemy.orm import DeclarativeBase
 
 from settable_clock import SettableClock
 from tenantry.platform.audit.events import Actor, AuditEvent
-from tenantry.platform.audit.outbox import AuditOutbox, AuditOutboxColumns, backoff
+from tenantry.platform.audit.outbox import (
+    ELSEWHERE_RECHECK_SECONDS,
+    AuditOutbox,
+    AuditOutboxColumns,
+    backoff,
+)
 from tenantry.platform.background import Idle
 from tenantry.platform.client import ServiceResponse
 from tenantry.platform.context import TenantContext, tenant_scope
@@ -131,3 +136,29 @@ async def test_an_outbox_of_one_region_leaves_other_regions_tenants_events_alone
     assert await outboxes["us"].deliver_due() == 1
     assert audits["us"].received == [("us-tenant", ["login"])]
     assert outboxes["us"].pending() == 0
+
+
+async def test_events_recorded_before_a_tenant_moves_into_the_region_are_delivered_there(
+    tmp_path: Path,
+) -> None:
+    """A move between regions records events in the new region before tcs names it the
+    tenant's home: the outbox there looks at them again, and delivers them after the switch."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'outbox.sqlite'}")
+    _Base.metadata.create_all(engine)
+    home = {"mover": "eu"}
+
+    async def homes(cloud_id: str) -> tuple[TenantContext, str]:
+        region = home[cloud_id]
+        return TenantContext(cloud_id, "site", region, f"{region}-1", "active"), "signed"
+
+    audit = _Audit()
+    clock = SettableClock(1000.0)
+    outbox = AuditOutbox(_Row, lambda _: engine, ["us-1"], audit, homes, region="us", clock=clock)  # type: ignore[arg-type]
+    with engine.begin() as connection:
+        outbox.record_on(connection, "mover", _event("data_keys_moved"))
+    assert await outbox.deliver_due() == Idle(ELSEWHERE_RECHECK_SECONDS)
+    assert audit.received == []
+    home["mover"] = "us"  # the switch
+    clock.now += ELSEWHERE_RECHECK_SECONDS
+    assert await outbox.deliver_due() == 1
+    assert audit.received == [("mover", ["data_keys_moved"])]

@@ -307,7 +307,7 @@ def test_a_move_to_a_shard_that_does_not_exist_fails_cleanly(cloud: Cloud) -> No
     site = signup(cloud, region="eu", via="eu", prefix="move-nowhere")
     site.create_project()
     before = shard_of(cloud, site.cloud_id)
-    for shard, says in (("eu-9", "there is no shard 'eu-9'"), ("us-1", "not supported yet")):
+    for shard, says in (("eu-9", "there is no shard 'eu-9'"), ("us-1", "is in region us, not eu")):
         refused = _move(cloud, site, "--shard", shard)
         assert refused.returncode == 2, refused.stdout + refused.stderr
         assert says in refused.stderr and "Traceback" not in refused.stderr

@@ -55,3 +55,26 @@ def test_a_switch_is_refused(
     with pytest.raises(ApiError) as unknown:
         catalog.set_home("nobody-here", site.shard, other)
     assert unknown.value.code == "unknown_site"
+
+
+def test_a_site_moves_to_another_region_only_when_the_switch_names_it(catalog: Catalog) -> None:
+    site = catalog.create("mover", "eu")
+    moved = catalog.set_home("mover", site.shard, "us-1", to_region="us", moved={"rows": 3})
+    assert (moved.region, moved.shard) == ("us", "us-1")
+    assert catalog.record("mover") is not None and catalog.record("mover")["pinned"] is False
+
+
+def test_a_pinned_site_leaves_its_region_only_when_unpinned(catalog: Catalog) -> None:
+    site = catalog.create("pinned-here", "eu", pinned=True)
+    with pytest.raises(ApiError) as refused:
+        catalog.set_home("pinned-here", site.shard, "us-1", to_region="us")
+    assert refused.value.code == "site_pinned"
+    assert catalog.by_site("pinned-here") == site
+    assert catalog.pinned("pinned-here")
+    # Within its region it moves freely, and stays pinned.
+    other = {"eu-1": "eu-2", "eu-2": "eu-1"}[site.shard]
+    assert catalog.set_home("pinned-here", site.shard, other).shard == other
+    assert catalog.pinned("pinned-here")
+    moved = catalog.set_home("pinned-here", other, "us-1", to_region="us", unpin=True)
+    assert (moved.region, moved.shard) == ("us", "us-1")
+    assert not catalog.pinned("pinned-here")

@@ -277,13 +277,21 @@ def tenant_move(
     shard: Annotated[
         str | None, typer.Option("--shard", help="The shard of its region to move it to.")
     ] = None,
+    region: Annotated[
+        str | None,
+        typer.Option("--region", help="The region to move it to (its first shard, or --shard)."),
+    ] = None,
+    unpin: Annotated[
+        bool, typer.Option("--unpin", help="Move it out of the region it was pinned to.")
+    ] = False,
     abort: Annotated[
         bool, typer.Option("--abort", help="Stop its move that has not switched yet.")
     ] = False,
     data_dir_given: DataDirOption = None,
 ) -> None:
-    """Move a live site to another shard of its region; its writes pause for about a second,
-    its reads never. Run again, a move cut short finishes (or starts over)."""
+    """Move a live site to another shard of its region, or to another region; its writes
+    pause for about a second, its reads never. Run again, a move cut short finishes (or
+    starts over)."""
     from tenantry.cli.backup import BackupCommandError, progress_bar
     from tenantry.cli.tenant_move import abort_move, move_tenant
 
@@ -293,10 +301,8 @@ def tenant_move(
             abort_move(found, site)
             typer.echo(f"{site}: move aborted; it is served where it was")
             return
-        if shard is None:
-            raise BackupCommandError("name the shard to move to with --shard", code=2)
         with progress_bar(f"move {site}") as report:
-            done = move_tenant(found, site, shard, report)
+            done = move_tenant(found, site, shard, report, to_region=region, unpin=unpin)
     except BackupCommandError as exc:
         err.print(f"[red]tenantry tenant move:[/] {exc}")
         raise typer.Exit(exc.code) from exc
@@ -304,11 +310,18 @@ def tenant_move(
         err.print(f"[yellow]note:[/] {note}")
     move = done.move
     rows = ", ".join(f"{name} {count}" for name, count in sorted(move.get("rows", {}).items()))
+    across = move.get("to_region", move["region"]) != move["region"]
     typer.echo(
         f"{site}: moved from {move['from_shard']} to {move['to_shard']}"
+        + (f" ({move['region']} to {move['to_region']})" if across else "")
         + (f" (rows: {rows}; counts and checksums match)" if rows else "")
         + (f"; writes paused {move['freeze_seconds']} s" if "freeze_seconds" in move else "")
     )
+    if across:
+        typer.echo(
+            f"blobs: {move['blobs']} ({move['blob_bytes']} bytes, each checked); data keys: "
+            f"{move['data_keys']}, now under {move['to_region']}'s root key or the site's own"
+        )
     typer.echo(f"the old copy stays on {move['source_kept']}")
 
 

@@ -21,7 +21,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from tenantry.platform.storage.choose import postgres_backend
-from tenantry.platform.storage.move_fence import postgres_statements, sqlite_statements
+from tenantry.platform.storage.move_fence import (
+    FENCE_TRIGGER,
+    postgres_statements,
+    sqlite_statements,
+)
 from tenantry.platform.storage.sqlite import SqliteBackend
 from tenantry.platform.topology import Topology
 
@@ -55,8 +59,15 @@ class ServiceDatabase:
         return f"{self.shard}/{self.service}"
 
     def install_fence(self) -> None:
-        """Create the fence's tables and triggers here, if they are not there yet."""
+        """Create the fence's tables and triggers here, if they are not there yet.
+
+        On PostgreSQL an installed fence is left alone rather than installed again: doing it
+        again locks `tenantry_moves` and then each table, while a writer holding its table
+        waits in the trigger for `tenantry_moves`, which deadlocks.
+        """
         with self.writer.begin() as connection:
+            if self.postgres and self._fenced(connection):
+                return
             if self.postgres:
                 assert self.owner_role is not None
                 connection.exec_driver_sql(f'SET LOCAL ROLE "{self.owner_role}"')
@@ -66,6 +77,19 @@ class ServiceDatabase:
                 statements = sqlite_statements(self.tables)
             for statement in statements:
                 connection.exec_driver_sql(statement)
+
+    def _fenced(self, connection: Connection) -> bool:
+        """Whether every tenant-scoped table here has the fence's trigger (PostgreSQL)."""
+        names = [table.name for table in self.tables]
+        found = connection.exec_driver_sql(
+            "SELECT count(*) FROM pg_catalog.pg_trigger t"
+            " JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid"
+            " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE t.tgname = %(trigger)s AND n.nspname = %(schema)s"
+            " AND c.relname = ANY(%(names)s)",
+            {"trigger": FENCE_TRIGGER, "schema": self.service, "names": names},
+        ).scalar_one()
+        return int(found) == len(names)
 
     def settle(self) -> None:
         """Wait until every write transaction that began before now has ended (PostgreSQL).

@@ -1,4 +1,4 @@
-"""`tenantry tenant move SITE --shard S`: move a live tenant to another shard of its region.
+"""`tenantry tenant move SITE --shard S | --region R`: move a live tenant to another shard.
 
 Phases, per service database of the tenant's shard (every registered service with shard
 databases and tenant-scoped tables: the tenant's rows, its kms data keys and media records
@@ -26,6 +26,11 @@ it; its audit outbox rows stay and drain where they are (delivery finds the new 
 
 Media blobs and kms's root keys are per region, so a move within a region leaves them where
 they are; a data key row moves with the tenant's rows and stays wrapped by the same root key.
+A move to another region (`region_move.py`) also has media copy the blobs there (after the
+snapshot, and again while frozen, which checks each one), and the target region's kms wrap the
+data keys under its own root key (while frozen, after the row check); tcs then switches the
+home region with the shard. A site pinned to its region at sign-up leaves it only with
+`--unpin`.
 
 A journal (`move_journal.py`) makes a cut-short move safe to run again: until tcs names the new
 shard, every step is redone from the start (the tenant is where it was, frozen at worst until
@@ -44,6 +49,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select
 
+from tenantry.cli import region_move
 from tenantry.cli.backup import BackupCommandError, recorded_topology
 from tenantry.cli.move_databases import (
     ServiceDatabase,
@@ -111,11 +117,35 @@ class MoveDone:
     notes: tuple[str, ...]
 
 
-def move_tenant(data_dir: Path, site: str, to_shard: str, report: Report) -> MoveDone:
-    """Move `site` to `to_shard` of its region (or finish the move a cut-short run began)."""
+def move_tenant(
+    data_dir: Path,
+    site: str,
+    to_shard: str | None,
+    report: Report,
+    *,
+    to_region: str | None = None,
+    unpin: bool = False,
+) -> MoveDone:
+    """Move `site` to `to_shard` (of its region, or of `to_region`: its first shard unless
+    named), or finish the move a cut-short run began."""
     topology = recorded_topology(data_dir)
     tenant = _tenant(data_dir, site)
-    _check_target(topology, tenant, to_shard)
+    active = read_active(data_dir, tenant["cloud_id"])
+    if to_shard is None and active is not None and to_region in (None, active.get("to_region")):
+        to_shard = str(active["to_shard"])  # run again, a cut-short move finishes
+    to_shard = _target_shard(topology, tenant, to_shard, to_region)
+    _check_target(topology, tenant, to_shard, to_region)
+    if topology.shards[to_shard].region != tenant["region"] and not unpin:
+        try:
+            pinned = region_move.pinned(data_dir, site)
+        except region_move.TargetUnreachable as exc:
+            raise BackupCommandError(str(exc)) from None
+        if pinned:
+            raise BackupCommandError(
+                f"{site} was pinned to {tenant['region']} at sign-up; give --unpin to move it "
+                "out of its region",
+                code=2,
+            )
     notes = tuple(
         f"{problem}: this move catches up through the change table, not a publication"
         for problem in logical_replication_problems(topology)
@@ -129,7 +159,9 @@ def move_tenant(data_dir: Path, site: str, to_shard: str, report: Report) -> Mov
                 return MoveDone(_finish_switched(data_dir, topology, move), notes)
             for note in notes:
                 report(note, 0, 1)
-            return MoveDone(_run(data_dir, topology, tenant, move, to_shard, report), notes)
+            return MoveDone(
+                _run(data_dir, topology, tenant, move, to_shard, report, unpin=unpin), notes
+            )
     except MoveBusy as exc:
         raise BackupCommandError(f"{site}: {exc}; try again, or --abort it", code=1) from None
 
@@ -163,9 +195,28 @@ def _tenant(data_dir: Path, site: str) -> dict[str, Any]:
     return online_tenant(data_dir, site, "a tenant move")
 
 
-def _check_target(topology: Topology, tenant: dict[str, Any], to_shard: str) -> None:
+def _target_shard(
+    topology: Topology, tenant: dict[str, Any], to_shard: str | None, to_region: str | None
+) -> str:
+    if to_region is not None and to_region not in topology.regions:
+        names = ", ".join(sorted(topology.regions))
+        raise BackupCommandError(f"there is no region {to_region!r} (regions: {names})", code=2)
+    if to_shard is not None:
+        return to_shard
+    if to_region is None:
+        raise BackupCommandError("name the shard (--shard) or region (--region) to move to", code=2)
+    if to_region == tenant["region"]:
+        raise BackupCommandError(
+            f"{tenant['site']} already lives in {to_region}; name a shard with --shard", code=2
+        )
+    return topology.regions[to_region].shards[0].name
+
+
+def _check_target(
+    topology: Topology, tenant: dict[str, Any], to_shard: str, to_region: str | None
+) -> None:
     target = topology.shards.get(to_shard)
-    region = tenant["region"]
+    region = to_region or tenant["region"]
     if target is None:
         names = ", ".join(s.name for s in topology.regions[region].shards)
         raise BackupCommandError(
@@ -173,8 +224,8 @@ def _check_target(topology: Topology, tenant: dict[str, Any], to_shard: str) -> 
         )
     if target.region != region:
         raise BackupCommandError(
-            f"shard {to_shard} is in region {target.region}, not {region}: moves between "
-            "regions are not supported yet",
+            f"shard {to_shard} is in region {target.region}, not {region}: a move to another "
+            f"region names it with --region {target.region}",
             code=2,
         )
     if tenant["status"] in GONE or tenant["status"] not in MOVABLE:
@@ -222,6 +273,8 @@ def _run(
     move: dict[str, Any] | None,
     to_shard: str,
     report: Report,
+    *,
+    unpin: bool = False,
 ) -> dict[str, Any]:
     if move is None:
         move = {
@@ -231,10 +284,13 @@ def _run(
             "region": tenant["region"],
             "from_shard": tenant["shard"],
             "to_shard": to_shard,
+            "to_region": topology.shards[to_shard].region,
             "started_at": time.time(),
             "attempts": 0,
         }
-    move = {**move, "phase": CAPTURING, "attempts": int(move["attempts"]) + 1}
+    move = {**move, "phase": CAPTURING, "attempts": int(move["attempts"]) + 1, "unpin": unpin}
+    move.setdefault("to_region", move["region"])
+    across = move["to_region"] != move["region"]
     write_active(data_dir, move)
     pairs = _databases(data_dir, topology, move)
     cloud_id = move["cloud_id"]
@@ -251,6 +307,9 @@ def _run(
             report(f"copy {source.name} to {target.shard}", number, len(pairs))
             copied[source.service] = _copy_snapshot(source, target, cloud_id)
         move["rows"] = copied
+        if across:
+            report(f"copy blobs to {move['to_region']}", 1, steps)
+            _across(data_dir, topology, move, lambda: region_move.send_blobs(data_dir, move))
         deadline = time.monotonic() + CATCH_UP_SECONDS
         rounds = 0
         while True:
@@ -288,6 +347,13 @@ def _run(
                 f"{move['site']}: the copy does not match ({exc}); the move stopped and the "
                 "site is served where it was"
             ) from None
+        if across:
+            # Blobs written since the first copy, and proof that every blob is there.
+            report(f"blobs and keys to {move['to_region']}", 2, steps)
+            sent = _across(data_dir, topology, move, lambda: region_move.send_blobs(data_dir, move))
+            keys = _across(data_dir, topology, move, lambda: region_move.adopt_keys(data_dir, move))
+            move["blobs"], move["blob_bytes"] = int(sent["blobs"]), int(sent["bytes"])
+            move["data_keys"] = len(keys["rewrapped"]) + len(keys["customer_key_versions"])
         _stop_if_asked(data_dir, topology, move)
         report("switch", 3, steps)
         move["phase"] = SWITCHING
@@ -313,6 +379,20 @@ def _settle(
     except SettleTimeout as exc:
         _undo(data_dir, topology, move, FAILED, str(exc))
         raise BackupCommandError(f"{move['site']}: {exc}; the move stopped unfrozen") from None
+
+
+def _across(
+    data_dir: Path, topology: Topology, move: dict[str, Any], step: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    """Run one step of a move between regions; on a failure the move is undone, unswitched."""
+    try:
+        return step()
+    except region_move.TargetUnreachable as exc:
+        _undo(data_dir, topology, move, FAILED, str(exc))
+        raise BackupCommandError(
+            f"{move['site']}: {exc}; the move stopped before the switch, and the site is "
+            "served where it was"
+        ) from None
 
 
 def _set_state(database: ServiceDatabase, cloud_id: str, move_id: str, state: str | None) -> None:
@@ -439,7 +519,7 @@ def _switch(data_dir: Path, topology: Topology, move: dict[str, Any]) -> None:
                 "POST",
                 "/internal/tcs/tenants/{site}/home",
                 params={"site": move["site"]},
-                json={"from_shard": move["from_shard"], "to_shard": move["to_shard"]},
+                json=_home_change(move),
             ),
         )
     except CLOUD_NOT_REACHABLE as exc:
@@ -453,6 +533,23 @@ def _switch(data_dir: Path, topology: Topology, move: dict[str, Any]) -> None:
         raise BackupCommandError(
             f"{move['site']}: tcs refused the switch ({reason}); it is served where it was"
         )
+
+
+def _home_change(move: dict[str, Any]) -> dict[str, Any]:
+    """What tcs is told at the switch: the new home, and what moved there (for its audit)."""
+    rows = sum(int(count) for count in move.get("rows", {}).values())
+    moved = {"rows": rows}
+    for name in ("blobs", "blob_bytes", "data_keys"):
+        if name in move:
+            moved[name] = int(move[name])
+    change: dict[str, Any] = {
+        "from_shard": move["from_shard"],
+        "to_shard": move["to_shard"],
+        "moved": moved,
+    }
+    if move.get("to_region", move["region"]) != move["region"]:
+        change |= {"to_region": move["to_region"], "unpin": bool(move.get("unpin"))}
+    return change
 
 
 def _finish_switched(data_dir: Path, topology: Topology, move: dict[str, Any]) -> dict[str, Any]:

@@ -76,6 +76,9 @@ def backoff(attempts: int) -> float:
 
 _ELSEWHERE = float("inf")
 """What `_deliver` answers for a tenant of another region: left for that region to deliver."""
+ELSEWHERE_RECHECK_SECONDS = 5.0
+"""When events left for another region are looked at again: a tenant moving into this region
+has events recorded here before tcs names this region its home."""
 
 ContextSource = Callable[[str], Awaitable[tuple[TenantContext, str]]]
 """The tenant of a cloud id and its signed context, whatever the tenant's status."""
@@ -147,9 +150,9 @@ class AuditOutbox:
                     if retry_at is None:
                         delivered += len(batch)
                         continue
-                    if retry_at == _ELSEWHERE:
-                        continue  # another region's process delivers it
-                    due_at = retry_at
+                    # Another region's process delivers it, unless the tenant moves here.
+                    elsewhere = retry_at == _ELSEWHERE
+                    due_at = now + ELSEWHERE_RECHECK_SECONDS if elsewhere else retry_at
                 soonest = due_at if soonest is None else min(soonest, due_at)
         if delivered:
             return delivered

@@ -33,7 +33,9 @@ FROZEN = "frozen"
 MOVED = "moved"
 """The catalog names another home: this copy is kept for rollback and never written."""
 FENCE_MESSAGE = "tenantry_tenant_moving"
-_TRIGGER = "tenantry_move"
+FENCE_TRIGGER = "tenantry_move"
+"""The name of the fence's trigger (PostgreSQL) and its triggers' prefix (SQLite)."""
+_TRIGGER = FENCE_TRIGGER
 
 fence_metadata = MetaData()
 """The fence's two tables, for the mover's statements (made by the statements below, not by

@@ -23,6 +23,7 @@ from tenantry.services.kms.byok_routes import build_byok_router
 from tenantry.services.kms.customer_keys import CustomerKeys
 from tenantry.services.kms.data_key_store import DataKeyStore
 from tenantry.services.kms.key_availability import tcs_teller
+from tenantry.services.kms.key_moves import KeyMoves, build_key_move_router
 from tenantry.services.kms.key_watch import IDLE_CHECK_SECONDS, CustomerKeyWatch, check_interval
 from tenantry.services.kms.keyring import create_root_key, key_provider
 from tenantry.services.kms.models import SCHEMA, AuditOutboxRow
@@ -67,7 +68,9 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         check_interval(),
         idle_pause_seconds=IDLE_CHECK_SECONDS,
     )
-    router = build_kms_router(databases, provider, runtime.region, shards, loop.wake, events)
+    router = build_kms_router(
+        databases, provider, runtime.region, shards, loop.wake, events, moves_client=audit_client
+    )
     return create_service_app(
         runtime,
         [router],
@@ -84,6 +87,7 @@ def build_kms_router(
     shards: list[str],
     on_customer_keys_changed: Callable[[], None] = lambda: None,
     events: TenantKeyEvents | None = None,
+    moves_client: ServiceClient | None = None,
 ) -> APIRouter:
     """The kms routes of `region`, its first root key made if it has none yet;
     `on_customer_keys_changed` hears of every tenant switched to or from its own key."""
@@ -97,6 +101,8 @@ def build_kms_router(
     byok = Byok(keys, roots, keys.provider, on_customer_keys_changed)
     router.include_router(build_byok_router(byok))
     router.include_router(build_owner_router(KeyOwners(databases, roots, rotation, region)))
+    # A move between regions has this kms call the source region's kms.
+    router.include_router(build_key_move_router(KeyMoves(databases, keys, roots, moves_client)))
     if isinstance(provider, LocalKeyProvider):
         router.include_router(build_backup_key_router(provider, roots, region))
     return router

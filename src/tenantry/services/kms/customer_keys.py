@@ -127,6 +127,15 @@ class CustomerKeys:
         self._wake(event)
         return changed.rowcount == 1
 
+    def rehome(self, cloud_id: str, region: str, shard: str) -> None:
+        """Follow the tenant to its new home after a move (its key stays the customer's)."""
+        with self._engine.begin() as connection:
+            connection.execute(
+                update(customer_keys)
+                .where(customer_keys.c.cloud_id == cloud_id)
+                .values(region=region, shard=shard, changed_at=utc_now())
+            )
+
     def remove(self, cloud_id: str, event: KeyEvent | None = None) -> None:
         """Forget the tenant's customer key (its keys are back under the root key)."""
         with self._engine.begin() as connection:

@@ -22,10 +22,17 @@ def _create_app(runtime: ServiceRuntime) -> ASGIApp:
 def _routers() -> Sequence[RouterBuilder]:
     from tenantry.services.kms.backup_key_routes import build_backup_key_router
     from tenantry.services.kms.byok_routes import build_byok_router
+    from tenantry.services.kms.key_moves import build_key_move_router
     from tenantry.services.kms.owner_routes import build_owner_router
     from tenantry.services.kms.routes import build_router
 
-    return (build_router, build_owner_router, build_byok_router, build_backup_key_router)
+    return (
+        build_router,
+        build_owner_router,
+        build_byok_router,
+        build_backup_key_router,
+        build_key_move_router,
+    )
 
 
 SPEC = ServiceSpec(

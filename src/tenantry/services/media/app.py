@@ -22,6 +22,7 @@ from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.storage.choose import storage_backend
 from tenantry.platform.storage.databases import Databases
 from tenantry.platform.tenant_context import TenantContextVerifier
+from tenantry.services.media.blob_moves import BlobMoves, build_blob_move_router
 from tenantry.services.media.blob_retirements import BlobRetirements
 from tenantry.services.media.blobs import EncryptedBlobs
 from tenantry.services.media.limits import default_limits
@@ -70,7 +71,11 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
 
     return create_service_app(
         runtime,
-        [build_router(media, tokens), build_reseal_router(media)],
+        [
+            build_router(media, tokens),
+            build_reseal_router(media),
+            build_blob_move_router(BlobMoves(databases, store, client, runtime.region, shards)),
+        ],
         loops=[requeue.loop, retirements.loop, audit.loop],
         on_shutdown=[processor.close, close_workers],
         clients=[client],

@@ -23,10 +23,11 @@ def _create_app(runtime: ServiceRuntime) -> ASGIApp:
 
 
 def _routers() -> Sequence[RouterBuilder]:
+    from tenantry.services.media.blob_moves import build_blob_move_router
     from tenantry.services.media.reseal import build_reseal_router
     from tenantry.services.media.routes import build_router
 
-    return (build_router, build_reseal_router)
+    return (build_router, build_reseal_router, build_blob_move_router)
 
 
 SPEC = ServiceSpec(

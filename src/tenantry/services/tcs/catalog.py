@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Table,
     delete,
+    false,
     func,
     insert,
     select,
@@ -93,6 +94,8 @@ tenants = Table(
     # When it was deleted (undeletable until the grace period ends), and the status it had then.
     Column("deleted_at", Float, nullable=True),
     Column("status_before_delete", String(16), nullable=True),
+    # Pinned to its region at sign-up: only a move told to unpin it takes it out of there.
+    Column("pinned", Boolean, nullable=False, server_default=false()),
 )
 TENANT_COLUMNS = (
     tenants.c.cloud_id,
@@ -102,7 +105,7 @@ TENANT_COLUMNS = (
     tenants.c.status,
     tenants.c.key_available,
 )
-RECORD_COLUMNS = (*TENANT_COLUMNS, tenants.c.deleted_at, tenants.c.created_at)
+RECORD_COLUMNS = (*TENANT_COLUMNS, tenants.c.pinned, tenants.c.deleted_at, tenants.c.created_at)
 changes = Table(
     "changes",
     metadata,
@@ -112,7 +115,7 @@ changes = Table(
     Column("at", Float, nullable=False),
 )
 SCHEMA = ServiceSchema(
-    "tcs", metadata, Path(__file__).with_name("migrations"), head_revision="0004"
+    "tcs", metadata, Path(__file__).with_name("migrations"), head_revision="0005"
 )
 """The catalog's tables on the global database, built by tcs's revisions."""
 
@@ -161,8 +164,9 @@ class Catalog:
         self.audit = audit
         """Where status changes are recorded, in their own transaction (None: nowhere)."""
 
-    def create(self, site: str, region: str) -> Tenant:
-        """Add a site in `region`, on that region's least-loaded shard."""
+    def create(self, site: str, region: str, *, pinned: bool = False) -> Tenant:
+        """Add a site in `region`, on that region's least-loaded shard (`pinned`: the sign-up
+        chose the region, and moves keep it there)."""
         validate_site(site)
         shard_names = [shard.name for shard in self.topology.regions[region].shards]
         with self.engine.begin() as connection:
@@ -177,7 +181,7 @@ class Catalog:
             tenant = Tenant(str(uuid.uuid4()), site, region, shard, "active")
             try:
                 connection.execute(
-                    insert(tenants).values(**tenant.public(), created_at=time.time())
+                    insert(tenants).values(**tenant.public(), created_at=time.time(), pinned=pinned)
                 )
             except IntegrityError as exc:
                 raise ApiError(409, "site_taken", f"the site {site!r} is taken") from exc
@@ -235,11 +239,23 @@ class Catalog:
         self._wake_audit()
         return tenant
 
-    def set_home(self, site: str, from_shard: str, to_shard: str) -> Tenant:
+    def set_home(
+        self,
+        site: str,
+        from_shard: str,
+        to_shard: str,
+        *,
+        to_region: str | None = None,
+        unpin: bool = False,
+        moved: Mapping[str, object] | None = None,
+    ) -> Tenant:
         """Make `to_shard` the site's home, if `from_shard` still is: the switch of a move.
 
-        Only within the site's region for now; the move has copied and verified the site's
-        data there first. The tenant's status is left as it is.
+        A shard of another region is taken only when `to_region` names that region (a move
+        between regions says so), and only for a site not pinned to its region at sign-up,
+        unless `unpin`; the site is then pinned no more. The move has copied and verified the
+        site's data there first; `moved` (what it moved, and its size) goes into the audit
+        event. The tenant's status is left as it is.
         """
         target = self.topology.shards.get(to_shard)
         if target is None:
@@ -249,30 +265,56 @@ class Catalog:
             if current in GONE:
                 raise _gone(site, current)
             row = connection.execute(
-                select(tenants.c.region, tenants.c.shard).where(tenants.c.site == site)
+                select(tenants.c.region, tenants.c.shard, tenants.c.pinned).where(
+                    tenants.c.site == site
+                )
             ).one()
-            if target.region != row.region:
+            if target.region != row.region and target.region != to_region:
                 raise ApiError(
                     422,
                     "shard_in_other_region",
                     f"shard {to_shard!r} is in region {target.region!r}, not {row.region!r}",
                 )
+            if target.region != row.region and row.pinned and not unpin:
+                raise ApiError(
+                    409,
+                    "site_pinned",
+                    f"site {site!r} was pinned to {row.region!r} at sign-up; unpin it to move it",
+                )
             if row.shard != from_shard:
                 raise ApiError(
                     409, "home_changed", f"site {site!r} lives on {row.shard!r}, not {from_shard!r}"
                 )
+            values: dict[str, object] = {"shard": to_shard, "region": target.region}
+            if target.region != row.region:
+                values["pinned"] = False
             connection.execute(
                 update(tenants)
                 .where(tenants.c.site == site, tenants.c.shard == from_shard)
-                .values(shard=to_shard)
+                .values(values)
             )
             tenant = self._changed(connection, site)
             if self.audit is not None:
-                detail = {"from_shard": from_shard, "to_shard": to_shard, "region": row.region}
+                detail = {
+                    "from_region": row.region,
+                    "to_region": target.region,
+                    "from_shard": from_shard,
+                    "to_shard": to_shard,
+                    "unpinned": bool(row.pinned and target.region != row.region),
+                    "moved": dict(moved or {}),
+                }
                 event = AuditEvent("tenant_moved", site, current_actor("tcs"), detail=detail)
                 self.audit.record_on(connection, tenant.cloud_id, event)
         self._wake_audit()
         return tenant
+
+    def pinned(self, site: str) -> bool:
+        """Whether the site is pinned to its region (False for a site there is not)."""
+        with self.engine.connect() as connection:
+            found = connection.execute(
+                select(tenants.c.pinned).where(tenants.c.site == site)
+            ).scalar_one_or_none()
+        return bool(found)
 
     def delete(self, site: str, now: float) -> Tenant:
         """Make a site unreachable now; it can be undeleted until its grace period ends."""
@@ -464,7 +506,8 @@ def _record(row: Sequence[Any]) -> dict[str, object]:
     """A catalog row with its deletion and creation times as the operator reads them."""
     values = tuple(row)
     return {
-        **Tenant(*values[:-2]).public(),
+        **Tenant(*values[:-3]).public(),
+        "pinned": bool(values[-3]),
         "deleted_at": iso_time(values[-2]),
         "created_at": iso_time(values[-1]),
     }

@@ -55,7 +55,7 @@ def build_router(
                 raise ApiError(422, refused.code, refused.message) from None
         else:
             raise ApiError(422, "invalid_placement", "give `users_by_country`, or pin a `region`")
-        tenant = catalog.create(body.site, region)
+        tenant = catalog.create(body.site, region, pinned=body.region is not None)
         feed.notify()
         return with_context(tenant)
 
@@ -112,9 +112,16 @@ def build_router(
 
     @router.post("/internal/tcs/tenants/{site}/home")
     async def change_home(site: str, body: HomeChange) -> dict[str, object]:
-        """Switch a moving site's home shard; every edge follows within a second."""
+        """Switch a moving site's home shard (and region); every edge follows within a second."""
         validate_site(site)
-        tenant = catalog.set_home(site, body.from_shard, body.to_shard)
+        tenant = catalog.set_home(
+            site,
+            body.from_shard,
+            body.to_shard,
+            to_region=body.to_region,
+            unpin=body.unpin,
+            moved=body.moved,
+        )
         feed.notify()
         return tenant.public()
 

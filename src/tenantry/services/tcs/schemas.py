@@ -41,10 +41,21 @@ class KeyAvailability(BaseModel):
 ShardName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
 
 
+MovedCounts = dict[
+    Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,32}$")],
+    Annotated[int, Field(ge=0, le=1 << 62)],
+]
+
+
 class HomeChange(BaseModel):
-    """A move's switch: the site's new shard, taken only if `from_shard` is still its home."""
+    """A move's switch: the site's new shard, taken only if `from_shard` is still its home;
+    a shard of another region only with `to_region` naming it (and `unpin` for a pinned site).
+    `moved` counts what the move copied (rows, blobs, bytes), for the audit log."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
     from_shard: ShardName
     to_shard: ShardName
+    to_region: ShardName | None = None
+    unpin: bool = False
+    moved: MovedCounts = Field(default_factory=dict, max_length=32)

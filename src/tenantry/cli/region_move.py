@@ -1,0 +1,92 @@
+"""What a tenant move between regions does beyond copying rows: the calls it makes.
+
+Rows move the same way between regions as between shards. The rest belongs to services, so
+the mover asks them: the source region's media sends the tenant's blobs to the target region's
+media store (once before the freeze, then again while frozen for what changed meanwhile, which
+also proves every blob is there with the source's digest); the target region's kms takes over
+the tenant's data keys from the source region's kms and wraps them under its own root key
+(keys under the customer's own key stay under it). Neither ever passes a key or a blob through
+the mover.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from tenantry.cli.backup import BackupCommandError
+from tenantry.cli.operator_calls import CLOUD_NOT_REACHABLE, run_as_operator
+from tenantry.platform.client import ServiceClient, ServiceResponse
+
+CALL_SECONDS = 120.0
+"""A blob copy or key hand-over of a big tenant takes a while; the mover waits for it."""
+
+
+class TargetUnreachable(BackupCommandError):
+    """A service the move needs did not answer, or refused: nothing has switched."""
+
+
+def pinned(data_dir: Path, site: str) -> bool:
+    """Whether tcs has the site pinned to its region since its sign-up."""
+    answer = _run(
+        data_dir,
+        "pinned lookup",
+        lambda client: client.call(
+            "tcs", "GET", "/internal/tcs/tenants/{site}", params={"site": site}
+        ),
+    )
+    return bool(answer.get("pinned"))
+
+
+def send_blobs(data_dir: Path, move: dict[str, Any]) -> dict[str, Any]:
+    """Have the source region's media make the target region's store hold every blob of the
+    tenant; the number of blobs and bytes there, and how many were sent this time."""
+    body = {"shard": move["from_shard"], "to_region": move["to_region"]}
+    return _run(
+        data_dir,
+        f"media blob copy from {move['region']}",
+        lambda client: client.call(
+            "media",
+            "POST",
+            "/internal/media/moves/{cloud_id}/send",
+            params={"cloud_id": move["cloud_id"]},
+            json=body,
+            region=move["region"],
+        ),
+    )
+
+
+def adopt_keys(data_dir: Path, move: dict[str, Any]) -> dict[str, Any]:
+    """Have the target region's kms take over the tenant's data keys from the source's."""
+    body = {
+        "shard": move["to_shard"],
+        "from_region": move["region"],
+        "from_shard": move["from_shard"],
+    }
+    return _run(
+        data_dir,
+        f"key hand-over to kms in {move['to_region']}",
+        lambda client: client.call(
+            "kms",
+            "POST",
+            "/internal/kms/moves/{cloud_id}/adopt",
+            params={"cloud_id": move["cloud_id"]},
+            json=body,
+            region=move["to_region"],
+        ),
+    )
+
+
+def _run(
+    data_dir: Path, what: str, call: Callable[[ServiceClient], Awaitable[ServiceResponse]]
+) -> dict[str, Any]:
+    try:
+        answer = run_as_operator(data_dir, call, timeout=CALL_SECONDS)
+    except CLOUD_NOT_REACHABLE as exc:
+        raise TargetUnreachable(f"the {what} did not get through: {exc}") from None
+    if answer.status != 200:
+        reason = answer.body[:300].decode(errors="replace")
+        raise TargetUnreachable(f"the {what} failed: {answer.status} {reason}")
+    found: dict[str, Any] = answer.json()
+    return found
