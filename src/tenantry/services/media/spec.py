@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from tenantry.platform.service_spec import Placement, RouterBuilder, ServiceSpec
 from tenantry.services.media.models import SCHEMA
+from tenantry.services.media.personal_data import PERSONAL_DATA
 
 if TYPE_CHECKING:
     from tenantry.platform.asgi import ASGIApp
@@ -23,10 +24,11 @@ def _create_app(runtime: ServiceRuntime) -> ASGIApp:
 
 
 def _routers() -> Sequence[RouterBuilder]:
+    from tenantry.services.media.privacy_routes import build_privacy_router
     from tenantry.services.media.reseal import build_reseal_router
     from tenantry.services.media.routes import build_router
 
-    return (build_router, build_reseal_router)
+    return (build_router, build_reseal_router, build_privacy_router)
 
 
 SPEC = ServiceSpec(
@@ -37,4 +39,5 @@ SPEC = ServiceSpec(
     shard_databases=True,
     routers=_routers,
     private_env_prefix=ENV_PREFIX,
+    personal_data=PERSONAL_DATA,
 )
