@@ -31,9 +31,18 @@ from tenantry.services.identity.models import SCHEMA as IDENTITY_SCHEMA
 from tenantry.services.issues.models import SCHEMA as ISSUES_SCHEMA
 from tenantry.services.kms.models import SCHEMA as KMS_SCHEMA
 from tenantry.services.media.models import SCHEMA as MEDIA_SCHEMA
+from tenantry.services.privacy.models import SCHEMA as PRIVACY_SCHEMA
 from tenantry.services.tcs.catalog import SCHEMA as TCS_SCHEMA
 
-SCHEMAS = [IDENTITY_SCHEMA, TCS_SCHEMA, ISSUES_SCHEMA, KMS_SCHEMA, MEDIA_SCHEMA, AUDIT_SCHEMA]
+SCHEMAS = [
+    IDENTITY_SCHEMA,
+    TCS_SCHEMA,
+    ISSUES_SCHEMA,
+    KMS_SCHEMA,
+    MEDIA_SCHEMA,
+    AUDIT_SCHEMA,
+    PRIVACY_SCHEMA,
+]
 HEAD = {schema.service: schema.head for schema in SCHEMAS}
 
 
@@ -96,14 +105,14 @@ def test_migrate_brings_every_database_to_head_then_skips_them(
     topology = load_topology(config)
     code, output = migrate(tmp_path / "data", config)
     assert code == 0, output
-    assert "11 migrated, 0 already current, 0 failed" in output
+    assert "13 migrated, 0 already current, 0 failed" in output
     assert "issues on shard a-2: empty -> 0003" in output
     assert set(revisions(topology, tmp_path)) == {t.name for t in targets(topology)}
     assert all(r == HEAD[name.split()[0]] for name, r in revisions(topology, tmp_path).items())
 
     code, output = migrate(tmp_path / "data", config, "--jobs", "1")
     assert code == 0, output
-    assert "0 migrated, 11 already current" in output
+    assert "0 migrated, 13 already current" in output
 
     backend = postgres_backend(topology)
     for target in targets(topology):  # every service opens: role safe, schema current
@@ -165,7 +174,7 @@ def test_a_failure_mid_way_stops_cleanly_and_the_next_run_repairs_it(
         c.exec_driver_sql("DROP TABLE issues.comments")
     code, output = migrate(tmp_path / "data", config)
     assert code == 0, output
-    assert "8 migrated, 3 already current, 0 failed" in output
+    assert "10 migrated, 3 already current, 0 failed" in output
     assert all(r == HEAD[name.split()[0]] for name, r in revisions(topology, tmp_path).items())
     shard.dispose()
 
@@ -212,7 +221,8 @@ def test_the_head_revision_builds_exactly_the_models(
 ) -> None:
     """Revisions and models cannot drift apart: on both backends, head equals the models."""
     _config, names = migrated_pg_topology
-    database = names[0] if schema.service not in ("issues", "media", "audit") else names[1]
+    shard_services = ("issues", "media", "audit", "privacy")
+    database = names[0] if schema.service not in shard_services else names[1]
     pg = create_engine(f"{SERVER}/{database}".replace("://", "+psycopg://"), poolclass=NullPool)
     sqlite_backend = SqliteBackend(tmp_path / "lite")
     sqlite_backend.migrate(schema, "global")
