@@ -54,6 +54,8 @@ COMMANDS = [
     ["keys", "rotate-data-key", "some-site"],
     ["keys", "owner", "a" * 32, "--region", "eu", "--site", "some-site"],
     ["keys", "byok", "some-site", "--off"],
+    ["privacy", "export", "some-site", "a" * 32],
+    ["privacy", "erase", "some-site", "a" * 32, "--content", "erase"],
 ]
 
 

@@ -31,7 +31,7 @@ PROCESSES = {
     "tcs",
     *(
         f"{service}-{region}"
-        for service in ("edge", "issues", "kms", "media", "backup", "audit")
+        for service in ("edge", "issues", "kms", "media", "backup", "audit", "privacy")
         for region in ("us", "eu", "au")
     ),
 }
@@ -171,6 +171,7 @@ def test_a_topology_file_shapes_the_cloud_and_reaches_services_and_status(tmp_pa
             "media-eu",
             "backup-eu",
             "audit-eu",
+            "privacy-eu",
         }
         copy = str(data / "run" / "topology.toml")
         for pid in children.values():

@@ -15,6 +15,7 @@ from tenantry.cli.audit import audit_app
 from tenantry.cli.backup import backup_app
 from tenantry.cli.data_dir_option import DataDirOption, resolve_data_dir
 from tenantry.cli.keys import keys_app
+from tenantry.cli.privacy import privacy_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 tenant_app = typer.Typer(no_args_is_help=True, help="Operate on one tenant (site).")
@@ -24,6 +25,7 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(keys_app, name="keys")
 app.add_typer(backup_app, name="backup")
 app.add_typer(audit_app, name="audit")
+app.add_typer(privacy_app, name="privacy")
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -361,7 +363,9 @@ def policy_check(
     policy: Annotated[Path | None, typer.Option("--policy", exists=True)] = None,
 ) -> None:
     """Fail if the allowlist and the code disagree (a call not allowed, or an allowed route
-    that no service exposes or no code uses)."""
+    that no service exposes or no code uses), or a table or service has no personal-data
+    declaration."""
+    from tenantry.cli.personal_data_check import check_personal_data
     from tenantry.cli.policy_check import check_policy
     from tenantry.platform.policy import PolicyError
 
@@ -370,11 +374,14 @@ def policy_check(
     except (PolicyError, OSError, UnicodeDecodeError) as exc:
         err.print(f"[red]cannot read the policy:[/] {exc}")
         raise typer.Exit(2) from exc
+    undeclared = check_personal_data()
     for problem in problems:
         err.print(f"[red]drift:[/] {problem}")
-    if problems:
+    for problem in undeclared:
+        err.print(f"[red]personal data:[/] {problem}")
+    if problems or undeclared:
         raise typer.Exit(1)
-    typer.echo("policy matches the code")
+    typer.echo("policy matches the code; every store declares its personal data")
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from tenantry.platform.asgi import ASGIApp
     from tenantry.platform.guarded_http import HttpGuards
+    from tenantry.platform.personal_data import PersonalData
     from tenantry.platform.runtime import ServiceRuntime
     from tenantry.platform.storage.migrations import ServiceSchema
     from tenantry.platform.topology import Topology
@@ -105,6 +106,9 @@ class ServiceSpec:
     """How its listener treats slow or greedy clients (a public one caps each address)."""
     runs_in: Callable[[Topology], bool] = _always
     """Whether a cloud of the topology runs it at all (backups can be turned off)."""
+    personal_data: PersonalData | None = None
+    """The personal data it keeps, table by table (`tenantry.platform.personal_data`); the
+    policy check fails for a service that leaves it None."""
 
     def __post_init__(self) -> None:
         if self.schema is None and (self.global_database or self.shard_databases):

@@ -16,9 +16,21 @@ from tenantry.services.issues.spec import SPEC as ISSUES
 from tenantry.services.kms.spec import SPEC as KMS
 from tenantry.services.media.spec import SPEC as MEDIA
 from tenantry.services.pages.spec import SPEC as PAGES
+from tenantry.services.privacy.spec import SPEC as PRIVACY
 from tenantry.services.tcs.spec import SPEC as TCS
 
-SPECS: tuple[ServiceSpec, ...] = (IDENTITY, TCS, EDGE, ISSUES, PAGES, KMS, MEDIA, BACKUP, AUDIT)
+SPECS: tuple[ServiceSpec, ...] = (
+    IDENTITY,
+    TCS,
+    EDGE,
+    ISSUES,
+    PAGES,
+    KMS,
+    MEDIA,
+    BACKUP,
+    AUDIT,
+    PRIVACY,
+)
 """Global services first: regional ones call them as they start."""
 
 _BY_NAME = {spec.name: spec for spec in SPECS}

@@ -14,6 +14,7 @@ KEYS = "keys"
 TENANT = "tenant"
 MEDIA = "media"
 BACKUPS = "backups"
+PRIVACY = "privacy"
 
 _KINDS: dict[str, tuple[str, ...]] = {
     ACCOUNTS: (
@@ -56,6 +57,7 @@ _KINDS: dict[str, tuple[str, ...]] = {
     ),
     MEDIA: ("media_settings_changed",),
     BACKUPS: ("backup_verified",),
+    PRIVACY: ("personal_data_exported", "personal_data_erased"),
 }
 
 ACTIONS = MappingProxyType({action: kind for kind, names in _KINDS.items() for action in names})

@@ -15,6 +15,7 @@ from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.storage.choose import storage_backend
 from tenantry.platform.storage.databases import Databases
 from tenantry.services.audit.models import SCHEMA
+from tenantry.services.audit.receipt_routes import build_receipt_router
 from tenantry.services.audit.routes import build_router
 from tenantry.services.audit.store import AuditStore
 
@@ -39,6 +40,9 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     store = AuditStore(databases, runtime.region, shards, sign, on_grown=lambda: loop.wake())
     router = APIRouter()
     router.include_router(build_router(store, verifier_key(name, private_key.public_key())))
+    router.include_router(
+        build_receipt_router(name, lambda text, signer: sign_note(text, signer, private_key))
+    )
     pause = float(os.environ.get(CHECKPOINT_SECONDS_ENV, CHECKPOINT_SECONDS))
 
     pause = min(pause, 60.0)

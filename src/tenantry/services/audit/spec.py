@@ -8,6 +8,7 @@ from tenantry.platform.asgi import ASGIApp
 from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.service_spec import Placement, RouterBuilder, ServiceSpec
 from tenantry.services.audit.models import SCHEMA
+from tenantry.services.audit.personal_data import PERSONAL_DATA
 
 
 def _create_app(runtime: ServiceRuntime) -> ASGIApp:
@@ -17,9 +18,10 @@ def _create_app(runtime: ServiceRuntime) -> ASGIApp:
 
 
 def _routers() -> Sequence[RouterBuilder]:
+    from tenantry.services.audit.receipt_routes import build_receipt_router
     from tenantry.services.audit.routes import build_router
 
-    return (build_router,)
+    return (build_router, build_receipt_router)
 
 
 SPEC = ServiceSpec(
@@ -29,4 +31,5 @@ SPEC = ServiceSpec(
     schema=SCHEMA,
     shard_databases=True,
     routers=_routers,
+    personal_data=PERSONAL_DATA,
 )

@@ -6,6 +6,7 @@ from tenantry.platform.asgi import ASGIApp
 from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.service_spec import Placement, ServiceSpec
 from tenantry.platform.topology import Topology
+from tenantry.services.backup.personal_data import PERSONAL_DATA
 
 
 def _create_app(runtime: ServiceRuntime) -> ASGIApp:
@@ -23,4 +24,5 @@ SPEC = ServiceSpec(
     placement=Placement.REGIONAL,
     create_app=_create_app,
     runs_in=_backups_enabled,
+    personal_data=PERSONAL_DATA,
 )

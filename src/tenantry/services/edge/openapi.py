@@ -191,7 +191,7 @@ class PublicOpenApi:
     `FETCHED_FROM` must name every service that owns a public route (a test checks it).
     """
 
-    FETCHED_FROM = ("identity", "issues", "pages", "media", "audit")
+    FETCHED_FROM = ("identity", "issues", "pages", "media", "audit", "privacy")
 
     def __init__(self, client: ServiceClient, region: str) -> None:
         self._client = client
@@ -213,12 +213,14 @@ class PublicOpenApi:
         pages = await self._client.call("pages", "GET", "/openapi.json", region=self._region)
         media = await self._client.call("media", "GET", "/openapi.json", region=self._region)
         audit = await self._client.call("audit", "GET", "/openapi.json", region=self._region)
+        privacy = await self._client.call("privacy", "GET", "/openapi.json", region=self._region)
         answers = {
             "identity": identity,
             "issues": issues,
             "pages": pages,
             "media": media,
             "audit": audit,
+            "privacy": privacy,
         }
         documents = {}
         for service, answer in answers.items():

@@ -124,8 +124,19 @@ AUDIT_ROUTES = (
     PublicRoute("GET", "/rest/audit/proof/consistency", "audit"),
 )
 
+PRIVACY_ROUTES = (
+    PublicRoute("POST", "/rest/privacy/exports", "privacy"),
+    PublicRoute("GET", "/rest/privacy/exports/{export_id}", "privacy"),
+    PublicRoute("POST", "/rest/privacy/erasures", "privacy"),
+)
+
 PUBLIC_ROUTES = (
-    ANONYMOUS_ROUTES + TENANT_ROUTES + MEDIA_SETTINGS_ROUTES + MEDIA_TOKEN_ROUTES + AUDIT_ROUTES
+    ANONYMOUS_ROUTES
+    + TENANT_ROUTES
+    + MEDIA_SETTINGS_ROUTES
+    + MEDIA_TOKEN_ROUTES
+    + AUDIT_ROUTES
+    + PRIVACY_ROUTES
 )
 ANONYMOUS_PATHS = frozenset(route.pattern for route in ANONYMOUS_ROUTES)
 

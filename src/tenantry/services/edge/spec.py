@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from tenantry.platform.service_spec import Forward, Placement, ServiceSpec
+from tenantry.services.edge.personal_data import PERSONAL_DATA
 
 if TYPE_CHECKING:
     from tenantry.platform.asgi import ASGIApp
@@ -42,4 +43,5 @@ SPEC = ServiceSpec(
     forwards=_forwards,
     public=True,
     listener_guards=_listener_guards,
+    personal_data=PERSONAL_DATA,
 )

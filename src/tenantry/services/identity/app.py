@@ -23,6 +23,7 @@ from tenantry.services.identity.key_server import build_key_router
 from tenantry.services.identity.kms_notices import KmsNotices
 from tenantry.services.identity.models import SCHEMA, AuditOutboxRow
 from tenantry.services.identity.passwords import PasswordWork
+from tenantry.services.identity.privacy_routes import build_privacy_router
 from tenantry.services.identity.routes import build_router
 from tenantry.services.identity.user_tokens import LIFETIME_SECONDS as USER_TOKEN_LIFETIME
 from tenantry.services.identity.user_tokens import UserTokens
@@ -57,6 +58,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
             build_feed_router(changes),
             build_key_router(runtime.keys),
             build_internal_router(databases, data_keys),
+            build_privacy_router(databases, data_keys, notices, changes, audit),
         ],
         loops=[notices.loop, erasures.loop, audit.loop],
         clients=[client],

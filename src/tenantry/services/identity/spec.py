@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from tenantry.platform.service_spec import Placement, RouterBuilder, ServiceSpec
 from tenantry.services.identity.models import SCHEMA
+from tenantry.services.identity.personal_data import PERSONAL_DATA
 
 if TYPE_CHECKING:
     from tenantry.platform.asgi import ASGIApp
@@ -23,9 +24,16 @@ def _routers() -> Sequence[RouterBuilder]:
     from tenantry.services.identity.account_changes import build_feed_router
     from tenantry.services.identity.internal_routes import build_internal_router
     from tenantry.services.identity.key_server import build_key_router
+    from tenantry.services.identity.privacy_routes import build_privacy_router
     from tenantry.services.identity.routes import build_router
 
-    return (build_router, build_feed_router, build_key_router, build_internal_router)
+    return (
+        build_router,
+        build_feed_router,
+        build_key_router,
+        build_internal_router,
+        build_privacy_router,
+    )
 
 
 SPEC = ServiceSpec(
@@ -35,4 +43,5 @@ SPEC = ServiceSpec(
     schema=SCHEMA,
     global_database=True,
     routers=_routers,
+    personal_data=PERSONAL_DATA,
 )

@@ -18,6 +18,7 @@ from tenantry.services.issues.attachments import build_attachments_router
 from tenantry.services.issues.internal_routes import build_internal_router
 from tenantry.services.issues.media_files import MediaFiles
 from tenantry.services.issues.models import SCHEMA
+from tenantry.services.issues.privacy_routes import build_privacy_router
 from tenantry.services.issues.routes import build_router
 from tenantry.services.issues.site_accounts import SiteAccounts
 from tenantry.services.issues.trash_purges import TrashPurges
@@ -43,6 +44,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
             build_attachments_router(databases, data_keys, media, purges),
             build_trash_router(databases, data_keys, media, cursors, purges),
             build_internal_router(databases, data_keys),
+            build_privacy_router(databases, data_keys),
         ],
         loops=[deletions.loop, purges.loop],
         clients=[client],

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from tenantry.platform.service_spec import Placement, RouterBuilder, ServiceSpec
 from tenantry.services.issues.models import SCHEMA
+from tenantry.services.issues.personal_data import PERSONAL_DATA
 
 if TYPE_CHECKING:
     from tenantry.platform.asgi import ASGIApp
@@ -22,10 +23,17 @@ def _create_app(runtime: ServiceRuntime) -> ASGIApp:
 def _routers() -> Sequence[RouterBuilder]:
     from tenantry.services.issues.attachments import build_attachments_router
     from tenantry.services.issues.internal_routes import build_internal_router
+    from tenantry.services.issues.privacy_routes import build_privacy_router
     from tenantry.services.issues.routes import build_router
     from tenantry.services.issues.trash_routes import build_trash_router
 
-    return (build_router, build_attachments_router, build_trash_router, build_internal_router)
+    return (
+        build_router,
+        build_attachments_router,
+        build_trash_router,
+        build_internal_router,
+        build_privacy_router,
+    )
 
 
 SPEC = ServiceSpec(
@@ -35,4 +43,5 @@ SPEC = ServiceSpec(
     schema=SCHEMA,
     shard_databases=True,
     routers=_routers,
+    personal_data=PERSONAL_DATA,
 )

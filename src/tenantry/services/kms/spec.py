@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from tenantry.platform.service_spec import Placement, RouterBuilder, ServiceSpec
 from tenantry.services.kms.models import SCHEMA
+from tenantry.services.kms.personal_data import PERSONAL_DATA
 
 if TYPE_CHECKING:
     from tenantry.platform.asgi import ASGIApp
@@ -43,4 +44,5 @@ SPEC = ServiceSpec(
     global_database=True,
     shard_databases=True,
     routers=_routers,
+    personal_data=PERSONAL_DATA,
 )

@@ -28,6 +28,7 @@ from tenantry.services.media.blobs import EncryptedBlobs
 from tenantry.services.media.limits import default_limits
 from tenantry.services.media.models import SCHEMA, AuditOutboxRow
 from tenantry.services.media.previews import PreviewWorkers
+from tenantry.services.media.privacy_routes import build_privacy_router
 from tenantry.services.media.processing import Processor
 from tenantry.services.media.render import pool_renderer
 from tenantry.services.media.requeue import Requeue
@@ -75,6 +76,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
             build_router(media, tokens),
             build_reseal_router(media),
             build_blob_move_router(BlobMoves(databases, store, client, runtime.region, shards)),
+            build_privacy_router(media),
         ],
         loops=[requeue.loop, retirements.loop, audit.loop],
         on_shutdown=[processor.close, close_workers],

@@ -67,6 +67,8 @@ class MediaFile(TenantOwned, MediaBase):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     # In its owner's trash: kept whole, but neither listed nor served until it is restored.
     trashed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The account that uploaded it, so a person's export and erasure find their files.
+    uploaded_by: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
 
 
 class MediaUpload(TenantOwned, MediaBase):
@@ -80,6 +82,7 @@ class MediaUpload(TenantOwned, MediaBase):
     size: Mapped[int] = mapped_column(BigInteger)
     chunk_size: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    uploaded_by: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
 
 
 class MediaUploadChunk(TenantOwned, MediaBase):
@@ -154,6 +157,6 @@ and blob ids only, never their content."""
 
 
 SCHEMA = ServiceSchema(
-    "media", MediaBase.metadata, Path(__file__).with_name("migrations"), head_revision="0005"
+    "media", MediaBase.metadata, Path(__file__).with_name("migrations"), head_revision="0006"
 )
 """The media service's tables on every shard, built by its revisions."""

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tenantry.platform.audit.events import AuditEvent, current_actor
 from tenantry.platform.audit.outbox import AuditOutbox
-from tenantry.platform.context import require_tenant
+from tenantry.platform.context import current_user, require_tenant
 from tenantry.platform.data_keys import DataKeys, TenantKeys
 from tenantry.platform.errors import ApiError, not_found
 from tenantry.platform.storage.databases import Databases
@@ -235,6 +235,7 @@ class Media:
         *,
         quota: int | None = None,
         upload_id: str | None = None,
+        uploader: str | None = None,
     ) -> FileRow:
         """Add the file's row: charged to the quota (`quota`), or taking over `upload_id`'s
         reservation, in the row's own transaction. Anything failing drops the stored bytes."""
@@ -253,6 +254,7 @@ class Media:
             preview_pages=0,
             created_at=now,
             updated_at=now,
+            uploaded_by=uploader if upload_id is not None else _uploader(),
         )
         try:
             if refusal is None:
@@ -296,7 +298,7 @@ class Media:
         limits = self._check_room(size)
         # The client's name as given (bounded): checked and sanitised when the file is made.
         raw_name = (name or "")[:NAME_LENGTH]
-        row = UploadRow(uuid.uuid4().hex, collection, raw_name, size, chunk, utc_now())
+        row = UploadRow(uuid.uuid4().hex, collection, raw_name, size, chunk, utc_now(), _uploader())
         for attempt in range(_CHARGE_ATTEMPTS):
             try:
                 with self.databases.session() as session:
@@ -387,7 +389,14 @@ class Media:
             self.blobs.delete_tree(tenant, file_id)
             raise ApiError(400, "sha256_mismatch", "the assembled file does not match its sha256")
         row = self._register(
-            keys, upload.collection, file_id, upload.name, upload.size, digest, upload_id=upload.id
+            keys,
+            upload.collection,
+            file_id,
+            upload.name,
+            upload.size,
+            digest,
+            upload_id=upload.id,
+            uploader=upload.uploaded_by,
         )
         await asyncio.to_thread(self.retire_tree, f"uploads/{upload.id}")
         return row
@@ -525,6 +534,12 @@ class Media:
 
         await asyncio.to_thread(remove_blobs)
         return len(files)
+
+
+def _uploader() -> str | None:
+    """The account this request acts for (None when a service acts for itself)."""
+    user = current_user.get()
+    return None if user is None else user.account_id
 
 
 def _refuse_empty(size: int) -> None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from tenantry.platform.service_spec import Placement, RouterBuilder, ServiceSpec
 from tenantry.services.media.models import SCHEMA
+from tenantry.services.media.personal_data import PERSONAL_DATA
 
 if TYPE_CHECKING:
     from tenantry.platform.asgi import ASGIApp
@@ -24,10 +25,11 @@ def _create_app(runtime: ServiceRuntime) -> ASGIApp:
 
 def _routers() -> Sequence[RouterBuilder]:
     from tenantry.services.media.blob_moves import build_blob_move_router
+    from tenantry.services.media.privacy_routes import build_privacy_router
     from tenantry.services.media.reseal import build_reseal_router
     from tenantry.services.media.routes import build_router
 
-    return (build_router, build_reseal_router, build_blob_move_router)
+    return (build_router, build_reseal_router, build_blob_move_router, build_privacy_router)
 
 
 SPEC = ServiceSpec(
@@ -38,4 +40,5 @@ SPEC = ServiceSpec(
     shard_databases=True,
     routers=_routers,
     private_env_prefix=ENV_PREFIX,
+    personal_data=PERSONAL_DATA,
 )

@@ -43,11 +43,15 @@ class FileRow:
     preview_pages: int
     created_at: datetime
     updated_at: datetime
+    uploaded_by: str | None = None
+    """The account that uploaded it (None: a service, or a file from before it was kept)."""
 
     def public(self) -> dict[str, Any]:
-        """The file as the API shows it (no key version: that is media's business)."""
+        """The file as the API shows it (no key version: that is media's business; no
+        uploader: the product that owns the collection says who added what)."""
         document = asdict(self)
         del document["key_version"]
+        del document["uploaded_by"]
         document["created_at"] = self.created_at.isoformat()
         document["updated_at"] = self.updated_at.isoformat()
         return document
@@ -63,6 +67,7 @@ class UploadRow:
     size: int
     chunk_size: int
     created_at: datetime
+    uploaded_by: str | None = None
 
     @property
     def chunk_count(self) -> int:

@@ -13,6 +13,7 @@ from tenantry.platform.storage.databases import Databases
 from tenantry.services.pages.clock import SystemClock
 from tenantry.services.pages.internal_routes import build_internal_router
 from tenantry.services.pages.models import SCHEMA
+from tenantry.services.pages.privacy_routes import build_privacy_router
 from tenantry.services.pages.routes import build_router
 from tenantry.services.pages.trash_routes import build_trash_router
 
@@ -28,6 +29,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
             build_router(databases, data_keys, SystemClock()),
             build_trash_router(databases, data_keys),
             build_internal_router(databases, data_keys),
+            build_privacy_router(databases, data_keys),
         ],
         clients=[client],
         databases=[databases],

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from tenantry.platform.service_spec import Placement, RouterBuilder, ServiceSpec
 from tenantry.services.pages.models import SCHEMA
+from tenantry.services.pages.personal_data import PERSONAL_DATA
 
 if TYPE_CHECKING:
     from tenantry.platform.asgi import ASGIApp
@@ -21,10 +22,11 @@ def _create_app(runtime: ServiceRuntime) -> ASGIApp:
 
 def _routers() -> Sequence[RouterBuilder]:
     from tenantry.services.pages.internal_routes import build_internal_router
+    from tenantry.services.pages.privacy_routes import build_privacy_router
     from tenantry.services.pages.routes import build_router
     from tenantry.services.pages.trash_routes import build_trash_router
 
-    return (build_router, build_trash_router, build_internal_router)
+    return (build_router, build_trash_router, build_internal_router, build_privacy_router)
 
 
 SPEC = ServiceSpec(
@@ -34,4 +36,5 @@ SPEC = ServiceSpec(
     schema=SCHEMA,
     shard_databases=True,
     routers=_routers,
+    personal_data=PERSONAL_DATA,
 )

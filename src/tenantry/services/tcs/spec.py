@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from tenantry.platform.service_spec import Placement, RouterBuilder, ServiceSpec
 from tenantry.services.tcs.catalog import SCHEMA
+from tenantry.services.tcs.personal_data import PERSONAL_DATA
 
 if TYPE_CHECKING:
     from tenantry.platform.asgi import ASGIApp
@@ -32,4 +33,5 @@ SPEC = ServiceSpec(
     schema=SCHEMA,
     global_database=True,
     routers=_routers,
+    personal_data=PERSONAL_DATA,
 )

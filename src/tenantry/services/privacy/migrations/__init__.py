@@ -1,0 +1,1 @@
+"""The privacy service's schema revisions (applied by `tenantry migrate`)."""
