@@ -7,6 +7,7 @@ it stays last in the file.
 
 from __future__ import annotations
 
+import grp
 import re
 import ssl
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from backends import BACKEND
 from tenantry.platform.topology import load_topology
 
 from .cloud import Cloud, tenantry
@@ -127,7 +129,13 @@ def test_every_listener_binds_loopback_only(cloud: Cloud) -> None:
 
 def test_private_keys_are_0600_in_0700_directories(cloud: Cloud) -> None:
     root = cloud.data_dir
-    assert mode(root) == 0o700
+    if BACKEND == "postgres" and mode(root) != 0o700:
+        # pgBackRest runs as the server's user, which must pass through (never list) the data
+        # directory to reach its repositories: search permission for that user's group alone.
+        assert mode(root) == 0o710
+        assert root.stat().st_gid == grp.getgrnam("postgres").gr_gid
+    else:
+        assert mode(root) == 0o700
     assert mode(root / "keys" / "private") == 0o700
     for identity in SERVICE_KEYS:
         key_dir = root / "keys" / "private" / identity

@@ -89,8 +89,12 @@ def test_kms_refuses_other_callers_and_other_regions_tenants(cloud: Cloud) -> No
     no_tenant = call_as(cloud, "issues", "kms", "GET", "/internal/kms/data-key", region="eu")
     assert no_tenant.status == 400
     assert no_tenant.json()["error"] == "tenant_required"
-    # Only identity keeps blind indexes, so only identity may ask for a tenant's index keys.
-    for caller in ("issues", "media"):
+    # The email index is identity's: issues (which keeps an index of its own) may not have its
+    # key, and media (which keeps none) may not ask for index keys at all.
+    for caller, refusal in (
+        ("issues", "index_purpose_not_allowed"),
+        ("media", "route_not_allowed"),
+    ):
         index_key = call_as(
             cloud,
             caller,
@@ -103,7 +107,7 @@ def test_kms_refuses_other_callers_and_other_regions_tenants(cloud: Cloud) -> No
             tenant_id=site.cloud_id,
         )
         assert index_key.status == 403, (caller, index_key.body)
-        assert index_key.json()["error"] == "route_not_allowed"
+        assert index_key.json()["error"] == refusal
 
 
 def test_keys_rotate_refuses_an_unknown_region(cloud: Cloud) -> None:
@@ -120,3 +124,17 @@ def test_keys_without_a_running_cloud_says_so(tmp_path: Path) -> None:
     result = CliRunner().invoke(keys_app, ["list", "--data-dir", str(tmp_path / "nowhere")])
     assert result.exit_code == 2
     assert "no tenantry data directory" in result.output
+
+
+def test_every_blind_index_purpose_is_its_own_service_s_alone() -> None:
+    from tenantry.services.identity.accounts import EMAIL_INDEX_PURPOSE
+    from tenantry.services.issues.sealed_fields import LABEL_INDEX
+    from tenantry.services.kms.index_purposes import PURPOSES_BY_CALLER, may_have
+    from tenantry.services.pages.search_terms import SEARCH_PURPOSE
+
+    owned = {"identity": EMAIL_INDEX_PURPOSE, "issues": LABEL_INDEX, "pages": SEARCH_PURPOSE}
+    assert {caller: {purpose} for caller, purpose in owned.items()} == dict(PURPOSES_BY_CALLER)
+    for caller, purpose in owned.items():
+        assert may_have(caller, purpose)
+        assert not any(may_have(other, purpose) for other in owned if other != caller)
+    assert not may_have(None, EMAIL_INDEX_PURPOSE)

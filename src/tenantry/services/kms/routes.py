@@ -11,10 +11,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Response
 
-from tenantry.platform.context import MissingTenantError, TenantContext, require_tenant
+from tenantry.platform.context import (
+    MissingTenantError,
+    TenantContext,
+    current_caller,
+    require_tenant,
+)
 from tenantry.platform.crypto.fields import MAX_KEY_VERSION
 from tenantry.services.kms.data_key_store import DataKeyStore
 from tenantry.services.kms.errors import NO_STORE, kms_error, provider_errors
+from tenantry.services.kms.index_purposes import may_have
 from tenantry.services.kms.root_keys import RootKeys
 from tenantry.services.kms.rotation import RootRotation
 from tenantry.services.kms.schemas import DataKeyOut, IndexKeyOut, RetireRequest, RotateRequest
@@ -71,8 +77,11 @@ def build_router(keys: DataKeyStore, roots: RootKeys, rotation: RootRotation) ->
 
     @router.get("/index-key/{purpose}")
     def index_key(purpose: Purpose, _tenant: Tenant) -> IndexKeyOut:
+        wanted = bytes.fromhex(purpose)
+        if not may_have(current_caller.get(), wanted):
+            raise kms_error(403, "index_purpose_not_allowed", "this index key is another service's")
         with provider_errors():
-            return IndexKeyOut.of(keys.index_key(bytes.fromhex(purpose)), keys.max_age())
+            return IndexKeyOut.of(keys.index_key(wanted), keys.max_age())
 
     @router.post("/data-key/destroy")
     def destroy_data_keys(_tenant: Tenant) -> dict[str, int]:
