@@ -9,13 +9,26 @@ each store.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from tenantry.platform.context import current_tenant
 from tenantry.platform.errors import ApiError
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    from tenantry.platform.data_keys import DataKeys, TenantKeys
+    from tenantry.platform.storage.databases import Databases
+    from tenantry.platform.storage.tenant_session import TenantSession
+
+Records = Callable[["TenantSession", "TenantKeys", str], dict[str, Any]]
+"""Every record of a store about an account, by table (sealed fields opened)."""
+Erasure = Callable[["TenantSession", "TenantKeys", str, bool], list[dict[str, Any]]]
+"""Erase an account from a store (its content too when True); what was done, by table."""
 
 ACCOUNT_ID = r"^[0-9a-f]{32}$"
 Content = Literal["keep", "erase"]
@@ -63,3 +76,42 @@ def require_signed_tenant() -> None:
     """Refuse (400 `tenant_required`) a step called without a signed tenant context."""
     if current_tenant.get() is None:
         raise ApiError(400, "tenant_required", "name the tenant with its signed context")
+
+
+def mapped_columns(model: type[Any]) -> list[Any]:
+    """Every mapped column of `model`, as the ORM attributes a tenant session scopes."""
+    return [getattr(model, column.key) for column in model.__table__.columns]
+
+
+def tenant_store_steps(
+    service: str, databases: Databases, data_keys: DataKeys, records: Records, erase: Erasure
+) -> APIRouter:
+    """The export and erase steps of a store whose rows are on the tenant's shard, under
+    `/internal/<service>/personal-data/`: each runs in one session with the tenant's keys."""
+    from fastapi import APIRouter
+
+    router = APIRouter(prefix=f"/internal/{service}/personal-data")
+
+    @router.post("/export")
+    async def export_account(body: ExportStep) -> dict[str, Any]:
+        """Every record the store holds about the account."""
+        require_signed_tenant()
+
+        def read(keys: TenantKeys) -> dict[str, Any]:
+            with databases.session() as session:
+                return exported(service, records(session, keys, body.account_id))
+
+        return await data_keys.run(read)
+
+    @router.post("/erase")
+    async def erase_account(body: EraseStep) -> dict[str, Any]:
+        """Take the account out of the store, as its declaration says."""
+        require_signed_tenant()
+
+        def run(keys: TenantKeys) -> list[dict[str, Any]]:
+            with databases.session() as session:
+                return erase(session, keys, body.account_id, body.content == "erase")
+
+        return erased(service, await data_keys.run(run))
+
+    return router

@@ -17,22 +17,13 @@ from sqlalchemy import delete, or_, select, update
 
 from tenantry.platform.data_keys import DataKeys, TenantKeys
 from tenantry.platform.personal_data import FORMER_USER
-from tenantry.platform.personal_data_steps import (
-    EraseStep,
-    ExportStep,
-    action,
-    erased,
-    exported,
-    require_signed_tenant,
-    stamp,
-)
+from tenantry.platform.personal_data_steps import action, mapped_columns, stamp, tenant_store_steps
 from tenantry.platform.sealing import open_text, seal_text
 from tenantry.platform.storage.databases import Databases
 from tenantry.platform.storage.tenant_session import TenantSession
 from tenantry.services.issues.models import Comment, Issue, TrashItem
 from tenantry.services.issues.trash import COMMENT
 
-PREFIX = "/internal/issues/personal-data"
 SERVICE = "issues"
 ERASED_TEXT = ""
 """What an emptied summary or description holds."""
@@ -40,39 +31,19 @@ ERASED_TEXT = ""
 
 def build_privacy_router(databases: Databases, data_keys: DataKeys) -> APIRouter:
     """The export and erase steps, bound to the issues database and the tenant's keys."""
-    router = APIRouter(prefix=PREFIX)
-
-    @router.post("/export")
-    async def export_account(body: ExportStep) -> dict[str, Any]:
-        """Every record issues holds about the account."""
-        require_signed_tenant()
-
-        def read(keys: TenantKeys) -> dict[str, Any]:
-            with databases.session() as session:
-                return exported(SERVICE, _records(session, keys, body.account_id))
-
-        return await data_keys.run(read)
-
-    @router.post("/erase")
-    async def erase_account(body: EraseStep) -> dict[str, Any]:
-        """Take the account out of every issue, comment and trash item."""
-        require_signed_tenant()
-
-        def erase(keys: TenantKeys) -> list[dict[str, Any]]:
-            with databases.session() as session:
-                return _erase(session, keys, body.account_id, body.content == "erase")
-
-        return erased(SERVICE, await data_keys.run(erase))
-
-    return router
+    return tenant_store_steps(SERVICE, databases, data_keys, _records, _erase)
 
 
 def _records(session: TenantSession, keys: TenantKeys, account: str) -> dict[str, Any]:
     issues = session.rows(
-        select(*_columns(Issue)).where(or_(Issue.reporter == account, Issue.assignee == account))
+        select(*mapped_columns(Issue)).where(
+            or_(Issue.reporter == account, Issue.assignee == account)
+        )
     )
-    comments = session.rows(select(*_columns(Comment)).where(Comment.author == account))
-    trashed = session.rows(select(*_columns(TrashItem)).where(TrashItem.deleted_by == account))
+    comments = session.rows(select(*mapped_columns(Comment)).where(Comment.author == account))
+    trashed = session.rows(
+        select(*mapped_columns(TrashItem)).where(TrashItem.deleted_by == account)
+    )
     return {
         "issues": [
             {
@@ -163,8 +134,3 @@ def _erase(
     )
     done.append(action("trash_items", "former_user", trash.rowcount))
     return done
-
-
-def _columns(model: type[Any]) -> list[Any]:
-    """Every mapped column of `model`, as the ORM attributes a tenant session scopes."""
-    return [getattr(model, column.key) for column in model.__table__.columns]

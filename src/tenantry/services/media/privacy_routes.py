@@ -25,6 +25,7 @@ from tenantry.platform.personal_data_steps import (
     action,
     erased,
     exported,
+    mapped_columns,
     require_signed_tenant,
     stamp,
 )
@@ -48,10 +49,12 @@ def build_privacy_router(media: Media) -> APIRouter:
         require_signed_tenant()
         mine = MediaFile.uploaded_by == body.account_id
         with media.databases.session() as session:
-            files = list(session.rows(select(*_columns(MediaFile)).where(mine)))
+            files = list(session.rows(select(*mapped_columns(MediaFile)).where(mine)))
             uploads = list(
                 session.rows(
-                    select(*_columns(MediaUpload)).where(MediaUpload.uploaded_by == body.account_id)
+                    select(*mapped_columns(MediaUpload)).where(
+                        MediaUpload.uploaded_by == body.account_id
+                    )
                 )
             )
         return exported(
@@ -150,8 +153,3 @@ def build_privacy_router(media: Media) -> APIRouter:
         )
 
     return router
-
-
-def _columns(model: type[Any]) -> list[Any]:
-    """Every mapped column of `model`, as the ORM attributes a tenant session scopes."""
-    return [getattr(model, column.key) for column in model.__table__.columns]

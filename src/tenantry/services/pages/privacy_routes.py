@@ -17,21 +17,12 @@ from sqlalchemy import delete, or_, select, update
 
 from tenantry.platform.data_keys import DataKeys, TenantKeys
 from tenantry.platform.personal_data import FORMER_USER
-from tenantry.platform.personal_data_steps import (
-    EraseStep,
-    ExportStep,
-    action,
-    erased,
-    exported,
-    require_signed_tenant,
-    stamp,
-)
+from tenantry.platform.personal_data_steps import action, mapped_columns, stamp, tenant_store_steps
 from tenantry.platform.sealing import open_text, seal_text
 from tenantry.platform.storage.databases import Databases
 from tenantry.platform.storage.tenant_session import TenantSession
 from tenantry.services.pages.models import Page, PageTerm, PageVersion
 
-PREFIX = "/internal/pages/personal-data"
 SERVICE = "pages"
 EMPTY_BODY = orjson.dumps({"type": "doc", "content": []}).decode()
 """What an emptied page or version holds."""
@@ -39,31 +30,7 @@ EMPTY_BODY = orjson.dumps({"type": "doc", "content": []}).decode()
 
 def build_privacy_router(databases: Databases, data_keys: DataKeys) -> APIRouter:
     """The export and erase steps, bound to the pages database and the tenant's keys."""
-    router = APIRouter(prefix=PREFIX)
-
-    @router.post("/export")
-    async def export_account(body: ExportStep) -> dict[str, Any]:
-        """Every record pages holds about the account."""
-        require_signed_tenant()
-
-        def read(keys: TenantKeys) -> dict[str, Any]:
-            with databases.session() as session:
-                return exported(SERVICE, _records(session, keys, body.account_id))
-
-        return await data_keys.run(read)
-
-    @router.post("/erase")
-    async def erase_account(body: EraseStep) -> dict[str, Any]:
-        """Take the account out of every page and version."""
-        require_signed_tenant()
-
-        def erase(keys: TenantKeys) -> list[dict[str, Any]]:
-            with databases.session() as session:
-                return _erase(session, keys, body.account_id, body.content == "erase")
-
-        return erased(SERVICE, await data_keys.run(erase))
-
-    return router
+    return tenant_store_steps(SERVICE, databases, data_keys, _records, _erase)
 
 
 def _cell(page_id: str, version: int) -> str:
@@ -72,8 +39,10 @@ def _cell(page_id: str, version: int) -> str:
 
 def _records(session: TenantSession, keys: TenantKeys, account: str) -> dict[str, Any]:
     named = or_(Page.created_by == account, Page.updated_by == account, Page.deleted_by == account)
-    pages = session.rows(select(*_columns(Page)).where(named))
-    versions = session.rows(select(*_columns(PageVersion)).where(PageVersion.author == account))
+    pages = session.rows(select(*mapped_columns(Page)).where(named))
+    versions = session.rows(
+        select(*mapped_columns(PageVersion)).where(PageVersion.author == account)
+    )
     return {
         "pages": [
             {
@@ -160,8 +129,3 @@ def _erase(
     )
     done.append(action("page_versions", "former_user", authored.rowcount))
     return done
-
-
-def _columns(model: type[Any]) -> list[Any]:
-    """Every mapped column of `model`, as the ORM attributes a tenant session scopes."""
-    return [getattr(model, column.key) for column in model.__table__.columns]
