@@ -8,16 +8,11 @@ was; a move to a shard that does not exist fails before anything is copied.
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
-import sys
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
 
 import pytest
 
@@ -25,10 +20,9 @@ from backends import BACKEND
 
 from .api import Site, eventually, signup
 from .cloud import Cloud, tenantry
+from .moving import NOTES, TENANTRY, Written, keep_writing, kill_when, same, stored
 
 pytestmark = pytest.mark.e2e
-TENANTRY = [sys.executable, "-m", "tenantry"]
-NOTES = b"notes of the incident, no preview is made for text\n" * 20
 
 
 @pytest.fixture(scope="module")
@@ -51,89 +45,6 @@ def cloud(request: pytest.FixtureRequest, storage_backend: str) -> Iterator[Clou
         yield running
     finally:
         running.stop()
-
-
-@dataclass
-class Written:
-    """What a writer had answered, so the data can be checked against it afterwards."""
-
-    summaries: dict[str, str] = field(default_factory=dict)
-    comments: dict[str, list[str]] = field(default_factory=dict)
-    refused: int = 0
-    failures: list[str] = field(default_factory=list)
-
-
-def _write(site: Site, method: str, path: str, body: dict[str, Any], written: Written) -> Any:
-    """Send one write until it is answered; a 503 `tenant_moving` changed nothing, so it is
-    sent again."""
-    while True:
-        answer = site.request(method, path, json=body)
-        if answer.status_code == 503 and answer.json()["error"] == "tenant_moving":
-            written.refused += 1
-            continue
-        if answer.status_code >= 300:
-            written.failures.append(f"{method} {path}: {answer.status_code} {answer.text}")
-            return None
-        return answer.json()
-
-
-def _keep_writing(site: Site, stop: threading.Event, written: Written) -> None:
-    step = 0
-    while not stop.is_set() or step < 6:
-        step += 1
-        made = _write(
-            site,
-            "POST",
-            "/rest/issues/issues",
-            {"project": "OPS", "summary": f"w{step}", "description": "d"},
-            written,
-        )
-        if made is None:
-            return
-        written.summaries[made["key"]] = f"w{step}"
-        written.comments.setdefault(made["key"], [])
-        keys = sorted(written.summaries)
-        if step % 2 == 0:
-            edited = keys[step % len(keys)]
-            summary = f"edited at step {step}"
-            if _write(
-                site, "PATCH", f"/rest/issues/issues/{edited}", {"summary": summary}, written
-            ):
-                written.summaries[edited] = summary
-        commented = keys[(step * 7) % len(keys)]
-        if _write(
-            site, "POST", f"/rest/issues/issues/{commented}/comments", {"body": f"c{step}"}, written
-        ):
-            written.comments[commented].append(f"c{step}")
-
-
-def _stored(site: Site) -> Written:
-    """The site's issues and comments as its API reads them now."""
-    found = Written()
-    for issue in _pages(site, "/rest/issues/issues", "issues"):
-        found.summaries[issue["key"]] = issue["summary"]
-        comments = _pages(site, f"/rest/issues/issues/{issue['key']}/comments", "comments")
-        found.comments[issue["key"]] = [c["body"] for c in comments]
-    return found
-
-
-def _pages(site: Site, path: str, items: str) -> list[Any]:
-    found: list[Any] = []
-    params = {"limit": "100"}
-    while True:
-        page = site.request("GET", path, params=params)
-        assert page.status_code == 200, page.text
-        found += page.json()[items]
-        if page.json()["next_cursor"] is None:
-            return found
-        params["cursor"] = page.json()["next_cursor"]
-
-
-def _same(found: Written, written: Written) -> None:
-    assert found.summaries == written.summaries
-    assert {k: Counter(v) for k, v in found.comments.items()} == {
-        k: Counter(v) for k, v in written.comments.items()
-    }
 
 
 def shard_of(cloud: Cloud, cloud_id: str) -> str:
@@ -170,10 +81,8 @@ def test_a_site_moves_while_it_and_its_neighbour_write(cloud: Cloud) -> None:
     )
     assert attached.status_code == 201, attached.text
     writers = [
-        threading.Thread(target=_keep_writing, args=(site.via(cloud.http("eu")), stop, written)),
-        threading.Thread(
-            target=_keep_writing, args=(neighbour.via(cloud.http("eu")), stop, theirs)
-        ),
+        threading.Thread(target=keep_writing, args=(site.via(cloud.http("eu")), stop, written)),
+        threading.Thread(target=keep_writing, args=(neighbour.via(cloud.http("eu")), stop, theirs)),
     ]
     for writer in writers:
         writer.start()
@@ -191,8 +100,8 @@ def test_a_site_moves_while_it_and_its_neighbour_write(cloud: Cloud) -> None:
     assert reads.status_code == 200
     assert written.failures == [] and theirs.failures == []
     assert shard_of(cloud, site.cloud_id) == to_shard
-    _same(_stored(site), written)
-    _same(_stored(neighbour), theirs)
+    same(stored(site), written)
+    same(stored(neighbour), theirs)
 
     # The site keeps working in its new home, through every edge; its blobs stayed in the
     # region's media store, and its data keys (which open every summary read above) moved.
@@ -234,21 +143,6 @@ def _start_move(cloud: Cloud, site: Site, to_shard: str) -> subprocess.Popen[str
     )
 
 
-def _kill_when(cloud: Cloud, site: Site, process: subprocess.Popen[str], phase: str) -> bool:
-    """Kill the move once its journal says `phase` (True), or let it end first (False)."""
-    journal = cloud.data_dir / "moves" / "active" / f"{site.cloud_id}.json"
-    while process.poll() is None:
-        try:
-            if json.loads(journal.read_text())["phase"] == phase:
-                process.send_signal(signal.SIGKILL)
-                process.wait()
-                return True
-        except (FileNotFoundError, json.JSONDecodeError):
-            pass
-        time.sleep(0.005)
-    return False
-
-
 @pytest.mark.parametrize("phase", ["copying", "frozen", "switching"])
 def test_a_killed_move_finishes_when_run_again(cloud: Cloud, phase: str) -> None:
     site = signup(cloud, region="eu", via="eu", prefix=f"move-kill-{phase}")
@@ -256,19 +150,19 @@ def test_a_killed_move_finishes_when_run_again(cloud: Cloud, phase: str) -> None
     written = Written()
     stop = threading.Event()
     stop.set()  # a few writes only
-    _keep_writing(site, stop, written)
+    keep_writing(site, stop, written)
     from_shard, to_shard = _other_shard(cloud, site)
     process = _start_move(cloud, site, to_shard)
-    if not _kill_when(cloud, site, process, phase):
+    if not kill_when(cloud, site, process, phase):
         pytest.fail(f"the move ended before {phase}: {process.communicate()}")
     assert shard_of(cloud, site.cloud_id) in (from_shard, to_shard)
-    _same(_stored(site), written)  # reads are served, whatever the phase
+    same(stored(site), written)  # reads are served, whatever the phase
     moved = _move(cloud, site, "--shard", to_shard)
     assert moved.returncode == 0, moved.stdout + moved.stderr
     assert shard_of(cloud, site.cloud_id) == to_shard
-    _same(_stored(site), written)
-    _keep_writing(site, stop, written)
-    _same(_stored(site), written)
+    same(stored(site), written)
+    keep_writing(site, stop, written)
+    same(stored(site), written)
 
 
 def test_a_killed_move_is_aborted_with_the_site_where_it_was(cloud: Cloud) -> None:
@@ -277,10 +171,10 @@ def test_a_killed_move_is_aborted_with_the_site_where_it_was(cloud: Cloud) -> No
     written = Written()
     stop = threading.Event()
     stop.set()
-    _keep_writing(site, stop, written)
+    keep_writing(site, stop, written)
     from_shard, to_shard = _other_shard(cloud, site)
     process = _start_move(cloud, site, to_shard)
-    if not _kill_when(cloud, site, process, "frozen"):
+    if not kill_when(cloud, site, process, "frozen"):
         pytest.fail(f"the move ended before it froze: {process.communicate()}")
     # Frozen with no move running: a write waits at the edge, then is refused, changing nothing.
     refused = site.request(
@@ -288,12 +182,12 @@ def test_a_killed_move_is_aborted_with_the_site_where_it_was(cloud: Cloud) -> No
     )
     assert (refused.status_code, refused.json()["error"]) == (503, "tenant_moving")
     assert refused.headers["retry-after"] == "1"
-    _same(_stored(site), written)
+    same(stored(site), written)
     aborted = _move(cloud, site, "--abort")
     assert aborted.returncode == 0, aborted.stdout + aborted.stderr
     assert shard_of(cloud, site.cloud_id) == from_shard
-    _keep_writing(site, stop, written)  # writes are taken again, where it was
-    _same(_stored(site), written)
+    keep_writing(site, stop, written)  # writes are taken again, where it was
+    same(stored(site), written)
     assert _move(cloud, site, "--abort").returncode == 2  # nothing left to abort
     listed = tenantry("tenant", "moves", "--json", "--data-dir", str(cloud.data_dir))
     mine = [m for m in json.loads(listed.stdout) if m["site"] == site.name]

@@ -20,8 +20,8 @@ import pytest
 
 from .api import Site, eventually, signup
 from .cloud import Cloud, tenantry
+from .moving import NOTES, TENANTRY, Written, keep_writing, kill_when, same, stored
 from .service_calls import call_as
-from .test_tenant_move import NOTES, TENANTRY, Written, _keep_writing, _kill_when, _same, _stored
 
 pytestmark = pytest.mark.e2e
 
@@ -64,10 +64,8 @@ def test_a_site_moves_to_another_region_while_it_and_its_neighbour_write(
     assert attached.status_code == 201, attached.text
     stop = threading.Event()
     writers = [
-        threading.Thread(target=_keep_writing, args=(site.via(cloud.http("eu")), stop, written)),
-        threading.Thread(
-            target=_keep_writing, args=(neighbour.via(cloud.http("eu")), stop, theirs)
-        ),
+        threading.Thread(target=keep_writing, args=(site.via(cloud.http("eu")), stop, written)),
+        threading.Thread(target=keep_writing, args=(neighbour.via(cloud.http("eu")), stop, theirs)),
     ]
     for writer in writers:
         writer.start()
@@ -87,8 +85,8 @@ def test_a_site_moves_to_another_region_while_it_and_its_neighbour_write(
     assert _home(cloud, site.cloud_id) == ("us", "us-1")
     assert _home(cloud, neighbour.cloud_id)[0] == "eu"
     # Every summary and comment reads back (each summary opens with the moved data keys).
-    _same(_stored(site), written)
-    _same(_stored(neighbour), theirs)
+    same(stored(site), written)
+    same(stored(neighbour), theirs)
 
     # Its attachments are in us's media store now, and download through any edge.
     files = site.request("GET", f"/rest/issues/issues/{carrier}/attachments").json()
@@ -169,7 +167,7 @@ def test_a_move_into_an_unreachable_region_fails_cleanly_before_the_switch(
     written = Written()
     stop = threading.Event()
     stop.set()  # a few writes only
-    _keep_writing(site, stop, written)
+    keep_writing(site, stop, written)
     attached = site.request(
         "POST",
         f"/rest/issues/issues/{sorted(written.summaries)[0]}/attachments",
@@ -186,9 +184,9 @@ def test_a_move_into_an_unreachable_region_fails_cleanly_before_the_switch(
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert "before the switch" in failed.stderr and "Traceback" not in failed.stderr
     assert _home(cloud, site.cloud_id) == before
-    _same(_stored(site), written)
-    _keep_writing(site, stop, written)  # its writes are taken where it was
-    _same(_stored(site), written)
+    same(stored(site), written)
+    keep_writing(site, stop, written)  # its writes are taken where it was
+    same(stored(site), written)
     listed = tenantry("tenant", "moves", "--json", "--data-dir", str(cloud.data_dir))
     mine = [m for m in json.loads(listed.stdout) if m["site"] == site.name]
     assert [(m["to_region"], m["phase"]) for m in mine] == [("au", "failed")]
@@ -201,7 +199,7 @@ def test_a_killed_move_between_regions_finishes_when_run_again(cloud: Cloud, pha
     written = Written()
     stop = threading.Event()
     stop.set()
-    _keep_writing(site, stop, written)
+    keep_writing(site, stop, written)
     data = str(cloud.data_dir)
     process = subprocess.Popen(
         [*TENANTRY, "tenant", "move", site.name, "--region", "us", "--data-dir", data],
@@ -209,16 +207,16 @@ def test_a_killed_move_between_regions_finishes_when_run_again(cloud: Cloud, pha
         stderr=subprocess.PIPE,
         text=True,
     )
-    if not _kill_when(cloud, site, process, phase):
+    if not kill_when(cloud, site, process, phase):
         pytest.fail(f"the move ended before {phase}: {process.communicate()}")
     assert _home(cloud, site.cloud_id)[0] in ("eu", "us")  # one home, never two
-    _same(_stored(site), written)
+    same(stored(site), written)
     moved = _move(cloud, site, "--region", "us")
     assert moved.returncode == 0, moved.stdout + moved.stderr
     assert _home(cloud, site.cloud_id) == ("us", "us-1")
-    _same(_stored(site), written)
-    _keep_writing(site, stop, written)
-    _same(_stored(site), written)
+    same(stored(site), written)
+    keep_writing(site, stop, written)
+    same(stored(site), written)
 
 
 def test_only_kms_gets_a_tenants_keys_handed_over_and_only_media_stores_its_blobs(
