@@ -24,17 +24,19 @@ from tenantry.cli.datadir import DataDir, write_json_atomic
 from tenantry.cli.plan import Place, ProcessSpec
 from tenantry.cli.up import AlreadyRunning, exclusive_lock, run_up
 from tenantry.platform import tls
+from tenantry.services.registry import SPECS
 
 HERE = Path(__file__).parent
-PROCESSES = {
-    "identity",
-    "tcs",
-    *(
-        f"{service}-{region}"
-        for service in ("edge", "issues", "kms", "media", "backup", "audit", "privacy")
-        for region in ("us", "eu", "au")
-    ),
-}
+
+
+def processes_of(regions: tuple[str, ...]) -> set[str]:
+    """The fleet layout's process names: each global service's, each regional one's per region."""
+    return {spec.name for spec in SPECS if spec.is_global} | {
+        f"{spec.name}-{region}" for spec in SPECS if not spec.is_global for region in regions
+    }
+
+
+PROCESSES = processes_of(("us", "eu", "au"))
 
 
 WAIT_SECONDS = 90.0
@@ -162,17 +164,7 @@ def test_a_topology_file_shapes_the_cloud_and_reaches_services_and_status(tmp_pa
         config.write_text("not a topology any more")  # the cloud keeps the copy it started with
         assert set(json.loads((data / "cloud.json").read_text())["edges"]) == {"eu"}
         children = json.loads((data / "run" / "pids.json").read_text())["children"]
-        assert set(children) == {
-            "identity",
-            "tcs",
-            "edge-eu",
-            "issues-eu",
-            "kms-eu",
-            "media-eu",
-            "backup-eu",
-            "audit-eu",
-            "privacy-eu",
-        }
+        assert set(children) == processes_of(("eu",))
         copy = str(data / "run" / "topology.toml")
         for pid in children.values():
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")

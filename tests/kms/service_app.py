@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tenantry.platform.context import TenantContext, tenant_scope
+from tenantry.platform.context import TenantContext, current_caller, tenant_scope
 from tenantry.platform.http_errors import install_error_handlers
 from tenantry.platform.storage import Databases
 from tenantry.services.kms.app import build_kms_router
@@ -28,7 +28,8 @@ ROOT_V1 = "local:root-eu-v1"
 
 
 class HeaderTenantMiddleware:
-    """Test stand-in for the platform's auth layer: the tenant from `x-test-*` headers."""
+    """Test stand-in for the platform's auth layer: the tenant (and the calling service, identity
+    unless `x-test-caller` names another) from `x-test-*` headers."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -42,8 +43,12 @@ class HeaderTenantMiddleware:
         tenant = context(
             tenant_id, headers.get("x-test-shard", "eu-1"), headers.get("x-test-region", REGION)
         )
-        with tenant_scope(tenant):
-            await self.app(scope, receive, send)
+        caller = current_caller.set(headers.get("x-test-caller", "identity"))
+        try:
+            with tenant_scope(tenant):
+                await self.app(scope, receive, send)
+        finally:
+            current_caller.reset(caller)
 
 
 def context(tenant_id: str, shard: str = "eu-1", region: str = REGION) -> TenantContext:
@@ -64,8 +69,15 @@ def build_app(
     return app
 
 
-def as_tenant(tenant: str, shard: str = "eu-1", region: str = REGION) -> dict[str, str]:
-    return {"x-test-tenant": tenant, "x-test-shard": shard, "x-test-region": region}
+def as_tenant(
+    tenant: str, shard: str = "eu-1", region: str = REGION, caller: str = "identity"
+) -> dict[str, str]:
+    return {
+        "x-test-tenant": tenant,
+        "x-test-shard": shard,
+        "x-test-region": region,
+        "x-test-caller": caller,
+    }
 
 
 def data_key(

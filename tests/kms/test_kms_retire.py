@@ -32,8 +32,12 @@ def rotate(client: TestClient, tenant: str) -> int:
     return int(answer.json()["version"])
 
 
-def index_key_of(client: TestClient, tenant: str, purpose: bytes = PURPOSE) -> Any:
-    return client.get(f"/internal/kms/index-key/{purpose.hex()}", headers=as_tenant(tenant))
+def index_key_of(
+    client: TestClient, tenant: str, purpose: bytes = PURPOSE, caller: str = "identity"
+) -> Any:
+    return client.get(
+        f"/internal/kms/index-key/{purpose.hex()}", headers=as_tenant(tenant, caller=caller)
+    )
 
 
 def test_retired_versions_are_refused_and_the_current_one_serves(
@@ -151,8 +155,11 @@ def test_index_keys_outlive_version_1_and_never_are_version_1(client: TestClient
     assert after.status_code == 200
     assert base64.b64decode(after.json()["key"]) == expected
     assert after.headers["cache-control"] == "no-store"
-    other = index_key_of(client, "tenant-a", b"another column").json()["key"]
-    assert base64.b64decode(other) != expected
+    other = index_key_of(client, "tenant-a", b"issues.label", caller="issues").json()["key"]
+    assert base64.b64decode(other) == index_key(DataKey(1, first), b"issues.label") != expected
+    refused = index_key_of(client, "tenant-a", b"issues.label")  # identity's caller
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"] == "index_purpose_not_allowed"
     assert index_key_of(client, "tenant-b").status_code == 404  # no key made for it yet
     for bad in ("abc", "ZZ", "", "0" * 258):
         answer = client.get(f"/internal/kms/index-key/{bad}", headers=as_tenant("tenant-a"))
