@@ -6,6 +6,7 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -205,3 +206,10 @@ def test_text_is_escaped_and_safe_links_are_kept() -> None:
     assert "<h2>&lt;b&gt;</h2>" in html
     assert '<a href="https://x.test/?a=&quot;1&quot;" rel="nofollow noopener noreferrer">' in html
     assert to_text(document) == "<b>\ndocs"
+
+
+@pytest.mark.parametrize("level", [True, False, 0, 7, "2", 2.0, None])
+def test_a_heading_level_that_is_not_1_to_6_renders_as_h1(level: object) -> None:
+    document = {"type": "doc", "content": [{"type": "heading", "attrs": {"level": level}}]}
+    html = to_html(document)
+    assert html.startswith("<h1>") and _problems(html) == [], html

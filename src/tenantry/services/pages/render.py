@@ -118,7 +118,9 @@ def _block(node: dict[str, Any], out: list[str], depth: int) -> None:
         out.append(f"</{tag}>")
     elif kind == "heading":
         level = attrs.get("level")
-        tag = f"h{level}" if isinstance(level, int) and 1 <= level <= 6 else "h1"
+        # `True` is an int in Python but not a level: f"h{True}" would be an element "hTrue".
+        wellformed = isinstance(level, int) and not isinstance(level, bool) and 1 <= level <= 6
+        tag = f"h{level}" if wellformed else "h1"
         out.append(f"<{tag}>")
         _inlines(node.get("content"), out)
         out.append(f"</{tag}>")
