@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tenantry.platform.directory import GLOBAL
+from tenantry.platform.service_spec import ServiceSpec
 from tenantry.platform.topology import Topology
 from tenantry.services.registry import SPECS, names
 from tenantry.services.registry import spec as service_spec
@@ -100,9 +101,14 @@ class ProcessSpec:
         return tuple(Place(service, self.region) for service in self.services)
 
 
+def running_specs(topology: Topology) -> list[ServiceSpec]:
+    """The services a cloud of the topology runs (the registry's, less those it leaves out)."""
+    return [spec for spec in SPECS if spec.runs_in(topology)]
+
+
 def places(topology: Topology) -> list[Place]:
     """Every service instance of the cloud, global services first."""
-    running = [spec for spec in SPECS if spec.runs_in(topology)]
+    running = running_specs(topology)
     found = [Place(spec.name, GLOBAL) for spec in running if spec.is_global]
     return found + [
         Place(spec.name, region)
@@ -121,7 +127,7 @@ def plan_processes(topology: Topology, layout: Layout = Layout.REGIONS) -> list[
     """Every process of the cloud, the global services' first."""
     if layout is Layout.FLEET:
         return [ProcessSpec(p.name, p.region, (p.service,)) for p in places(topology)]
-    running = [spec for spec in SPECS if spec.runs_in(topology)]
+    running = running_specs(topology)
     global_services = tuple(spec.name for spec in running if spec.is_global)
     regional = tuple(spec.name for spec in running if not spec.is_global)
     return [ProcessSpec(GLOBAL_PROCESS, GLOBAL, global_services)] + [
