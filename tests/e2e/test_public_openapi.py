@@ -17,10 +17,12 @@ from schemathesis.generation import GenerationMode
 
 from tenantry.platform.policy import normalise_pattern
 from tenantry.services.edge.normalise import METHODS
-from tenantry.services.edge.public_routes import PUBLIC_ROUTES
+from tenantry.services.registry import public_routes
 
 from .api import Site, signup
 from .cloud import Cloud
+
+PUBLIC_ROUTES = public_routes()
 
 EXAMPLES_PER_OPERATION = 15
 

@@ -10,9 +10,12 @@ from fastapi import FastAPI
 
 from tenantry.platform.openapi import with_error_shape
 from tenantry.platform.policy import normalise_pattern
-from tenantry.services.edge.openapi import PublicOpenApi, public_document
-from tenantry.services.edge.public_routes import PUBLIC_ROUTES
-from tenantry.services.registry import spec
+from tenantry.services.edge.openapi import public_document
+from tenantry.services.edge.public_routes import PublicRouteTable
+from tenantry.services.registry import public_routes, spec
+
+TABLE = PublicRouteTable(public_routes())
+PUBLIC_ROUTES = TABLE.routes
 
 
 def service_document(service: str) -> dict[str, Any]:
@@ -25,7 +28,7 @@ def service_document(service: str) -> dict[str, Any]:
 
 def merged() -> dict[str, Any]:
     return public_document(
-        {service: service_document(service) for service in PublicOpenApi.FETCHED_FROM}, "1"
+        TABLE, {service: service_document(service) for service in TABLE.owners()}, "1"
     )
 
 
@@ -37,8 +40,9 @@ def operations(document: dict[str, Any]) -> dict[tuple[str, str], Any]:
     }
 
 
-def test_the_edge_asks_every_service_that_owns_a_public_route() -> None:
-    assert {route.service for route in PUBLIC_ROUTES} == set(PublicOpenApi.FETCHED_FROM)
+def test_the_edge_asks_every_service_that_owns_a_public_route_and_no_other() -> None:
+    assert set(TABLE.owners()) == {route.service for route in PUBLIC_ROUTES}
+    assert len(TABLE.owners()) == len(set(TABLE.owners()))
 
 
 def test_exactly_the_public_routes_and_the_edge_s_own_are_described() -> None:
@@ -72,7 +76,7 @@ def test_each_operation_says_how_it_is_authorised_and_how_it_fails() -> None:
 
 
 def test_schemas_two_services_name_alike_are_kept_apart() -> None:
-    documents = {service: service_document(service) for service in PublicOpenApi.FETCHED_FROM}
+    documents = {service: service_document(service) for service in TABLE.owners()}
     issues_schemas = documents["issues"]["components"]["schemas"]
     media_schemas = documents["media"]["components"]["schemas"]
     # media calls its settings body what issues calls a new project: a different schema.
@@ -81,9 +85,9 @@ def test_schemas_two_services_name_alike_are_kept_apart() -> None:
         '"#/components/schemas/SettingsReplace"', '"#/components/schemas/NewProject"'
     )
     documents["media"] = json.loads(text)
-    schemas = public_document(documents, "1")["components"]["schemas"]
+    schemas = public_document(TABLE, documents, "1")["components"]["schemas"]
     assert schemas["NewProject"] == issues_schemas["NewProject"]
     assert schemas["media_NewProject"] == media_schemas["NewProject"]
-    put = public_document(documents, "1")["paths"]["/rest/media/settings"]["put"]
+    put = public_document(TABLE, documents, "1")["paths"]["/rest/media/settings"]["put"]
     body = put["requestBody"]["content"]["application/json"]["schema"]
     assert body == {"$ref": "#/components/schemas/media_NewProject"}

@@ -46,7 +46,7 @@ def _notes_spec(declaration: PersonalData, *columns: str) -> ServiceSpec:
     )
     schema = ServiceSchema("notes", metadata, Path("."), head_revision="0001")
     return dataclasses.replace(
-        spec("issues"), name="notes", schema=schema, personal_data=declaration
+        spec("issues"), name="notes", schema=schema, personal_data=declaration, public_routes=()
     )
 
 

@@ -4,6 +4,7 @@ each service's served routes all agree with it."""
 from __future__ import annotations
 
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -12,6 +13,8 @@ import pytest
 from fastapi import APIRouter, FastAPI
 
 import tenantry.services
+from tenantry.platform.policy import normalise_pattern
+from tenantry.platform.public_routes import PublicRoute
 from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.service_spec import (
     Placement,
@@ -19,10 +22,11 @@ from tenantry.platform.service_spec import (
     SpecMismatch,
     build_app,
     declared_routes,
+    running_loops,
     served_routes,
 )
 from tenantry.platform.storage.migrations import revisions_head
-from tenantry.services.registry import SPECS, UnknownService, spec
+from tenantry.services.registry import SPECS, UnknownService, public_routes, spec
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES_DIR = Path(tenantry.services.__file__).parent
@@ -153,3 +157,45 @@ def test_a_runtime_of_another_service_is_refused() -> None:
     other = cast(ServiceRuntime, SimpleNamespace(service="issues"))
     with pytest.raises(ValueError, match="cannot run notes"):
         build_app(_spec(_router), other)
+
+
+def test_an_app_running_a_loop_its_spec_does_not_declare_does_not_start() -> None:
+    def create_app(_runtime: ServiceRuntime) -> FastAPI:
+        app = FastAPI()
+        app.include_router(_router())
+        app.state.background_loops = ("note-sweeps", "note-mailer")
+        return app
+
+    declared = ServiceSpec(
+        name="notes",
+        placement=Placement.REGIONAL,
+        create_app=create_app,
+        routers=lambda: [_router],
+        loops=frozenset({"note-sweeps"}),
+    )
+    with pytest.raises(
+        SpecMismatch, match=r"runs loops its spec does not declare: \['note-mailer'\]"
+    ):
+        build_app(declared, RUNTIME)
+    assert running_loops(
+        build_app(replace(declared, loops=frozenset({"note-sweeps", "note-mailer"})), RUNTIME)
+    ) == ("note-sweeps", "note-mailer")
+
+
+def test_each_public_route_is_declared_once_by_the_service_that_serves_it() -> None:
+    table = public_routes()
+    assert len({(route.method, route.pattern) for route in table}) == len(table)
+    for registered in SPECS:
+        served = declared_routes(registered)
+        for route in registered.public_routes:
+            assert (route.method, normalise_pattern(route.pattern)) in served, route
+
+
+def test_a_spec_cannot_declare_another_service_s_public_route() -> None:
+    with pytest.raises(ValueError, match="notes declares a public route of issues"):
+        ServiceSpec(
+            name="notes",
+            placement=Placement.REGIONAL,
+            create_app=lambda _runtime: FastAPI(),
+            public_routes=(PublicRoute("GET", "/rest/issues/issues", "issues"),),
+        )

@@ -23,7 +23,7 @@ import tenantry
 from tenantry.cli.plan import OPERATOR
 from tenantry.platform.policy import Policy, load_policy, normalise_pattern
 from tenantry.platform.service_spec import INTERNAL, declared_routes, internal_prefix
-from tenantry.services.registry import SPECS
+from tenantry.services.registry import SPECS, public_routes
 
 Call = tuple[str, str, str, str]  # caller, callee, method, route
 
@@ -98,7 +98,7 @@ def calls_in_code() -> set[Call]:
                 for _, callee, method, pattern in platform_calls.get(module, ()):
                     calls.add((caller, callee, method, pattern))
     for spec in SPECS:
-        for callee, method, pattern in spec.forwards():
+        for callee, method, pattern in spec.forwards(public_routes()):
             calls.add((spec.name, callee, method, pattern))
     return calls
 
@@ -139,7 +139,7 @@ def check_policy(policy_file: Path | None = None) -> list[str]:
         (entry.caller, entry.callee, entry.method, normalise_pattern(entry.pattern))
         for entry in policy.entries
     }
-    forwarded = {forward for spec in SPECS for forward in spec.forwards()}
+    forwarded = {(route.service, route.method, route.pattern) for route in public_routes()}
     problems.extend(prefix_problems(exposed, forwarded))
     used = set()
     for caller, callee, method, route in sorted(calls_in_code()):

@@ -5,6 +5,7 @@ A process runs one service (the fleet layout) or several (one region's, or the g
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,9 +19,9 @@ from tenantry.platform.logs import configure_logging, configure_service_logs
 from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.server import serve
 from tenantry.platform.service_host import Hosted, ServiceHost
-from tenantry.platform.service_spec import build_app
+from tenantry.platform.service_spec import ServiceSpec, build_app
 from tenantry.platform.tls import ensure_server_cert
-from tenantry.services.registry import spec
+from tenantry.services.registry import public_routes, spec
 
 
 def parse_listeners(values: list[str]) -> dict[str, int]:
@@ -61,8 +62,7 @@ def run_services(
     if len(specs) == 1:
         [found] = specs
         configure_logging(found.name, region)
-        runtime = ServiceRuntime.load(found.name, region, data_dir, topology_file)
-        _check_region(runtime, region)
+        runtime = _load_runtime(found, region, data_dir, topology_file)
         guards = {_port(sockets[found.name]): found.listener_guards(runtime)}
         serve(
             build_app(found, runtime),
@@ -80,8 +80,7 @@ def run_services(
     hosted = []
     guards = {}
     for found in specs:
-        runtime = ServiceRuntime.load(found.name, region, data_dir, topology_file, directory)
-        _check_region(runtime, region)
+        runtime = _load_runtime(found, region, data_dir, topology_file, directory)
         port = _port(sockets[found.name])
         guards[port] = found.listener_guards(runtime)
         # What a service logs while its app is built (kms making its first root key) is its own.
@@ -96,6 +95,21 @@ def run_services(
 
 def _port(sock: socket.socket) -> int:
     return int(sock.getsockname()[1])
+
+
+def _load_runtime(
+    found: ServiceSpec,
+    region: str,
+    data_dir: Path,
+    topology_file: Path | None,
+    directory: ServiceDirectory | None = None,
+) -> ServiceRuntime:
+    """The runtime of one service of this process; a public one gets the public route table."""
+    runtime = ServiceRuntime.load(found.name, region, data_dir, topology_file, directory)
+    _check_region(runtime, region)
+    if found.public:
+        runtime = dataclasses.replace(runtime, public_routes=public_routes())
+    return runtime
 
 
 def _check_region(runtime: ServiceRuntime, region: str) -> None:

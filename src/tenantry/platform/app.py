@@ -75,6 +75,7 @@ def create_service_app(
         docs_url=None,
         redoc_url=None,
     )
+    app.state.background_loops = tuple(loop.name for loop in loops)
     install_error_handlers(app)
     install_error_shape(app)
 

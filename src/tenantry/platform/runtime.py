@@ -14,6 +14,7 @@ from pathlib import Path
 from tenantry.platform.directory import ServiceDirectory
 from tenantry.platform.keyrepo_directory import DirectoryKeyRepository
 from tenantry.platform.policy import Policy, load_policy
+from tenantry.platform.public_routes import PublicRoute
 from tenantry.platform.replay import ReplayCache
 from tenantry.platform.replay_sqlite import SqliteReplayCache
 from tenantry.platform.service_keys import KeyRepository, ServiceKey, load_service_key
@@ -67,6 +68,9 @@ class ServiceRuntime:
     signer: TokenSigner
     tokens: TokenVerifier
     tenant_contexts: TenantContextVerifier
+    public_routes: tuple[PublicRoute, ...] = ()
+    """The cloud's public route table, for a public service (the edge) to forward; `serve`
+    hands it over from the registry."""
 
     @classmethod
     def load(

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from tenantry.platform.asgi import ASGIApp
     from tenantry.platform.guarded_http import HttpGuards
     from tenantry.platform.personal_data import PersonalData
+    from tenantry.platform.public_routes import PublicRoute
     from tenantry.platform.runtime import ServiceRuntime
     from tenantry.platform.storage.migrations import ServiceSchema
     from tenantry.platform.topology import Topology
@@ -36,6 +37,8 @@ Route = tuple[str, str]
 """A route a service serves: METHOD and its path pattern, `{param}`s renamed to `{}`."""
 Forward = tuple[str, str, str]
 """A call a service makes from a table rather than a literal `call`: callee, METHOD, pattern."""
+Forwards = Callable[[Sequence["PublicRoute"]], Iterable[Forward]]
+"""The calls a service makes from the cloud's public route table (the edge's)."""
 
 PLATFORM_PATHS = frozenset({"/_health", "/_ready", "/_metrics"})
 """Paths every service app answers by itself; they belong to no spec."""
@@ -66,7 +69,7 @@ def _no_routers() -> Sequence[RouterBuilder]:
     return ()
 
 
-def _no_forwards() -> Iterable[Forward]:
+def _no_forwards(_table: Sequence[PublicRoute]) -> Iterable[Forward]:
     return ()
 
 
@@ -96,8 +99,11 @@ class ServiceSpec:
     """Keeps a database on every shard (of its region, once running)."""
     routers: Callable[[], Sequence[RouterBuilder]] = _no_routers
     """The builders of every router its app serves: the policy check reads these."""
-    forwards: Callable[[], Iterable[Forward]] = _no_forwards
-    """Calls it makes from a table (the edge's public routes), beside its literal calls."""
+    public_routes: tuple[PublicRoute, ...] = ()
+    """Its URLs that every edge exposes to clients (`tenantry.platform.public_routes`)."""
+    forwards: Forwards = _no_forwards
+    """Calls it makes from the cloud's public route table (the edge's), beside its literal
+    calls."""
     private_env_prefix: str | None = None
     """Environment variables starting with this reach this service's processes only."""
     public: bool = False
@@ -109,6 +115,9 @@ class ServiceSpec:
     personal_data: PersonalData | None = None
     """The personal data it keeps, table by table (`tenantry.platform.personal_data`); the
     policy check fails for a service that leaves it None."""
+    loops: frozenset[str] = frozenset()
+    """The names of the background loops its app may run (`tenantry.platform.background`); an
+    app running a loop not named here does not start."""
 
     def __post_init__(self) -> None:
         if self.schema is None and (self.global_database or self.shard_databases):
@@ -117,6 +126,9 @@ class ServiceSpec:
             raise ValueError(f"{self.name}'s schema is named {self.schema.service!r}")
         if self.schema is not None and not (self.global_database or self.shard_databases):
             raise ValueError(f"{self.name} declares a schema but no database to keep it in")
+        for route in self.public_routes:
+            if route.service != self.name:
+                raise ValueError(f"{self.name} declares a public route of {route.service}")
 
     @property
     def is_global(self) -> bool:
@@ -138,6 +150,19 @@ def served_routes(app: object) -> set[Route]:
     """Every route an app serves, less the platform's own endpoints."""
     routes: Sequence[BaseRoute] = getattr(app, "routes", ())
     return _routes_of(routes)
+
+
+def running_loops(app: object) -> tuple[str, ...]:
+    """The names of the background loops an app runs: its `background_loops` (the platform's
+    app builder keeps them in `state`), looked for through the middleware wrapping it."""
+    layer: object | None = app
+    while layer is not None:
+        names = getattr(getattr(layer, "state", None), "background_loops", None)
+        names = names if names is not None else getattr(layer, "background_loops", None)
+        if names is not None:
+            return tuple(names)
+        layer = getattr(layer, "app", None)
+    return ()
 
 
 def _routes_of(routes: Sequence[BaseRoute]) -> set[Route]:
@@ -164,6 +189,9 @@ def build_app(spec: ServiceSpec, runtime: ServiceRuntime) -> ASGIApp:
     if runtime.service != spec.name:
         raise ValueError(f"a runtime of {runtime.service} cannot run {spec.name}")
     app = spec.create_app(runtime)
+    undeclared_loops = sorted(set(running_loops(app)) - spec.loops)
+    if undeclared_loops:
+        raise SpecMismatch(f"{spec.name} runs loops its spec does not declare: {undeclared_loops}")
     served, declared = served_routes(app), declared_routes(spec)
     if served != declared:
         undeclared = sorted(f"{m} {p}" for m, p in served - declared)

@@ -7,6 +7,7 @@ writing its package (with a `spec.py`) and adding its spec here.
 
 from __future__ import annotations
 
+from tenantry.platform.public_routes import PublicRoute
 from tenantry.platform.service_spec import ServiceSpec
 from tenantry.services.audit.spec import SPEC as AUDIT
 from tenantry.services.backup.spec import SPEC as BACKUP
@@ -52,3 +53,8 @@ def spec(name: str) -> ServiceSpec:
 def names() -> tuple[str, ...]:
     """Every service's name, global services first."""
     return tuple(_BY_NAME)
+
+
+def public_routes() -> tuple[PublicRoute, ...]:
+    """The cloud's public route table: every service's public routes, in registry order."""
+    return tuple(route for registered in SPECS for route in registered.public_routes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tenantry.platform.asgi import ASGIApp
+from tenantry.platform.public_routes import PublicRoute
 from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.service_spec import Placement, RouterBuilder, ServiceSpec
 from tenantry.services.audit.models import SCHEMA
@@ -24,6 +25,15 @@ def _routers() -> Sequence[RouterBuilder]:
     return (build_router, build_receipt_router)
 
 
+PUBLIC_ROUTES = (
+    PublicRoute("GET", "/rest/audit/events", "audit"),
+    PublicRoute("GET", "/rest/audit/checkpoint", "audit"),
+    PublicRoute("GET", "/rest/audit/proof/inclusion", "audit"),
+    PublicRoute("GET", "/rest/audit/proof/consistency", "audit"),
+)
+"""The URLs of audit that every edge exposes to clients."""
+
+
 SPEC = ServiceSpec(
     name="audit",
     placement=Placement.REGIONAL,
@@ -32,4 +42,6 @@ SPEC = ServiceSpec(
     shard_databases=True,
     routers=_routers,
     personal_data=PERSONAL_DATA,
+    loops=frozenset({"audit-checkpoints"}),
+    public_routes=PUBLIC_ROUTES,
 )

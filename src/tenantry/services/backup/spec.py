@@ -25,4 +25,5 @@ SPEC = ServiceSpec(
     create_app=_create_app,
     runs_in=_backups_enabled,
     personal_data=PERSONAL_DATA,
+    loops=frozenset({"backup-agent", "backup-pgbackrest", "backup-media"}),
 )

@@ -28,6 +28,7 @@ from tenantry.platform.directory import GLOBAL
 from tenantry.platform.errors import ApiError
 from tenantry.platform.fair_share import FairShare, default_slots
 from tenantry.platform.logs import REFUSAL_STATUSES, security_event
+from tenantry.platform.public_routes import PublicRoute
 from tenantry.platform.request_middleware import RequestMiddleware
 from tenantry.platform.runtime import REDIS_URL_ENV, ServiceRuntime
 from tenantry.platform.service_auth import CLIENT_ADDRESS_HEADER
@@ -45,13 +46,7 @@ from tenantry.services.edge.normalise import (
     read_body,
 )
 from tenantry.services.edge.openapi import OPENAPI_PATH, PublicOpenApi
-from tenantry.services.edge.public_routes import (
-    ANONYMOUS_PATHS,
-    LOGIN,
-    PublicRoute,
-    find_media_route,
-    find_route,
-)
+from tenantry.services.edge.public_routes import PublicRouteTable
 from tenantry.services.edge.rate_limits import RateLimits
 from tenantry.services.edge.relay import relay
 from tenantry.services.edge.security_headers import SECURITY_HEADERS
@@ -85,12 +80,14 @@ class Edge:
         self.limits = RateLimits(limits, os.environ.get(REDIS_URL_ENV))
         self.logins = LoginThrottle(limits, self.limits.storage)
         self.fair_share = FairShare(limits.max_in_flight or default_slots())
-        self.openapi = PublicOpenApi(self.client, runtime.region)
+        self.routes = PublicRouteTable(runtime.public_routes)
+        self.openapi = PublicOpenApi(self.client, runtime.region, self.routes)
         self.feeds = (
             feed_loop("tenant-feed", self.tenants.follower()),
             feed_loop("account-feed", self.accounts.follower()),
         )
         """Follow tcs's and identity's change feeds from start to shutdown."""
+        self.background_loops = tuple(loop.name for loop in self.feeds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -146,16 +143,16 @@ class Edge:
             await send_json(send, 200, await self.openapi.document())
             return
 
-        if path in ANONYMOUS_PATHS:
+        if path in self.routes.anonymous_paths:
             await self._check_client(scope)
-            route = find_route(method, path)
-            if route is LOGIN:
-                await self._log_in(scope, receive, send)
+            route = self.routes.find(method, path)
+            if route.login:
+                await self._log_in(scope, receive, send, route)
             else:
                 await self._forward(scope, receive, send, route, None, None, None)
             return
 
-        media_route = find_media_route(method, path)
+        media_route = self.routes.find_media_route(method, path)
         if media_route is not None:
             await self._serve_media(scope, receive, send, media_route)
             return
@@ -165,7 +162,7 @@ class Edge:
         if claims.get(claim.TENANT) != tenant.cloud_id:
             raise ApiError(403, "token_wrong_site", "this token was issued for another site")
         await self.limits.check_tenant(tenant.cloud_id)
-        route = find_route(method, path)
+        route = self.routes.find(method, path)
         user = await self._current_user(claims, tenant, context)
         async with self.fair_share.slot(tenant.cloud_id):
             await self._forward(scope, receive, send, route, tenant, context, user)
@@ -194,12 +191,12 @@ class Edge:
         """Count an anonymous request against the address it came from (the TCP peer)."""
         await self.limits.check_client(_peer(scope))
 
-    async def _log_in(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _log_in(self, scope: Scope, receive: Receive, send: Send, route: PublicRoute) -> None:
         """Forward a login unless its account or address is throttled; count it if it fails."""
-        body, headers = await self._body(scope, receive, LOGIN)
+        body, headers = await self._body(scope, receive, route)
         account, address = account_key(body), _peer(scope)
         await self.logins.check(account, address)
-        response = await self._send_on(scope, LOGIN, body, headers, None, None, None)
+        response = await self._send_on(scope, route, body, headers, None, None, None)
         if response.status == 401:
             await self.logins.failed(account, address)
         await _respond(send, response)

@@ -17,11 +17,13 @@ from importlib.metadata import version
 from typing import Any
 
 from tenantry.platform.client import ServiceClient
+from tenantry.platform.directory import GLOBAL
 from tenantry.platform.errors import ApiError
 from tenantry.platform.openapi import ERROR_SCHEMA, ERROR_SCHEMA_NAME, error_response
 from tenantry.platform.policy import normalise_pattern
+from tenantry.platform.public_routes import PublicRoute
 from tenantry.services.edge.normalise import SITE_PATTERN
-from tenantry.services.edge.public_routes import PUBLIC_ROUTES, PublicRoute
+from tenantry.services.edge.public_routes import PublicRouteTable
 
 OPENAPI_PATH = "/openapi.json"
 BEARER_SCHEME = "userToken"
@@ -74,14 +76,16 @@ EDGE_OPERATIONS: dict[str, dict[str, Any]] = {
 }
 
 
-def public_document(services: Mapping[str, dict[str, Any]], version: str) -> dict[str, Any]:
-    """The public API from each owning service's own document (keyed by service name)."""
+def public_document(
+    table: PublicRouteTable, services: Mapping[str, dict[str, Any]], version: str
+) -> dict[str, Any]:
+    """The public API of `table` from each owning service's own document (keyed by name)."""
     paths: dict[str, dict[str, Any]] = {}
     schemas: dict[str, Any] = {ERROR_SCHEMA_NAME: ERROR_SCHEMA}
     renames = {
         service: _schema_names(document, service, schemas) for service, document in services.items()
     }
-    for route in PUBLIC_ROUTES:
+    for route in table.routes:
         document = services[route.service]
         found = _operation(document, route)
         if found is None:
@@ -186,16 +190,12 @@ def _renamed(node: Any, renames: Mapping[str, str]) -> Any:
 
 
 class PublicOpenApi:
-    """The merged document, made at the first request and kept for the life of the edge.
+    """The merged document, made at the first request and kept for the life of the edge."""
 
-    `FETCHED_FROM` must name every service that owns a public route (a test checks it).
-    """
-
-    FETCHED_FROM = ("identity", "issues", "pages", "media", "audit", "privacy")
-
-    def __init__(self, client: ServiceClient, region: str) -> None:
+    def __init__(self, client: ServiceClient, region: str, table: PublicRouteTable) -> None:
         self._client = client
         self._region = region
+        self._table = table
         self._document: dict[str, Any] | None = None
         self._lock = asyncio.Lock()
 
@@ -203,27 +203,30 @@ class PublicOpenApi:
         """The public OpenAPI document (made once; a failure to make it is not kept)."""
         async with self._lock:
             if self._document is None:
-                self._document = public_document(await self._fetch(), version("tenantry"))
+                documents = await self._fetch()
+                self._document = public_document(self._table, documents, version("tenantry"))
             return self._document
 
     async def _fetch(self) -> dict[str, dict[str, Any]]:
-        """Each owning service's own document; the regional ones from this edge's region."""
-        identity = await self._client.call("identity", "GET", "/openapi.json")
-        issues = await self._client.call("issues", "GET", "/openapi.json", region=self._region)
-        pages = await self._client.call("pages", "GET", "/openapi.json", region=self._region)
-        media = await self._client.call("media", "GET", "/openapi.json", region=self._region)
-        audit = await self._client.call("audit", "GET", "/openapi.json", region=self._region)
-        privacy = await self._client.call("privacy", "GET", "/openapi.json", region=self._region)
-        answers = {
-            "identity": identity,
-            "issues": issues,
-            "pages": pages,
-            "media": media,
-            "audit": audit,
-            "privacy": privacy,
-        }
+        """Each owning service's own document; the regional ones from this edge's region.
+
+        These calls come from the table, so the edge's spec declares them as forwards.
+        """
+        regional = {route.service for route in self._table.routes if route.regional}
+        owners = self._table.owners()
+        answers = await asyncio.gather(
+            *(
+                self._client.call(
+                    owner,
+                    "GET",
+                    OPENAPI_PATH,
+                    region=self._region if owner in regional else GLOBAL,
+                )
+                for owner in owners
+            )
+        )
         documents = {}
-        for service, answer in answers.items():
+        for service, answer in zip(owners, answers, strict=True):
             if answer.status != 200:
                 raise ApiError(503, "openapi_unavailable", f"{service} did not describe its routes")
             documents[service] = answer.json()

@@ -1,12 +1,13 @@
 """The edge as the registry sees it: one per region, no database, the cloud's public face.
 
-Its routes are not routers but the public route table, which it forwards: each entry is a call
-the edge makes, for the policy check to compare with the allowlist.
+Its routes are not routers but the cloud's public route table (each service declares its own in
+its spec), which it forwards: each entry is a call the edge makes, for the policy check to
+compare with the allowlist.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from tenantry.platform.service_spec import Forward, Placement, ServiceSpec
@@ -15,6 +16,7 @@ from tenantry.services.edge.personal_data import PERSONAL_DATA
 if TYPE_CHECKING:
     from tenantry.platform.asgi import ASGIApp
     from tenantry.platform.guarded_http import HttpGuards
+    from tenantry.platform.public_routes import PublicRoute
     from tenantry.platform.runtime import ServiceRuntime
 
 
@@ -30,10 +32,13 @@ def _listener_guards(runtime: ServiceRuntime) -> HttpGuards:
     return edge_guards(runtime.topology.edge_limits)
 
 
-def _forwards() -> Iterable[Forward]:
-    from tenantry.services.edge.public_routes import PUBLIC_ROUTES
-
-    return [(route.service, route.method, route.pattern) for route in PUBLIC_ROUTES]
+def _forwards(table: Sequence[PublicRoute]) -> Iterable[Forward]:
+    """Every public route, and each owner's own API description (for `/openapi.json`)."""
+    owners = dict.fromkeys(route.service for route in table)
+    return [
+        *((route.service, route.method, route.pattern) for route in table),
+        *((owner, "GET", "/openapi.json") for owner in owners),
+    ]
 
 
 SPEC = ServiceSpec(
@@ -44,4 +49,5 @@ SPEC = ServiceSpec(
     public=True,
     listener_guards=_listener_guards,
     personal_data=PERSONAL_DATA,
+    loops=frozenset({"tenant-feed", "account-feed"}),
 )

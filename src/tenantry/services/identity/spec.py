@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from tenantry.platform.public_routes import PublicRoute
 from tenantry.platform.service_spec import Placement, RouterBuilder, ServiceSpec
 from tenantry.services.identity.models import SCHEMA
 from tenantry.services.identity.personal_data import PERSONAL_DATA
@@ -36,6 +37,21 @@ def _routers() -> Sequence[RouterBuilder]:
     )
 
 
+PUBLIC_ROUTES = (
+    PublicRoute("POST", "/signup", "identity", needs_user=False, regional=False),
+    PublicRoute("POST", "/login", "identity", needs_user=False, regional=False, login=True),
+    PublicRoute("POST", "/logout", "identity", regional=False),
+    PublicRoute("GET", "/rest/identity/me", "identity", regional=False),
+    PublicRoute("POST", "/rest/identity/me/password", "identity", regional=False),
+    PublicRoute("GET", "/rest/identity/accounts", "identity", regional=False),
+    PublicRoute("POST", "/rest/identity/accounts", "identity", regional=False),
+    PublicRoute("PATCH", "/rest/identity/accounts/{account_id}", "identity", regional=False),
+    PublicRoute("DELETE", "/rest/identity/accounts/{account_id}", "identity", regional=False),
+    PublicRoute("POST", "/rest/identity/accounts/{account_id}/restore", "identity", regional=False),
+)
+"""The URLs of identity that every edge exposes to clients."""
+
+
 SPEC = ServiceSpec(
     name="identity",
     placement=Placement.GLOBAL,
@@ -44,4 +60,6 @@ SPEC = ServiceSpec(
     global_database=True,
     routers=_routers,
     personal_data=PERSONAL_DATA,
+    loops=frozenset({"kms-notices", "account-erasures", "audit-outbox"}),
+    public_routes=PUBLIC_ROUTES,
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from tenantry.platform.public_routes import PublicRoute
 from tenantry.platform.service_spec import Placement, RouterBuilder, ServiceSpec
 from tenantry.services.issues.models import SCHEMA
 from tenantry.services.issues.personal_data import PERSONAL_DATA
@@ -36,6 +37,34 @@ def _routers() -> Sequence[RouterBuilder]:
     )
 
 
+PUBLIC_ROUTES = (
+    PublicRoute("POST", "/rest/issues/projects", "issues"),
+    PublicRoute("GET", "/rest/issues/projects", "issues"),
+    PublicRoute("GET", "/rest/issues/projects/{key}", "issues"),
+    PublicRoute("DELETE", "/rest/issues/projects/{key}", "issues"),
+    PublicRoute("POST", "/rest/issues/issues", "issues"),
+    PublicRoute("GET", "/rest/issues/issues", "issues"),
+    PublicRoute("GET", "/rest/issues/issues/{key}", "issues"),
+    PublicRoute("PATCH", "/rest/issues/issues/{key}", "issues"),
+    PublicRoute("DELETE", "/rest/issues/issues/{key}", "issues"),
+    PublicRoute("POST", "/rest/issues/issues/{key}/comments", "issues"),
+    PublicRoute("GET", "/rest/issues/issues/{key}/comments", "issues"),
+    PublicRoute("DELETE", "/rest/issues/issues/{key}/comments/{comment_id}", "issues"),
+    PublicRoute("GET", "/rest/issues/trash", "issues"),
+    PublicRoute("POST", "/rest/issues/trash/{trash_id}/restore", "issues"),
+    PublicRoute("DELETE", "/rest/issues/trash/{trash_id}", "issues"),
+    PublicRoute("POST", "/rest/issues/issues/{key}/attachments", "issues", upload=True),
+    PublicRoute("GET", "/rest/issues/issues/{key}/attachments", "issues"),
+    PublicRoute("DELETE", "/rest/issues/issues/{key}/attachments/{attachment_id}", "issues"),
+    PublicRoute("POST", "/rest/issues/issues/{key}/attachments/uploads", "issues"),
+    PublicRoute("GET", "/rest/issues/issues/{key}/attachments/uploads/{upload_id}", "issues"),
+    PublicRoute(
+        "POST", "/rest/issues/issues/{key}/attachments/uploads/{upload_id}/complete", "issues"
+    ),
+)
+"""The URLs of issues that every edge exposes to clients."""
+
+
 SPEC = ServiceSpec(
     name="issues",
     placement=Placement.REGIONAL,
@@ -44,4 +73,6 @@ SPEC = ServiceSpec(
     shard_databases=True,
     routers=_routers,
     personal_data=PERSONAL_DATA,
+    loops=frozenset({"attachment-deletions", "trash-purges"}),
+    public_routes=PUBLIC_ROUTES,
 )

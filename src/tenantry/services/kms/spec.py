@@ -45,4 +45,5 @@ SPEC = ServiceSpec(
     shard_databases=True,
     routers=_routers,
     personal_data=PERSONAL_DATA,
+    loops=frozenset({"customer-key-watch", "audit-outbox"}),
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from tenantry.platform.public_routes import PublicRoute
 from tenantry.platform.service_spec import Placement, RouterBuilder, ServiceSpec
 from tenantry.services.media.models import SCHEMA
 from tenantry.services.media.personal_data import PERSONAL_DATA
@@ -32,6 +33,32 @@ def _routers() -> Sequence[RouterBuilder]:
     return (build_router, build_reseal_router, build_blob_move_router, build_privacy_router)
 
 
+def _by_token(method: str, path: str) -> PublicRoute:
+    """A route authorised by a media token in `?token=`, so a plain link works."""
+    return PublicRoute(method, "/rest/media/" + path, "media", needs_user=False, media_token=True)
+
+
+PUBLIC_ROUTES = (
+    PublicRoute("GET", "/rest/media/settings", "media"),
+    PublicRoute("PUT", "/rest/media/settings", "media"),
+    PublicRoute("PATCH", "/rest/media/settings", "media"),
+    _by_token("POST", "collections/{collection}/files"),
+    _by_token("GET", "collections/{collection}/files"),
+    _by_token("POST", "collections/{collection}/uploads"),
+    _by_token("GET", "uploads/{upload_id}"),
+    _by_token("PUT", "uploads/{upload_id}/chunks/{index}"),
+    _by_token("POST", "uploads/{upload_id}/complete"),
+    _by_token("DELETE", "uploads/{upload_id}"),
+    _by_token("GET", "files/{file_id}"),
+    _by_token("PATCH", "files/{file_id}"),
+    _by_token("GET", "files/{file_id}/content"),
+    _by_token("GET", "files/{file_id}/preview/{page}"),
+    _by_token("GET", "files/{file_id}/thumbnail"),
+    _by_token("DELETE", "files/{file_id}"),
+)
+"""The URLs of media that every edge exposes to clients."""
+
+
 SPEC = ServiceSpec(
     name="media",
     placement=Placement.REGIONAL,
@@ -41,4 +68,6 @@ SPEC = ServiceSpec(
     routers=_routers,
     private_env_prefix=ENV_PREFIX,
     personal_data=PERSONAL_DATA,
+    loops=frozenset({"preview-requeue", "blob-retirements", "audit-outbox"}),
+    public_routes=PUBLIC_ROUTES,
 )

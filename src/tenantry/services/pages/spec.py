@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from tenantry.platform.public_routes import PublicRoute
 from tenantry.platform.service_spec import Placement, RouterBuilder, ServiceSpec
 from tenantry.services.pages.models import SCHEMA
 from tenantry.services.pages.personal_data import PERSONAL_DATA
@@ -29,6 +30,27 @@ def _routers() -> Sequence[RouterBuilder]:
     return (build_router, build_trash_router, build_internal_router, build_privacy_router)
 
 
+PUBLIC_ROUTES = (
+    PublicRoute("POST", "/rest/pages/spaces", "pages"),
+    PublicRoute("GET", "/rest/pages/spaces", "pages"),
+    PublicRoute("GET", "/rest/pages/spaces/{key}/tree", "pages"),
+    PublicRoute("POST", "/rest/pages/pages", "pages"),
+    PublicRoute("GET", "/rest/pages/pages/{page_id}", "pages"),
+    PublicRoute("PUT", "/rest/pages/pages/{page_id}", "pages"),
+    PublicRoute("DELETE", "/rest/pages/pages/{page_id}", "pages"),
+    PublicRoute("POST", "/rest/pages/pages/{page_id}/move", "pages"),
+    PublicRoute("GET", "/rest/pages/pages/{page_id}/versions", "pages"),
+    PublicRoute("GET", "/rest/pages/pages/{page_id}/versions/{number}", "pages"),
+    PublicRoute("POST", "/rest/pages/pages/{page_id}/versions/{number}/restore", "pages"),
+    PublicRoute("GET", "/rest/pages/pages/{page_id}/diff", "pages"),
+    PublicRoute("GET", "/rest/pages/search", "pages"),
+    PublicRoute("GET", "/rest/pages/trash", "pages"),
+    PublicRoute("POST", "/rest/pages/trash/{page_id}/restore", "pages"),
+    PublicRoute("DELETE", "/rest/pages/trash/{page_id}", "pages"),
+)
+"""The URLs of pages that every edge exposes to clients."""
+
+
 SPEC = ServiceSpec(
     name="pages",
     placement=Placement.REGIONAL,
@@ -37,4 +59,5 @@ SPEC = ServiceSpec(
     shard_databases=True,
     routers=_routers,
     personal_data=PERSONAL_DATA,
+    public_routes=PUBLIC_ROUTES,
 )

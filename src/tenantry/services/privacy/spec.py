@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from tenantry.platform.public_routes import PublicRoute
 from tenantry.platform.service_spec import Placement, RouterBuilder, ServiceSpec
 from tenantry.services.privacy.models import SCHEMA
 from tenantry.services.privacy.personal_data import PERSONAL_DATA
@@ -26,6 +27,14 @@ def _routers() -> Sequence[RouterBuilder]:
     return (build_router,)
 
 
+PUBLIC_ROUTES = (
+    PublicRoute("POST", "/rest/privacy/exports", "privacy"),
+    PublicRoute("GET", "/rest/privacy/exports/{export_id}", "privacy"),
+    PublicRoute("POST", "/rest/privacy/erasures", "privacy"),
+)
+"""The URLs of privacy that every edge exposes to clients."""
+
+
 SPEC = ServiceSpec(
     name="privacy",
     placement=Placement.REGIONAL,
@@ -34,4 +43,6 @@ SPEC = ServiceSpec(
     shard_databases=True,
     routers=_routers,
     personal_data=PERSONAL_DATA,
+    loops=frozenset({"audit-outbox"}),
+    public_routes=PUBLIC_ROUTES,
 )

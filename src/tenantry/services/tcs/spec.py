@@ -34,4 +34,5 @@ SPEC = ServiceSpec(
     global_database=True,
     routers=_routers,
     personal_data=PERSONAL_DATA,
+    loops=frozenset({"site-purges", "audit-outbox"}),
 )
