@@ -11,6 +11,11 @@ The second run holds only the tests whose outcome depends on the backend: those 
 fixture that does, such as the shared clouds) and every test marked by hand. A test that opens
 the run's backend (`fresh_databases`, or a cloud started on it) without the mark fails with a
 message saying so (`claim_backend`), so no storage test is silently left out of the second run.
+
+A test marked `backend_neutral` uses a cloud but checks what no storage backend changes (the
+edge's validation chain, token attacks, TLS, rate and login counts, which process holds which
+credential): it runs once, in the SQLite run, and the PostgreSQL run does not repeat it. The
+mark is a claim made by hand, file by file, and so reviewed like code.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ RUN_PREFIX = f"tr{uuid.uuid4().hex[:8]}"
 
 MARKER = "backend"
 """The mark of a test that runs on each backend (`pytest -m backend` selects them)."""
+NEUTRAL = "backend_neutral"
+"""The mark of a test that uses a cloud but whose outcome no storage backend changes."""
 FIXTURE = "storage_backend"
 """The fixture that marks the tests depending on it (tests/conftest.py defines it)."""
 

@@ -36,13 +36,19 @@ def storage_backend() -> str:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if backends.FIXTURE in getattr(item, "fixturenames", ()):
+        neutral = item.get_closest_marker(backends.NEUTRAL) is not None
+        if neutral and item.get_closest_marker(backends.MARKER) is not None:
+            raise pytest.UsageError(f"{item.nodeid} is marked both backend and backend_neutral")
+        if backends.FIXTURE in getattr(item, "fixturenames", ()) and not neutral:
             item.add_marker(backends.MARKER)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
-    backends.running_test(item.get_closest_marker(backends.MARKER) is not None)
+    backends.running_test(
+        item.get_closest_marker(backends.MARKER) is not None
+        or item.get_closest_marker(backends.NEUTRAL) is not None
+    )
     try:
         return (yield)
     finally:

@@ -13,6 +13,8 @@ from .api import Site, signup
 from .cloud import Cloud, tenantry
 from .edges import all_edges_answer
 
+pytestmark = pytest.mark.backend_neutral
+
 
 @pytest.fixture(scope="module")
 def site(cloud: Cloud) -> Site:

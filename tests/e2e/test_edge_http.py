@@ -17,6 +17,8 @@ import pytest
 
 from .cloud import Cloud
 
+pytestmark = pytest.mark.backend_neutral
+
 READ_SECONDS = 30.0
 """How long a test waits for the edge to answer or close: far past the deadlines under test."""
 HEAD_SECONDS = 1

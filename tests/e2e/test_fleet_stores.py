@@ -20,6 +20,8 @@ from loopback_ports import unused_port
 from .api import PASSWORD, add_account, signup
 from .cloud import FLEET, Cloud
 
+pytestmark = pytest.mark.backend_neutral
+
 
 class OwnRedis:
     """A redis-server on a loopback port, keeping nothing on disk."""

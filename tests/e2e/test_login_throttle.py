@@ -18,7 +18,7 @@ import pytest
 from .api import PASSWORD, add_account, signup, token_for
 from .cloud import Cloud
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.backend_neutral]
 FREE_FAILURES = 5
 """The default `login_failures_per_account` lets five failures a minute through."""
 

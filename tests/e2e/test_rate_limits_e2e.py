@@ -10,6 +10,8 @@ import pytest
 from .api import PASSWORD, add_account, signup
 from .cloud import Cloud
 
+pytestmark = pytest.mark.backend_neutral
+
 CLIENT_LIMIT = 40
 ADDRESS_LOGIN_FAILURES = 3
 TIGHT_LIMITS = f"""

@@ -28,6 +28,8 @@ from tenantry.platform.tokens import TokenSigner
 from .api import Site, signup
 from .cloud import Cloud
 
+pytestmark = pytest.mark.backend_neutral
+
 ISSUES_PATH = "/rest/issues/issues?project=OPS"
 
 

@@ -18,6 +18,8 @@ from tenantry.cli.processes import service_environment
 from .conftest import s3_client
 from .edge_links import bare, mint, wait_until_processed
 
+pytestmark = pytest.mark.backend_neutral
+
 SECRET_KEY = f"media-secret-{uuid.uuid4().hex}"
 PLAINTEXT = b"payroll for march: alice 9000, bob 8000. " * 200
 

@@ -3,7 +3,8 @@ and disaster recovery of a whole region from its backups.
 
 Every command reads the topology `up` recorded and picks the backup tool from the storage
 backend (`services/backup/engines/choose.py`), so the same commands drive Litestream on SQLite
-and pgBackRest on PostgreSQL.
+and pgBackRest on PostgreSQL. The engines load when a command needs one: every other command of
+the CLI imports this module, and they load the storage stack and kms's client with them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -24,17 +25,11 @@ from rich.table import Table
 
 from tenantry.cli.data_dir_option import DataDirOption, resolve_data_dir
 from tenantry.cli.datadir import DataDir, read_json
-from tenantry.platform.crypto import DataKey
 from tenantry.platform.topology import Topology, TopologyError, load_topology
-from tenantry.services.backup.engines.choose import (
-    BackupsTurnedOff,
-    backup_engine,
-    require_backups,
-)
-from tenantry.services.backup.engines.engine import BackupEngine, DatabaseState
-from tenantry.services.backup.engines.pgbackrest.cloud import RegionEngine
-from tenantry.services.backup.layout import GLOBAL, RegionLayout, UnknownRegion, regions_of
-from tenantry.services.kms.backup_key import BackupKeyMissing, load_backup_key
+
+if TYPE_CHECKING:
+    from tenantry.services.backup.engines.engine import BackupEngine, DatabaseState
+    from tenantry.services.backup.layout import RegionLayout
 
 backup_app = typer.Typer(no_args_is_help=True, help="Backups, restore drills, disaster recovery.")
 out = Console(highlight=False, soft_wrap=True)
@@ -64,6 +59,8 @@ def recorded_topology(data_dir: Path) -> Topology:
 
 def chosen_regions(topology: Topology, region: str | None) -> tuple[str, ...]:
     """The regions a command covers: the one named (checked), else every one."""
+    from tenantry.services.backup.layout import regions_of
+
     if region is None:
         return regions_of(topology)
     if region not in regions_of(topology):
@@ -75,6 +72,15 @@ def chosen_regions(topology: Topology, region: str | None) -> tuple[str, ...]:
 def engine_for(data_dir: Path, topology: Topology, region: str, *, keyed: bool) -> BackupEngine:
     """The backup engine of `region`, with its backup key when it must read the backups (on
     PostgreSQL, pgBackRest's configuration holds what it needs)."""
+    from tenantry.platform.crypto import DataKey
+    from tenantry.services.backup.engines.choose import (
+        BackupsTurnedOff,
+        backup_engine,
+        require_backups,
+    )
+    from tenantry.services.backup.layout import RegionLayout, UnknownRegion
+    from tenantry.services.kms.backup_key import BackupKeyMissing, load_backup_key
+
     key: DataKey | None = None
     try:
         require_backups(topology)
@@ -182,6 +188,8 @@ def _fail(exc: BackupCommandError) -> typer.Exit:
 
 def status_document(data_dir: Path, regions: tuple[str, ...]) -> list[dict[str, Any]]:
     """Every database of `regions` and how it is protected, as plain data."""
+    from tenantry.services.backup.layout import RegionLayout
+
     topology = recorded_topology(data_dir)
     rows: list[dict[str, Any]] = []
     for region in regions:
@@ -296,6 +304,8 @@ def status(
 @backup_app.command("now")
 def now(region: RegionOption = None, data_dir_given: DataDirOption = None) -> None:
     """Take a full backup of every database now (of one region with --region)."""
+    from tenantry.services.backup.engines.pgbackrest.cloud import RegionEngine
+
     data_dir = resolve_data_dir(data_dir_given)
     try:
         topology = recorded_topology(data_dir)
@@ -373,6 +383,7 @@ def verify(region: RegionOption = None, data_dir_given: DataDirOption = None) ->
     Exit 1, naming what failed, on any failure."""
     from tenantry.cli.backup_drill import raise_if_failed, run_drill
     from tenantry.cli.backup_drill_events import record_drill
+    from tenantry.services.backup.layout import GLOBAL
 
     data_dir = resolve_data_dir(data_dir_given)
     try:
