@@ -62,9 +62,11 @@ def cloud(tmp_path_factory: pytest.TempPathFactory, storage_backend: str) -> Ite
 
     Starting its processes is slow, so tests share it. Each signs up sites of its own (unique
     names), so they cannot see each other's data; a test that stops, kills or reconfigures a
-    cloud starts its own. Stopped (exit 0 checked) when the run ends.
+    cloud starts its own. Stopped (exit 0 checked) when the run ends. It runs no backup agents
+    (Litestream alone would cost the run a tenth of a core for as long as it lasts): the
+    clouds of the backup tests, and `up`'s own test, run them beside live traffic.
     """
-    running = Cloud.start(tmp_path_factory.mktemp("cloud") / "data", layout=REGIONS, backups=True)
+    running = Cloud.start(tmp_path_factory.mktemp("cloud") / "data", layout=REGIONS)
     try:
         yield running
     finally:

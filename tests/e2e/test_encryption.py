@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import io
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 from sqlalchemy import create_engine, text
@@ -31,6 +33,17 @@ SECRETS = (
 NAME = "Ada Countess Lovelace"  # a display name: personal data too
 PROJECT_NAME = "Project Nightingale merger"  # a project's name and a label: tenant content
 LABEL = "nightingale-acquisition-q3"
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory, storage_backend: str) -> Iterator[Cloud]:
+    """A cloud of this file's own that runs its backup agents, so the scan covers what they
+    write (the shared cloud runs none)."""
+    running = Cloud.start(tmp_path_factory.mktemp("sealed-cloud") / "data", backups=True)
+    try:
+        yield running
+    finally:
+        running.stop()
 
 
 def _all_bytes(root: Path) -> bytes:
