@@ -6,17 +6,20 @@ none is in a tenant's own log; no tenant reaches the register or the operator lo
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
+from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
+from backends import BACKEND
 from tenantry.cli.audit_verify import OperatorLog
 from tenantry.cli.backup import recorded_topology
 from tenantry.cli.main import app
 from tenantry.platform.audit.operator_log import OPERATOR_LOG_ID, operator_log_region
 from tenantry.services.edge.public_routes import PUBLIC_ROUTES
 
-from .api import add_account, eventually, signup
+from .api import eventually, signup
 from .cloud import Cloud
 
 YEAR = 2021
@@ -68,6 +71,29 @@ Reported in bands of 250.
 """  # noqa: E501
 
 
+def _operator_sql(cloud: Cloud, shard: str, sql: str, mark: str, index: int) -> None:
+    """Edit the operator log's entry `index` on disk, as someone with the disk would: mark its
+    target with `mark` (or, with "", take the mark off again)."""
+    if BACKEND == "sqlite":
+        url = f"sqlite:///{cloud.data_dir / 'shards' / shard / 'audit.sqlite'}"
+        table = "audit_events"
+    else:
+        dsn = recorded_topology(cloud.data_dir).shards[shard].dsn
+        assert dsn is not None
+        url, table = dsn.replace("postgresql://", "postgresql+psycopg://"), "audit.audit_events"
+    was, now = ('"target":"', f'"target":"{mark}') if mark else ('"target":"Z', '"target":"')
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            done = connection.execute(
+                text(sql.format(table=table)),
+                {"was": was, "now": now, "log": OPERATOR_LOG_ID, "index": index},
+            )
+            assert done.rowcount == 1
+    finally:
+        engine.dispose()
+
+
 class Legal:
     """`tenantry legal ...` against one cloud, in this process."""
 
@@ -99,11 +125,12 @@ class Legal:
 
 def test_register_report_refusals_and_operator_log(cloud: Cloud) -> None:
     legal = Legal(cloud)
-    us_site = signup(cloud, region="us", prefix="legal")
-    eu_site = signup(cloud, region="eu", prefix="legal")
-    us_accounts = [add_account(us_site)[0] for _ in range(3)]
-    eu_account = add_account(eu_site)[0]
-    us, eu = us_site.name, eu_site.name
+    # One site, named by every request; the accounts are made up (the register checks an
+    # account id's form, not that it exists: a request may name an account already gone).
+    site = signup(cloud, prefix="legal")
+    us = eu = site.name
+    us_accounts = [uuid.uuid4().hex for _ in range(3)]
+    eu_account = uuid.uuid4().hex
     changes: dict[int, list[str]] = {}
 
     def add(jurisdiction: str, kind: str, site: str, received: str, *accounts: str) -> int:
@@ -191,33 +218,52 @@ def test_register_report_refusals_and_operator_log(cloud: Cloud) -> None:
     verified = legal.run("audit", "verify", "--operator")
     assert "verified" in verified
     assert "name a site" in legal.run("audit", "verify", code=2)
+    # An entry edited on disk is caught and named (then put back: the cloud is shared).
+    topology = recorded_topology(cloud.data_dir)
+    first = min(
+        int(event["index"])
+        for event in log.get("/rest/audit/events", after=-1, limit=1000)["events"]
+        if event["action"].startswith("legal_request_")
+        and int(event["detail"]["request"]) == subpoena
+    )
+    edit = (
+        "UPDATE {table} SET entry = replace(entry, :was, :now) "
+        "WHERE tenant_id = :log AND leaf_index = :index"
+    )
+    _operator_sql(cloud, topology.regions[region].shards[0].name, edit, "Z", first)
+    try:
+        assert f"bad index {first}" in legal.run("audit", "verify", "--operator", code=1)
+    finally:
+        _operator_sql(cloud, topology.regions[region].shards[0].name, edit, "", first)
+    legal.run("audit", "verify", "--operator")
 
     # No tenant sees any of it: not in its own log, not through any edge route.
-    for site in (us_site, eu_site):
-        own = site.request("GET", "/rest/audit/events", params={"limit": 1000}).json()["events"]
-        assert not [event for event in own if event["action"].startswith("legal_")]
-        for path in (
-            "/internal/tcs/legal/requests",
-            f"/internal/tcs/legal/requests/{subpoena}",
-            "/internal/audit/operator/events",
-            "/internal/audit/operator/checkpoint",
-            "/rest/legal/requests",
-            "/rest/audit/operator/events",
-        ):
-            answer = site.request("GET", path)
-            assert answer.status_code == 404, (path, answer.status_code, answer.text)
-        patched = site.request(
-            "PATCH", f"/internal/tcs/legal/requests/{subpoena}", json={"state": "no-data"}
-        )
-        assert patched.status_code in (404, 405), patched.text
+    own = site.request("GET", "/rest/audit/events", params={"limit": 1000}).json()["events"]
+    assert not [event for event in own if event["action"].startswith("legal_")]
+    for path in (
+        "/internal/tcs/legal/requests",
+        f"/internal/tcs/legal/requests/{subpoena}",
+        "/internal/audit/operator/events",
+        "/internal/audit/operator/checkpoint",
+        "/rest/legal/requests",
+        "/rest/audit/operator/events",
+    ):
+        answer = site.request("GET", path)
+        assert answer.status_code == 404, (path, answer.status_code, answer.text)
+    patched = site.request(
+        "PATCH", f"/internal/tcs/legal/requests/{subpoena}", json={"state": "no-data"}
+    )
+    assert patched.status_code in (404, 405), patched.text
+    shown = json.loads(legal.run("legal", "request", "show", str(subpoena), "--json"))
+    assert (shown["state"], shown["disclosure"]) == ("disclosed", "non-content")
     assert not [
         route
         for route in PUBLIC_ROUTES
         if "legal" in route.pattern or "operator" in route.pattern or route.service == "tcs"
     ]
     # A site named after the operator log's id does not lead to it either.
-    stranger = us_site.http.get(
+    stranger = site.http.get(
         "/rest/audit/events",
-        headers={"X-Tenantry-Site": OPERATOR_LOG_ID, "Authorization": f"Bearer {us_site.token}"},
+        headers={"X-Tenantry-Site": OPERATOR_LOG_ID, "Authorization": f"Bearer {site.token}"},
     )
     assert stranger.status_code in (401, 403, 404), stranger.text
