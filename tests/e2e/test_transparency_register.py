@@ -218,6 +218,7 @@ def test_register_report_refusals_and_operator_log(cloud: Cloud) -> None:
     verified = legal.run("audit", "verify", "--operator")
     assert "verified" in verified
     assert "name a site" in legal.run("audit", "verify", code=2)
+    assert "no region" in legal.run("audit", "verify", "--operator", "--region", "mars", code=2)
     # An entry edited on disk is caught and named (then put back: the cloud is shared).
     topology = recorded_topology(cloud.data_dir)
     first = min(

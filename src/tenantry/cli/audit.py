@@ -31,8 +31,9 @@ def verify(
         bool,
         typer.Option(
             "--operator",
-            help="Check the operator log (the cloud's own events, in no tenant's log) instead, "
-            "as the operator, in its region or --region.",
+            help="Check a region's operator log (the cloud's own events, in no tenant's log) "
+            "instead, as the operator: --region's, or the default region's, where the "
+            "transparency register's events are.",
         ),
     ] = False,
     token: Annotated[
@@ -128,9 +129,9 @@ def verify_operator_log(
     except BackupCommandError as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from exc
-    home = operator_log_region(topology)
-    if region is not None and region != home:
-        err.print(f"[red]the operator log is kept in region {home!r}, not {region!r}[/]")
+    home = operator_log_region(topology) if region is None else region
+    if home not in topology.regions:
+        err.print(f"[red]no region {home!r};[/] one of: {', '.join(topology.regions)}")
         raise typer.Exit(2)
     since = _read_since(since_checkpoint)
     size = _check(OperatorLog(data_dir, home), data_dir, since, save)

@@ -106,7 +106,12 @@ class OperatorLog:
         except CLOUD_NOT_REACHABLE as exc:
             raise EdgeUnreachable(f"cannot reach the audit service: {exc}") from exc
         if answer.status != 200:
-            raise EdgeUnreachable(f"GET {path} of the operator log answered {answer.status}")
+            try:
+                said = answer.json()
+                reason = f": {said['error']}: {said.get('message', '')}"
+            except (ValueError, KeyError, TypeError):
+                reason = ""
+            raise EdgeUnreachable(f"the operator log answered {answer.status}{reason}")
         return answer.json()
 
 

@@ -16,7 +16,7 @@ from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Query
 
-from tenantry.platform.audit.operator_log import operator_log_context, operator_log_region
+from tenantry.platform.audit.operator_log import operator_log_context
 from tenantry.platform.context import tenant_scope
 from tenantry.platform.errors import ApiError
 from tenantry.platform.topology import Topology
@@ -41,13 +41,7 @@ def build_operator_router(
     router = APIRouter(tags=["audit"])
 
     async def in_log(work: Callable[[], Awaitable[_T]]) -> _T:
-        if region != operator_log_region(topology):
-            raise ApiError(
-                404,
-                "not_operator_region",
-                f"the operator log is kept in region {operator_log_region(topology)!r}",
-            )
-        with tenant_scope(operator_log_context(topology)):
+        with tenant_scope(operator_log_context(topology, region)):
             return await work()
 
     @router.post("/internal/audit/operator/events", status_code=201)
