@@ -1,15 +1,33 @@
-"""The transparency register's rules without a cloud: which state changes are allowed, the
-customer-notice rule before a disclosure, and how the report groups and bands its counts."""
+"""The transparency register without a cloud: which state changes are allowed, the
+customer-notice rule before a disclosure, how the report groups and bands its counts, and that
+each change and its operator-log event commit together or not at all."""
 
 from __future__ import annotations
 
+import json
+import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, select
 
 from tenantry.cli.legal_report import as_html, band, build_report, jurisdiction_group
+from tenantry.platform.audit.operator_log import OPERATOR_LOG_ID
+from tenantry.platform.audit.outbox import AuditOutbox
 from tenantry.platform.errors import ApiError
-from tenantry.services.tcs.legal_register import STATES, TRANSITIONS, check_change, check_new
+from tenantry.platform.topology import load_topology
+from tenantry.services.tcs.catalog import AuditOutboxRow, Catalog, metadata
+from tenantry.services.tcs.legal_register import (
+    MAX_ACCOUNTS,
+    MAX_SITES,
+    STATES,
+    TRANSITIONS,
+    LegalRegister,
+    accounts_digest,
+    check_change,
+    check_new,
+)
 
 
 def _request(state: str, **more: Any) -> dict[str, Any]:
@@ -112,3 +130,84 @@ def test_the_report_groups_the_eu_and_bands_national_security_counts() -> None:
     }
     page = as_html(build_report(2021, [{**secret, "jurisdiction": "<b>", "type": "warrant"}]))
     assert "<td>&lt;b&gt;</td>" in page and "<b>" not in page.replace("<body>", "")
+
+
+def _register(tmp_path: Path) -> tuple[LegalRegister, AuditOutbox, Any]:
+    """A register on a SQLite catalog of its own, its outbox holding what it records."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'tcs.sqlite'}")
+    metadata.create_all(engine)
+
+    async def nowhere(_events: list[dict[str, Any]]) -> None:
+        raise AssertionError("not delivered in this test")
+
+    async def no_tenant(cloud_id: str) -> Any:
+        raise AssertionError(cloud_id)
+
+    outbox = AuditOutbox(
+        AuditOutboxRow, lambda _: engine, ["global"], None, no_tenant, operator_log=nowhere
+    )  # type: ignore[arg-type]
+    catalog = Catalog(engine, load_topology(None), outbox)
+    return LegalRegister(catalog), outbox, engine
+
+
+def _outbox_events(engine: Any) -> list[tuple[str, dict[str, Any]]]:
+    with engine.connect() as connection:
+        rows = connection.execute(select(AuditOutboxRow.cloud_id, AuditOutboxRow.event)).all()
+    return [(row.cloud_id, json.loads(row.event)) for row in rows]
+
+
+def test_each_change_and_its_operator_event_commit_together(tmp_path: Path) -> None:
+    register, outbox, engine = _register(tmp_path)
+    sites = [f"legal-site-{number:02d}" for number in range(MAX_SITES)]
+    for site in sites:
+        register._catalog.create(site, "us")
+    accounts = [uuid.uuid4().hex for _ in range(MAX_ACCOUNTS)]
+    fields = {
+        "jurisdiction": "US",
+        "type": "warrant",
+        "sites": sites,
+        "accounts": accounts,
+        "received": "2021-01-02",
+    }
+    # The largest request the register takes still makes an event the log takes.
+    made = register.add(fields)
+    assert made["accounts"] == accounts
+    register.update(made["id"], {"state": "under-legal-review"})
+    operator = [event for log, event in _outbox_events(engine) if log == OPERATOR_LOG_ID]
+    assert [event["action"] for event in operator] == [
+        "legal_request_recorded",
+        "legal_request_updated",
+    ]
+    assert operator[0]["detail"]["accounts"] == MAX_ACCOUNTS
+    assert operator[0]["detail"]["accounts_digest"] == accounts_digest(accounts)
+    assert operator[1]["detail"] == {
+        "request": made["id"],
+        "from": "received",
+        "state": "under-legal-review",
+    }
+    # No event of the register is meant for a tenant's own log.
+    assert not [
+        event for log, event in _outbox_events(engine) if event["action"].startswith("legal_")
+        and log != OPERATOR_LOG_ID
+    ]  # fmt: skip
+
+    # An event that cannot be recorded takes its change with it, and a refused change
+    # records nothing.
+    def broken(_connection: Any, _event: Any) -> None:
+        raise RuntimeError("the outbox is full")
+
+    outbox.record_operator_event = broken  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        register.add({**fields, "sites": sites[:1]})
+    with pytest.raises(RuntimeError):
+        register.update(made["id"], {"state": "objected"})
+    assert [request["id"] for request in register.listed()] == [made["id"]]
+    assert register.get(made["id"])["state"] == "under-legal-review"
+    with pytest.raises(ApiError) as refused:
+        register.update(made["id"], {"state": "received"})
+    assert refused.value.code == "invalid_transition"
+    with pytest.raises(ApiError) as unknown:
+        register.add({**fields, "sites": ["not-in-the-catalog"]})
+    assert unknown.value.code == "unknown_site"
+    after = [event for log, event in _outbox_events(engine) if log == OPERATOR_LOG_ID]
+    assert after == operator
