@@ -22,6 +22,7 @@ from tenantry.platform.audit.outbox import (
 from tenantry.platform.background import Idle
 from tenantry.platform.client import ServiceResponse
 from tenantry.platform.context import TenantContext, tenant_scope
+from tenantry.platform.errors import ApiError
 from tenantry.platform.storage.tenant_session import tenant_session
 
 
@@ -162,3 +163,40 @@ async def test_events_recorded_before_a_tenant_moves_into_the_region_are_deliver
     clock.now += ELSEWHERE_RECHECK_SECONDS
     assert await outbox.deliver_due() == 1
     assert audit.received == [("mover", ["data_keys_moved"])]
+
+
+async def test_operator_events_go_to_the_operator_log_only_and_wait_out_its_failures(
+    tmp_path: Path,
+) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'outbox.sqlite'}")
+    _Base.metadata.create_all(engine)
+    clock = SettableClock(1000.0)
+    audit = _Audit()
+    delivered: list[list[str]] = []
+    down = True
+
+    async def operator_log(events: list[dict[str, Any]]) -> None:
+        if down:
+            raise ApiError(503, "audit_refused", "down")
+        delivered.append([event["action"] for event in events])
+
+    async def no_tenant(cloud_id: str) -> tuple[TenantContext, str]:
+        raise AssertionError(f"an operator event looked up tenant {cloud_id}")
+
+    outbox = AuditOutbox(
+        _Row, lambda _: engine, ["global"], audit, no_tenant, clock=clock, operator_log=operator_log
+    )  # type: ignore[arg-type]
+    with engine.begin() as connection:
+        outbox.record_operator_event(connection, _event("legal_request_recorded"))
+        outbox.record_operator_event(connection, _event("legal_request_updated"))
+    assert await outbox.deliver_due() == Idle(backoff(1))
+    assert outbox.pending() == 2 and delivered == []
+    down = False
+    clock.now += backoff(1)
+    assert await outbox.deliver_due() == 2
+    assert delivered == [["legal_request_recorded", "legal_request_updated"]]
+    assert audit.received == [] and outbox.pending() == 0
+
+    plain = AuditOutbox(_Row, lambda _: engine, ["global"], audit, no_tenant)  # type: ignore[arg-type]
+    with engine.begin() as connection, pytest.raises(ValueError, match="no operator log"):
+        plain.record_operator_event(connection, _event("legal_request_recorded"))

@@ -30,6 +30,8 @@ def tenantry(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         ["tenant", "resume", "some-site"],
         ["tenant", "purge", "some-site", "--yes"],
         ["keys", "rotate-data-key", "some-site"],
+        ["legal", "request", "update", "1", "--state", "under-legal-review"],
+        ["legal", "report", "--year", "2026"],
     ],
 )
 def test_a_command_against_no_cloud_says_so(tmp_path: Path, command: list[str]) -> None:

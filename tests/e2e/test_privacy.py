@@ -274,6 +274,7 @@ def test_an_erasure_reaches_every_store_and_leaves_the_neighbour_alone(cloud: Cl
         "audit",
         "kms",
         "backup",
+        "tcs",
     ]
     _text, key_name, public_key = published_verifier_key(cloud.data_dir, "eu")
     signed = open_note(receipt["receipt"], key_name, public_key)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -26,6 +26,7 @@ from tenantry.platform.audit.note import (
     parse_checkpoint,
     parse_verifier_key,
 )
+from tenantry.platform.client import ServiceClient, ServiceResponse
 
 PAGE = 1000
 
@@ -44,6 +45,74 @@ class Verified:
 
     note: str
     size: int
+
+
+class LogSource(Protocol):
+    """Where a log's checkpoint, events and proofs are read from, by their public paths."""
+
+    def get(self, path: str, **params: int) -> Any:
+        """The JSON answer of GET `path`; EdgeUnreachable unless it is a 200."""
+        ...
+
+
+class OperatorLog:
+    """The operator log, read from its region's audit service as the operator (no edge
+    serves it); answers the public paths a site's log is read by."""
+
+    def __init__(self, data_dir: Path, region: str) -> None:
+        self._data_dir = data_dir
+        self._region = region
+
+    def get(self, path: str, **params: int) -> Any:
+        """The JSON answer of the operator log's route for `path` (`/rest/audit/...`)."""
+        from tenantry.cli.operator_calls import CLOUD_NOT_REACHABLE, run_as_operator
+
+        query = {name: str(value) for name, value in params.items()}
+        region = self._region
+
+        async def read(client: ServiceClient) -> ServiceResponse:
+            if path == "/rest/audit/checkpoint":
+                return await client.call(
+                    "audit",
+                    "GET",
+                    "/internal/audit/operator/checkpoint",
+                    query=query,
+                    region=region,
+                )
+            if path == "/rest/audit/events":
+                return await client.call(
+                    "audit", "GET", "/internal/audit/operator/events", query=query, region=region
+                )
+            if path == "/rest/audit/proof/inclusion":
+                return await client.call(
+                    "audit",
+                    "GET",
+                    "/internal/audit/operator/proof/inclusion",
+                    query=query,
+                    region=region,
+                )
+            if path == "/rest/audit/proof/consistency":
+                return await client.call(
+                    "audit",
+                    "GET",
+                    "/internal/audit/operator/proof/consistency",
+                    query=query,
+                    region=region,
+                )
+            raise LookupError(f"the operator log has no route for {path}")
+
+        try:
+            answer = run_as_operator(self._data_dir, read)
+        except CLOUD_NOT_REACHABLE as exc:
+            raise EdgeUnreachable(f"cannot reach the audit service: {exc}") from exc
+        if answer.status != 200:
+            try:
+                said = answer.json()
+                reason = f": {said['error']}: {said.get('message', '')}"
+            except (ValueError, KeyError, TypeError):
+                reason = ""
+            raise EdgeUnreachable(f"the operator log answered {answer.status}{reason}")
+        return answer.json()
 
 
 class AuditEdge:
@@ -94,7 +163,7 @@ def leaf_of(event: dict[str, Any]) -> bytes:
     return merkle.leaf_hash(canonical(entry).encode())
 
 
-def verify_log(edge: AuditEdge, data_dir: Path, since: str | None) -> Verified:
+def verify_log(edge: LogSource, data_dir: Path, since: str | None) -> Verified:
     """Check the site's whole log (see the module's docstring); AuditCheckFailed if it fails."""
     vkeys = published_verifier_keys(data_dir)
     served = edge.get("/rest/audit/checkpoint")
@@ -137,7 +206,7 @@ def verify_log(edge: AuditEdge, data_dir: Path, since: str | None) -> Verified:
     return Verified(note=note, size=size)
 
 
-def _check_grew(edge: AuditEdge, earlier: Checkpoint, now: Checkpoint) -> None:
+def _check_grew(edge: LogSource, earlier: Checkpoint, now: Checkpoint) -> None:
     if earlier.origin != now.origin:
         raise AuditCheckFailed("the saved checkpoint is of another log")
     if earlier.size > now.size:

@@ -15,6 +15,7 @@ from tenantry.cli.audit import audit_app
 from tenantry.cli.backup import backup_app
 from tenantry.cli.data_dir_option import DataDirOption, resolve_data_dir
 from tenantry.cli.keys import keys_app
+from tenantry.cli.legal import legal_app
 from tenantry.cli.privacy import privacy_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -26,6 +27,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(backup_app, name="backup")
 app.add_typer(audit_app, name="audit")
 app.add_typer(privacy_app, name="privacy")
+app.add_typer(legal_app, name="legal")
 err = Console(stderr=True, soft_wrap=True)
 
 

@@ -15,6 +15,7 @@ TENANT = "tenant"
 MEDIA = "media"
 BACKUPS = "backups"
 PRIVACY = "privacy"
+LEGAL = "legal"
 
 _KINDS: dict[str, tuple[str, ...]] = {
     ACCOUNTS: (
@@ -58,6 +59,9 @@ _KINDS: dict[str, tuple[str, ...]] = {
     MEDIA: ("media_settings_changed",),
     BACKUPS: ("backup_verified",),
     PRIVACY: ("personal_data_exported", "personal_data_erased"),
+    # The transparency register's changes: recorded in the operator log only, never in the
+    # log of a tenant a request names (its existence may be confidential toward the tenant).
+    LEGAL: ("legal_request_recorded", "legal_request_updated"),
 }
 
 ACTIONS = MappingProxyType({action: kind for kind, names in _KINDS.items() for action in names})

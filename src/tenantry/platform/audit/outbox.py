@@ -37,6 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenantry.platform.audit.events import AuditEvent
+from tenantry.platform.audit.operator_log import OPERATOR_LOG_ID
 from tenantry.platform.background import BackgroundLoop, Idle
 from tenantry.platform.client import ServiceClient
 from tenantry.platform.context import TenantContext, require_tenant
@@ -80,6 +81,9 @@ ELSEWHERE_RECHECK_SECONDS = 5.0
 """When events left for another region are looked at again: a tenant moving into this region
 has events recorded here before tcs names this region its home."""
 
+OperatorDelivery = Callable[[list[dict[str, Any]]], Awaitable[None]]
+"""Delivers a batch of operator events (as `AuditEvent.wire` gives them) to the operator log,
+raising `ApiError` if it is refused (`operator_delivery.delivery_to_operator_log`)."""
 ContextSource = Callable[[str], Awaitable[tuple[TenantContext, str]]]
 """The tenant of a cloud id and its signed context, whatever the tenant's status."""
 
@@ -96,7 +100,11 @@ class AuditOutbox:
         contexts: ContextSource,
         clock: Callable[[], float] = time.time,
         region: str | None = None,
+        operator_log: OperatorDelivery | None = None,
     ) -> None:
+        self._operator_log = operator_log
+        """How an outbox that records operator events (under the log id `OPERATOR_LOG_ID`
+        rather than a tenant's cloud id) delivers them; None if it records none."""
         self._region = region
         """Deliver only the events of tenants homed in this region (for an outbox on a
         database several regions' processes share), or all of them (None)."""
@@ -114,6 +122,13 @@ class AuditOutbox:
     def record(self, session: TenantSession, event: AuditEvent) -> None:
         """Add `event` of the current tenant to `session`: it commits with the change."""
         session.insert_untenanted(self._row, self._values(require_tenant().cloud_id, event))
+
+    def record_operator_event(self, connection: Connection, event: AuditEvent) -> None:
+        """Add `event` for the operator log to the transaction `connection` is in: it is
+        delivered to the operator log, never to any tenant's."""
+        if self._operator_log is None:
+            raise ValueError("this outbox was given no operator log to deliver to")
+        connection.execute(insert(self._row.__table__).values(self._values(OPERATOR_LOG_ID, event)))
 
     def record_on(self, connection: Connection, cloud_id: str, event: AuditEvent) -> None:
         """Add `event` of tenant `cloud_id` to the transaction `connection` is in (for a
@@ -170,20 +185,10 @@ class AuditOutbox:
         """Post one tenant's batch; None once delivered, `_ELSEWHERE` for a tenant of
         another region, else when it is tried again."""
         try:
-            tenant, context = await self._contexts(cloud_id)
-            if self._region is not None and tenant.region != self._region:
+            if cloud_id == OPERATOR_LOG_ID:
+                await self._deliver_operator(rows)
+            elif await self._deliver_tenant(cloud_id, rows) == _ELSEWHERE:
                 return _ELSEWHERE
-            answer = await self._client.call(
-                "audit",
-                "POST",
-                "/internal/audit/events",
-                json={"events": [json.loads(row.event) for row in rows]},
-                region=tenant.region,
-                tenant_context=context,
-                tenant_id=cloud_id,
-            )
-            if answer.status != 201:
-                raise ApiError(503, "audit_refused", f"audit answered {answer.status}")
         except (ApiError, OSError, ValueError) as exc:
             reason = getattr(exc, "code", type(exc).__name__)
             retry_at = await asyncio.to_thread(self._failed, shard, rows)
@@ -191,6 +196,30 @@ class AuditOutbox:
             return retry_at
         await asyncio.to_thread(self._delivered, shard, rows)
         return None
+
+    async def _deliver_tenant(self, cloud_id: str, rows: list[Any]) -> float | None:
+        """Post a batch to the tenant's log; `_ELSEWHERE` for a tenant of another region."""
+        tenant, context = await self._contexts(cloud_id)
+        if self._region is not None and tenant.region != self._region:
+            return _ELSEWHERE
+        answer = await self._client.call(
+            "audit",
+            "POST",
+            "/internal/audit/events",
+            json={"events": [json.loads(row.event) for row in rows]},
+            region=tenant.region,
+            tenant_context=context,
+            tenant_id=cloud_id,
+        )
+        if answer.status != 201:
+            raise ApiError(503, "audit_refused", f"audit answered {answer.status}")
+        return None
+
+    async def _deliver_operator(self, rows: list[Any]) -> None:
+        """Hand a batch of operator events to the operator log."""
+        if self._operator_log is None:
+            raise ApiError(503, "no_operator_log", "this outbox has no operator log")
+        await self._operator_log([json.loads(row.event) for row in rows])
 
     def _pending(self, shard: str) -> list[Any]:
         row = self._row

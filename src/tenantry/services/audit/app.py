@@ -15,6 +15,7 @@ from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.storage.choose import storage_backend
 from tenantry.platform.storage.databases import Databases
 from tenantry.services.audit.models import SCHEMA
+from tenantry.services.audit.operator_routes import build_operator_router
 from tenantry.services.audit.receipt_routes import build_receipt_router
 from tenantry.services.audit.routes import build_router
 from tenantry.services.audit.store import AuditStore
@@ -39,7 +40,9 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     # An append wakes the signing loop, which then waits out the rest of the checkpoint pause.
     store = AuditStore(databases, runtime.region, shards, sign, on_grown=lambda: loop.wake())
     router = APIRouter()
-    router.include_router(build_router(store, verifier_key(name, private_key.public_key())))
+    vkey = verifier_key(name, private_key.public_key())
+    router.include_router(build_router(store, vkey))
+    router.include_router(build_operator_router(store, vkey, runtime.topology, runtime.region))
     router.include_router(
         build_receipt_router(name, lambda text, signer: sign_note(text, signer, private_key))
     )

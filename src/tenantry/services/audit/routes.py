@@ -62,7 +62,21 @@ class AppendIn(BaseModel):
     events: list[EventIn] = Field(min_length=1, max_length=MAX_EVENTS_PER_CALL)
 
 
-def _b64(digest: bytes) -> str:
+def checked_events(body: AppendIn) -> list[dict[str, Any]]:
+    """The batch's events as dicts; 422 for an unknown action or a detail holding secrets."""
+    events = [event.model_dump() for event in body.events]
+    for event in events:
+        if event["action"] not in ACTIONS:
+            raise ApiError(422, "unknown_action", f"no audit action {event['action']!r}")
+        try:
+            refuse_secrets(event["action"], event["detail"])
+        except AuditEventError as exc:
+            raise ApiError(422, "audit_event_refused", str(exc)) from None
+    return events
+
+
+def b64(digest: bytes) -> str:
+    """A hash as a proof carries it."""
     return base64.b64encode(digest).decode()
 
 
@@ -72,15 +86,7 @@ def build_router(store: AuditStore, verifier_key: str) -> APIRouter:
 
     @router.post("/internal/audit/events", status_code=201)
     async def append(body: AppendIn, _tenant: Tenant) -> dict[str, object]:
-        events = [event.model_dump() for event in body.events]
-        for event in events:
-            if event["action"] not in ACTIONS:
-                raise ApiError(422, "unknown_action", f"no audit action {event['action']!r}")
-            try:
-                refuse_secrets(event["action"], event["detail"])
-            except AuditEventError as exc:
-                raise ApiError(422, "audit_event_refused", str(exc)) from None
-        indexes = await asyncio.to_thread(store.append, events)
+        indexes = await asyncio.to_thread(store.append, checked_events(body))
         return {"indexes": indexes}
 
     @router.get("/internal/audit/events")
@@ -89,7 +95,7 @@ def build_router(store: AuditStore, verifier_key: str) -> APIRouter:
         after: Annotated[int, Query(ge=-1, le=MAX_INDEX)] = -1,
         limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
     ) -> dict[str, object]:
-        return await _events(store, after, limit)
+        return await events_page(store, after, limit)
 
     @router.get("/rest/audit/events")
     async def events(
@@ -98,7 +104,7 @@ def build_router(store: AuditStore, verifier_key: str) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, object]:
         """The site's events after leaf index `after`, oldest first (newest last)."""
-        return await _events(store, after, limit)
+        return await events_page(store, after, limit)
 
     @router.get("/rest/audit/checkpoint")
     async def checkpoint(_user: SignedIn) -> dict[str, object]:
@@ -111,11 +117,11 @@ def build_router(store: AuditStore, verifier_key: str) -> APIRouter:
     @router.get("/rest/audit/proof/inclusion")
     async def inclusion(_user: SignedIn, index: Index, size: Index) -> dict[str, object]:
         """The inclusion proof of entry `index` in the tree of `size` entries."""
-        await _check_size(store, size)
+        await check_size(store, size)
         if index >= size:
             raise ApiError(400, "index_out_of_range", f"index {index} is not below size {size}")
         proof = await asyncio.to_thread(store.inclusion, index, size)
-        return {"index": index, "size": size, "hashes": [_b64(h) for h in proof]}
+        return {"index": index, "size": size, "hashes": [b64(h) for h in proof]}
 
     @router.get("/rest/audit/proof/consistency")
     async def consistency(
@@ -124,16 +130,17 @@ def build_router(store: AuditStore, verifier_key: str) -> APIRouter:
         second: Annotated[int, Query(alias="to", ge=1, le=MAX_INDEX)],
     ) -> dict[str, object]:
         """The consistency proof from the tree of `from` entries to the tree of `to`."""
-        await _check_size(store, second)
+        await check_size(store, second)
         if first > second:
             raise ApiError(400, "sizes_out_of_order", f"from ({first}) is beyond to ({second})")
         proof = await asyncio.to_thread(store.consistency, first, second)
-        return {"from": first, "to": second, "hashes": [_b64(h) for h in proof]}
+        return {"from": first, "to": second, "hashes": [b64(h) for h in proof]}
 
     return router
 
 
-async def _events(store: AuditStore, after: int, limit: int) -> dict[str, object]:
+async def events_page(store: AuditStore, after: int, limit: int) -> dict[str, object]:
+    """One page of the scope's log, as every events route answers it."""
     rows, size = await asyncio.to_thread(store.entries, after, limit)
     return {
         "size": size,
@@ -141,7 +148,8 @@ async def _events(store: AuditStore, after: int, limit: int) -> dict[str, object
     }
 
 
-async def _check_size(store: AuditStore, size: int) -> None:
+async def check_size(store: AuditStore, size: int) -> None:
+    """Refuse (400) a proof size beyond the scope's log, or of an empty log."""
     current = await asyncio.to_thread(store.size)
     if size > current:
         raise ApiError(400, "size_beyond_log", f"the log holds {current} entries, not {size}")

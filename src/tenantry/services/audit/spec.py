@@ -19,10 +19,11 @@ def _create_app(runtime: ServiceRuntime) -> ASGIApp:
 
 
 def _routers() -> Sequence[RouterBuilder]:
+    from tenantry.services.audit.operator_routes import build_operator_router
     from tenantry.services.audit.receipt_routes import build_receipt_router
     from tenantry.services.audit.routes import build_router
 
-    return (build_router, build_receipt_router)
+    return (build_router, build_receipt_router, build_operator_router)
 
 
 PUBLIC_ROUTES = (

@@ -55,6 +55,13 @@ RETAINED: tuple[dict[str, Any], ...] = (
         "did": "retained",
         "why": "sealed backup copies age out when the backup retention window ends",
     },
+    {
+        "store": "tcs",
+        "did": "retained",
+        "why": "the operator's register of government and legal requests names accounts by "
+        "id only, as the law requires it be kept (listed on every receipt, whether or not a "
+        "request names the account)",
+    },
 )
 """Stores whose declarations keep what they hold, and why: listed on every receipt."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from tenantry.platform.app import create_service_app
+from tenantry.platform.audit.operator_delivery import delivery_to_operator_log
 from tenantry.platform.audit.outbox import AuditOutbox
 from tenantry.platform.change_feed import ChangeFeed
 from tenantry.platform.client import ServiceClient
@@ -16,6 +17,8 @@ from tenantry.platform.storage.backend import GLOBAL_SHARD
 from tenantry.platform.storage.choose import storage_backend
 from tenantry.platform.tenant_context import context_signer, sign_tenant_context
 from tenantry.services.tcs.catalog import SCHEMA, AuditOutboxRow, Catalog
+from tenantry.services.tcs.legal_register import LegalRegister
+from tenantry.services.tcs.legal_routes import build_legal_router
 from tenantry.services.tcs.routes import build_router
 from tenantry.services.tcs.site_deletions import SiteDeletions
 
@@ -33,7 +36,14 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         context = tenant.context()
         return context, sign_tenant_context(signer, context)
 
-    outbox = AuditOutbox(AuditOutboxRow, lambda _shard: engine, [GLOBAL_SHARD], client, context_of)
+    outbox = AuditOutbox(
+        AuditOutboxRow,
+        lambda _shard: engine,
+        [GLOBAL_SHARD],
+        client,
+        context_of,
+        operator_log=delivery_to_operator_log(client, runtime.topology),
+    )
     catalog = Catalog(engine, runtime.topology, outbox)
     cursors = ListCursors(runtime.key)
     feed = ChangeFeed()
@@ -44,7 +54,10 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
 
     return create_service_app(
         runtime,
-        [build_router(catalog, feed, signer, cursors, deletions)],
+        [
+            build_router(catalog, feed, signer, cursors, deletions),
+            build_legal_router(LegalRegister(catalog)),
+        ],
         loops=[deletions.loop, outbox.loop],
         clients=[client],
         on_shutdown=[close_database],

@@ -25,6 +25,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     delete,
     false,
     func,
@@ -114,8 +115,27 @@ changes = Table(
     Column("site", String(63), nullable=False),
     Column("at", Float, nullable=False),
 )
+legal_requests = Table(
+    "legal_requests",
+    metadata,
+    Column("request_id", Integer, primary_key=True, autoincrement=True),
+    Column("jurisdiction", String(2), nullable=False),
+    Column("request_type", String(24), nullable=False),
+    Column("reference", String(128), nullable=True),
+    Column("sites", Text, nullable=False),
+    Column("accounts_named", Text, nullable=False),
+    Column("received", String(10), nullable=False, index=True),
+    Column("state", String(24), nullable=False),
+    Column("disclosure", String(16), nullable=True),
+    Column("notice_sent", String(10), nullable=True),
+    Column("notice_withheld_reason", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+"""The transparency register (`legal_register`): one row per government or legal request,
+its sites and accounts as JSON lists of names and account ids."""
 SCHEMA = ServiceSchema(
-    "tcs", metadata, Path(__file__).with_name("migrations"), head_revision="0005"
+    "tcs", metadata, Path(__file__).with_name("migrations"), head_revision="0006"
 )
 """The catalog's tables on the global database, built by tcs's revisions."""
 
@@ -236,7 +256,7 @@ class Catalog:
             tenant = self._changed(
                 connection, site, STATUS_ACTIONS.get(status, "tenant_status_changed")
             )
-        self._wake_audit()
+        self.wake_audit()
         return tenant
 
     def set_home(
@@ -305,7 +325,7 @@ class Catalog:
                 }
                 event = AuditEvent("tenant_moved", site, current_actor("tcs"), detail=detail)
                 self.audit.record_on(connection, tenant.cloud_id, event)
-        self._wake_audit()
+        self.wake_audit()
         return tenant
 
     def pinned(self, site: str) -> bool:
@@ -330,7 +350,7 @@ class Catalog:
                 .values(status=DELETED, deleted_at=now, status_before_delete=current)
             )
             tenant = self._changed(connection, site, "tenant_deleted")
-        self._wake_audit()
+        self.wake_audit()
         return tenant
 
     def undelete(self, site: str) -> Tenant:
@@ -350,7 +370,7 @@ class Catalog:
                 .values(status=before or "active", deleted_at=None, status_before_delete=None)
             )
             tenant = self._changed(connection, site, "tenant_undeleted")
-        self._wake_audit()
+        self.wake_audit()
         return tenant
 
     def begin_purge(self, site: str) -> Tenant | None:
@@ -381,7 +401,7 @@ class Catalog:
                 .values(status=PURGED)
             )
             tenant = self._changed(connection, site, "tenant_purged")
-        self._wake_audit()
+        self.wake_audit()
         return tenant
 
     def due_for_purge(self, deleted_before: float) -> list[str]:
@@ -415,7 +435,7 @@ class Catalog:
             self.audit.record_on(connection, tenant.cloud_id, event)
         return tenant
 
-    def _wake_audit(self) -> None:
+    def wake_audit(self) -> None:
         """Deliver the events just committed now (call after the transaction)."""
         if self.audit is not None:
             self.audit.wake()

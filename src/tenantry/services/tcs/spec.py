@@ -21,9 +21,10 @@ def _create_app(runtime: ServiceRuntime) -> ASGIApp:
 
 
 def _routers() -> Sequence[RouterBuilder]:
+    from tenantry.services.tcs.legal_routes import build_legal_router
     from tenantry.services.tcs.routes import build_router
 
-    return (build_router,)
+    return (build_router, build_legal_router)
 
 
 SPEC = ServiceSpec(
