@@ -7,14 +7,16 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import orjson
 import typer
 from rich.console import Console
 
 from tenantry.cli.data_dir_option import DataDirOption, resolve_data_dir
-from tenantry.platform.client import ServiceClient
+
+if TYPE_CHECKING:
+    from tenantry.platform.client import ServiceClient
 
 legal_app = typer.Typer(
     no_args_is_help=True, help="The transparency register and the annual report."
