@@ -8,6 +8,7 @@ writing its package (with a `spec.py`) and adding its spec here.
 from __future__ import annotations
 
 from tenantry.platform.service_spec import ServiceSpec
+from tenantry.services.analytics.spec import SPEC as ANALYTICS
 from tenantry.services.audit.spec import SPEC as AUDIT
 from tenantry.services.backup.spec import SPEC as BACKUP
 from tenantry.services.edge.spec import SPEC as EDGE
@@ -25,6 +26,7 @@ SPECS: tuple[ServiceSpec, ...] = (
     EDGE,
     ISSUES,
     PAGES,
+    ANALYTICS,
     KMS,
     MEDIA,
     BACKUP,

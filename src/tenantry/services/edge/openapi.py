@@ -191,7 +191,7 @@ class PublicOpenApi:
     `FETCHED_FROM` must name every service that owns a public route (a test checks it).
     """
 
-    FETCHED_FROM = ("identity", "issues", "pages", "media", "audit", "privacy")
+    FETCHED_FROM = ("identity", "issues", "pages", "analytics", "media", "audit", "privacy")
 
     def __init__(self, client: ServiceClient, region: str) -> None:
         self._client = client
@@ -211,6 +211,9 @@ class PublicOpenApi:
         identity = await self._client.call("identity", "GET", "/openapi.json")
         issues = await self._client.call("issues", "GET", "/openapi.json", region=self._region)
         pages = await self._client.call("pages", "GET", "/openapi.json", region=self._region)
+        analytics = await self._client.call(
+            "analytics", "GET", "/openapi.json", region=self._region
+        )
         media = await self._client.call("media", "GET", "/openapi.json", region=self._region)
         audit = await self._client.call("audit", "GET", "/openapi.json", region=self._region)
         privacy = await self._client.call("privacy", "GET", "/openapi.json", region=self._region)
@@ -218,6 +221,7 @@ class PublicOpenApi:
             "identity": identity,
             "issues": issues,
             "pages": pages,
+            "analytics": analytics,
             "media": media,
             "audit": audit,
             "privacy": privacy,

@@ -87,6 +87,8 @@ TENANT_ROUTES = (
     PublicRoute("GET", "/rest/pages/trash", "pages"),
     PublicRoute("POST", "/rest/pages/trash/{page_id}/restore", "pages"),
     PublicRoute("DELETE", "/rest/pages/trash/{page_id}", "pages"),
+    PublicRoute("GET", "/rest/analytics/pages/{page_id}", "analytics"),
+    PublicRoute("GET", "/rest/analytics/spaces/{key}", "analytics"),
 )
 
 MEDIA_PREFIX = "/rest/media/"
