@@ -33,9 +33,10 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
             build_router(databases, data_keys, SystemClock(), views),
             build_trash_router(databases, data_keys),
             build_internal_router(databases, data_keys),
-            build_privacy_router(databases, data_keys),
+            build_privacy_router(databases, data_keys, views),
         ],
-        loops=[views.loop],
+        loops=[views.flusher, views.loop],
+        on_shutdown=[views.flush_at_stop],
         clients=[client],
         databases=[databases],
     )

@@ -44,9 +44,10 @@ PERSONAL_DATA = PersonalData(
             "view_outbox",
             subject="account_id",
             fields=(PersonalField("account_id", Holds.ACCOUNT_ID, OnErase.FORMER_USER),),
-            note="a page view waits here only until analytics has it (seconds in the normal "
-            "course); an erased viewer's waiting views become former user's, so analytics "
-            "counts them as views but never as the person's",
+            note="a page view waits here (after milliseconds in the process's buffer) only "
+            "until analytics has it, seconds in the normal course; an erased viewer's waiting "
+            "views become former user's, so analytics counts them as views but never as the "
+            "person's",
         ),
     ),
     free=(

@@ -23,15 +23,28 @@ from tenantry.platform.sealing import open_text, seal_text
 from tenantry.platform.storage.databases import Databases
 from tenantry.platform.storage.tenant_session import TenantSession
 from tenantry.services.pages.models import Page, PageTerm, PageVersion, ViewOutboxRow
+from tenantry.services.pages.views import PageViews
 
 SERVICE = "pages"
 EMPTY_BODY = orjson.dumps({"type": "doc", "content": []}).decode()
 """What an emptied page or version holds."""
 
 
-def build_privacy_router(databases: Databases, data_keys: DataKeys) -> APIRouter:
-    """The export and erase steps, bound to the pages database and the tenant's keys."""
-    return tenant_store_steps(SERVICE, databases, data_keys, _records, _erase)
+def build_privacy_router(databases: Databases, data_keys: DataKeys, views: PageViews) -> APIRouter:
+    """The export and erase steps, bound to the pages database, the tenant's keys, and the
+    views not yet written to the outbox."""
+
+    def erase(
+        session: TenantSession, keys: TenantKeys, account: str, content: bool
+    ) -> list[dict[str, Any]]:
+        buffered = views.forget_account(session.tenant_id, account)
+        done = _erase(session, keys, account, content)
+        for entry in done:
+            if entry["table"] == "view_outbox":  # waiting views, written or still buffered
+                entry["rows"] += buffered
+        return done
+
+    return tenant_store_steps(SERVICE, databases, data_keys, _records, erase)
 
 
 def _cell(page_id: str, version: int) -> str:

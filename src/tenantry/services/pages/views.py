@@ -1,32 +1,36 @@
 """Report every page view to analytics without making the view wait for it, fail with it, or
 lose it when analytics is down.
 
-Reading a page (`GET /rest/pages/pages/{id}`) adds a row to `view_outbox` in the tenant's
-pages database, after the read and in its own short transaction, and wakes the delivery loop;
-the read answers without waiting for any call. Should even that row not commit (the database
-refusing writes), the read still answers, and the view is logged as unrecorded.
+Reading a page (`GET /rest/pages/pages/{id}`) hands the view to this process's buffer and wakes
+the flushing loop; the read answers without waiting for any write or call. The flushing loop
+writes what the buffer holds to `view_outbox` in the tenant's pages database, one transaction
+per shard for every view buffered meanwhile (so views cost one commit per batch, not one each),
+and wakes the delivery loop; the process flushes what is left when it stops. Only views
+buffered in the moments before a crash (one flush, milliseconds in the normal course) could
+be lost; a write that fails keeps its views buffered and is retried.
 
-The loop, in the pages process, delivers due rows tenant by tenant, in batches, to the tenant's
-region's analytics (`POST /internal/analytics/views`, with the tenant's signed context from
-tcs), and deletes a batch once analytics answered it. A batch that fails (analytics down,
-frozen or refusing) stays and is tried again with a growing pause (at most
-`MAX_BACKOFF_SECONDS`) for as long as it takes, across restarts too. Every row carries a random
-view id made when the view happened, and analytics counts each id once, so a batch delivered
-again (its answer lost) counts nothing twice. A tenant tcs no longer knows, or one purged, has
-its rows dropped: there is nobody left to count them for.
+The delivery loop delivers due rows tenant by tenant, in batches, to the tenant's region's
+analytics (`POST /internal/analytics/views`, with the tenant's signed context from tcs), and
+deletes a batch once analytics answered it. A batch that fails (analytics down, frozen or
+refusing) stays and is tried again with a growing pause (at most `MAX_BACKOFF_SECONDS`) for as
+long as it takes, across restarts too. Every row carries a random view id made when the view
+happened, and analytics counts each id once, so a batch delivered again (its answer lost)
+counts nothing twice. A tenant tcs no longer knows, or one purged, has its rows dropped: there
+is nobody left to count them for.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+import threading
 import time
 from collections.abc import Callable, Sequence
 from itertools import groupby
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine, bindparam, delete, func, select, update
+from sqlalchemy import Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from tenantry.platform.background import BackgroundLoop, Idle
@@ -49,6 +53,11 @@ ATTEMPT_SECONDS = 5.0
 """How long one delivery may take before it counts as failed."""
 FIRST_BACKOFF_SECONDS = 0.5
 MAX_BACKOFF_SECONDS = 30.0
+FLUSH_PAUSE_SECONDS = 0.05
+"""The pause after a flush that wrote views (more arriving meanwhile go in the next one)."""
+MAX_BUFFERED = 100_000
+"""The most views the buffer holds while the database refuses writes; more are logged as
+unrecorded rather than growing the process without bound."""
 CONTEXT_REUSE_SECONDS = 10.0
 """How long a tenant's signed context from tcs is reused for its next deliveries (contexts
 live five minutes; a short reuse follows a tenant's move to another region soon)."""
@@ -78,14 +87,24 @@ class PageViews:
         self._shards = tuple(shards)
         self._clock = clock
         self._contexts: dict[str, tuple[TenantContext, str, float]] = {}
+        self._buffer: dict[str, list[dict[str, Any]]] = {}
+        self._buffered = 0
+        self._lock = threading.Lock()
+        self.flusher = BackgroundLoop(
+            "page-views-flush",
+            self.flush,
+            FLUSH_PAUSE_SECONDS,
+            idle_pause_seconds=IDLE_POLL_SECONDS,
+        )
+        """Writes buffered views to the outbox, woken by each view."""
         self.loop = BackgroundLoop(
             "page-views", self.deliver_due, POLL_SECONDS, idle_pause_seconds=IDLE_POLL_SECONDS
         )
         """Delivers views at once when woken, and retries failed ones as they fall due."""
 
     def record(self, page_id: str, space_key: str, account_id: str) -> None:
-        """Add a view of the current tenant's page to the outbox and wake the loop (in the
-        reading request, after its read); a failure to write it is logged, never raised."""
+        """Buffer a view of the current tenant's page and wake the flushing loop (in the reading
+        request, after its read, from any thread); never raises for want of storage."""
         tenant = require_tenant()
         now = self._clock()
         row = {
@@ -98,18 +117,61 @@ class PageViews:
             "attempts": 0,
             "next_attempt_at": now,
         }
-        try:
-            with self._databases.session() as session:
-                session.insert_untenanted(ViewOutboxRow, row)
-        except SQLAlchemyError as error:
-            log.warning(
-                "page_view_unrecorded",
-                tenant_id=tenant.cloud_id,
-                page=page_id,
-                reason=type(error).__name__,
-            )
+        with self._lock:
+            full = self._buffered >= MAX_BUFFERED
+            if not full:
+                self._buffer.setdefault(tenant.shard, []).append(row)
+                self._buffered += 1
+        if full:
+            log.warning("page_view_unrecorded", tenant_id=tenant.cloud_id, page=page_id)
             return
-        self.loop.wake()
+        self.flusher.wake()
+
+    def forget_account(self, cloud_id: str, account_id: str) -> int:
+        """Make a tenant's buffered views of an erased account former user's (its erasure;
+        the outbox rows are scrubbed by the erase step itself); how many were."""
+        scrubbed = 0
+        with self._lock:
+            for rows in self._buffer.values():
+                for row in rows:
+                    if row["cloud_id"] == cloud_id and row["account_id"] == account_id:
+                        row["account_id"] = FORMER_USER
+                        scrubbed += 1
+        return scrubbed
+
+    async def flush(self) -> int | Idle:
+        """Write every buffered view to the outbox; how many, or `Idle` if none waited."""
+        return await asyncio.to_thread(self.flush_now)
+
+    async def flush_at_stop(self) -> None:
+        """Write what is still buffered (a shutdown hook, after the loops stopped)."""
+        try:
+            await asyncio.to_thread(self.flush_now)
+        except SQLAlchemyError as error:
+            log.warning("page_views_unflushed", views=self._buffered, reason=type(error).__name__)
+
+    def flush_now(self) -> int | Idle:
+        """`flush`, in the calling thread. Views whose write fails go back to the buffer, and
+        the error is raised (the loop retries)."""
+        with self._lock:
+            taken, self._buffer, self._buffered = self._buffer, {}, 0
+        if not taken:
+            return Idle()
+        written = 0
+        try:
+            for shard in list(taken):
+                with self._engine(shard).begin() as connection:
+                    connection.execute(insert(ViewOutboxRow), taken[shard])
+                written += len(taken.pop(shard))
+        finally:
+            if taken:
+                with self._lock:
+                    for shard, rows in taken.items():
+                        self._buffer[shard] = rows + self._buffer.get(shard, [])
+                        self._buffered += len(rows)
+            if written:
+                self.loop.wake()
+        return written
 
     async def deliver_due(self) -> int | Idle:
         """Deliver every due view, each tenant's in batches; how many were delivered, or
@@ -127,8 +189,8 @@ class PageViews:
         return Idle(None if soonest is None else max(0.0, soonest - self._clock()))
 
     def pending(self) -> int:
-        """How many views wait for delivery on every shard (for tests and operators)."""
-        count = 0
+        """How many views wait for delivery, buffered or on every shard (tests, operators)."""
+        count = self._buffered
         for shard in self._shards:
             with self._engine(shard).connect() as connection:
                 count += int(connection.execute(_COUNT).scalar_one())
