@@ -139,7 +139,8 @@ def test_an_export_holds_every_record_of_the_person_and_nothing_of_anyone_else(
     assert set(started.json()) >= {"id", "account_id", "status", "stores"}
     state = _finished_export(site, started.json()["id"])
     assert state["status"] == "done", json.dumps(state)
-    assert [entry["store"] for entry in state["stores"]] == ["identity", "issues", "pages", "media"]
+    stores = [entry["store"] for entry in state["stores"]]
+    assert stores == ["identity", "issues", "pages", "analytics", "media"]
     link = state["download"]
     assert link.startswith("/rest/media/files/") and "token=" in link
     downloaded = site.http.get(link)  # a media token link: no user token needed
@@ -269,6 +270,7 @@ def test_an_erasure_reaches_every_store_and_leaves_the_neighbour_alone(cloud: Cl
         "identity",
         "issues",
         "pages",
+        "analytics",
         "media",
         "privacy",
         "audit",

@@ -27,9 +27,9 @@ def _ports(cloud: Cloud) -> dict[str, int]:
 
 def test_every_listener_refuses_tls_1_1_and_non_forward_secret_suites(each_layout: Cloud) -> None:
     ports = _ports(each_layout)
-    # identity, tcs; edge, issues, kms, media, audit, pages, privacy and (where backups run)
-    # backup each: a listener per service in either layout
-    regional = 8 if each_layout.topology().backup.enabled else 7
+    # identity, tcs; edge, issues, kms, media, audit, pages, analytics, privacy and (where
+    # backups run) backup each: a listener per service in either layout
+    regional = 9 if each_layout.topology().backup.enabled else 8
     assert len(ports) == 2 + regional * len(each_layout.edges)
     for name, port in ports.items():
         assert handshake("127.0.0.1", port, max_version=None, ciphers=None), name

@@ -17,7 +17,7 @@ from tenantry.cli.audit_verify import OperatorLog
 from tenantry.cli.backup import recorded_topology
 from tenantry.cli.main import app
 from tenantry.platform.audit.operator_log import OPERATOR_LOG_ID, operator_log_region
-from tenantry.services.edge.public_routes import PUBLIC_ROUTES
+from tenantry.services.registry import public_routes
 
 from .api import eventually, signup
 from .cloud import Cloud
@@ -259,7 +259,7 @@ def test_register_report_refusals_and_operator_log(cloud: Cloud) -> None:
     assert (shown["state"], shown["disclosure"]) == ("disclosed", "non-content")
     assert not [
         route
-        for route in PUBLIC_ROUTES
+        for route in public_routes()
         if "legal" in route.pattern or "operator" in route.pattern or route.service == "tcs"
     ]
     # A site named after the operator log's id does not lead to it either.

@@ -78,6 +78,7 @@ def test_the_directory_names_every_service_and_the_process_it_runs_in(cloud: Clo
         "backup": REGIONS,
         "audit": REGIONS,
         "pages": REGIONS,
+        "analytics": REGIONS,
         "privacy": REGIONS,
     }
     assert directory["services"]["edge"] == cloud.edges

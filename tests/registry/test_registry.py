@@ -84,7 +84,7 @@ def test_global_services_come_first() -> None:
 
 def test_an_unknown_service_is_a_clear_error() -> None:
     with pytest.raises(
-        UnknownService, match="unknown service 'nope'; one of: audit, backup, edge, identity"
+        UnknownService, match="unknown service 'nope'; one of: analytics, audit, backup, edge"
     ):
         spec("nope")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from tenantry.platform.public_routes import PublicRoute
 from tenantry.platform.service_spec import ServiceSpec
+from tenantry.services.analytics.spec import SPEC as ANALYTICS
 from tenantry.services.audit.spec import SPEC as AUDIT
 from tenantry.services.backup.spec import SPEC as BACKUP
 from tenantry.services.edge.spec import SPEC as EDGE
@@ -26,6 +27,7 @@ SPECS: tuple[ServiceSpec, ...] = (
     EDGE,
     ISSUES,
     PAGES,
+    ANALYTICS,
     KMS,
     MEDIA,
     BACKUP,

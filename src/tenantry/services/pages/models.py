@@ -4,7 +4,9 @@ Every primary key starts with `tenant_id`, and every foreign key carries it. Tit
 are sealed with the tenant's data key (bound to row and column), in `pages` (the current
 version, what reads serve) and in `page_versions` (the history). `page_terms` is the search
 index: a blind index (HMAC under the tenant's index key) of each word of a page's title and
-text, so pages are found by word without any word stored readable.
+text, so pages are found by word without any word stored readable. `view_outbox` holds page
+views until analytics has them (`views`); like an audit outbox it names its tenant in a column
+of its own (`cloud_id`), so the loop that delivers it sees every tenant's rows.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from sqlalchemy import Float, ForeignKeyConstraint, Index, Integer, LargeBinary,
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from tenantry.platform.storage.migrations import ServiceSchema
-from tenantry.platform.storage.model import TenantOwned, UtcDateTime
+from tenantry.platform.storage.model import TENANT_ID_LENGTH, TenantOwned, UtcDateTime
 
 SPACE_KEY_LENGTH = 10
 ACCOUNT_ID_LENGTH = 64
@@ -96,7 +98,29 @@ class PageTerm(TenantOwned, PagesBase):
     term: Mapped[str] = mapped_column(String(TERM_LENGTH), primary_key=True)
 
 
+class ViewOutboxRow(PagesBase):
+    """A page view not yet delivered to analytics: its id (the same on every delivery, so
+    analytics counts it once), the page and its space, the viewer, and when.
+
+    Not `TenantOwned`: its tenant column is `cloud_id`, as in an audit outbox, so row-level
+    security does not hide the rows from the loop that delivers every tenant's views.
+    """
+
+    __tablename__ = "view_outbox"
+    __table_args__ = (Index("ix_view_outbox_due", "next_attempt_at"),)
+
+    outbox_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cloud_id: Mapped[str] = mapped_column(String(TENANT_ID_LENGTH))
+    view_id: Mapped[str] = mapped_column(String(32))
+    page_id: Mapped[str] = mapped_column(String(32))
+    space_key: Mapped[str] = mapped_column(String(SPACE_KEY_LENGTH))
+    account_id: Mapped[str] = mapped_column(String(ACCOUNT_ID_LENGTH))
+    viewed_at: Mapped[float] = mapped_column(Float)
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[float] = mapped_column(Float)
+
+
 SCHEMA = ServiceSchema(
-    "pages", PagesBase.metadata, Path(__file__).with_name("migrations"), head_revision="0001"
+    "pages", PagesBase.metadata, Path(__file__).with_name("migrations"), head_revision="0002"
 )
 """The pages service's tables on every shard, built by its revisions."""

@@ -40,6 +40,15 @@ PERSONAL_DATA = PersonalData(
             ),
             note="with content erased every version the person wrote is emptied",
         ),
+        PersonalTable(
+            "view_outbox",
+            subject="account_id",
+            fields=(PersonalField("account_id", Holds.ACCOUNT_ID, OnErase.FORMER_USER),),
+            note="a page view waits here (after milliseconds in the process's buffer) only "
+            "until analytics has it, seconds in the normal course; an erased viewer's waiting "
+            "views become former user's, so analytics counts them as views but never as the "
+            "person's",
+        ),
     ),
     free=(
         NoPersonalData("spaces", "a space's key and name, set by the site"),

@@ -1,14 +1,15 @@
 """The pages service's export and erase steps for one account (see
 `platform.personal_data_steps`).
 
-Export: every page the account created, last saved or deleted, and every version it wrote,
-text opened. Erase: wherever it is named it becomes "former user"; with `content: erase` every
-version it wrote is emptied, and so is each page whose current version it saved (with that
-page's search terms).
+Export: every page the account created, last saved or deleted, every version it wrote, text
+opened, and its views not yet delivered to analytics. Erase: wherever it is named it becomes
+"former user" (its waiting views too); with `content: erase` every version it wrote is emptied,
+and so is each page whose current version it saved (with that page's search terms).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -21,16 +22,29 @@ from tenantry.platform.personal_data_steps import action, mapped_columns, stamp,
 from tenantry.platform.sealing import open_text, seal_text
 from tenantry.platform.storage.databases import Databases
 from tenantry.platform.storage.tenant_session import TenantSession
-from tenantry.services.pages.models import Page, PageTerm, PageVersion
+from tenantry.services.pages.models import Page, PageTerm, PageVersion, ViewOutboxRow
+from tenantry.services.pages.views import PageViews
 
 SERVICE = "pages"
 EMPTY_BODY = orjson.dumps({"type": "doc", "content": []}).decode()
 """What an emptied page or version holds."""
 
 
-def build_privacy_router(databases: Databases, data_keys: DataKeys) -> APIRouter:
-    """The export and erase steps, bound to the pages database and the tenant's keys."""
-    return tenant_store_steps(SERVICE, databases, data_keys, _records, _erase)
+def build_privacy_router(databases: Databases, data_keys: DataKeys, views: PageViews) -> APIRouter:
+    """The export and erase steps, bound to the pages database, the tenant's keys, and the
+    views not yet written to the outbox."""
+
+    def erase(
+        session: TenantSession, keys: TenantKeys, account: str, content: bool
+    ) -> list[dict[str, Any]]:
+        buffered = views.forget_account(session.tenant_id, account)
+        done = _erase(session, keys, account, content)
+        for entry in done:
+            if entry["table"] == "view_outbox":  # waiting views, written or still buffered
+                entry["rows"] += buffered
+        return done
+
+    return tenant_store_steps(SERVICE, databases, data_keys, _records, erase)
 
 
 def _cell(page_id: str, version: int) -> str:
@@ -43,7 +57,16 @@ def _records(session: TenantSession, keys: TenantKeys, account: str) -> dict[str
     versions = session.rows(
         select(*mapped_columns(PageVersion)).where(PageVersion.author == account)
     )
+    waiting = session.rows(
+        select(ViewOutboxRow.page_id, ViewOutboxRow.viewed_at).where(
+            ViewOutboxRow.cloud_id == session.tenant_id, ViewOutboxRow.account_id == account
+        )
+    )
     return {
+        "view_outbox": [
+            {"page_id": row.page_id, "viewed_at": stamp(datetime.fromtimestamp(row.viewed_at, UTC))}
+            for row in waiting
+        ],
         "pages": [
             {
                 "id": row.id,
@@ -128,4 +151,10 @@ def _erase(
         update(PageVersion).where(PageVersion.author == account).values(author=FORMER_USER)
     )
     done.append(action("page_versions", "former_user", authored.rowcount))
+    viewed = session.rows(
+        update(ViewOutboxRow)
+        .where(ViewOutboxRow.cloud_id == session.tenant_id, ViewOutboxRow.account_id == account)
+        .values(account_id=FORMER_USER)
+    )
+    done.append(action("view_outbox", "former_user", viewed.rowcount))
     return done

@@ -34,6 +34,7 @@ from tenantry.services.pages.schemas import (
     VersionRestore,
 )
 from tenantry.services.pages.search_terms import MAX_QUERY_TERMS
+from tenantry.services.pages.views import PageViews
 
 PREFIX = "/rest/pages"
 MAX_VERSION = 2**31 - 1
@@ -41,8 +42,11 @@ MAX_VERSION = 2**31 - 1
 VersionNumber = Annotated[int, Query(ge=1, le=MAX_VERSION)]
 
 
-def build_router(databases: Databases, data_keys: DataKeys, clock: Clock) -> APIRouter:
-    """The pages routes, storing through `databases`; sealed work runs in `data_keys.run`."""
+def build_router(
+    databases: Databases, data_keys: DataKeys, clock: Clock, views: PageViews
+) -> APIRouter:
+    """The pages routes, storing through `databases`; sealed work runs in `data_keys.run`;
+    each page read is reported to analytics through `views`."""
     router = APIRouter(prefix=PREFIX, tags=["pages"])
 
     @router.post("/spaces", status_code=201)
@@ -84,12 +88,15 @@ def build_router(databases: Databases, data_keys: DataKeys, clock: Clock) -> API
         return await data_keys.run(create)
 
     @router.get("/pages/{page_id}")
-    async def read_page(page_id: str, _user: SignedIn) -> PageOut:
+    async def read_page(page_id: str, user: SignedIn) -> PageOut:
         ref = parse_page_id(page_id)
 
         def read(keys: TenantKeys) -> PageOut:
             with databases.session() as session:
-                return _out(store.find_page(session, keys, ref))
+                page = store.find_page(session, keys, ref)
+            out = _out(page)
+            views.record(page.id, page.space_key, user.account_id)
+            return out
 
         return await data_keys.run(read)
 

@@ -14,7 +14,7 @@ from tenantry.platform.client import ServiceClient, ServiceResponse, for_current
 from tenantry.platform.context import current_tenant_token, require_tenant
 from tenantry.platform.errors import ApiError
 
-STORES = ("identity", "issues", "pages", "media")
+STORES = ("identity", "issues", "pages", "analytics", "media")
 """Every store with export and erase steps, in the order an erasure runs them."""
 
 
@@ -43,6 +43,14 @@ async def export_from(client: ServiceClient, store: str, account_id: str) -> dic
             "pages",
             "POST",
             "/internal/pages/personal-data/export",
+            json=body,
+            **for_current_tenant(),
+        )
+    elif store == "analytics":
+        response = await client.call(
+            "analytics",
+            "POST",
+            "/internal/analytics/personal-data/export",
             json=body,
             **for_current_tenant(),
         )
@@ -79,6 +87,14 @@ async def erase_from(
             "pages",
             "POST",
             "/internal/pages/personal-data/erase",
+            json=body,
+            **for_current_tenant(),
+        )
+    elif store == "analytics":
+        response = await client.call(
+            "analytics",
+            "POST",
+            "/internal/analytics/personal-data/erase",
             json=body,
             **for_current_tenant(),
         )

@@ -1,0 +1,1 @@
+"""analytics: page views per page per day and unique viewers, fed by pages."""
