@@ -33,6 +33,7 @@ from rich.text import Text
 from tenantry.cli import health
 from tenantry.cli.backup_schedule import DailyDrill
 from tenantry.cli.datadir import DataDir, read_json, write_json_atomic
+from tenantry.cli.erasure_replay import finish_pending
 from tenantry.cli.migrate import (
     DEFAULT_JOBS,
     MigrationFailed,
@@ -299,6 +300,8 @@ def _serve(
                 return 0
         write_json_atomic(dirs.cloud_file, cloud_document(listeners, ca))
         _print_ready(dirs, listeners, ca)
+        # Sites a region restore rewound are served once their erasure ledgers are replayed.
+        finish_pending(dirs.root, out.print)
         with signal_wakeups() as rest:
             while not stop.requested:
                 supervisor.check()

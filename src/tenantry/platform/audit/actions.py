@@ -57,7 +57,11 @@ _KINDS: dict[str, tuple[str, ...]] = {
     ),
     MEDIA: ("media_settings_changed",),
     BACKUPS: ("backup_verified",),
-    PRIVACY: ("personal_data_exported", "personal_data_erased"),
+    PRIVACY: (
+        "personal_data_exported",
+        "personal_data_erased",
+        "personal_data_erasures_replayed",
+    ),
 }
 
 ACTIONS = MappingProxyType({action: kind for kind, names in _KINDS.items() for action in names})

@@ -7,6 +7,11 @@ identity first (it refuses the last admin and unknown accounts before anything c
 every other store, then the account's own exports (rows and zips); the receipt lists each
 store and what it did, is signed by the region's audit service, and is kept with the erasure's
 audit event in one transaction, so the receipt can be checked against the tenant's log.
+
+Every erasure is entered in the erasure ledger (in that same transaction, and again in
+privacy's global database: `models.ErasureLedgerEntry` says why), and every restore replays
+the ledger before the site is served again: each erasure's steps run again, with the same
+`content`, on whatever the restore brought back.
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ import uuid
 from typing import Any
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 
 from tenantry.platform.audit.events import AuditEvent, current_actor
 from tenantry.platform.audit.outbox import AuditOutbox
 from tenantry.platform.client import ServiceClient, for_current_tenant
+from tenantry.platform.context import require_tenant
 from tenantry.platform.errors import ApiError
 from tenantry.platform.personal_data_steps import stamp
 from tenantry.platform.storage.databases import Databases
@@ -165,13 +172,86 @@ class Work:
         )
         event = self._event("personal_data_erased", request)
         request.receipt = await self._signed(request, event)
+        entry = store.Erased(erasure_id, account_id, content, request.created_at)
         with self._databases.session() as session:
             store.add(session, request)
+            store.enter(session, entry)
             self._audit.record(session, event)
             shown = {**store.shown(request), "content": content, "receipt": request.receipt}
             shown["event_id"] = event.event_id
         self._audit.wake()
+        self._copy_to_global(entry)
         return shown
+
+    def _copy_to_global(self, entry: store.Erased) -> None:
+        """The ledger's second copy; should it fail, the next replay writes it from the first."""
+        try:
+            with self._databases.global_session() as session:
+                store.enter(session, entry)
+        except SQLAlchemyError as exc:
+            log.warning("ledger_copy_failed", erasure=entry.erasure_id, error=type(exc).__name__)
+
+    async def replay(self) -> dict[str, Any]:
+        """Run every erasure of the site's ledger again, oldest first, with its own `content`:
+        what a restore must do before the site is served. Both copies of the ledger are read and
+        each is given the entries it lacks. A store's refusal stops the replay (the caller keeps
+        the site unserved); an account identity no longer has was erased there already."""
+        entries = self._healed_ledger()
+        replayed: list[dict[str, Any]] = []
+        for entry in sorted(entries, key=lambda e: (e.erased_at, e.erasure_id)):
+            done: list[dict[str, Any]] = []
+            for name in STORES:
+                try:
+                    answer = await erase_from(self.client, name, entry.account_id, entry.content)
+                except ApiError as exc:
+                    if name == "identity" and exc.code == "account_not_found":
+                        done.append({"store": name, "actions": [], "at": stamp()})
+                        continue
+                    raise ApiError(
+                        exc.status,
+                        exc.code,
+                        f"replaying erasure {entry.erasure_id}: {name}: {exc.message}",
+                    ) from None
+                done.append({"store": name, "actions": answer["actions"], "at": answer["at"]})
+            done.append(await self._erase_own(entry.account_id))
+            replayed.append(
+                {
+                    "erasure_id": entry.erasure_id,
+                    "account_id": entry.account_id,
+                    "content": entry.content,
+                    "stores": done,
+                }
+            )
+        event = AuditEvent(
+            "personal_data_erasures_replayed",
+            require_tenant().cloud_id,
+            current_actor(SERVICE),
+            detail={
+                "erasures": len(replayed),
+                "requests": [entry["erasure_id"] for entry in replayed],
+            },
+        )
+        with self._databases.session() as session:
+            self._audit.record(session, event)
+        self._audit.wake()
+        return {"replayed": len(replayed), "erasures": replayed, "event_id": event.event_id}
+
+    def _healed_ledger(self) -> list[store.Erased]:
+        """The union of both copies of the ledger, each copy given what it lacked."""
+        with self._databases.session() as session:
+            here = store.ledger(session)
+        with self._databases.global_session() as session:
+            there = store.ledger(session)
+            for erasure_id, entry in here.items():
+                if erasure_id not in there:
+                    store.enter(session, entry)
+        missing = [entry for erasure_id, entry in there.items() if erasure_id not in here]
+        if missing:
+            with self._databases.session() as session:
+                for entry in missing:
+                    store.enter(session, entry)
+            log.warning("ledger_healed", copied_back=len(missing))
+        return list({**there, **here}.values())
 
     async def _erase_own(self, account_id: str) -> dict[str, Any]:
         """The account's exports: their zips in media, then their rows."""
