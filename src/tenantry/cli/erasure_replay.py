@@ -41,7 +41,12 @@ restore that brings it back."""
 
 
 class ReplayFailed(Exception):
-    """A replay did not finish; the message says which site and why."""
+    """A replay did not finish; the message says which site and why (`code`: the exit code,
+    2 when no cloud answered)."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +69,8 @@ def replay(data_dir: Path, site: str) -> dict[str, Any]:
         raise ReplayFailed(f"replaying {site}'s erasure ledger failed: {exc}") from None
     except CLOUD_NOT_REACHABLE as exc:
         raise ReplayFailed(
-            f"replaying {site}'s erasure ledger failed: the cloud did not answer ({exc})"
+            f"replaying {site}'s erasure ledger failed: no running cloud in {data_dir} ({exc})",
+            code=2,
         ) from None
 
 

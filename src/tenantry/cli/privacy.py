@@ -102,6 +102,6 @@ def replay(site: Site, data_dir_given: DataDirOption = None) -> None:
         replayed = replay_ledger(data_dir, site) if waiting is None else finish(data_dir, waiting)
     except ReplayFailed as exc:
         err.print(f"[red]{site}:[/] {exc}")
-        raise typer.Exit(1) from exc
+        raise typer.Exit(exc.code) from exc
     served = "" if waiting is None else f"; served again ({waiting.previous_status})"
     typer.echo(f"{site}: {replayed['replayed']} erasures replayed{served}")
