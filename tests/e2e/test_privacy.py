@@ -513,6 +513,9 @@ def test_a_restore_to_before_an_erasure_does_not_bring_the_person_back(cloud: Cl
         listed = site.request("GET", "/rest/audit/events", params={"limit": "500"}).json()
         return [e for e in listed["events"] if e["action"] == "personal_data_erasures_replayed"]
 
+    # The replay is the operator's: through the edge, even a site admin cannot run it.
+    outside = site.request("POST", "/internal/privacy/erasures/replay")
+    assert outside.status_code in (403, 404), outside.text
     deadline = time.monotonic() + 30
     while not replayed():
         assert time.monotonic() < deadline, "the replay never reached the audit log"

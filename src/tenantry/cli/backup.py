@@ -21,11 +21,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 
 from tenantry.cli.data_dir_option import DataDirOption, resolve_data_dir
 from tenantry.cli.datadir import DataDir, read_json
-from tenantry.cli.erasure_replay import hold_back_region
+from tenantry.cli.erasure_replay import note_region_restored
 from tenantry.platform.crypto import DataKey
 from tenantry.platform.topology import Topology, TopologyError, load_topology
 from tenantry.services.backup.engines.choose import (
@@ -344,18 +343,17 @@ def restore(
         _check_within_retention(engine, moment)
         with cloud_stopped(data_dir), progress_bar(f"restore {region}") as report:
             engine.restore_in_place(moment, report)
-            held = hold_back_region(data_dir, topology, region)
+            note_region_restored(data_dir, region)
     except BackupCommandError as exc:
         raise _fail(exc) from None
-    except (RuntimeError, SQLAlchemyError) as exc:
+    except RuntimeError as exc:
         raise _fail(BackupCommandError(str(exc))) from None
     when = "the latest second held" if moment is None else moment.isoformat()
     out.print(f"{region}: restored to {when}; integrity checked. Start it with `tenantry up`.")
-    if held:
-        out.print(
-            f"{len(held)} sites stay restoring until `tenantry up` has replayed their erasure "
-            "ledgers, so no erased person comes back"
-        )
+    out.print(
+        f"`tenantry up` serves {region}'s sites again once it has replayed their erasure "
+        "ledgers, so no erased person comes back"
+    )
 
 
 def _check_within_retention(engine: BackupEngine, moment: datetime | None) -> None:

@@ -2,13 +2,14 @@
 so that no restore brings an erased person back.
 
 A tenant restore replays its site's ledger itself, while the site is still `restoring`. A region
-restore (`tenantry backup restore`) runs with the cloud stopped and cannot: once the databases
-are back it marks every served site whose data it rewound `restoring` in the catalog (written
-directly, since tcs is not running) and leaves a note per site under
-`backups/erasure-replays/`. The next `tenantry up` replays each noted site's ledger as soon as
-the cloud is ready, and only then gives the site its status back. A replay that fails leaves the
-site restoring (not served) and its note in place; `tenantry privacy replay SITE` runs it again
-and exits non-zero saying why while it still fails.
+restore (`tenantry backup restore`) runs with the cloud stopped (on PostgreSQL with its servers
+stopped too, recovering when they next start) and cannot: it leaves a note naming the region
+under `backups/erasure-replays/`. The next `tenantry up`, once the databases answer and before
+any service starts, marks every served site whose data that restore rewound `restoring` in the
+catalog (written directly: tcs is not running yet) with a note per site, and replays each noted
+site's ledger as soon as the cloud is ready; only then is the site given its status back. A
+replay that fails leaves the site restoring (not served) and its note in place; `tenantry
+privacy replay SITE` runs it again and exits non-zero saying why while it still fails.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, update
-
 from tenantry.cli.operator_calls import CLOUD_NOT_REACHABLE, run_as_operator, set_tenant_status
 from tenantry.cli.privacy_calls import replay_erasures
 from tenantry.cli.site_calls import OperatorCallFailed
@@ -29,7 +28,6 @@ from tenantry.platform.storage.backend import GLOBAL_SHARD
 from tenantry.platform.topology import Topology
 from tenantry.services.backup.engines.engine import Database
 from tenantry.services.backup.layout import BACKUPS, GLOBAL
-from tenantry.services.tcs.catalog import changes, tenants
 
 REPLAY_TIMEOUT = 120.0
 RESTORING = "restoring"
@@ -79,13 +77,34 @@ def notes_dir(data_dir: Path) -> Path:
     return data_dir / BACKUPS / "erasure-replays"
 
 
+def note_region_restored(data_dir: Path, region: str) -> None:
+    """Remember that `region` (or `global`) was restored: `up` holds its sites back."""
+    note = notes_dir(data_dir) / "regions" / f"{region}.json"
+    note.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    note.write_text(json.dumps({"region": region, "at": time.time()}))
+
+
+def hold_back_restored(data_dir: Path, topology: Topology) -> list[str]:
+    """Before `up` serves anything: hold back the sites of every region a restore rewound
+    since (each noted by `note_region_restored`); the sites held back."""
+    held: list[str] = []
+    directory = notes_dir(data_dir) / "regions"
+    for note in sorted(directory.glob("*.json")) if directory.is_dir() else ():
+        held += hold_back_region(data_dir, topology, note.stem)
+        note.unlink()
+    return sorted(set(held))
+
+
 def hold_back_region(data_dir: Path, topology: Topology, region: str) -> list[str]:
-    """After a region restore, with the cloud stopped: mark every served site whose data the
-    restore rewound `restoring` and note it for the replay; the sites marked.
+    """With the cloud not serving: mark every served site whose data the restore of `region`
+    rewound `restoring` and note it for the replay; the sites marked.
 
     Restoring a region rewinds its sites; restoring `global` rewinds every site's accounts.
     """
+    from sqlalchemy import insert, select, update
+
     from tenantry.cli.tenant_restore import live_engine
+    from tenantry.services.tcs.catalog import changes, tenants
 
     engine = live_engine(data_dir, topology, Database(GLOBAL_SHARD, "tcs"))
     marked: list[str] = []
