@@ -523,6 +523,19 @@ def test_a_restore_to_before_an_erasure_does_not_bring_the_person_back(cloud: Cl
     (event,) = replayed()
     assert event["detail"]["erasures"] == 2
     assert erased.json()["id"] in event["detail"]["requests"]
+    # The operator may replay by hand (what `up` does after a region restore); it changes
+    # nothing more, and is recorded too. An unknown site is a clear error.
+    data = str(cloud.data_dir)
+    by_hand = tenantry("privacy", "replay", site.name, "--data-dir", data, timeout=120)
+    assert by_hand.returncode == 0, by_hand.stderr
+    assert f"{site.name}: 2 erasures replayed" in by_hand.stdout
+    assert _neighbour_view(site, neighbour, shared) == neighbour_seen
+    unknown = tenantry("privacy", "replay", "no-such-site", "--data-dir", data)
+    assert unknown.returncode == 1 and "unknown_site" in unknown.stderr
+    deadline = time.monotonic() + 30
+    while len(replayed()) < 2:
+        assert time.monotonic() < deadline, "the second replay never reached the audit log"
+        time.sleep(0.2)
     shard = shard_of(cloud, site.cloud_id)
     for path in (
         cloud.data_dir / "shards" / shard / "privacy.sqlite",
