@@ -51,7 +51,7 @@ class ErasureLedgerEntry(TenantOwned, PrivacyBase):
     one alike. A region restore (`tenantry backup restore --region R`) rolls back whole
     database files, this table with them, so every entry is written to two databases that
     no single region restore reaches together: the privacy database of the site's shard
-    (in the same transaction as the erasure's request and its audit event) and privacy's
+    (as soon as identity has accepted the erasure, before any other store is touched) and privacy's
     global database. Restoring the region rewinds the first copy, restoring `global` the
     second; the replay that follows every restore reads both, replays their union, and
     writes each copy's missing entries back, so the ledger heals itself. Only rewinding both

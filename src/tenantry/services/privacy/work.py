@@ -8,10 +8,11 @@ every other store, then the account's own exports (rows and zips); the receipt l
 store and what it did, is signed by the region's audit service, and is kept with the erasure's
 audit event in one transaction, so the receipt can be checked against the tenant's log.
 
-Every erasure is entered in the erasure ledger (in that same transaction, and again in
-privacy's global database: `models.ErasureLedgerEntry` says why), and every restore replays
-the ledger before the site is served again: each erasure's steps run again, with the same
-`content`, on whatever the restore brought back.
+Every erasure is entered in the erasure ledger as soon as identity has accepted it, before any
+other store is touched (in the shard's database, and again in privacy's global database:
+`models.ErasureLedgerEntry` says why), so an erasure cut short is finished by the next replay;
+every restore replays the ledger before the site is served again: each erasure's steps run
+again, with the same `content`, on whatever the restore brought back.
 """
 
 from __future__ import annotations
@@ -154,9 +155,12 @@ class Work:
         await account_of_site(self.client, account_id)
         erasure_id = uuid.uuid4().hex
         done: list[dict[str, Any]] = []
+        entry = store.Erased(erasure_id, account_id, content, time.time())
         for name in STORES:
             answer = await erase_from(self.client, name, account_id, content)
             done.append({"store": name, "actions": answer["actions"], "at": answer["at"]})
+            if name == "identity":  # accepted it: in the ledger before any other store
+                self._enter(entry)
         done.append(await self._erase_own(account_id))
         done.extend({**retained, "at": stamp()} for retained in RETAINED)
         request = PrivacyRequest(
@@ -172,19 +176,19 @@ class Work:
         )
         event = self._event("personal_data_erased", request)
         request.receipt = await self._signed(request, event)
-        entry = store.Erased(erasure_id, account_id, content, request.created_at)
         with self._databases.session() as session:
             store.add(session, request)
-            store.enter(session, entry)
             self._audit.record(session, event)
             shown = {**store.shown(request), "content": content, "receipt": request.receipt}
             shown["event_id"] = event.event_id
         self._audit.wake()
-        self._copy_to_global(entry)
         return shown
 
-    def _copy_to_global(self, entry: store.Erased) -> None:
-        """The ledger's second copy; should it fail, the next replay writes it from the first."""
+    def _enter(self, entry: store.Erased) -> None:
+        """Enter the erasure in both copies of the ledger: the shard's must be written; should
+        the global one fail, the next replay writes it from the first."""
+        with self._databases.session() as session:
+            store.enter(session, entry)
         try:
             with self._databases.global_session() as session:
                 store.enter(session, entry)
