@@ -28,6 +28,7 @@ from psycopg import sql
 from backup.moments import second_passed
 from e2e.api import PASSWORD, Site, add_account, signup
 from e2e.cloud import Cloud, tenantry
+from tenantry.cli.erasure_replay import hold_back_restored, pending
 from tenantry.platform.topology import load_topology
 from tenantry.services.backup.engines.pgbackrest.cloud import owned_engine
 from tenantry.services.backup.pgbackrest_agent import due_backup
@@ -219,6 +220,17 @@ def test_a_server_that_stops_answering_is_reported_and_comes_back_whole_from_its
     assert restored.returncode == 0, restored.stderr + restored.stdout
     cluster.start()
     assert cluster.execute("tenantry_us_1", count) == before
+    # What `up` does first: the sites the restore rewound wait, restoring, for the replay of
+    # their erasure ledgers (written in the catalog on the server, as tcs is not running).
+    assert "once it has replayed their erasure ledgers" in restored.stdout
+    held = hold_back_restored(running.data_dir, running.topology())
+    assert len(held) == 2
+    statuses = "SELECT site, status FROM tcs.tenants WHERE region = 'us'"
+    assert {(str(s), str(t)) for s, t in cluster.execute("tenantry_global", statuses)} == {
+        (site, "restoring") for site in held
+    }
+    assert {waiting.site for waiting in pending(running.data_dir)} == set(held)
+    assert hold_back_restored(running.data_dir, running.topology()) == []  # noted once
 
 
 def test_the_backup_due_is_full_daily_and_incremental_between() -> None:
