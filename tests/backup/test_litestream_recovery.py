@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from backup.moments import second_passed
-from e2e.api import PASSWORD, Site, log_in, signup
+from e2e.api import PASSWORD, Site, add_account, log_in, signup
 from e2e.cloud import Cloud, tenantry
 from e2e.stored import shard_of, stored_rows
 
@@ -517,6 +517,13 @@ def test_a_region_lost_whole_comes_back_from_its_backups(cloud: Cloud) -> None:
         files={"file": ("notes.txt", attachment, "text/plain")},
     )
     assert uploaded.status_code == 201, uploaded.text
+    # A person erased after the second `global` is restored to below: their account comes back
+    # with the global databases, and the erasure ledger's copy in the region brings the
+    # erasure back before the site is served.
+    erased_id, person = add_account(sites[0])
+    accounts_at = second_passed(settle=0.5)
+    erased = sites[0].request("POST", "/rest/privacy/erasures", json={"account_id": erased_id})
+    assert erased.status_code == 201, erased.text
     writes: dict[str, list[tuple[float, str]]] = {s.name: [] for s in sites}
     stop = threading.Event()
     threads = [
@@ -555,9 +562,53 @@ def test_a_region_lost_whole_comes_back_from_its_backups(cloud: Cloud) -> None:
     )
     assert restored.returncode == 0, restored.stderr + restored.stdout
     assert "integrity checked" in restored.stdout
+    assert "once it has replayed their erasure ledgers" in restored.stdout
+    rewound = tenantry(
+        "backup",
+        "restore",
+        "--region",
+        "global",
+        "--at",
+        accounts_at.isoformat(),
+        "--yes",
+        "--data-dir",
+        str(cloud.data_dir),
+        timeout=300,
+    )
+    assert rewound.returncode == 0, rewound.stderr + rewound.stdout
 
     again = Cloud.start(cloud.data_dir, backups=True)
     try:
+        _wait(
+            "the sites served after their ledgers' replay",
+            lambda: all(
+                again.http(REGION)
+                .post(
+                    "/login",
+                    json={"site": s.name, "email": f"admin@{s.name}.test", "password": PASSWORD},
+                )
+                .status_code
+                == 200
+                for s in sites
+            ),
+            seconds=60,
+        )
+        # Held back before any service started, served again once replayed.
+        started = again.output_text()
+        assert "sites restored from backups stay restoring until their erasure" in started
+        assert f"{sites[0].name}: erasure ledger replayed after the region restore" in started
+        gone = again.http(REGION).post(
+            "/login", json={"site": sites[0].name, "email": person, "password": PASSWORD}
+        )
+        assert gone.status_code == 401, gone.text
+        copies = stored_rows(
+            again,
+            "global",
+            cloud.data_dir / "global" / "privacy.sqlite",
+            "SELECT account_id FROM erasure_ledger WHERE tenant_id = :t",
+            t=sites[0].cloud_id,
+        )
+        assert [a for (a,) in copies] == [erased_id]  # the global copy, rewound, healed
         for site in sites:
             back = log_in(site, again.http(REGION))
             summaries = _all_summaries(back)

@@ -95,14 +95,14 @@ def test_migrate_brings_every_database_to_head_then_skips_them(
     topology = load_topology(config)
     code, output = migrate(tmp_path / "data", config)
     assert code == 0, output
-    assert "17 migrated, 0 already current, 0 failed" in output
+    assert "18 migrated, 0 already current, 0 failed" in output
     assert "issues on shard a-2: empty -> 0004" in output
     assert set(revisions(topology, tmp_path)) == {t.name for t in targets(topology)}
     assert all(r == HEAD[name.split()[0]] for name, r in revisions(topology, tmp_path).items())
 
     code, output = migrate(tmp_path / "data", config, "--jobs", "1")
     assert code == 0, output
-    assert "0 migrated, 17 already current" in output
+    assert "0 migrated, 18 already current" in output
 
     backend = postgres_backend(topology)
     for target in targets(topology):  # every service opens: role safe, schema current
@@ -164,7 +164,7 @@ def test_a_failure_mid_way_stops_cleanly_and_the_next_run_repairs_it(
         c.exec_driver_sql("DROP TABLE issues.comments")
     code, output = migrate(tmp_path / "data", config)
     assert code == 0, output
-    assert "14 migrated, 3 already current, 0 failed" in output
+    assert "14 migrated, 4 already current, 0 failed" in output
     assert all(r == HEAD[name.split()[0]] for name, r in revisions(topology, tmp_path).items())
     shard.dispose()
 

@@ -58,6 +58,7 @@ COMMANDS = [
     ["keys", "byok", "some-site", "--off"],
     ["privacy", "export", "some-site", "a" * 32],
     ["privacy", "erase", "some-site", "a" * 32, "--content", "erase"],
+    ["privacy", "replay", "some-site"],
 ]
 
 

@@ -337,7 +337,10 @@ def restore(
     data_dir_given: DataDirOption = None,
 ) -> None:
     """Disaster recovery: bring every database and the media store of a region back from its
-    backups, with the cloud stopped. `up` then starts it as usual."""
+    backups, with the cloud stopped. `up` then starts it as usual, and serves the sites the
+    restore rewound once it has replayed their erasure ledgers."""
+    from tenantry.cli.erasure_replay import note_region_restored
+
     data_dir = resolve_data_dir(data_dir_given)
     try:
         moment = parse_time(at)
@@ -351,12 +354,17 @@ def restore(
         _check_within_retention(engine, moment)
         with cloud_stopped(data_dir), progress_bar(f"restore {region}") as report:
             engine.restore_in_place(moment, report)
+            note_region_restored(data_dir, region)
     except BackupCommandError as exc:
         raise _fail(exc) from None
     except RuntimeError as exc:
         raise _fail(BackupCommandError(str(exc))) from None
     when = "the latest second held" if moment is None else moment.isoformat()
     out.print(f"{region}: restored to {when}; integrity checked. Start it with `tenantry up`.")
+    out.print(
+        f"`tenantry up` serves {region}'s sites again once it has replayed their erasure "
+        "ledgers, so no erased person comes back"
+    )
 
 
 def _check_within_retention(engine: BackupEngine, moment: datetime | None) -> None:

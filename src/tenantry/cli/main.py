@@ -254,7 +254,7 @@ def tenant_restore(
     """Bring one site's data back to how it was at a second, in place; its neighbours are not
     touched. The site answers 503 `tenant_restoring` meanwhile."""
     from tenantry.cli.backup import BackupCommandError, parse_time, progress_bar
-    from tenantry.cli.tenant_restore import restore_tenant
+    from tenantry.cli.tenant_restore import ERASURE_LEDGER, restore_tenant
 
     found = resolve_data_dir(data_dir_given)
     try:
@@ -268,6 +268,9 @@ def tenant_restore(
         err.print(f"[red]tenantry tenant restore:[/] {exc}")
         raise typer.Exit(exc.code) from exc
     for store in done:
+        if store.database == ERASURE_LEDGER:
+            typer.echo(f"{ERASURE_LEDGER}: {store.rows} erasures replayed")
+            continue
         kept = f"; kept as they are now: {', '.join(store.kept_live)}" if store.kept_live else ""
         typer.echo(
             f"{store.database}: {store.rows} rows restored, counts and checksums match{kept}"

@@ -1,4 +1,5 @@
-"""`tenantry privacy`: an operator's export and erasure of one account of a site."""
+"""`tenantry privacy`: an operator's export and erasure of one account of a site, and the replay
+of a site's erasure ledger."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from rich.console import Console
 
 from tenantry.cli.data_dir_option import DataDirOption, resolve_data_dir
 
-privacy_app = typer.Typer(no_args_is_help=True, help="Personal data: export and erasure.")
+privacy_app = typer.Typer(
+    no_args_is_help=True, help="Personal data: export, erasure and the erasure ledger."
+)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 EXPORT_TIMEOUT = 30.0
 
@@ -84,3 +87,21 @@ def erase(
         err.print(f"[red]no running cloud in {data_dir}:[/] {exc}")
         raise typer.Exit(2) from exc
     typer.echo(orjson.dumps(done, option=orjson.OPT_INDENT_2).decode())
+
+
+@privacy_app.command("replay")
+def replay(site: Site, data_dir_given: DataDirOption = None) -> None:
+    """Replay a site's erasure ledger, as every restore does before serving the site; a site a
+    region restore left restoring is served again once it succeeds."""
+    from tenantry.cli.erasure_replay import ReplayFailed, finish, pending
+    from tenantry.cli.erasure_replay import replay as replay_ledger
+
+    data_dir = resolve_data_dir(data_dir_given)
+    waiting = next((p for p in pending(data_dir) if p.site == site), None)
+    try:
+        replayed = replay_ledger(data_dir, site) if waiting is None else finish(data_dir, waiting)
+    except ReplayFailed as exc:
+        err.print(f"[red]{site}:[/] {exc}")
+        raise typer.Exit(exc.code) from exc
+    served = "" if waiting is None else f"; served again ({waiting.previous_status})"
+    typer.echo(f"{site}: {replayed['replayed']} erasures replayed{served}")

@@ -1,5 +1,6 @@
-"""What `tenantry privacy` asks of a running cloud: a site's export, fetched whole, and an
-erasure with its receipt, through the site's privacy service as the operator."""
+"""What `tenantry privacy` asks of a running cloud: a site's export, fetched whole, an erasure
+with its receipt, and the replay of a site's erasure ledger that every restore runs, through the
+site's privacy service as the operator."""
 
 from __future__ import annotations
 
@@ -83,3 +84,13 @@ async def erase_account(
         answer(response, "erasure")
     document: dict[str, Any] = response.json()
     return document
+
+
+async def replay_erasures(client: ServiceClient, site: str) -> dict[str, Any]:
+    """Replay `site`'s erasure ledger (what every restore does before serving the site); how
+    many erasures ran again, and the audit event recording it."""
+    tenant = await site_context(client, site)
+    response = await client.call(
+        "privacy", "POST", "/internal/privacy/erasures/replay", **tenant.call_args()
+    )
+    return answer(response, "erasure ledger replay")

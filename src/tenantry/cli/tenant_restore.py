@@ -9,7 +9,10 @@ back in one transaction per database, counted and checksummed against the copy b
 commits, and the scratch copy is dropped. Tables whose `info` says `keep_live` (data keys,
 revoked tokens) keep today's rows: a restore never brings back a destroyed key, undoes a
 retirement, or revives a revoked token. Blobs the restored rows name and the store lost come
-back from the backup repositories. Neighbours' rows are never read or written.
+back from the backup repositories. Neighbours' rows are never read or written. Last, while the
+site is still restoring, its erasure ledger (which the restore keeps as it is now) is replayed,
+so an account erased after TIME is erased again before anyone can read it; if the replay fails,
+the site stays restoring and the command fails saying why (run it again).
 
 A journal (`backups/tenant-restores/<cloud id>.json`) remembers the tenant's status before, so a
 restore cut short is run again and finishes: every database step is all or nothing and may be
@@ -42,6 +45,7 @@ from sqlalchemy.pool import NullPool
 
 from tenantry.cli.backup import BackupCommandError, engine_for, recorded_topology
 from tenantry.cli.data_key_rotation import rotate_data_key
+from tenantry.cli.erasure_replay import ReplayFailed, replay
 from tenantry.cli.operator_calls import CLOUD_NOT_REACHABLE, run_as_operator, set_tenant_status
 from tenantry.cli.site_calls import OperatorCallFailed, answer, site_context
 from tenantry.cli.tenant_rows import (
@@ -65,6 +69,8 @@ from tenantry.services.registry import SPECS
 from tenantry.services.tcs.catalog import DELETED, PURGED, PURGING
 
 RESTORING = "restoring"
+ERASURE_LEDGER = "erasure ledger"
+"""The name of the replay's step among what a restore did (its rows: the erasures replayed)."""
 EDGE_FOLLOW_SECONDS = 1.5
 """Every edge follows a catalog change within a second; wait a little more before copying."""
 
@@ -120,7 +126,7 @@ def restore_tenant(data_dir: Path, site: str, at: datetime, report: Report) -> l
             with engine.restore_copy(copied, at, scratch) as url:
                 for database, schema in members:
                     copy = _engine(url, topology, schema.service)
-                    live = _live_engine(data_dir, topology, database)
+                    live = live_engine(data_dir, topology, database)
                     try:
                         done.append(_copy_rows(copy, live, schema, tenant["cloud_id"], database))
                         if database.service == "kms" and database.shard != GLOBAL_SHARD:
@@ -136,6 +142,14 @@ def restore_tenant(data_dir: Path, site: str, at: datetime, report: Report) -> l
     if stale:
         report(f"resealing what key versions {stale} sealed", len(copies), len(copies) + 1)
         done.append(_reseal(data_dir, site))
+    report("replaying the erasure ledger", len(copies), len(copies) + 1)
+    try:
+        replayed = replay(data_dir, site)
+    except ReplayFailed as exc:
+        raise BackupCommandError(
+            f"{exc}; {site} stays restoring (not served): run the restore again"
+        ) from None
+    done.append(StoreRestored(ERASURE_LEDGER, 0, int(replayed["replayed"]), ()))
     _set_status(data_dir, site, previous)
     journal.unlink(missing_ok=True)
     report("done", len(copies) + 1, len(copies) + 1)
@@ -233,7 +247,7 @@ def _engine(url: URL, topology: Topology, service: str) -> Engine:
     )
 
 
-def _live_engine(data_dir: Path, topology: Topology, database: Database) -> Engine:
+def live_engine(data_dir: Path, topology: Topology, database: Database) -> Engine:
     """The live database, as its administrator on PostgreSQL (the topology's DSN): the rows put
     back are every service's, past row-level security."""
     assert database.service is not None

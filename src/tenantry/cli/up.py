@@ -29,10 +29,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
+from sqlalchemy.exc import SQLAlchemyError
 
 from tenantry.cli import health
 from tenantry.cli.backup_schedule import DailyDrill
 from tenantry.cli.datadir import DataDir, read_json, write_json_atomic
+from tenantry.cli.erasure_replay import finish_pending
 from tenantry.cli.migrate import (
     DEFAULT_JOBS,
     MigrationFailed,
@@ -197,6 +199,7 @@ def _run_locked(
     dirs.cloud_file.unlink(missing_ok=True)
     topology_file = _record_topology(dirs, config)
     in_child_process(lambda: _migrate(dirs, topology))
+    in_child_process(lambda: _hold_back_restored(dirs, topology))
     sockets = _bind(dirs, topology)
     try:
         drill = DailyDrill(dirs, topology)
@@ -299,6 +302,8 @@ def _serve(
                 return 0
         write_json_atomic(dirs.cloud_file, cloud_document(listeners, ca))
         _print_ready(dirs, listeners, ca)
+        # Sites a region restore rewound are served once their erasure ledgers are replayed.
+        finish_pending(dirs.root, out.print)
         with signal_wakeups() as rest:
             while not stop.requested:
                 supervisor.check()
@@ -324,6 +329,25 @@ def _record_topology(dirs: DataDir, config: Path | None) -> Path | None:
     if config.resolve() != dirs.topology_file:
         shutil.copyfile(config, dirs.topology_file)
     return dirs.topology_file
+
+
+def _hold_back_restored(dirs: DataDir, topology: Topology) -> None:
+    """Before anything is served: the sites a region restore rewound wait, restoring, for the
+    replay of their erasure ledgers (done once the cloud is ready)."""
+    from tenantry.cli.erasure_replay import hold_back_restored
+
+    try:
+        held = hold_back_restored(dirs.root, topology)
+    except SQLAlchemyError as exc:
+        raise UpFailed(
+            "cannot hold back the sites a region restore rewound until their erasure ledgers "
+            f"are replayed: {type(exc).__name__}: {exc}"
+        ) from None
+    if held:
+        out.print(
+            f"{len(held)} sites restored from backups stay restoring until their erasure "
+            "ledgers are replayed"
+        )
 
 
 def _migrate(dirs: DataDir, topology: Topology) -> None:

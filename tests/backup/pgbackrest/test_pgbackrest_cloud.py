@@ -1,7 +1,8 @@
 """A cloud on a PostgreSQL cluster of its own, protected by pgBackRest through `tenantry up`:
 the backup service prepares pgBackRest and takes the first full backup, `backup status` shows
 every shard protected, `backup now` and `backup verify` work, one tenant goes back to a second
-while its neighbour's later writes stay, and a server that stops answering is reported.
+while its neighbour's later writes stay (and an account erased since stays erased), and a server
+that stops answering is reported.
 
 The test owns the cluster's archive settings: it sets what the region's pgBackRest engine says
 the server needs before the cloud starts, as the server's operator would.
@@ -25,8 +26,9 @@ from own_cluster import OwnCluster, own_cluster
 from psycopg import sql
 
 from backup.moments import second_passed
-from e2e.api import Site, signup
+from e2e.api import PASSWORD, Site, add_account, signup
 from e2e.cloud import Cloud, tenantry
+from tenantry.cli.erasure_replay import hold_back_restored, pending
 from tenantry.platform.topology import load_topology
 from tenantry.services.backup.engines.pgbackrest.cloud import owned_engine
 from tenantry.services.backup.pgbackrest_agent import due_backup
@@ -136,8 +138,13 @@ def test_a_tenant_goes_back_to_a_second_on_postgresql_and_its_neighbour_keeps_it
     assert now.returncode == 0, now.stderr + now.stdout
     assert "us: full backup taken" in now.stdout
     snapshot = _issues_of(tenant)
+    erased_id, erased_email = add_account(tenant)
     at = second_passed(1.0)
 
+    # An account erased after the second: the restore brings its row back, the erasure
+    # ledger's replay takes it away again before the site is served.
+    erased = tenant.request("POST", "/rest/privacy/erasures", json={"account_id": erased_id})
+    assert erased.status_code == 201, erased.text
     assert tenant.request("DELETE", "/rest/issues/issues/OPS-1").status_code == 204
     edited = tenant.request("PATCH", "/rest/issues/issues/OPS-2", json={"summary": "edited"})
     assert edited.status_code == 200, edited.text
@@ -167,6 +174,13 @@ def test_a_tenant_goes_back_to_a_second_on_postgresql_and_its_neighbour_keeps_it
     )
     assert _issues_of(tenant) == snapshot
     assert _issues_of(neighbour) == neighbour_before
+    assert "erasure ledger: 1 erasures replayed" in restored.stdout
+    gone = tenant.http.post(
+        "/login", json={"site": tenant.name, "email": erased_email, "password": PASSWORD}
+    )
+    assert gone.status_code == 401, gone.text
+    listed = tenant.request("GET", "/rest/identity/accounts").json()
+    assert erased_id not in json.dumps(listed) and erased_email not in json.dumps(listed)
     assert len(neighbour_before) == 3
 
     drill = tenantry("backup", "verify", "--region", REGION, "--data-dir", root, timeout=600)
@@ -206,6 +220,17 @@ def test_a_server_that_stops_answering_is_reported_and_comes_back_whole_from_its
     assert restored.returncode == 0, restored.stderr + restored.stdout
     cluster.start()
     assert cluster.execute("tenantry_us_1", count) == before
+    # What `up` does first: the sites the restore rewound wait, restoring, for the replay of
+    # their erasure ledgers (written in the catalog on the server, as tcs is not running).
+    assert "once it has replayed their erasure ledgers" in restored.stdout
+    held = hold_back_restored(running.data_dir, running.topology())
+    assert len(held) == 2
+    statuses = "SELECT site, status FROM tcs.tenants WHERE region = 'us'"
+    assert {(str(s), str(t)) for s, t in cluster.execute("tenantry_global", statuses)} == {
+        (site, "restoring") for site in held
+    }
+    assert {waiting.site for waiting in pending(running.data_dir)} == set(held)
+    assert hold_back_restored(running.data_dir, running.topology()) == []  # noted once
 
 
 def test_the_backup_due_is_full_daily_and_incremental_between() -> None:

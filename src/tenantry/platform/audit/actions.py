@@ -58,7 +58,11 @@ _KINDS: dict[str, tuple[str, ...]] = {
     ),
     MEDIA: ("media_settings_changed",),
     BACKUPS: ("backup_verified",),
-    PRIVACY: ("personal_data_exported", "personal_data_erased"),
+    PRIVACY: (
+        "personal_data_exported",
+        "personal_data_erased",
+        "personal_data_erasures_replayed",
+    ),
     # The transparency register's changes: recorded in the operator log only, never in the
     # log of a tenant a request names (its existence may be confidential toward the tenant).
     LEGAL: ("legal_request_recorded", "legal_request_updated"),

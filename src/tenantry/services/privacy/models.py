@@ -1,5 +1,6 @@
 """The privacy service's tables: each export and erasure asked of a site, with its progress,
-the export's zip (a media file) and the erasure's signed receipt; and its audit outbox."""
+the export's zip (a media file) and the erasure's signed receipt; the erasure ledger every
+restore replays; and its audit outbox."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from tenantry.platform.audit.outbox import AuditOutboxColumns
 from tenantry.platform.storage.migrations import ServiceSchema
-from tenantry.platform.storage.model import TenantOwned
+from tenantry.platform.storage.model import KEEP_LIVE_ON_RESTORE, TenantOwned
 
 ID_LENGTH = 32
 
@@ -41,6 +42,36 @@ class PrivacyRequest(TenantOwned, PrivacyBase):
     finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
+class ErasureLedgerEntry(TenantOwned, PrivacyBase):
+    """One erasure of one account, kept so that no restore can bring the account back.
+
+    Why here, and twice: a restore rolls back databases, so the ledger must sit where the
+    restore that needs it does not reach. A tenant restore puts back the site's rows of every
+    table but those marked `keep_live` (this one is), in the shard's database and the global
+    one alike. A region restore (`tenantry backup restore --region R`) rolls back whole
+    database files, this table with them, so every entry is written to two databases that
+    no single region restore reaches together: the privacy database of the site's shard
+    (as soon as identity has accepted the erasure, before any other store is touched) and privacy's
+    global database. Restoring the region rewinds the first copy, restoring `global` the
+    second; the replay that follows every restore reads both, replays their union, and
+    writes each copy's missing entries back, so the ledger heals itself. Only rewinding both
+    the region and `global` to before an erasure loses it (the tenant's audit log, rewound
+    with the region, would not hold it either); the per-account key that erasure destroys is
+    what protects that case.
+
+    It holds no personal data beyond the account's id, which privacy keeps for its receipts
+    anyway, and the `content` choice the replay must repeat.
+    """
+
+    __tablename__ = "erasure_ledger"
+    __table_args__ = {"info": KEEP_LIVE_ON_RESTORE}
+
+    erasure_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    content: Mapped[str] = mapped_column(String(8))
+    erased_at: Mapped[float] = mapped_column(Float)
+
+
 class AuditOutboxRow(AuditOutboxColumns, PrivacyBase):
     """An export's or erasure's audit event, written with the request's row, until audit has it."""
 
@@ -48,6 +79,7 @@ class AuditOutboxRow(AuditOutboxColumns, PrivacyBase):
 
 
 SCHEMA = ServiceSchema(
-    "privacy", PrivacyBase.metadata, Path(__file__).with_name("migrations"), head_revision="0001"
+    "privacy", PrivacyBase.metadata, Path(__file__).with_name("migrations"), head_revision="0002"
 )
-"""The privacy service's table on every shard, built by its revision."""
+"""The privacy service's tables on every shard and in its global database, built by its
+revisions."""

@@ -1,5 +1,5 @@
-"""The personal data privacy keeps: which accounts were exported and erased, by whom, and the
-erasure receipts; the export zips themselves are media files."""
+"""The personal data privacy keeps: which accounts were exported and erased, by whom, the
+erasure receipts and the erasure ledger; the export zips themselves are media files."""
 
 from __future__ import annotations
 
@@ -25,6 +25,14 @@ PERSONAL_DATA = PersonalData(
             note="an erasure itself erases the account's exports (their rows, and their zips "
             "in media); the erasure's row and its receipt are kept as the proof of it, and "
             "name accounts by id only",
+        ),
+        PersonalTable(
+            "erasure_ledger",
+            subject="account_id",
+            fields=(PersonalField("account_id", Holds.ACCOUNT_ID, OnErase.RETAIN),),
+            note="the ledger of erasures every restore replays, so a restore never brings an "
+            "erased account back; it names the account by id only, and is kept (in the shard's "
+            "database and the global one) for as long as any backup could bring them back",
         ),
         AUDIT_OUTBOX,
     ),

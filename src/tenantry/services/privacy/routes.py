@@ -76,4 +76,11 @@ def build_router(databases: Databases, work: Work) -> APIRouter:
         require_signed_tenant()
         return await work.erase(body.account_id, body.content, None)
 
+    @router.post(f"{INTERNAL}/erasures/replay")
+    async def replay_erasures() -> dict[str, Any]:
+        """Every erasure of the site's ledger run again: what each restore does before the site
+        is served. A store's refusal is passed on with its reason."""
+        require_signed_tenant()
+        return await work.replay()
+
     return router

@@ -1,4 +1,5 @@
-"""privacy as the registry sees it: one per region, its requests on every shard."""
+"""privacy as the registry sees it: one per region, its requests on every shard, and a second
+copy of its erasure ledger in its global database (see `models.ErasureLedgerEntry`)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ SPEC = ServiceSpec(
     create_app=_create_app,
     schema=SCHEMA,
     shard_databases=True,
+    global_database=True,
     routers=_routers,
     personal_data=PERSONAL_DATA,
     loops=frozenset({"audit-outbox"}),

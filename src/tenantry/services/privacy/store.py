@@ -1,7 +1,9 @@
-"""The privacy service's reads and writes of its requests, on a tenant session."""
+"""The privacy service's reads and writes of its requests and its erasure ledger, on a tenant
+session."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -9,7 +11,7 @@ from sqlalchemy import select
 from tenantry.platform.context import require_tenant
 from tenantry.platform.errors import ApiError
 from tenantry.platform.storage.tenant_session import TenantSession
-from tenantry.services.privacy.models import PrivacyRequest
+from tenantry.services.privacy.models import ErasureLedgerEntry, PrivacyRequest
 
 EXPORT = "export"
 ERASURE = "erasure"
@@ -51,3 +53,35 @@ def shown(request: PrivacyRequest) -> dict[str, Any]:
         "finished_at": request.finished_at,
         "reason": request.reason,
     }
+
+
+@dataclass(frozen=True, slots=True)
+class Erased:
+    """One entry of the erasure ledger, apart from any session."""
+
+    erasure_id: str
+    account_id: str
+    content: str
+    erased_at: float
+
+
+def ledger(session: TenantSession) -> dict[str, Erased]:
+    """Every erasure of the site this copy of the ledger holds, by erasure id."""
+    rows = session.scalars(select(ErasureLedgerEntry)).all()
+    return {
+        row.erasure_id: Erased(row.erasure_id, row.account_id, row.content, row.erased_at)
+        for row in rows
+    }
+
+
+def enter(session: TenantSession, erased: Erased) -> None:
+    """Write one erasure into this copy of the ledger."""
+    session.add(
+        ErasureLedgerEntry(
+            erasure_id=erased.erasure_id,
+            account_id=erased.account_id,
+            content=erased.content,
+            erased_at=erased.erased_at,
+        )
+    )
+    session.flush()

@@ -7,6 +7,12 @@ identity first (it refuses the last admin and unknown accounts before anything c
 every other store, then the account's own exports (rows and zips); the receipt lists each
 store and what it did, is signed by the region's audit service, and is kept with the erasure's
 audit event in one transaction, so the receipt can be checked against the tenant's log.
+
+Every erasure is entered in the erasure ledger as soon as identity has accepted it, before any
+other store is touched (in the shard's database, and again in privacy's global database:
+`models.ErasureLedgerEntry` says why), so an erasure cut short is finished by the next replay;
+every restore replays the ledger before the site is served again: each erasure's steps run
+again, with the same `content`, on whatever the restore brought back.
 """
 
 from __future__ import annotations
@@ -17,10 +23,12 @@ import uuid
 from typing import Any
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 
 from tenantry.platform.audit.events import AuditEvent, current_actor
 from tenantry.platform.audit.outbox import AuditOutbox
 from tenantry.platform.client import ServiceClient, for_current_tenant
+from tenantry.platform.context import require_tenant
 from tenantry.platform.errors import ApiError
 from tenantry.platform.personal_data_steps import stamp
 from tenantry.platform.storage.databases import Databases
@@ -154,9 +162,12 @@ class Work:
         await account_of_site(self.client, account_id)
         erasure_id = uuid.uuid4().hex
         done: list[dict[str, Any]] = []
+        entry = store.Erased(erasure_id, account_id, content, time.time())
         for name in STORES:
             answer = await erase_from(self.client, name, account_id, content)
             done.append({"store": name, "actions": answer["actions"], "at": answer["at"]})
+            if name == "identity":  # accepted it: in the ledger before any other store
+                self._enter(entry)
         done.append(await self._erase_own(account_id))
         done.extend({**retained, "at": stamp()} for retained in RETAINED)
         request = PrivacyRequest(
@@ -179,6 +190,79 @@ class Work:
             shown["event_id"] = event.event_id
         self._audit.wake()
         return shown
+
+    def _enter(self, entry: store.Erased) -> None:
+        """Enter the erasure in both copies of the ledger: the shard's must be written; should
+        the global one fail, the next replay writes it from the first."""
+        with self._databases.session() as session:
+            store.enter(session, entry)
+        try:
+            with self._databases.global_session() as session:
+                store.enter(session, entry)
+        except SQLAlchemyError as exc:
+            log.warning("ledger_copy_failed", erasure=entry.erasure_id, error=type(exc).__name__)
+
+    async def replay(self) -> dict[str, Any]:
+        """Run every erasure of the site's ledger again, oldest first, with its own `content`:
+        what a restore must do before the site is served. Both copies of the ledger are read and
+        each is given the entries it lacks. A store's refusal stops the replay (the caller keeps
+        the site unserved); an account identity no longer has was erased there already."""
+        entries = self._healed_ledger()
+        replayed: list[dict[str, Any]] = []
+        for entry in sorted(entries, key=lambda e: (e.erased_at, e.erasure_id)):
+            done: list[dict[str, Any]] = []
+            for name in STORES:
+                try:
+                    answer = await erase_from(self.client, name, entry.account_id, entry.content)
+                except ApiError as exc:
+                    if name == "identity" and exc.code == "account_not_found":
+                        done.append({"store": name, "actions": [], "at": stamp()})
+                        continue
+                    raise ApiError(
+                        exc.status,
+                        exc.code,
+                        f"replaying erasure {entry.erasure_id}: {name}: {exc.message}",
+                    ) from None
+                done.append({"store": name, "actions": answer["actions"], "at": answer["at"]})
+            done.append(await self._erase_own(entry.account_id))
+            replayed.append(
+                {
+                    "erasure_id": entry.erasure_id,
+                    "account_id": entry.account_id,
+                    "content": entry.content,
+                    "stores": done,
+                }
+            )
+        event = AuditEvent(
+            "personal_data_erasures_replayed",
+            require_tenant().cloud_id,
+            current_actor(SERVICE),
+            detail={
+                "erasures": len(replayed),
+                "requests": [entry["erasure_id"] for entry in replayed],
+            },
+        )
+        with self._databases.session() as session:
+            self._audit.record(session, event)
+        self._audit.wake()
+        return {"replayed": len(replayed), "erasures": replayed, "event_id": event.event_id}
+
+    def _healed_ledger(self) -> list[store.Erased]:
+        """The union of both copies of the ledger, each copy given what it lacked."""
+        with self._databases.session() as session:
+            here = store.ledger(session)
+        with self._databases.global_session() as session:
+            there = store.ledger(session)
+            for erasure_id, entry in here.items():
+                if erasure_id not in there:
+                    store.enter(session, entry)
+        missing = [entry for erasure_id, entry in there.items() if erasure_id not in here]
+        if missing:
+            with self._databases.session() as session:
+                for entry in missing:
+                    store.enter(session, entry)
+            log.warning("ledger_healed", copied_back=len(missing))
+        return list({**there, **here}.values())
 
     async def _erase_own(self, account_id: str) -> dict[str, Any]:
         """The account's exports: their zips in media, then their rows."""
