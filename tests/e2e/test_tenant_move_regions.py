@@ -14,6 +14,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -260,3 +261,132 @@ def test_only_kms_gets_a_tenants_keys_handed_over_and_only_media_stores_its_blob
         )
         assert stored.status == 403, (caller, stored.body)
     assert not (cloud.data_dir / "media" / "us" / site.cloud_id / "planted").exists()
+
+
+def test_keys_and_blobs_go_only_where_tcs_has_the_site_moving(cloud: Cloud) -> None:
+    """Every region's kms and media sign as the same service, so each end of a hand-over asks
+    tcs where the site is moving: with no move registered every step is refused, and with a
+    move from eu to us a third region (au) can neither take the keys nor take or plant blobs;
+    the source sends the keys to the registered target only, never back to the caller."""
+    site = signup(cloud, users={"DE": 1}, via="eu", prefix="move-region-target")
+    site.create_project()
+    shard = _home(cloud, site.cloud_id)[1]
+    params = {"cloud_id": site.cloud_id}
+    key = {"version": 1, "material": "AAAA"}
+
+    def asks(region: str, to_region: str) -> dict[str, Callable[[], Any]]:
+        """Each step of a key and blob move, as `region`'s kms and media would make it."""
+        hand_over = {"shard": shard, "to_region": to_region}
+        receive = {"shard": f"{region}-1", "from_region": "eu", "keys": [key]}
+        return {
+            "hand-over": lambda: call_as(
+                cloud,
+                "kms",
+                "kms",
+                "POST",
+                "/internal/kms/moves/{cloud_id}/hand-over",
+                params=params,
+                json=hand_over,
+                region="eu",
+            ),
+            "receive": lambda: call_as(
+                cloud,
+                "kms",
+                "kms",
+                "POST",
+                "/internal/kms/moves/{cloud_id}/receive",
+                params=params,
+                json={**receive, "customer_key_versions": []},
+                region=region,
+            ),
+            "adopt": lambda: call_as(
+                cloud,
+                "operator",
+                "kms",
+                "POST",
+                "/internal/kms/moves/{cloud_id}/adopt",
+                params=params,
+                json={"shard": f"{region}-1", "from_region": "eu", "from_shard": shard},
+                region=region,
+            ),
+            "send": lambda: call_as(
+                cloud,
+                "operator",
+                "media",
+                "POST",
+                "/internal/media/moves/{cloud_id}/send",
+                params=params,
+                json={"shard": shard, "to_region": region},
+                region="eu",
+            ),
+            "have": lambda: call_as(
+                cloud,
+                "media",
+                "media",
+                "POST",
+                "/internal/media/moves/{cloud_id}/have",
+                params=params,
+                json={"names": ["planted/original"]},
+                region=region,
+            ),
+            "blob": lambda: call_as(
+                cloud,
+                "media",
+                "media",
+                "PUT",
+                "/internal/media/moves/{cloud_id}/blob",
+                params=params,
+                query={"name": "planted/original"},
+                content=b"planted",
+                region=region,
+            ),
+        }
+
+    def refused(steps: dict[str, Callable[[], Any]], reason: str) -> None:
+        for step, ask in steps.items():
+            answer = ask()
+            assert (answer.status, answer.json()["error"]) == (403, reason), (step, answer.body)
+            assert b"material" not in answer.body
+
+    refused(asks("us", "us"), "tenant_not_moving")
+    # The operator's move registers its target with tcs before it copies anything.
+    registered = call_as(
+        cloud,
+        "operator",
+        "tcs",
+        "PUT",
+        "/internal/tcs/tenants/{site}/move",
+        params={"site": site.name},
+        json={"from_shard": shard, "to_shard": "us-1", "to_region": "us"},
+    )
+    assert registered.status == 200, registered.body
+    try:
+        refused(asks("au", "au"), "move_elsewhere")
+        # A caller claiming the registered target gets no key: the source sends to us itself.
+        handed = asks("us", "us")["hand-over"]()
+        assert handed.status == 200, handed.body
+        assert b"material" not in handed.body and handed.json()["rewrapped"] == []
+    finally:
+        forgotten = call_as(
+            cloud,
+            "operator",
+            "tcs",
+            "DELETE",
+            "/internal/tcs/tenants/{site}/move",
+            params={"site": site.name},
+        )
+        assert forgotten.status == 200 and forgotten.json()["move"] is None
+    for region in ("us", "au"):
+        assert not (cloud.data_dir / "media" / region / site.cloud_id / "planted").exists()
+    # A switch of a move that is no longer registered is refused.
+    switch = call_as(
+        cloud,
+        "operator",
+        "tcs",
+        "POST",
+        "/internal/tcs/tenants/{site}/home",
+        params={"site": site.name},
+        json={"from_shard": shard, "to_shard": "us-1", "to_region": "us"},
+    )
+    assert (switch.status, switch.json()["error"]) == (409, "move_not_registered")
+    assert _home(cloud, site.cloud_id) == ("eu", shard)

@@ -39,6 +39,7 @@ the move is run again or aborted); once tcs names it, running again only finishe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -291,6 +292,10 @@ def _run(
     move = {**move, "phase": CAPTURING, "attempts": int(move["attempts"]) + 1, "unpin": unpin}
     move.setdefault("to_region", move["region"])
     across = move["to_region"] != move["region"]
+    try:
+        region_move.register(data_dir, move)
+    except region_move.TargetUnreachable as exc:
+        raise BackupCommandError(f"{move['site']}: {exc}; nothing was copied") from None
     write_active(data_dir, move)
     pairs = _databases(data_dir, topology, move)
     cloud_id = move["cloud_id"]
@@ -506,6 +511,10 @@ def _undo(data_dir: Path, topology: Topology, move: dict[str, Any], result: str,
                     replace_tenant_rows(connection, tables, move["cloud_id"], empty)
         for database in dbs:
             _set_state(database, move["cloud_id"], move["move_id"], None)
+    with contextlib.suppress(region_move.TargetUnreachable):
+        # Left registered, it lets kms and media hand data only to a target that got nothing
+        # switched to it; the next move of the site registers its own.
+        region_move.forget(data_dir, move)
     finish(data_dir, {**move, "phase": result, "result": result, "reason": why})
 
 

@@ -11,6 +11,12 @@ digest), and only the others travel, so the move sends everything once before it
 tenant and again, cheaply, while it is frozen; a blob whose digest differs on the target is
 sent again. The answer counts the blobs and bytes the target holds with the source's digests:
 the move's per-blob verification.
+
+Both ends ask tcs (`platform/move_checks.py`) before they act: the source sends only for a
+tenant that lives on the named shard here and whose registered move goes to the named region,
+and the target answers `have` and stores a blob only for a tenant moving into its region
+(403 `tenant_not_moving` or `move_elsewhere` otherwise). Every region's media signs as `media`,
+so the caller's region is never taken on its word.
 """
 
 from __future__ import annotations
@@ -27,6 +33,12 @@ from tenantry.platform.blobstore import BlobStore, InvalidBlobKey, check_key
 from tenantry.platform.client import ServiceClient
 from tenantry.platform.context import TenantContext, tenant_scope
 from tenantry.platform.errors import ApiError
+from tenantry.platform.move_checks import (
+    MOVING_ELSEWHERE,
+    check_arrives,
+    check_leaves,
+    registered_move,
+)
 from tenantry.platform.storage.databases import Databases
 from tenantry.services.media import blobs
 from tenantry.services.media.models import MediaFile, MediaUploadChunk
@@ -101,6 +113,10 @@ class BlobMoves:
         wanted += [blobs.chunk(str(r.upload_id), int(r.number)) for r in chunks]
         return [name for name in wanted if self.store.exists(f"{cloud_id}/{name}")]
 
+    async def check_arriving(self, cloud_id: str) -> None:
+        """Refuse unless tcs has the tenant moving into this region from another."""
+        check_arrives(await registered_move(self.client, cloud_id), self.region)
+
     def have(self, cloud_id: str, names: list[str]) -> dict[str, str | None]:
         """Each name's digest as this region's store holds it (None: not here)."""
         found: dict[str, str | None] = {}
@@ -121,6 +137,12 @@ class BlobMoves:
             raise ApiError(422, "unknown_shard", f"shard {shard!r} is not in {self.region}")
         if to_region == self.region:
             raise ApiError(422, "same_region", "the blobs are in this region already")
+        move = await registered_move(self.client, cloud_id)
+        check_leaves(move, self.region, shard)
+        if move.to_region != to_region:
+            raise ApiError(
+                403, MOVING_ELSEWHERE, f"the tenant is moving to {move.to_region}, not {to_region}"
+            )
         names = await asyncio.to_thread(self.names, cloud_id, shard)
         ours = await asyncio.to_thread(self.have, cloud_id, names)
         theirs: dict[str, Any] = {}
@@ -187,12 +209,14 @@ def build_blob_move_router(moves: BlobMoves) -> APIRouter:
 
     @router.post("/{cloud_id}/have")
     async def have_blobs(cloud_id: CloudId, body: HaveRequest) -> dict[str, Any]:
+        await moves.check_arriving(cloud_id)
         return {"have": await asyncio.to_thread(moves.have, cloud_id, body.names)}
 
     @router.put("/{cloud_id}/blob")
     async def keep_blob(
         cloud_id: CloudId, name: Annotated[Name, Query()], request: Request
     ) -> dict[str, Any]:
+        await moves.check_arriving(cloud_id)
         data = await request.body()
         if len(data) > MAX_BLOB_BYTES:
             raise ApiError(413, "blob_too_large", "a blob sent by a move is at most 1 GiB")
