@@ -19,9 +19,11 @@ from typing import Any
 
 import pytest
 
+from tenantry.cli.move_removal import remove_expired
+
 from .api import Site, eventually, signup
 from .cloud import Cloud, tenantry
-from .moving import NOTES, TENANTRY, Written, keep_writing, kill_when, same, stored
+from .moving import NOTES, TENANTRY, Written, keep_writing, kill_when, rows_on, same, stored
 from .service_calls import call_as
 
 pytestmark = pytest.mark.e2e
@@ -50,8 +52,14 @@ def test_a_site_moves_to_another_region_while_it_and_its_neighbour_write(
     cloud: Cloud, storage_backend: str
 ) -> None:
     site = signup(cloud, users={"DE": 3}, via="eu", prefix="move-region")
-    neighbour = signup(cloud, users={"DE": 3}, via="eu", prefix="move-region-nb")
+    source = _home(cloud, site.cloud_id)[1]
+    # A neighbour on the same shard (sign-ups go to the emptier shard of the region).
+    for _attempt in range(3):
+        neighbour = signup(cloud, users={"DE": 3}, via="eu", prefix="move-region-nb")
+        if _home(cloud, neighbour.cloud_id)[1] == source:
+            break
     assert site.region == neighbour.region == "eu"
+    assert _home(cloud, neighbour.cloud_id)[1] == source
     for each in (site, neighbour):
         each.create_project()
     carrier = site.create_issue("carries an attachment")["key"]
@@ -116,11 +124,39 @@ def test_a_site_moves_to_another_region_while_it_and_its_neighbour_write(
     assert detail["moved"]["rows"] > 0 and detail["moved"]["blobs"] >= 1
     assert detail["moved"]["blob_bytes"] >= len(NOTES) and detail["moved"]["data_keys"] >= 1
 
+    # The old copy in eu (rows of every service, data keys among them, and blobs) is kept
+    # `[moves] keep_source_hours`, then removed, and the removal is in the site's audit log;
+    # the neighbour on that shard keeps everything.
+    old_blobs = cloud.data_dir / "media" / "eu" / site.cloud_id
+    assert rows_on(cloud, source, site.cloud_id)["kms"] >= 1 and old_blobs.exists()
+    theirs_before = rows_on(cloud, source, neighbour.cloud_id)
+    listed = tenantry("tenant", "moves", "--remove-expired", "--data-dir", str(cloud.data_dir))
+    assert listed.returncode == 0 and site.name not in listed.stderr, listed.stderr
+    assert old_blobs.exists()  # not due yet
+    removed = remove_expired(cloud.data_dir, now=time.time() + 25 * 3600)
+    (mine,) = [m for m in removed if m["site"] == site.name]
+    assert mine["source_removed"]["rows"] > 0 and mine["source_removed"]["blobs"]
+    assert set(rows_on(cloud, source, site.cloud_id).values()) == {0}
+    assert not old_blobs.exists()
+    theirs_after = rows_on(cloud, source, neighbour.cloud_id)
+    assert theirs_after.pop("audit") >= theirs_before.pop("audit")  # its log still grows
+    assert theirs_after == theirs_before
+    same(stored(neighbour), theirs)
+    assert site.request("GET", f"/rest/issues/issues/{carrier}").status_code == 200
+    assert cloud.http("us").get(notes["download_url"]).content == NOTES
+    assert remove_expired(cloud.data_dir, now=time.time() + 25 * 3600) == []  # done once
+
+    def removal_logged() -> bool:
+        return "tenant_move_source_removed" in {e["action"] for e in _events(site)}
+
+    eventually("the removal in the audit log", removal_logged, seconds=30)
+
 
 def test_a_pinned_site_leaves_its_region_only_with_unpin(
     cloud: Cloud, storage_backend: str
 ) -> None:
     site = signup(cloud, region="eu", via="eu", prefix="move-pinned")
+    first_home = _home(cloud, site.cloud_id)[1]
     site.create_project()
     summary = site.create_issue("pinned to eu")["key"]
     refused = _move(cloud, site, "--region", "us")
@@ -139,6 +175,17 @@ def test_a_pinned_site_leaves_its_region_only_with_unpin(
     assert back.returncode == 0, back.stdout + back.stderr
     assert _home(cloud, site.cloud_id)[0] == "eu"
     assert site.create_issue("home again")["summary"] == "home again"
+    # Once both old copies are due, only the one it left behind is removed: a copy on the
+    # shard it came back to is its live data (or was replaced by it), and is kept.
+    removed = remove_expired(cloud.data_dir, now=time.time() + 25 * 3600)
+    mine = {m["to_region"]: m["source_removed"] for m in removed if m["site"] == site.name}
+    assert mine["eu"]["rows"] > 0  # what it left in us
+    if _home(cloud, site.cloud_id)[1] == first_home:
+        assert "superseded_by" in mine["us"]
+    else:
+        assert mine["us"]["rows"] > 0
+    assert site.request("GET", f"/rest/issues/issues/{summary}").json()["summary"] == "pinned to eu"
+    assert site.create_issue("after the removal")["summary"] == "after the removal"
 
 
 def test_a_move_to_a_region_that_does_not_exist_fails_cleanly(cloud: Cloud) -> None:

@@ -18,6 +18,8 @@ NOT_MOVING = "tenant_not_moving"
 """tcs has no move of the tenant under way."""
 MOVING_ELSEWHERE = "move_elsewhere"
 """The tenant's move under way goes from or to another region (or shard) than the call says."""
+LIVES_HERE = "tenant_lives_here"
+"""The data asked to be removed is the tenant's live copy (or a move is taking it there)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +33,19 @@ class MoveRecord:
     to_shard: str
 
 
-async def registered_move(client: ServiceClient, cloud_id: str) -> MoveRecord:
-    """The tenant's move under way as tcs records it; 403 `tenant_not_moving` if none."""
+@dataclass(frozen=True, slots=True)
+class TenantHome:
+    """A tenant's home as tcs has it, and the target of its move under way, if any."""
+
+    cloud_id: str
+    region: str
+    shard: str
+    to_region: str | None
+    to_shard: str | None
+
+
+async def tenant_home(client: ServiceClient, cloud_id: str) -> TenantHome | None:
+    """The tenant's home and move under way as tcs records them (None: tcs knows it not)."""
     found = await client.call(
         "tcs",
         "GET",
@@ -40,20 +53,38 @@ async def registered_move(client: ServiceClient, cloud_id: str) -> MoveRecord:
         params={"cloud_id": cloud_id},
     )
     if found.status == 404:
-        raise ApiError(403, NOT_MOVING, "tcs knows no such tenant")
+        return None
     if found.status != 200:
         raise ApiError(503, "tcs_unavailable", f"tcs answered {found.status} about the move")
     body = found.json()
-    move = body.get("move")
-    if not isinstance(move, dict):
-        raise ApiError(403, NOT_MOVING, "tcs records no move of this tenant under way")
-    return MoveRecord(
+    move = body.get("move") if isinstance(body.get("move"), dict) else {}
+    return TenantHome(
         str(body["cloud_id"]),
         str(body["region"]),
         str(body["shard"]),
-        str(move["to_region"]),
-        str(move["to_shard"]),
+        None if not move else str(move["to_region"]),
+        None if not move else str(move["to_shard"]),
     )
+
+
+async def registered_move(client: ServiceClient, cloud_id: str) -> MoveRecord:
+    """The tenant's move under way as tcs records it; 403 `tenant_not_moving` if none."""
+    home = await tenant_home(client, cloud_id)
+    if home is None:
+        raise ApiError(403, NOT_MOVING, "tcs knows no such tenant")
+    if home.to_region is None or home.to_shard is None:
+        raise ApiError(403, NOT_MOVING, "tcs records no move of this tenant under way")
+    return MoveRecord(home.cloud_id, home.region, home.shard, home.to_region, home.to_shard)
+
+
+async def check_gone_from(client: ServiceClient, cloud_id: str, region: str) -> None:
+    """Refuse (409 `tenant_lives_here`) unless the tenant neither lives in `region` nor is
+    moving into it: its data there is an old copy, safe to remove."""
+    home = await tenant_home(client, cloud_id)
+    if home is not None and region in (home.region, home.to_region):
+        raise ApiError(
+            409, LIVES_HERE, f"the tenant lives in {home.region}, or is moving to {region}"
+        )
 
 
 def check_leaves(move: MoveRecord, region: str, shard: str | None = None) -> None:

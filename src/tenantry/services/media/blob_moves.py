@@ -36,6 +36,7 @@ from tenantry.platform.errors import ApiError
 from tenantry.platform.move_checks import (
     MOVING_ELSEWHERE,
     check_arrives,
+    check_gone_from,
     check_leaves,
     registered_move,
 )
@@ -116,6 +117,16 @@ class BlobMoves:
     async def check_arriving(self, cloud_id: str) -> None:
         """Refuse unless tcs has the tenant moving into this region from another."""
         check_arrives(await registered_move(self.client, cloud_id), self.region)
+
+    async def remove(self, cloud_id: str) -> None:
+        """Remove every blob of a tenant that moved to another region (its old copy here),
+        once tcs names another region as its home and no move brings it back."""
+        await check_gone_from(self.client, cloud_id, self.region)
+        try:
+            tree = check_key(cloud_id)
+        except InvalidBlobKey:
+            raise ApiError(422, "invalid_tenant", "that is not a tenant id") from None
+        await asyncio.to_thread(self.store.delete_prefix, tree)
 
     def have(self, cloud_id: str, names: list[str]) -> dict[str, str | None]:
         """Each name's digest as this region's store holds it (None: not here)."""
@@ -200,7 +211,8 @@ def _target_refused(status: int, body: bytes) -> ApiError:
 
 
 def build_blob_move_router(moves: BlobMoves) -> APIRouter:
-    """Media's routes of a move between regions: the source sends, the target keeps."""
+    """Media's routes of a move between regions: the source sends, the target keeps, and the
+    source removes its old copy when the move's keeping time is over."""
     router = APIRouter(prefix=PREFIX, tags=["media"])
 
     @router.post("/{cloud_id}/send")
@@ -211,6 +223,11 @@ def build_blob_move_router(moves: BlobMoves) -> APIRouter:
     async def have_blobs(cloud_id: CloudId, body: HaveRequest) -> dict[str, Any]:
         await moves.check_arriving(cloud_id)
         return {"have": await asyncio.to_thread(moves.have, cloud_id, body.names)}
+
+    @router.post("/{cloud_id}/remove")
+    async def remove_blobs(cloud_id: CloudId) -> dict[str, Any]:
+        await moves.remove(cloud_id)
+        return {"removed": True}
 
     @router.put("/{cloud_id}/blob")
     async def keep_blob(
