@@ -386,8 +386,11 @@ def tenant_moves(
     if as_json:
         typer.echo(json_document(moves))
         return
-    table = RichTable("site", "from", "to", "phase", "started", "freeze (s)", "reason")
+    table = RichTable("site", "from", "to", "phase", "started", "freeze (s)", "old copy", "reason")
     for move in moves:
+        old_copy = ""
+        if move.get("result") == "switched":
+            old_copy = "removed" if "source_removed" in move else "kept"
         table.add_row(
             move["site"],
             move["from_shard"],
@@ -395,6 +398,7 @@ def tenant_moves(
             move["phase"],
             iso_time(float(move["started_at"])),
             str(move.get("freeze_seconds", "")),
+            old_copy,
             str(move.get("reason", "")),
         )
     Console(highlight=False, width=200).print(table)
