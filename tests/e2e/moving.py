@@ -13,6 +13,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import func, select
+
+from tenantry.cli.backup import recorded_topology
+from tenantry.cli.move_databases import open_database, opened
+from tenantry.cli.tenant_rows import bookkeeping_tables, owner_column, tenant_tables
+from tenantry.services.registry import SPECS
+
 from .api import Site
 from .cloud import Cloud
 
@@ -120,3 +127,26 @@ def kill_when(cloud: Cloud, site: Site, process: subprocess.Popen[str], phase: s
             pass
         time.sleep(0.005)
     return False
+
+
+def rows_on(cloud: Cloud, shard: str, cloud_id: str) -> dict[str, int]:
+    """How many rows the tenant has in each service database of `shard`, read directly."""
+    topology = recorded_topology(cloud.data_dir)
+    counts: dict[str, int] = {}
+    for spec in SPECS:
+        if spec.schema is None or not spec.shard_databases:
+            continue
+        tables = [*tenant_tables(spec.schema), *bookkeeping_tables(spec.schema)]
+        if not tables:
+            continue
+        database = open_database(cloud.data_dir, topology, spec.name, shard, tables, [])
+        with opened([database]), database.snapshot.begin() as connection:
+            counts[spec.name] = sum(
+                int(
+                    connection.execute(
+                        select(func.count()).where(owner_column(table) == cloud_id)
+                    ).scalar_one()
+                )
+                for table in tables
+            )
+    return counts

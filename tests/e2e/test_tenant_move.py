@@ -13,14 +13,19 @@ import threading
 import time
 from collections.abc import Iterator
 from importlib import resources
+from typing import Any
 
 import pytest
 
 from backends import BACKEND
+from tenantry.cli import tenant_move
+from tenantry.cli.backup import BackupCommandError
+from tenantry.cli.tenant_move import move_tenant
 
 from .api import Site, eventually, signup
 from .cloud import Cloud, tenantry
-from .moving import NOTES, TENANTRY, Written, keep_writing, kill_when, same, stored
+from .moving import NOTES, TENANTRY, Written, keep_writing, kill_when, rows_on, same, stored
+from .service_calls import call_as
 
 pytestmark = pytest.mark.e2e
 
@@ -207,6 +212,55 @@ def test_a_move_to_a_shard_that_does_not_exist_fails_cleanly(cloud: Cloud) -> No
         assert says in refused.stderr and "Traceback" not in refused.stderr
     assert _move(cloud, site, "--shard", before).returncode == 2  # already there
     assert _move(cloud, site).returncode == 2  # no shard named
+    no_limit = _move(cloud, site, "--shard", "eu-9", "--catch-up-seconds", "0")
+    assert no_limit.returncode == 2 and "more than 0 seconds" in no_limit.stderr
     assert shard_of(cloud, site.cloud_id) == before
     assert site.create_issue("still here")["key"] == "OPS-1"
     assert not (cloud.data_dir / "moves" / "active" / f"{site.cloud_id}.json").exists()
+
+
+def test_a_catch_up_that_does_not_converge_in_the_limit_stops_the_move_unfrozen(
+    cloud: Cloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each catch-up round finds more changes than fit in a freeze (as with a writer faster
+    than the copy): after `[moves] catch_up_seconds` (here given as 0.5) the move stops, says
+    why, and the site is served where it was, whole, with nothing of it left on the target."""
+    site = signup(cloud, region="eu", via="eu", prefix="move-no-converge")
+    site.create_project()
+    written = Written()
+    stop = threading.Event()
+    stop.set()
+    keep_writing(site, stop, written)
+    here, there = _other_shard(cloud, site)
+    real = tenant_move._catch_up
+    rounds: list[int] = []
+
+    def too_busy(*args: Any) -> int:
+        rounds.append(real(*args))
+        return tenant_move.SMALL_ROUND + 1
+
+    monkeypatch.setattr(tenant_move, "_catch_up", too_busy)
+    started = time.monotonic()
+    with pytest.raises(BackupCommandError) as stopped:
+        move_tenant(cloud.data_dir, site.name, there, lambda *_: None, catch_up_seconds=0.5)
+    assert time.monotonic() - started < 30
+    assert stopped.value.code == 1 and len(rounds) >= 2
+    message = str(stopped.value)
+    assert "did not converge in 0.5 s" in message and "served where it was" in message
+    assert shard_of(cloud, site.cloud_id) == here
+    assert set(rows_on(cloud, there, site.cloud_id).values()) == {0}
+    listed = tenantry("tenant", "moves", "--json", "--data-dir", str(cloud.data_dir))
+    (mine,) = [m for m in json.loads(listed.stdout) if m["site"] == site.name]
+    assert mine["phase"] == "failed" and "catch-up" in mine["reason"]
+    # tcs has forgotten the move: nothing may be handed to its target any more.
+    record = call_as(
+        cloud,
+        "kms",
+        "tcs",
+        "GET",
+        "/internal/tcs/tenants/by-cloud-id/{cloud_id}/move",
+        params={"cloud_id": site.cloud_id},
+    )
+    assert record.status == 200 and record.json()["move"] is None
+    keep_writing(site, stop, written)  # its writes are taken where it was
+    same(stored(site), written)

@@ -14,13 +14,16 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from tenantry.cli.move_removal import remove_expired
+
 from .api import Site, eventually, signup
 from .cloud import Cloud, tenantry
-from .moving import NOTES, TENANTRY, Written, keep_writing, kill_when, same, stored
+from .moving import NOTES, TENANTRY, Written, keep_writing, kill_when, rows_on, same, stored
 from .service_calls import call_as
 
 pytestmark = pytest.mark.e2e
@@ -49,8 +52,14 @@ def test_a_site_moves_to_another_region_while_it_and_its_neighbour_write(
     cloud: Cloud, storage_backend: str
 ) -> None:
     site = signup(cloud, users={"DE": 3}, via="eu", prefix="move-region")
-    neighbour = signup(cloud, users={"DE": 3}, via="eu", prefix="move-region-nb")
+    source = _home(cloud, site.cloud_id)[1]
+    # A neighbour on the same shard (sign-ups go to the emptier shard of the region).
+    for _attempt in range(3):
+        neighbour = signup(cloud, users={"DE": 3}, via="eu", prefix="move-region-nb")
+        if _home(cloud, neighbour.cloud_id)[1] == source:
+            break
     assert site.region == neighbour.region == "eu"
+    assert _home(cloud, neighbour.cloud_id)[1] == source
     for each in (site, neighbour):
         each.create_project()
     carrier = site.create_issue("carries an attachment")["key"]
@@ -115,11 +124,39 @@ def test_a_site_moves_to_another_region_while_it_and_its_neighbour_write(
     assert detail["moved"]["rows"] > 0 and detail["moved"]["blobs"] >= 1
     assert detail["moved"]["blob_bytes"] >= len(NOTES) and detail["moved"]["data_keys"] >= 1
 
+    # The old copy in eu (rows of every service, data keys among them, and blobs) is kept
+    # `[moves] keep_source_hours`, then removed, and the removal is in the site's audit log;
+    # the neighbour on that shard keeps everything.
+    old_blobs = cloud.data_dir / "media" / "eu" / site.cloud_id
+    assert rows_on(cloud, source, site.cloud_id)["kms"] >= 1 and old_blobs.exists()
+    theirs_before = rows_on(cloud, source, neighbour.cloud_id)
+    listed = tenantry("tenant", "moves", "--remove-expired", "--data-dir", str(cloud.data_dir))
+    assert listed.returncode == 0 and site.name not in listed.stderr, listed.stderr
+    assert old_blobs.exists()  # not due yet
+    removed = remove_expired(cloud.data_dir, now=time.time() + 25 * 3600)
+    (mine,) = [m for m in removed if m["site"] == site.name]
+    assert mine["source_removed"]["rows"] > 0 and mine["source_removed"]["blobs"]
+    assert set(rows_on(cloud, source, site.cloud_id).values()) == {0}
+    assert not old_blobs.exists()
+    theirs_after = rows_on(cloud, source, neighbour.cloud_id)
+    assert theirs_after.pop("audit") >= theirs_before.pop("audit")  # its log still grows
+    assert theirs_after == theirs_before
+    same(stored(neighbour), theirs)
+    assert site.request("GET", f"/rest/issues/issues/{carrier}").status_code == 200
+    assert cloud.http("us").get(notes["download_url"]).content == NOTES
+    assert remove_expired(cloud.data_dir, now=time.time() + 25 * 3600) == []  # done once
+
+    def removal_logged() -> bool:
+        return "tenant_move_source_removed" in {e["action"] for e in _events(site)}
+
+    eventually("the removal in the audit log", removal_logged, seconds=30)
+
 
 def test_a_pinned_site_leaves_its_region_only_with_unpin(
     cloud: Cloud, storage_backend: str
 ) -> None:
     site = signup(cloud, region="eu", via="eu", prefix="move-pinned")
+    first_home = _home(cloud, site.cloud_id)[1]
     site.create_project()
     summary = site.create_issue("pinned to eu")["key"]
     refused = _move(cloud, site, "--region", "us")
@@ -138,6 +175,17 @@ def test_a_pinned_site_leaves_its_region_only_with_unpin(
     assert back.returncode == 0, back.stdout + back.stderr
     assert _home(cloud, site.cloud_id)[0] == "eu"
     assert site.create_issue("home again")["summary"] == "home again"
+    # Once both old copies are due, only the one it left behind is removed: a copy on the
+    # shard it came back to is its live data (or was replaced by it), and is kept.
+    removed = remove_expired(cloud.data_dir, now=time.time() + 25 * 3600)
+    mine = {m["to_region"]: m["source_removed"] for m in removed if m["site"] == site.name}
+    assert mine["eu"]["rows"] > 0  # what it left in us
+    if _home(cloud, site.cloud_id)[1] == first_home:
+        assert "superseded_by" in mine["us"]
+    else:
+        assert mine["us"]["rows"] > 0
+    assert site.request("GET", f"/rest/issues/issues/{summary}").json()["summary"] == "pinned to eu"
+    assert site.create_issue("after the removal")["summary"] == "after the removal"
 
 
 def test_a_move_to_a_region_that_does_not_exist_fails_cleanly(cloud: Cloud) -> None:
@@ -260,3 +308,132 @@ def test_only_kms_gets_a_tenants_keys_handed_over_and_only_media_stores_its_blob
         )
         assert stored.status == 403, (caller, stored.body)
     assert not (cloud.data_dir / "media" / "us" / site.cloud_id / "planted").exists()
+
+
+def test_keys_and_blobs_go_only_where_tcs_has_the_site_moving(cloud: Cloud) -> None:
+    """Every region's kms and media sign as the same service, so each end of a hand-over asks
+    tcs where the site is moving: with no move registered every step is refused, and with a
+    move from eu to us a third region (au) can neither take the keys nor take or plant blobs;
+    the source sends the keys to the registered target only, never back to the caller."""
+    site = signup(cloud, users={"DE": 1}, via="eu", prefix="move-region-target")
+    site.create_project()
+    shard = _home(cloud, site.cloud_id)[1]
+    params = {"cloud_id": site.cloud_id}
+    key = {"version": 1, "material": "AAAA"}
+
+    def asks(region: str, to_region: str) -> dict[str, Callable[[], Any]]:
+        """Each step of a key and blob move, as `region`'s kms and media would make it."""
+        hand_over = {"shard": shard, "to_region": to_region}
+        receive = {"shard": f"{region}-1", "from_region": "eu", "keys": [key]}
+        return {
+            "hand-over": lambda: call_as(
+                cloud,
+                "kms",
+                "kms",
+                "POST",
+                "/internal/kms/moves/{cloud_id}/hand-over",
+                params=params,
+                json=hand_over,
+                region="eu",
+            ),
+            "receive": lambda: call_as(
+                cloud,
+                "kms",
+                "kms",
+                "POST",
+                "/internal/kms/moves/{cloud_id}/receive",
+                params=params,
+                json={**receive, "customer_key_versions": []},
+                region=region,
+            ),
+            "adopt": lambda: call_as(
+                cloud,
+                "operator",
+                "kms",
+                "POST",
+                "/internal/kms/moves/{cloud_id}/adopt",
+                params=params,
+                json={"shard": f"{region}-1", "from_region": "eu", "from_shard": shard},
+                region=region,
+            ),
+            "send": lambda: call_as(
+                cloud,
+                "operator",
+                "media",
+                "POST",
+                "/internal/media/moves/{cloud_id}/send",
+                params=params,
+                json={"shard": shard, "to_region": region},
+                region="eu",
+            ),
+            "have": lambda: call_as(
+                cloud,
+                "media",
+                "media",
+                "POST",
+                "/internal/media/moves/{cloud_id}/have",
+                params=params,
+                json={"names": ["planted/original"]},
+                region=region,
+            ),
+            "blob": lambda: call_as(
+                cloud,
+                "media",
+                "media",
+                "PUT",
+                "/internal/media/moves/{cloud_id}/blob",
+                params=params,
+                query={"name": "planted/original"},
+                content=b"planted",
+                region=region,
+            ),
+        }
+
+    def refused(steps: dict[str, Callable[[], Any]], reason: str) -> None:
+        for step, ask in steps.items():
+            answer = ask()
+            assert (answer.status, answer.json()["error"]) == (403, reason), (step, answer.body)
+            assert b"material" not in answer.body
+
+    refused(asks("us", "us"), "tenant_not_moving")
+    # The operator's move registers its target with tcs before it copies anything.
+    registered = call_as(
+        cloud,
+        "operator",
+        "tcs",
+        "PUT",
+        "/internal/tcs/tenants/{site}/move",
+        params={"site": site.name},
+        json={"from_shard": shard, "to_shard": "us-1", "to_region": "us"},
+    )
+    assert registered.status == 200, registered.body
+    try:
+        refused(asks("au", "au"), "move_elsewhere")
+        # A caller claiming the registered target gets no key: the source sends to us itself.
+        handed = asks("us", "us")["hand-over"]()
+        assert handed.status == 200, handed.body
+        assert b"material" not in handed.body and handed.json()["rewrapped"] == []
+    finally:
+        forgotten = call_as(
+            cloud,
+            "operator",
+            "tcs",
+            "DELETE",
+            "/internal/tcs/tenants/{site}/move",
+            params={"site": site.name},
+        )
+        assert forgotten.status == 200 and forgotten.json()["move"] is None
+    for region in ("us", "au"):
+        assert not (cloud.data_dir / "media" / region / site.cloud_id / "planted").exists()
+    # A switch of a move that is no longer registered is refused.
+    switch = call_as(
+        cloud,
+        "operator",
+        "tcs",
+        "POST",
+        "/internal/tcs/tenants/{site}/home",
+        params={"site": site.name},
+        json={"from_shard": shard, "to_shard": "us-1", "to_region": "us"},
+    )
+    assert (switch.status, switch.json()["error"]) == (409, "move_not_registered")
+    assert _home(cloud, site.cloud_id) == ("eu", shard)

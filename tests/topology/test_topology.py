@@ -186,3 +186,23 @@ def test_a_backup_switch_that_is_not_true_or_false_is_refused(tmp_path: Path, va
     path.write_text(ONE_REGION + f"[backup]\nenabled = {value}\n")
     with pytest.raises(TopologyError, match="enabled must be true or false"):
         load_topology(path)
+
+
+def test_moves_keep_the_old_copy_a_day_and_give_a_catch_up_thirty_seconds(tmp_path: Path) -> None:
+    assert load_topology().moves.keep_source_hours == 24
+    assert load_topology().moves.catch_up_seconds == 30
+    path = tmp_path / "topology.toml"
+    regions = ONE_REGION
+    path.write_text(regions + "[moves]\nkeep_source_hours = 0\ncatch_up_seconds = 2.5\n")
+    moves = load_topology(path).moves
+    assert (moves.keep_source_seconds, moves.catch_up_seconds) == (0, 2.5)
+    for bad in (
+        "keep_source_hours = -1",
+        'keep_source_hours = "a day"',
+        "catch_up_seconds = 0",
+        "catch_up_seconds = true",
+        "keep_sources = 3",
+    ):
+        path.write_text(regions + f"[moves]\n{bad}\n")
+        with pytest.raises(TopologyError, match=r"\[moves\]"):
+            load_topology(path)

@@ -294,6 +294,13 @@ def tenant_move(
     abort: Annotated[
         bool, typer.Option("--abort", help="Stop its move that has not switched yet.")
     ] = False,
+    catch_up_seconds: Annotated[
+        float | None,
+        typer.Option(
+            "--catch-up-seconds",
+            help="Give up, unfrozen, a catch-up longer than this ([moves] catch_up_seconds).",
+        ),
+    ] = None,
     data_dir_given: DataDirOption = None,
 ) -> None:
     """Move a live site to another shard of its region, or to another region; its writes
@@ -309,7 +316,15 @@ def tenant_move(
             typer.echo(f"{site}: move aborted; it is served where it was")
             return
         with progress_bar(f"move {site}") as report:
-            done = move_tenant(found, site, shard, report, to_region=region, unpin=unpin)
+            done = move_tenant(
+                found,
+                site,
+                shard,
+                report,
+                to_region=region,
+                unpin=unpin,
+                catch_up_seconds=catch_up_seconds,
+            )
     except BackupCommandError as exc:
         err.print(f"[red]tenantry tenant move:[/] {exc}")
         raise typer.Exit(exc.code) from exc
@@ -335,22 +350,52 @@ def tenant_move(
 @tenant_app.command("moves")
 def tenant_moves(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    remove_expired: Annotated[
+        bool,
+        typer.Option(
+            "--remove-expired",
+            help="First remove the old copies kept longer than [moves] keep_source_hours.",
+        ),
+    ] = False,
     data_dir_given: DataDirOption = None,
 ) -> None:
-    """List the tenant moves in progress, then those that ended."""
+    """List the tenant moves in progress, then those that ended (`up` removes old copies
+    that fell due by itself, with --remove-expired)."""
     from rich.table import Table as RichTable
 
+    from tenantry.cli.backup import BackupCommandError
     from tenantry.cli.move_journal import all_moves
+    from tenantry.cli.move_removal import remove_expired as remove
     from tenantry.cli.tenants import json_document
     from tenantry.services.tcs.catalog import iso_time
 
     found = resolve_data_dir(data_dir_given)
+    if remove_expired:
+        try:
+            removed = remove(found)
+        except BackupCommandError as exc:
+            err.print(f"[red]tenantry tenant moves:[/] {exc}")
+            raise typer.Exit(exc.code) from exc
+        for move in removed:
+            what = move["source_removed"]
+            err.print(
+                f"{move['site']}: old copy on {move['from_shard']} "
+                + (
+                    f"was replaced since ({what['superseded_by']}); nothing to remove"
+                    if "superseded_by" in what
+                    else f"removed ({what['rows']} rows"
+                    + (", and its blobs)" if what["blobs"] else ")")
+                )
+            )
     moves = all_moves(found)
     if as_json:
         typer.echo(json_document(moves))
         return
-    table = RichTable("site", "from", "to", "phase", "started", "freeze (s)", "reason")
+    table = RichTable("site", "from", "to", "phase", "started", "freeze (s)", "old copy", "reason")
     for move in moves:
+        old_copy = ""
+        if move.get("result") == "switched":
+            old_copy = "removed" if "source_removed" in move else "kept"
         table.add_row(
             move["site"],
             move["from_shard"],
@@ -358,6 +403,7 @@ def tenant_moves(
             move["phase"],
             iso_time(float(move["started_at"])),
             str(move.get("freeze_seconds", "")),
+            old_copy,
             str(move.get("reason", "")),
         )
     Console(highlight=False, width=200).print(table)

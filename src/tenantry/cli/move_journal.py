@@ -69,6 +69,15 @@ def finish(data_dir: Path, move: dict[str, Any]) -> None:
     abort_requested(data_dir, move["cloud_id"], clear=True)
 
 
+def rewrite_done(data_dir: Path, move: dict[str, Any]) -> None:
+    """Replace the record of an ended move (what was done since, such as its old copy's
+    removal, is added to it)."""
+    folder = _done(data_dir)
+    partial = folder / f"{move['move_id']}.json.partial"
+    partial.write_text(json.dumps(move, indent=2, sort_keys=True))
+    os.replace(partial, folder / f"{move['move_id']}.json")
+
+
 def request_abort(data_dir: Path, cloud_id: str) -> None:
     """Ask the running move of the tenant to stop before it switches."""
     folder = _active(data_dir)

@@ -39,6 +39,37 @@ def pinned(data_dir: Path, site: str) -> bool:
     return bool(answer.get("pinned"))
 
 
+def register(data_dir: Path, move: dict[str, Any]) -> None:
+    """Tell tcs where the move copies the tenant, before anything is copied: kms and media
+    check it before they hand the tenant's keys or blobs to another region, and tcs takes the
+    switch only of a registered move."""
+    body: dict[str, Any] = {"from_shard": move["from_shard"], "to_shard": move["to_shard"]}
+    if move.get("to_region", move["region"]) != move["region"]:
+        body["to_region"] = move["to_region"]
+    _run(
+        data_dir,
+        "registration of the move with tcs",
+        lambda client: client.call(
+            "tcs",
+            "PUT",
+            "/internal/tcs/tenants/{site}/move",
+            params={"site": move["site"]},
+            json=body,
+        ),
+    )
+
+
+def forget(data_dir: Path, move: dict[str, Any]) -> None:
+    """Tell tcs the move stopped without switching (so nothing more goes to its target)."""
+    _run(
+        data_dir,
+        "end of the move at tcs",
+        lambda client: client.call(
+            "tcs", "DELETE", "/internal/tcs/tenants/{site}/move", params={"site": move["site"]}
+        ),
+    )
+
+
 def send_blobs(data_dir: Path, move: dict[str, Any]) -> dict[str, Any]:
     """Have the source region's media make the target region's store hold every blob of the
     tenant; the number of blobs and bytes there, and how many were sent this time."""

@@ -9,7 +9,8 @@ among them):
 2. copy: a consistent snapshot of the tenant's rows goes to the new shard, replacing anything
    a cut-short move left there, in one transaction per database, counted and checksummed;
 3. catch up: the captured rows are copied again from their current state, round after round,
-   until a round is small (at most 30 s, else the move stops unfrozen and says so);
+   until a round is small (within `[moves] catch_up_seconds`, 30 by default, else the move
+   stops unfrozen and says so);
 4. freeze: the tenant's writes on the old shard are refused (the edge holds them up to 2 s);
    the last captured changes are copied, and the tenant's bookkeeping rows (keyed by its cloud
    id: its audit tree's size, pending previews, notes of pending work) whole; the copy is
@@ -20,9 +21,10 @@ among them):
    edge follows within a second; a write that reaches the old copy meanwhile is refused, and
    the edge sends it again to the new home. Reads are served throughout.
 
-The old copy stays on the old shard, fenced, for rollback; the move's record says so. Its
-bookkeeping rows are removed there at the switch, so the old shard's loops stop working for
-it; its audit outbox rows stay and drain where they are (delivery finds the new home in tcs).
+The old copy stays on the old shard, fenced, for rollback, for `[moves] keep_source_hours`;
+then `move_removal.py` removes it (`up` has that done). Its bookkeeping rows are removed there
+at the switch, so the old shard's loops stop working for it; its audit outbox rows stay and
+drain where they are (delivery finds the new home in tcs).
 
 Media blobs and kms's root keys are per region, so a move within a region leaves them where
 they are; a data key row moves with the tenant's rows and stays wrapped by the same root key.
@@ -39,6 +41,7 @@ the move is run again or aborted); once tcs names it, running again only finishe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -93,8 +96,6 @@ from tenantry.platform.topology import Topology
 from tenantry.services.registry import SPECS
 from tenantry.services.tcs.catalog import GONE
 
-CATCH_UP_SECONDS = 30.0
-"""A catch-up that has not become small by then is given up, unfrozen (as Vitess does)."""
 SMALL_ROUND = 20
 """Captured changes few enough to copy while the tenant's writes wait."""
 BATCH = 2000
@@ -125,10 +126,15 @@ def move_tenant(
     *,
     to_region: str | None = None,
     unpin: bool = False,
+    catch_up_seconds: float | None = None,
 ) -> MoveDone:
     """Move `site` to `to_shard` (of its region, or of `to_region`: its first shard unless
-    named), or finish the move a cut-short run began."""
+    named), or finish the move a cut-short run began; a catch-up that takes longer than
+    `catch_up_seconds` (`[moves] catch_up_seconds` unless given) stops the move unfrozen."""
     topology = recorded_topology(data_dir)
+    limit = topology.moves.catch_up_seconds if catch_up_seconds is None else catch_up_seconds
+    if not limit > 0:
+        raise BackupCommandError("the catch-up limit must be more than 0 seconds", code=2)
     tenant = _tenant(data_dir, site)
     active = read_active(data_dir, tenant["cloud_id"])
     if to_shard is None and active is not None and to_region in (None, active.get("to_region")):
@@ -160,7 +166,8 @@ def move_tenant(
             for note in notes:
                 report(note, 0, 1)
             return MoveDone(
-                _run(data_dir, topology, tenant, move, to_shard, report, unpin=unpin), notes
+                _run(data_dir, topology, tenant, move, to_shard, report, unpin=unpin, limit=limit),
+                notes,
             )
     except MoveBusy as exc:
         raise BackupCommandError(f"{site}: {exc}; try again, or --abort it", code=1) from None
@@ -275,6 +282,7 @@ def _run(
     report: Report,
     *,
     unpin: bool = False,
+    limit: float,
 ) -> dict[str, Any]:
     if move is None:
         move = {
@@ -291,6 +299,10 @@ def _run(
     move = {**move, "phase": CAPTURING, "attempts": int(move["attempts"]) + 1, "unpin": unpin}
     move.setdefault("to_region", move["region"])
     across = move["to_region"] != move["region"]
+    try:
+        region_move.register(data_dir, move)
+    except region_move.TargetUnreachable as exc:
+        raise BackupCommandError(f"{move['site']}: {exc}; nothing was copied") from None
     write_active(data_dir, move)
     pairs = _databases(data_dir, topology, move)
     cloud_id = move["cloud_id"]
@@ -310,7 +322,7 @@ def _run(
         if across:
             report(f"copy blobs to {move['to_region']}", 1, steps)
             _across(data_dir, topology, move, lambda: region_move.send_blobs(data_dir, move))
-        deadline = time.monotonic() + CATCH_UP_SECONDS
+        deadline = time.monotonic() + limit
         rounds = 0
         while True:
             _stop_if_asked(data_dir, topology, move)
@@ -320,10 +332,12 @@ def _run(
             if changed <= SMALL_ROUND:
                 break
             if time.monotonic() > deadline:
-                _undo(data_dir, topology, move, FAILED, "the catch-up did not converge in 30 s")
+                why = f"the catch-up did not converge in {limit:g} s ({changed} changes a round)"
+                _undo(data_dir, topology, move, FAILED, why)
                 raise BackupCommandError(
-                    f"{move['site']}: the catch-up did not get small within "
-                    f"{CATCH_UP_SECONDS:.0f} s; the move stopped, unfrozen, where it was"
+                    f"{move['site']}: {why}; the move stopped, unfrozen, and the site is served "
+                    "where it was (try again when it writes less, or raise [moves] "
+                    "catch_up_seconds)"
                 )
         _stop_if_asked(data_dir, topology, move)
         report("freeze and catch up the last changes", 2, steps)
@@ -506,6 +520,10 @@ def _undo(data_dir: Path, topology: Topology, move: dict[str, Any], result: str,
                     replace_tenant_rows(connection, tables, move["cloud_id"], empty)
         for database in dbs:
             _set_state(database, move["cloud_id"], move["move_id"], None)
+    with contextlib.suppress(region_move.TargetUnreachable):
+        # Left registered, it lets kms and media hand data only to a target that got nothing
+        # switched to it; the next move of the site registers its own.
+        region_move.forget(data_dir, move)
     finish(data_dir, {**move, "phase": result, "result": result, "reason": why})
 
 
@@ -569,7 +587,10 @@ def _finish_switched(data_dir: Path, topology: Topology, move: dict[str, Any]) -
         **move,
         "phase": SWITCHED,
         "result": SWITCHED,
-        "source_kept": f"{move['from_shard']} (fenced; removal is not automatic yet)",
+        "source_kept": (
+            f"{move['from_shard']} (fenced; removed {topology.moves.keep_source_hours:g} h "
+            "after the switch)"
+        ),
     }
     finish(data_dir, done)
     return done

@@ -18,7 +18,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -41,6 +41,7 @@ from tenantry.cli.migrate import (
     create_databases,
     migrate_with_progress,
 )
+from tenantry.cli.move_removal import ExpiredCopies
 from tenantry.cli.plan import (
     KEY_IDENTITIES,
     Layout,
@@ -202,13 +203,16 @@ def _run_locked(
     in_child_process(lambda: _hold_back_restored(dirs, topology))
     sockets = _bind(dirs, topology)
     try:
-        drill = DailyDrill(dirs, topology)
+        # Work `up` starts by itself when it falls due: the daily restore drill, and removing
+        # the old copies of moved tenants once their keeping time is over.
+        jobs = (DailyDrill(dirs, topology), ExpiredCopies(dirs, topology))
         try:
             return _serve(
-                dirs, plan_processes(topology, layout), topology_file, sockets, stop, drill
+                dirs, plan_processes(topology, layout), topology_file, sockets, stop, jobs
             )
         finally:
-            drill.stop()
+            for job in jobs:
+                job.stop()
     finally:
         for sock in sockets.values():
             sock.close()
@@ -276,7 +280,7 @@ def _serve(
     topology_file: Path | None,
     sockets: dict[Place, socket.socket],
     stop: StopRequest,
-    drill: DailyDrill,
+    jobs: Sequence[DailyDrill | ExpiredCopies],
 ) -> int:
     listeners = listeners_of(sockets)
     ca = _prepare_credentials(dirs, processes)
@@ -307,7 +311,8 @@ def _serve(
         with signal_wakeups() as rest:
             while not stop.requested:
                 supervisor.check()
-                drill.poll()
+                for job in jobs:
+                    job.poll()
                 rest(supervisor.seconds_to_next_restart() or IDLE_CHECK_SECONDS)
         out.print("Stopping...")
         return 0

@@ -126,6 +126,22 @@ class Retention:
 
 
 @dataclass(frozen=True, slots=True)
+class Moves:
+    """How tenant moves behave (`[moves]`)."""
+
+    keep_source_hours: float = 24.0
+    """A moved tenant's old copy (rows, and blobs and keys of its old region) is kept this long
+    after the switch, for rollback; then `up` has it removed."""
+    catch_up_seconds: float = 30.0
+    """A catch-up that has not become small by then is given up, unfrozen (as Vitess does)."""
+
+    @property
+    def keep_source_seconds(self) -> float:
+        """`keep_source_hours` in seconds."""
+        return self.keep_source_hours * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
 class Topology:
     """Every region of the cloud and the country table used to place new sites."""
 
@@ -144,6 +160,7 @@ class Topology:
     """PostgreSQL connections each service process keeps open per database when idle
     (`[postgres] pool_size`); a burst opens more, which close again after it. 0 keeps none:
     each transaction connects (behind PgBouncer, or on a server with few connections)."""
+    moves: Moves = field(default_factory=Moves)
 
     @property
     def uses_postgres(self) -> bool:
@@ -270,6 +287,7 @@ def _parse(document: Mapping[str, Any]) -> Topology:
         _backup(document.get("backup", {})),
         _retention(document.get("retention", {})),
         pool_size,
+        _moves(document.get("moves", {})),
     )
 
 
@@ -307,6 +325,25 @@ def _retention(table: Mapping[str, Any]) -> Retention:
             raise TopologyError(f"[retention] {name} must be a number of days, 0 or more")
         days[name] = float(value)
     return Retention(**days)
+
+
+def _moves(table: Mapping[str, Any]) -> Moves:
+    """`[moves]`: hours an old copy is kept (0 or more), seconds a catch-up may take (over 0)."""
+    defaults = Moves()
+    keep = table.get("keep_source_hours", defaults.keep_source_hours)
+    if isinstance(keep, bool) or not isinstance(keep, int | float) or not 0 <= keep <= 24 * 3650:
+        raise TopologyError("[moves] keep_source_hours must be a number of hours, 0 or more")
+    catch_up = table.get("catch_up_seconds", defaults.catch_up_seconds)
+    if (
+        isinstance(catch_up, bool)
+        or not isinstance(catch_up, int | float)
+        or not 0 < catch_up <= 86_400
+    ):
+        raise TopologyError("[moves] catch_up_seconds must be a number of seconds, 0 to 86400")
+    unknown = sorted(set(table) - {"keep_source_hours", "catch_up_seconds"})
+    if unknown:
+        raise TopologyError(f"[moves] has no setting {unknown[0]!r}")
+    return Moves(float(keep), float(catch_up))
 
 
 def _edge_ports(raw: Mapping[str, Any], regions: Mapping[str, Region]) -> dict[str, int]:

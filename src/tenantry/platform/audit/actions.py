@@ -50,6 +50,7 @@ _KINDS: dict[str, tuple[str, ...]] = {
         "tenant_resumed",
         "tenant_moving",
         "tenant_moved",
+        "tenant_move_source_removed",
         "tenant_restoring",
         "tenant_status_changed",
         "tenant_deleted",

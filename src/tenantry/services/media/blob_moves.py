@@ -11,6 +11,12 @@ digest), and only the others travel, so the move sends everything once before it
 tenant and again, cheaply, while it is frozen; a blob whose digest differs on the target is
 sent again. The answer counts the blobs and bytes the target holds with the source's digests:
 the move's per-blob verification.
+
+Both ends ask tcs (`platform/move_checks.py`) before they act: the source sends only for a
+tenant that lives on the named shard here and whose registered move goes to the named region,
+and the target answers `have` and stores a blob only for a tenant moving into its region
+(403 `tenant_not_moving` or `move_elsewhere` otherwise). Every region's media signs as `media`,
+so the caller's region is never taken on its word.
 """
 
 from __future__ import annotations
@@ -27,6 +33,13 @@ from tenantry.platform.blobstore import BlobStore, InvalidBlobKey, check_key
 from tenantry.platform.client import ServiceClient
 from tenantry.platform.context import TenantContext, tenant_scope
 from tenantry.platform.errors import ApiError
+from tenantry.platform.move_checks import (
+    MOVING_ELSEWHERE,
+    check_arrives,
+    check_gone_from,
+    check_leaves,
+    registered_move,
+)
 from tenantry.platform.storage.databases import Databases
 from tenantry.services.media import blobs
 from tenantry.services.media.models import MediaFile, MediaUploadChunk
@@ -101,6 +114,20 @@ class BlobMoves:
         wanted += [blobs.chunk(str(r.upload_id), int(r.number)) for r in chunks]
         return [name for name in wanted if self.store.exists(f"{cloud_id}/{name}")]
 
+    async def check_arriving(self, cloud_id: str) -> None:
+        """Refuse unless tcs has the tenant moving into this region from another."""
+        check_arrives(await registered_move(self.client, cloud_id), self.region)
+
+    async def remove(self, cloud_id: str) -> None:
+        """Remove every blob of a tenant that moved to another region (its old copy here),
+        once tcs names another region as its home and no move brings it back."""
+        await check_gone_from(self.client, cloud_id, self.region)
+        try:
+            tree = check_key(cloud_id)
+        except InvalidBlobKey:
+            raise ApiError(422, "invalid_tenant", "that is not a tenant id") from None
+        await asyncio.to_thread(self.store.delete_prefix, tree)
+
     def have(self, cloud_id: str, names: list[str]) -> dict[str, str | None]:
         """Each name's digest as this region's store holds it (None: not here)."""
         found: dict[str, str | None] = {}
@@ -121,6 +148,12 @@ class BlobMoves:
             raise ApiError(422, "unknown_shard", f"shard {shard!r} is not in {self.region}")
         if to_region == self.region:
             raise ApiError(422, "same_region", "the blobs are in this region already")
+        move = await registered_move(self.client, cloud_id)
+        check_leaves(move, self.region, shard)
+        if move.to_region != to_region:
+            raise ApiError(
+                403, MOVING_ELSEWHERE, f"the tenant is moving to {move.to_region}, not {to_region}"
+            )
         names = await asyncio.to_thread(self.names, cloud_id, shard)
         ours = await asyncio.to_thread(self.have, cloud_id, names)
         theirs: dict[str, Any] = {}
@@ -178,7 +211,8 @@ def _target_refused(status: int, body: bytes) -> ApiError:
 
 
 def build_blob_move_router(moves: BlobMoves) -> APIRouter:
-    """Media's routes of a move between regions: the source sends, the target keeps."""
+    """Media's routes of a move between regions: the source sends, the target keeps, and the
+    source removes its old copy when the move's keeping time is over."""
     router = APIRouter(prefix=PREFIX, tags=["media"])
 
     @router.post("/{cloud_id}/send")
@@ -187,12 +221,19 @@ def build_blob_move_router(moves: BlobMoves) -> APIRouter:
 
     @router.post("/{cloud_id}/have")
     async def have_blobs(cloud_id: CloudId, body: HaveRequest) -> dict[str, Any]:
+        await moves.check_arriving(cloud_id)
         return {"have": await asyncio.to_thread(moves.have, cloud_id, body.names)}
+
+    @router.post("/{cloud_id}/remove")
+    async def remove_blobs(cloud_id: CloudId) -> dict[str, Any]:
+        await moves.remove(cloud_id)
+        return {"removed": True}
 
     @router.put("/{cloud_id}/blob")
     async def keep_blob(
         cloud_id: CloudId, name: Annotated[Name, Query()], request: Request
     ) -> dict[str, Any]:
+        await moves.check_arriving(cloud_id)
         data = await request.body()
         if len(data) > MAX_BLOB_BYTES:
             raise ApiError(413, "blob_too_large", "a blob sent by a move is at most 1 GiB")

@@ -97,6 +97,10 @@ tenants = Table(
     Column("status_before_delete", String(16), nullable=True),
     # Pinned to its region at sign-up: only a move told to unpin it takes it out of there.
     Column("pinned", Boolean, nullable=False, server_default=false()),
+    # The shard a move under way copies the site to (registered before anything is copied,
+    # cleared at the switch or when the move stops): kms and media hand the site's keys and
+    # blobs only to that shard's region.
+    Column("move_to_shard", String(32), nullable=True),
 )
 TENANT_COLUMNS = (
     tenants.c.cloud_id,
@@ -271,11 +275,12 @@ class Catalog:
     ) -> Tenant:
         """Make `to_shard` the site's home, if `from_shard` still is: the switch of a move.
 
-        A shard of another region is taken only when `to_region` names that region (a move
-        between regions says so), and only for a site not pinned to its region at sign-up,
-        unless `unpin`; the site is then pinned no more. The move has copied and verified the
-        site's data there first; `moved` (what it moved, and its size) goes into the audit
-        event. The tenant's status is left as it is.
+        The move must have registered `to_shard` as its target (`begin_move`) before it copied
+        anything; the switch clears it. A shard of another region is taken only when
+        `to_region` names that region (a move between regions says so), and only for a site
+        not pinned to its region at sign-up, unless `unpin`; the site is then pinned no more.
+        The move has copied and verified the site's data there first; `moved` (what it
+        moved, and its size) goes into the audit event. The tenant's status is left as it is.
         """
         target = self.topology.shards.get(to_shard)
         if target is None:
@@ -285,9 +290,9 @@ class Catalog:
             if current in GONE:
                 raise _gone(site, current)
             row = connection.execute(
-                select(tenants.c.region, tenants.c.shard, tenants.c.pinned).where(
-                    tenants.c.site == site
-                )
+                select(
+                    tenants.c.region, tenants.c.shard, tenants.c.pinned, tenants.c.move_to_shard
+                ).where(tenants.c.site == site)
             ).one()
             if target.region != row.region and target.region != to_region:
                 raise ApiError(
@@ -305,7 +310,17 @@ class Catalog:
                 raise ApiError(
                     409, "home_changed", f"site {site!r} lives on {row.shard!r}, not {from_shard!r}"
                 )
-            values: dict[str, object] = {"shard": to_shard, "region": target.region}
+            if row.move_to_shard != to_shard:
+                raise ApiError(
+                    409,
+                    "move_not_registered",
+                    f"no move of site {site!r} to {to_shard!r} was registered before its copy",
+                )
+            values: dict[str, object] = {
+                "shard": to_shard,
+                "region": target.region,
+                "move_to_shard": None,
+            }
             if target.region != row.region:
                 values["pinned"] = False
             connection.execute(
@@ -327,6 +342,79 @@ class Catalog:
                 self.audit.record_on(connection, tenant.cloud_id, event)
         self.wake_audit()
         return tenant
+
+    def begin_move(
+        self, site: str, from_shard: str, to_shard: str, *, to_region: str | None = None
+    ) -> dict[str, object]:
+        """Register that a move copies the site from `from_shard` to `to_shard`: until it
+        switches or stops, the site's region hands its keys and blobs to that shard's region
+        only. The same checks as the switch's are made here, before anything is copied."""
+        target = self.topology.shards.get(to_shard)
+        if target is None:
+            raise ApiError(422, "unknown_shard", f"there is no shard {to_shard!r}")
+        with self.engine.begin() as connection:
+            current = self._status(connection, site)
+            if current in GONE:
+                raise _gone(site, current)
+            row = connection.execute(
+                select(tenants.c.region, tenants.c.shard).where(tenants.c.site == site)
+            ).one()
+            if target.region != row.region and target.region != to_region:
+                raise ApiError(
+                    422,
+                    "shard_in_other_region",
+                    f"shard {to_shard!r} is in region {target.region!r}, not {row.region!r}",
+                )
+            if row.shard != from_shard:
+                raise ApiError(
+                    409, "home_changed", f"site {site!r} lives on {row.shard!r}, not {from_shard!r}"
+                )
+            if to_shard == from_shard:
+                raise ApiError(422, "same_shard", f"site {site!r} lives on {to_shard!r} already")
+            connection.execute(
+                update(tenants).where(tenants.c.site == site).values(move_to_shard=to_shard)
+            )
+        return self.move_of(site)
+
+    def end_move(self, site: str) -> dict[str, object]:
+        """Forget the site's registered move (it stopped without switching)."""
+        with self.engine.begin() as connection:
+            self._status(connection, site)
+            connection.execute(
+                update(tenants).where(tenants.c.site == site).values(move_to_shard=None)
+            )
+        return self.move_of(site)
+
+    def move_of(self, site: str) -> dict[str, object]:
+        """The site's home and the target of its registered move (None: it is not moving)."""
+        return self._move(tenants.c.site == site)
+
+    def move_by_cloud_id(self, cloud_id: str) -> dict[str, object]:
+        """The same, by cloud id; 404 `unknown_tenant` if there is none."""
+        return self._move(tenants.c.cloud_id == cloud_id)
+
+    def _move(self, where: Any) -> dict[str, object]:
+        query = select(
+            tenants.c.cloud_id,
+            tenants.c.site,
+            tenants.c.region,
+            tenants.c.shard,
+            tenants.c.status,
+            tenants.c.move_to_shard,
+        ).where(where)
+        with self.engine.connect() as connection:
+            row = connection.execute(query).first()
+        if row is None:
+            raise ApiError(404, "unknown_tenant", "there is no such tenant")
+        to = self.topology.shards.get(row.move_to_shard) if row.move_to_shard else None
+        return {
+            "cloud_id": row.cloud_id,
+            "site": row.site,
+            "region": row.region,
+            "shard": row.shard,
+            "status": row.status,
+            "move": None if to is None else {"to_region": to.region, "to_shard": to.name},
+        }
 
     def pinned(self, site: str) -> bool:
         """Whether the site is pinned to its region (False for a site there is not)."""

@@ -14,7 +14,13 @@ from tenantry.platform.tenant_context import sign_tenant_context
 from tenantry.platform.tokens import TokenSigner
 from tenantry.platform.topology import PlacementError
 from tenantry.services.tcs.catalog import Catalog, Tenant, iso_time, validate_site
-from tenantry.services.tcs.schemas import HomeChange, KeyAvailability, NewTenant, StatusChange
+from tenantry.services.tcs.schemas import (
+    HomeChange,
+    KeyAvailability,
+    MoveStart,
+    NewTenant,
+    StatusChange,
+)
 from tenantry.services.tcs.site_deletions import SiteDeletions
 
 MAX_PAGE = 500
@@ -97,6 +103,24 @@ def build_router(
         if tenant is None:
             raise ApiError(404, "unknown_tenant", f"there is no tenant {cloud_id!r}")
         return with_context(tenant)
+
+    @router.get("/internal/tcs/tenants/by-cloud-id/{cloud_id}/move")
+    async def tenant_move(cloud_id: CloudId) -> dict[str, object]:
+        """A tenant's home and the target of its move under way (`move` None: not moving):
+        what kms and media check before they hand its keys or blobs to another region."""
+        return catalog.move_by_cloud_id(cloud_id)
+
+    @router.put("/internal/tcs/tenants/{site}/move")
+    async def begin_move(site: str, body: MoveStart) -> dict[str, object]:
+        """Register a move before it copies anything (the operator's move command does)."""
+        validate_site(site)
+        return catalog.begin_move(site, body.from_shard, body.to_shard, to_region=body.to_region)
+
+    @router.delete("/internal/tcs/tenants/{site}/move")
+    async def end_move(site: str) -> dict[str, object]:
+        """Forget a move that stopped without switching."""
+        validate_site(site)
+        return catalog.end_move(site)
 
     @router.delete("/internal/tcs/tenants/{cloud_id}", status_code=204)
     async def remove_tenant(cloud_id: str) -> Response:

@@ -59,3 +59,14 @@ class HomeChange(BaseModel):
     to_region: ShardName | None = None
     unpin: bool = False
     moved: MovedCounts = Field(default_factory=dict, max_length=32)
+
+
+class MoveStart(BaseModel):
+    """A move about to copy the site from `from_shard` (its home) to `to_shard`; a shard of
+    another region only with `to_region` naming it."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    from_shard: ShardName
+    to_shard: ShardName
+    to_region: ShardName | None = None

@@ -1,0 +1,18 @@
+"""Where a site is being moved to, so the services holding its data hand it only there.
+
+Revision ID: 0006
+Revises: 0005
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    """Add `tenants.move_to_shard`, null for every tenant there is (none is moving)."""
+    op.add_column("tenants", sa.Column("move_to_shard", sa.String(32), nullable=True))
