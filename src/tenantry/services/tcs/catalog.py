@@ -139,7 +139,7 @@ legal_requests = Table(
 """The transparency register (`legal_register`): one row per government or legal request,
 its sites and accounts as JSON lists of names and account ids."""
 SCHEMA = ServiceSchema(
-    "tcs", metadata, Path(__file__).with_name("migrations"), head_revision="0006"
+    "tcs", metadata, Path(__file__).with_name("migrations"), head_revision="0007"
 )
 """The catalog's tables on the global database, built by tcs's revisions."""
 
