@@ -8,55 +8,32 @@ since, but never in a cloud's first minutes (its backups are only starting). Its
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 
 from tenantry.cli.datadir import DataDir
+from tenantry.cli.scheduled_command import ScheduledCommand
 from tenantry.platform.topology import Topology
 from tenantry.services.backup.layout import RegionLayout, regions_of
 
 SETTLE_SECONDS = 600.0
 
 
-class DailyDrill:
+class DailyDrill(ScheduledCommand):
     """Starts the day's drill when it is due; at most one runs at a time."""
 
     def __init__(self, dirs: DataDir, topology: Topology) -> None:
-        self._dirs = dirs
+        super().__init__(dirs, "backup-verify.log")
         self._topology = topology
         self._since = time.monotonic()
-        self._process: subprocess.Popen[bytes] | None = None
 
     def poll(self) -> None:
         """Start the drill if it is due and none is running (call from the supervisor loop)."""
-        if self._process is not None and self._process.poll() is None:
-            return
-        self._process = None
-        if not self._topology.backup.enabled:
+        if self.running() or not self._topology.backup.enabled:
             return
         if time.monotonic() - self._since < SETTLE_SECONDS or not self._due(datetime.now(UTC)):
             return
-        log_file = self._dirs.logs / "backup-verify.log"
-        descriptor = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        os.fchmod(descriptor, 0o600)
-        with os.fdopen(descriptor, "ab") as sink:
-            self._process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tenantry",
-                    "backup",
-                    "verify",
-                    "--data-dir",
-                    str(self._dirs.root),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
+        self.start("backup", "verify")
 
     def _due(self, now: datetime) -> bool:
         minutes = self._topology.backup.full_backup_minutes
@@ -73,13 +50,3 @@ class DailyDrill:
             if finished < due:
                 return True
         return False
-
-    def stop(self) -> None:
-        """Stop a drill still running (when `up` stops)."""
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()

@@ -17,9 +17,6 @@ move in progress is left for the next run. `tenantry tenant moves --remove-expir
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -39,6 +36,7 @@ from tenantry.cli.move_journal import (
     rewrite_done,
 )
 from tenantry.cli.operator_calls import CLOUD_NOT_REACHABLE, OPERATOR, run_as_operator
+from tenantry.cli.scheduled_command import ScheduledCommand
 from tenantry.cli.site_calls import OperatorCallFailed, answer, site_context
 from tenantry.cli.tenant_rows import (
     Row,
@@ -231,22 +229,18 @@ CHECK_SECONDS = 60.0
 """How often `up` looks for old copies that fell due."""
 
 
-class ExpiredCopies:
+class ExpiredCopies(ScheduledCommand):
     """Runs `tenantry tenant moves --remove-expired` from `up` when an old copy falls due; at
     most one at a time (call `poll` from the supervisor's loop)."""
 
     def __init__(self, dirs: DataDir, topology: Topology) -> None:
-        self._dirs = dirs
+        super().__init__(dirs, "move-removals.log")
         self._topology = topology
         self._checked = -CHECK_SECONDS
-        self._process: subprocess.Popen[bytes] | None = None
 
     def poll(self) -> None:
         """Start a removal if an old copy is due and none runs; looks every CHECK_SECONDS."""
-        if self._process is not None and self._process.poll() is None:
-            return
-        self._process = None
-        if time.monotonic() - self._checked < CHECK_SECONDS:
+        if self.running() or time.monotonic() - self._checked < CHECK_SECONDS:
             return
         self._checked = time.monotonic()
         now = time.time()
@@ -256,27 +250,4 @@ class ExpiredCopies:
             return  # a record being written; the next look reads it whole
         if not pending:
             return
-        log_file = self._dirs.logs / "move-removals.log"
-        descriptor = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        os.fchmod(descriptor, 0o600)
-        with os.fdopen(descriptor, "ab") as sink:
-            self._process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tenantry",
-                    "tenant",
-                    "moves",
-                    "--remove-expired",
-                    "--data-dir",
-                    str(self._dirs.root),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
-
-    def stop(self) -> None:
-        """Stop a removal still running (when `up` stops); it is done again on the next start."""
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
+        self.start("tenant", "moves", "--remove-expired")
