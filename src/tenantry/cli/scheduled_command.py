@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from tenantry.cli.datadir import DataDir
+from tenantry.platform.child_process import end
 
 
 class ScheduledCommand:
@@ -39,12 +40,4 @@ class ScheduledCommand:
 
     def stop(self) -> None:
         """Stop a command still running (when `up` stops); it is done again when next due."""
-        process = self._process
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        end(self._process)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import structlog
 
+from tenantry.platform.child_process import end
 from tenantry.platform.crypto import DataKey
 from tenantry.platform.files import write_atomically
 from tenantry.services.backup.engines.engine import Database
@@ -136,14 +137,7 @@ class LitestreamAgent:
     def stop(self) -> None:
         """Stop Litestream (SIGTERM lets it sync what it holds), waiting a little."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        end(process)
 
     # -- one pass ---------------------------------------------------------------------------
 
