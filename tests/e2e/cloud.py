@@ -22,6 +22,7 @@ from tenantry.platform.topology import Topology, load_topology
 
 START_TIMEOUT_SECONDS = 90.0
 STOP_TIMEOUT_SECONDS = 30.0
+HTTP_TIMEOUT_SECONDS = 60.0
 REGIONS = "regions"
 """The default layout: one process per region and one for the global services."""
 FLEET = "fleet"
@@ -223,9 +224,17 @@ class Cloud:
         return ssl.create_default_context(cafile=self.ca)
 
     def http(self, region: str) -> httpx.Client:
-        """A client bound to the edge of `region`, verifying it against the cloud's CA."""
+        """A client bound to the edge of `region`, verifying it against the cloud's CA.
+
+        It waits up to HTTP_TIMEOUT_SECONDS for an answer: the tests check what a cloud
+        answers, not how fast (bench/ measures that), and on a loaded machine a sign-up on
+        PostgreSQL (a dozen new connections and a data key per region) took 12 s.
+        """
         return httpx.Client(
-            base_url=self.edges[region], verify=self.ssl_context(), timeout=10.0, trust_env=False
+            base_url=self.edges[region],
+            verify=self.ssl_context(),
+            timeout=HTTP_TIMEOUT_SECONDS,
+            trust_env=False,
         )
 
     def stop(self, *, check: bool = True) -> int:
