@@ -449,3 +449,12 @@ def test_a_purged_deletion_is_gone_for_good_with_its_versions(cloud: Cloud, site
             b=child["id"],
         )
         assert left[0][0] == 0, table
+    # The deletion noted its site for the trash purge loop the pages process runs.
+    noted = stored_rows(
+        cloud,
+        shard,
+        cloud.data_dir / "shards" / shard / "pages.sqlite",
+        f"SELECT count(*) FROM {schema}trash_tenants WHERE cloud_id = :id",  # noqa: S608
+        id=site.cloud_id,
+    )
+    assert noted[0][0] == 1

@@ -40,6 +40,7 @@ from tenantry.platform.context import (
     tenant_scope,
 )
 from tenantry.platform.errors import ApiError
+from tenantry.platform.noted_tenants import Noted, NotedTenants
 from tenantry.platform.storage.databases import Databases
 from tenantry.platform.storage.tenant_session import TenantSession
 from tenantry.services.issues.media_files import (
@@ -49,7 +50,6 @@ from tenantry.services.issues.media_files import (
     collection_of,
 )
 from tenantry.services.issues.models import AttachmentDeletion, attachment_cleanup_tenants
-from tenantry.services.issues.noted_tenants import Noted, NotedTenants
 
 ATTEMPT_SECONDS = 2.0
 """How long each call to media may take, so a stuck media cannot hold a DELETE request."""

@@ -11,11 +11,11 @@ from tenantry.platform.runtime import ServiceRuntime
 from tenantry.platform.storage.choose import storage_backend
 from tenantry.platform.storage.databases import Databases
 from tenantry.platform.tenant_context import TenantContextVerifier
-from tenantry.services.pages.clock import SystemClock
 from tenantry.services.pages.internal_routes import build_internal_router
 from tenantry.services.pages.models import SCHEMA
 from tenantry.services.pages.privacy_routes import build_privacy_router
 from tenantry.services.pages.routes import build_router
+from tenantry.services.pages.trash_purges import TrashPurges
 from tenantry.services.pages.trash_routes import build_trash_router
 from tenantry.services.pages.views import PageViews
 
@@ -27,15 +27,17 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     data_keys = DataKeys(client, max_age=data_key_max_age())
     shards = [shard.name for shard in runtime.topology.regions[runtime.region].shards]
     views = PageViews(databases, client, TenantContextVerifier(runtime.keys), shards)
+    trash_seconds = runtime.topology.retention.trash_seconds
+    purges = TrashPurges(databases, runtime.region, shards, trash_seconds)
     return create_service_app(
         runtime,
         [
-            build_router(databases, data_keys, SystemClock(), views),
+            build_router(databases, data_keys, purges, views),
             build_trash_router(databases, data_keys),
             build_internal_router(databases, data_keys),
             build_privacy_router(databases, data_keys, views),
         ],
-        loops=[views.flusher, views.loop],
+        loops=[views.flusher, views.loop, purges.loop],
         on_shutdown=[views.flush_at_stop],
         clients=[client],
         databases=[databases],

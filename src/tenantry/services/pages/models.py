@@ -14,7 +14,16 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Float, ForeignKeyConstraint, Index, Integer, LargeBinary, String
+from sqlalchemy import (
+    Column,
+    Float,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from tenantry.platform.storage.migrations import ServiceSchema
@@ -23,6 +32,7 @@ from tenantry.platform.storage.model import TENANT_ID_LENGTH, TenantOwned, UtcDa
 SPACE_KEY_LENGTH = 10
 ACCOUNT_ID_LENGTH = 64
 TERM_LENGTH = 64
+SITE_LENGTH = 63
 
 
 class PagesBase(DeclarativeBase):
@@ -46,6 +56,7 @@ class Page(TenantOwned, PagesBase):
     __table_args__ = (
         ForeignKeyConstraint(["tenant_id", "space_key"], ["spaces.tenant_id", "spaces.key"]),
         Index("ix_pages_tree", "tenant_id", "space_key", "parent_id", "position"),
+        Index("ix_pages_deleted", "tenant_id", "deleted_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -120,7 +131,19 @@ class ViewOutboxRow(PagesBase):
     next_attempt_at: Mapped[float] = mapped_column(Float)
 
 
+trash_tenants = Table(
+    "trash_tenants",
+    PagesBase.metadata,
+    Column("cloud_id", String(TENANT_ID_LENGTH), primary_key=True),
+    Column("site", String(SITE_LENGTH), nullable=False),
+    Column("noted_at", Float, nullable=False),
+)
+"""The tenants of a shard that may have pages in their trash, so the purge loop finds them
+(row-level security hides every tenant's pages unless the tenant is named). Holds no tenant
+data."""
+
+
 SCHEMA = ServiceSchema(
-    "pages", PagesBase.metadata, Path(__file__).with_name("migrations"), head_revision="0002"
+    "pages", PagesBase.metadata, Path(__file__).with_name("migrations"), head_revision="0003"
 )
 """The pages service's tables on every shard, built by its revisions."""

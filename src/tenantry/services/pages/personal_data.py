@@ -52,6 +52,7 @@ PERSONAL_DATA = PersonalData(
     ),
     free=(
         NoPersonalData("spaces", "a space's key and name, set by the site"),
+        NoPersonalData("trash_tenants", "names tenants and sites only, never people"),
         NoPersonalData(
             "page_terms", "blind indexes of the words of pages; an emptied page loses its own"
         ),

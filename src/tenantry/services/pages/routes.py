@@ -17,7 +17,6 @@ from tenantry.platform.data_keys import DataKeys, TenantKeys
 from tenantry.platform.storage.databases import Databases
 from tenantry.platform.users import Member, SignedIn, require_admin_or_author
 from tenantry.services.pages import store, trash
-from tenantry.services.pages.clock import Clock
 from tenantry.services.pages.document import validate_document
 from tenantry.services.pages.history import diff
 from tenantry.services.pages.identifiers import parse_page_id, parse_space_key
@@ -34,6 +33,7 @@ from tenantry.services.pages.schemas import (
     VersionRestore,
 )
 from tenantry.services.pages.search_terms import MAX_QUERY_TERMS
+from tenantry.services.pages.trashing import Trashing
 from tenantry.services.pages.views import PageViews
 
 PREFIX = "/rest/pages"
@@ -43,7 +43,7 @@ VersionNumber = Annotated[int, Query(ge=1, le=MAX_VERSION)]
 
 
 def build_router(
-    databases: Databases, data_keys: DataKeys, clock: Clock, views: PageViews
+    databases: Databases, data_keys: DataKeys, trashing: Trashing, views: PageViews
 ) -> APIRouter:
     """The pages routes, storing through `databases`; sealed work runs in `data_keys.run`;
     each page read is reported to analytics through `views`."""
@@ -136,8 +136,9 @@ def build_router(
             with databases.session() as session:
                 page = store.find_page(session, keys, ref)
                 require_admin_or_author(page.created_by)
-                trash.trash_page(session, page, clock.now(), user.account_id)
+                trash.trash_page(session, page, trashing.now(), user.account_id)
 
+        trashing.prepare()
         await data_keys.run(delete)
         return Response(status_code=204)
 

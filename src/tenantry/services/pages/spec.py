@@ -60,5 +60,5 @@ SPEC = ServiceSpec(
     routers=_routers,
     personal_data=PERSONAL_DATA,
     public_routes=PUBLIC_ROUTES,
-    loops=frozenset({"page-views-flush", "page-views"}),
+    loops=frozenset({"page-views-flush", "page-views", "trash-purges"}),
 )

@@ -2,14 +2,16 @@
 
 The rows stay where they were, marked with the time and account of the deletion (the same on
 the page and on each page below it), so a restore brings back exactly the subtree deleted
-together, under its old parent if that is still live, else at the top of its space.
+together, under its old parent if that is still live, else at the top of its space. Purging
+(an admin at once, or the loop in `trash_purges` once `[retention] trash_days` have passed)
+erases the subtree deleted together, with every version and search term of its pages.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 
 from tenantry.platform.data_keys import TenantKeys
 from tenantry.platform.errors import ApiError
@@ -113,13 +115,26 @@ def restore_page(session: TenantSession, page_id: str, deleted_by: str | None) -
 def purge_page(session: TenantSession, page_id: str) -> int:
     """Erase a deletion in the trash for good: the page, the pages deleted with it, every
     version and search term of each; how many pages. 404 `trash_item_not_found` otherwise."""
+    erased = erase_deletion(session, page_id)
+    if erased is None:
+        raise ApiError(404, "trash_item_not_found", "the trash holds no such page")
+    return erased
+
+
+def erase_deletion(session: TenantSession, page_id: str) -> int | None:
+    """Erase the deletion of `page_id` (it and the pages deleted with it, their versions and
+    search terms); how many pages, or None when the trash holds no such deletion.
+
+    Pages deleted below it earlier, on their own, are deletions of their own: they stay in the
+    trash until their own time comes, and a restore puts them at the top of their space.
+    """
     row = session.rows(
         select(Page.space_key, Page.deleted_at).where(
             Page.id == page_id, Page.deleted_at.is_not(None)
         )
     ).first()
     if row is None:
-        raise ApiError(404, "trash_item_not_found", "the trash holds no such page")
+        return None
     together = [
         pid
         for pid in _descendants(session, row.space_key, page_id, live=False)
@@ -130,6 +145,27 @@ def purge_page(session: TenantSession, page_id: str) -> int:
     session.rows(delete(PageVersion).where(PageVersion.page_id.in_(doomed)))
     session.rows(delete(Page).where(Page.id.in_(doomed)))
     return len(doomed)
+
+
+def due(session: TenantSession, deleted_before: float, limit: int) -> list[str]:
+    """The page ids of up to `limit` deletions made before `deleted_before`, oldest first:
+    each page deleted, not the pages that went with it (they go when it does)."""
+    rows = list(
+        session.rows(
+            select(Page.id, Page.parent_id, Page.deleted_at)
+            .where(Page.deleted_at.is_not(None), Page.deleted_at <= deleted_before)
+            .order_by(Page.deleted_at, Page.id)
+        )
+    )
+    when = {row.id: row.deleted_at for row in rows}
+    roots = [row.id for row in rows if when.get(row.parent_id) != row.deleted_at]
+    return [str(page_id) for page_id in roots[:limit]]
+
+
+def count(session: TenantSession) -> int:
+    """How many pages the current tenant's trash holds."""
+    query = select(func.count()).select_from(Page).where(Page.deleted_at.is_not(None))
+    return int(session.rows(query).scalar_one())
 
 
 def _deleted_at(session: TenantSession, page_id: str, missing: float | None = None) -> float | None:

@@ -1,7 +1,7 @@
 """Which tenants of a shard a background loop must visit, so it never scans every tenant.
 
-The attachment-deletion outbox and the trash purge each keep such a table of notes; a note is
-refreshed whenever work for its tenant is written, and dropped once a pass found none left.
+Issues' attachment-deletion outbox and each service's trash purge keep such a table of notes; a
+note is refreshed whenever work for its tenant is written, and dropped once a pass found none left.
 """
 
 from __future__ import annotations
