@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 
 from tenantry.platform.app import create_service_app
-from tenantry.platform.background import BackgroundLoop, Idle
+from tenantry.platform.background import BackgroundLoop
 from tenantry.platform.client import ServiceClient
 from tenantry.platform.crypto import DataKey
 from tenantry.platform.runtime import ServiceRuntime
@@ -28,9 +28,6 @@ from tenantry.services.backup.litestream_agent import MEDIA_EVERY_SECONDS, Lites
 from tenantry.services.backup.pgbackrest_agent import PgBackRestAgent
 
 STEP_PAUSE_SECONDS = 0.25
-"""After a step that sealed files: Litestream may still be writing the rest of a burst."""
-IDLE_STEP_SECONDS = 1.0
-"""After a step that found nothing new: Litestream itself writes at most once a second."""
 DAILY_CHECK_SECONDS = 60.0
 PGBACKREST_CHECK_SECONDS = 30.0
 
@@ -48,7 +45,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     daily = {"checked": 0.0}
     keyed = {"done": False}
 
-    async def step() -> Idle | None:
+    async def step() -> None:
         if not keyed["done"]:
             answer = await client.call(
                 "kms", "GET", "/internal/kms/backup-key", region=runtime.region
@@ -58,22 +55,15 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
             body = answer.json()
             agent.set_key(DataKey(int(body["version"]), base64.b64decode(body["key"])))
             keyed["done"] = True
-        written = await asyncio.to_thread(agent.step)
+        await asyncio.to_thread(agent.step)
         if time.monotonic() - daily["checked"] > DAILY_CHECK_SECONDS:
             await asyncio.to_thread(agent.full_backups_due, datetime.now(UTC))
             daily["checked"] = time.monotonic()
-        return None if written else Idle()
 
     async def stop_litestream() -> None:
         await asyncio.to_thread(agent.stop)
 
-    loop = BackgroundLoop(
-        "backup-agent",
-        step,
-        STEP_PAUSE_SECONDS,
-        max_retry_seconds=5.0,
-        idle_pause_seconds=IDLE_STEP_SECONDS,
-    )
+    loop = BackgroundLoop("backup-agent", step, STEP_PAUSE_SECONDS, max_retry_seconds=5.0)
     return create_service_app(
         runtime, [], loops=[loop], clients=[client], on_shutdown=[stop_litestream]
     )
