@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from .api import Site, add_account, eventually, signup, token_for
-from .cloud import Cloud
+from .cloud import Cloud, tenantry
 
 pytestmark = pytest.mark.e2e
 
@@ -107,3 +107,43 @@ def test_transfers_are_recorded_refused_for_none_and_shown_to_the_sites_admins_o
     # A forged flush is no call an outside client can make: the internal route is not public.
     forged = site.request("POST", "/internal/privacy/transfers", json={"records": []})
     assert forged.status_code == 404, forged.text
+
+
+def test_a_move_to_another_region_is_refused_for_none_and_recorded_otherwise(
+    transfer_cloud: Cloud,
+) -> None:
+    site = signup(transfer_cloud, region="us", via="us")
+    site.create_project()
+    data_dir = str(transfer_cloud.data_dir)
+    refused = tenantry(
+        "tenant", "move", site.name, "--region", "au", "--unpin", "--data-dir", data_dir
+    )
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "transfer_not_permitted" in refused.stdout + refused.stderr
+    assert site.request("GET", "/rest/issues/projects/OPS").status_code == 200  # still home
+
+    moved = tenantry(
+        "tenant",
+        "move",
+        site.name,
+        "--region",
+        "eu",
+        "--unpin",
+        "--data-dir",
+        data_dir,
+        timeout=120,
+    )
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    at_home = site.via(transfer_cloud.http("eu"))
+    (record,) = [r for r in _transfers(at_home) if r["kind"] == "move"]
+    assert {k: record[k] for k in ("category", "source_region", "destination_region")} == {
+        "category": "site data",
+        "source_region": "us",
+        "destination_region": "eu",
+    }
+    assert (record["legal_basis"], record["outcome"], record["volume_unit"]) == (
+        "adequacy",
+        "transferred",
+        "rows",
+    )
+    assert record["volume"] >= 1
