@@ -6,17 +6,20 @@ media store (once before the freeze, then again while frozen for what changed me
 also proves every blob is there with the source's digest); the target region's kms takes over
 the tenant's data keys from the source region's kms and wraps them under its own root key
 (keys under the customer's own key stay under it). Neither ever passes a key or a blob through
-the mover.
+the mover. A pair of regions whose legal basis is `none` (`[transfers]`) is refused before
+anything is copied; a move that switched is recorded as a transfer at the new region's privacy.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from tenantry.cli.backup import BackupCommandError
 from tenantry.cli.operator_calls import CLOUD_NOT_REACHABLE, run_as_operator
+from tenantry.cli.site_calls import OperatorCallFailed, site_context
 from tenantry.platform.client import ServiceClient, ServiceResponse
 
 CALL_SECONDS = 120.0
@@ -107,6 +110,42 @@ def adopt_keys(data_dir: Path, move: dict[str, Any]) -> dict[str, Any]:
             region=move["to_region"],
         ),
     )
+
+
+def record_transfer(data_dir: Path, move: dict[str, Any], legal_basis: str, at: float) -> None:
+    """Record the move as a transfer of the site's data out of its old region, at the privacy
+    service of its new home region (the site's transfer records, `GET /rest/privacy/transfers`)."""
+    rows = move.get("rows", {})
+    volume = sum(rows.values()) if isinstance(rows, dict) else 0
+    day = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d")
+    record = {
+        "kind": "move",
+        "category": "site data",
+        "source_region": move["region"],
+        "destination_region": move["to_region"],
+        "legal_basis": legal_basis,
+        "outcome": "transferred",
+        "day": day,
+        "volume": max(volume, 1),
+        "volume_unit": "rows",
+        "first_at": at,
+        "last_at": at,
+    }
+
+    async def call(client: ServiceClient) -> ServiceResponse:
+        try:
+            tenant = await site_context(client, move["site"])
+        except OperatorCallFailed as exc:
+            raise TargetUnreachable(f"the site's context for its transfer record: {exc}") from None
+        return await client.call(
+            "privacy",
+            "POST",
+            "/internal/privacy/transfers",
+            json={"records": [record]},
+            **tenant.call_args(),
+        )
+
+    _run(data_dir, "transfer record at privacy", call)
 
 
 def _run(

@@ -92,7 +92,7 @@ from tenantry.cli.tenant_rows import (
 from tenantry.platform.client import ServiceResponse
 from tenantry.platform.storage import move_fence
 from tenantry.platform.storage.move_fence import changes, moves
-from tenantry.platform.topology import Topology
+from tenantry.platform.topology import NONE, Topology
 from tenantry.services.registry import SPECS
 from tenantry.services.tcs.catalog import GONE
 
@@ -240,6 +240,12 @@ def _check_target(
             f"{tenant['site']} is {tenant['status']}; only an active or suspended site moves",
             code=2,
         )
+    if region != tenant["region"] and topology.transfers.basis(tenant["region"], region) == NONE:
+        raise BackupCommandError(
+            f"transfer_not_permitted: {tenant['site']}'s data may not leave {tenant['region']} "
+            f"for {region} ([transfers] names no legal basis for that pair)",
+            code=2,
+        )
 
 
 def _journal_for(data_dir: Path, tenant: dict[str, Any], to_shard: str) -> dict[str, Any] | None:
@@ -377,6 +383,15 @@ def _run(
         _switch(data_dir, topology, move)
         move["freeze_seconds"] = round(time.monotonic() - frozen_at, 3)
     move["catch_up_rounds"] = rounds
+    if across:
+        basis = topology.transfers.basis(move["region"], move["to_region"])
+        try:
+            region_move.record_transfer(data_dir, move, basis, time.time())
+            move["transfer_recorded"] = True
+        except region_move.TargetUnreachable as exc:
+            # The site has switched: the move stands, and says its record is missing.
+            move["transfer_recorded"] = False
+            move["transfer_record_error"] = str(exc)
     report("done", steps, steps)
     return _finish_switched(data_dir, topology, move)
 

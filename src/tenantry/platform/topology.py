@@ -141,6 +141,34 @@ class Moves:
         return self.keep_source_hours * 3600.0
 
 
+ADEQUACY = "adequacy"
+"""The destination's protection is recognised as adequate for data from the source region."""
+SCC = "scc"
+"""Standard contractual clauses cover the transfer."""
+NONE = "none"
+"""No legal basis: the transfer is refused (the edge answers 451 `transfer_not_permitted`)."""
+LEGAL_BASES = (ADEQUACY, SCC, NONE)
+
+
+@dataclass(frozen=True, slots=True)
+class Transfers:
+    """`[transfers]`: the legal basis for personal data homed in one region leaving for another.
+
+    Pairs are directional (source = the tenant's home region, destination = where the data
+    goes); a pair not listed has `default`.
+    """
+
+    default: str = SCC
+    pairs: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    flush_seconds: float = 30.0
+    """How often an edge hands its counts of forwarded requests to the privacy services."""
+
+    def basis(self, source: str, destination: str) -> str:
+        """The legal basis for data of `source` going to `destination` (never asked for one
+        region: nothing leaves it)."""
+        return self.pairs.get((source, destination), self.default)
+
+
 @dataclass(frozen=True, slots=True)
 class Topology:
     """Every region of the cloud and the country table used to place new sites."""
@@ -161,6 +189,7 @@ class Topology:
     (`[postgres] pool_size`); a burst opens more, which close again after it. 0 keeps none:
     each transaction connects (behind PgBouncer, or on a server with few connections)."""
     moves: Moves = field(default_factory=Moves)
+    transfers: Transfers = field(default_factory=Transfers)
 
     @property
     def uses_postgres(self) -> bool:
@@ -288,6 +317,7 @@ def _parse(document: Mapping[str, Any]) -> Topology:
         _retention(document.get("retention", {})),
         pool_size,
         _moves(document.get("moves", {})),
+        _transfers(document.get("transfers", {}), regions),
     )
 
 
@@ -344,6 +374,49 @@ def _moves(table: Mapping[str, Any]) -> Moves:
     if unknown:
         raise TopologyError(f"[moves] has no setting {unknown[0]!r}")
     return Moves(float(keep), float(catch_up))
+
+
+def _transfers(table: Mapping[str, Any], regions: Mapping[str, Region]) -> Transfers:
+    """`[transfers]`: a default basis, `[transfers.pairs.<source>] <destination> = basis`, and
+    `flush_seconds`; every basis one of `adequacy`, `scc`, `none`."""
+    if not isinstance(table, dict):
+        raise TopologyError("[transfers] must be a table")
+    unknown = sorted(set(table) - {"default", "pairs", "flush_seconds"})
+    if unknown:
+        raise TopologyError(f"[transfers] has no setting {unknown[0]!r}")
+    choices = ", ".join(LEGAL_BASES)
+    default = table.get("default", SCC)
+    if default not in LEGAL_BASES:
+        raise TopologyError(f"[transfers] default {default!r} is not a legal basis ({choices})")
+    flush = table.get("flush_seconds", Transfers().flush_seconds)
+    if isinstance(flush, bool) or not isinstance(flush, int | float) or not 0 < flush <= 3600:
+        raise TopologyError("[transfers] flush_seconds must be a number of seconds, 0 to 3600")
+    raw_pairs = table.get("pairs", {})
+    if not isinstance(raw_pairs, dict):
+        raise TopologyError("[transfers.pairs] must be a table of source regions")
+    pairs: dict[tuple[str, str], str] = {}
+    for source, destinations in raw_pairs.items():
+        if source not in regions:
+            raise TopologyError(f"[transfers.pairs] names {source!r}, which is not a region")
+        if not isinstance(destinations, dict):
+            raise TopologyError(f"[transfers.pairs.{source}] must map regions to a legal basis")
+        for destination, basis in destinations.items():
+            if destination not in regions:
+                raise TopologyError(
+                    f"[transfers.pairs.{source}] names {destination!r}, which is not a region"
+                )
+            if destination == source:
+                raise TopologyError(
+                    f"[transfers.pairs.{source}] names {source!r} itself: "
+                    "data staying in its region is no transfer"
+                )
+            if basis not in LEGAL_BASES:
+                raise TopologyError(
+                    f"[transfers.pairs.{source}] {destination} = {basis!r} is not a legal basis "
+                    f"({choices})"
+                )
+            pairs[(source, destination)] = basis
+    return Transfers(default, pairs, float(flush))
 
 
 def _edge_ports(raw: Mapping[str, Any], regions: Mapping[str, Region]) -> dict[str, int]:

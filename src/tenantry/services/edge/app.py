@@ -1,8 +1,10 @@
 """The edge: every public request passes this fixed chain, and any link can refuse it.
 
 normalise + size limits -> user token -> tenant lookup (tcs) -> tenant status -> per-tenant
-rate limit -> public route table -> the token's account as it is now (identity) -> forward to
-the tenant's home region, whichever edge this is, with the account's current role.
+rate limit -> public route table -> the token's account as it is now (identity) -> transfer
+check (`transfers.py`: an edge outside the tenant's home region may forward only for a pair of
+regions with a legal basis, and counts what it forwards) -> forward to the tenant's home region,
+whichever edge this is, with the account's current role.
 
 Logins are counted by the login throttle: refused before they are forwarded while their account
 or address has failed too often, and counted when identity answers 401. The edge's own routes,
@@ -51,6 +53,7 @@ from tenantry.services.edge.rate_limits import RateLimits
 from tenantry.services.edge.relay import relay
 from tenantry.services.edge.security_headers import SECURITY_HEADERS
 from tenantry.services.edge.tenant_cache import CachedTenant, TenantCache
+from tenantry.services.edge.transfers import TransferCounter
 from tenantry.services.edge.user_tokens import UserTokens
 
 SITE_HEADER = b"x-tenantry-site"
@@ -87,7 +90,11 @@ class Edge:
             feed_loop("account-feed", self.accounts.follower()),
         )
         """Follow tcs's and identity's change feeds from start to shutdown."""
-        self.background_loops = tuple(loop.name for loop in self.feeds)
+        self.transfers = TransferCounter(
+            runtime.region, runtime.topology.transfers, self.client, self.tenants
+        )
+        """Counts requests forwarded out of their site's home region; records them at privacy."""
+        self.background_loops = (*(loop.name for loop in self.feeds), self.transfers.loop.name)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -253,6 +260,10 @@ class Edge:
         context: str | None,
         user: UserContext | None,
     ) -> None:
+        if tenant is not None and route.regional:
+            # The site's data leaves its home region when this edge is in another: refused
+            # (451) for a pair without a legal basis, and counted as a transfer either way.
+            self.transfers.check(tenant, route.service)
         body, headers = await self._body(scope, receive, route)
         if route.media_token and scope["method"] == "GET":
             async with self.client.stream(
@@ -356,13 +367,23 @@ class Edge:
             if message["type"] == "lifespan.startup":
                 for feed in self.feeds:
                     await feed.start()
+                await self.transfers.loop.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 for feed in self.feeds:
                     await feed.stop()
+                await self.transfers.loop.stop()
+                await self._last_transfers()
                 await self.client.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def _last_transfers(self) -> None:
+        """Record the counts still held at shutdown, if privacy answers in time."""
+        try:
+            await asyncio.wait_for(self.transfers.flush(), timeout=5.0)
+        except Exception as exc:
+            log.warning("transfer_counts_lost", error_type=type(exc).__name__)
 
 
 def _moving(response: ServiceResponse) -> bool:

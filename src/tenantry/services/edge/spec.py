@@ -49,5 +49,5 @@ SPEC = ServiceSpec(
     public=True,
     listener_guards=_listener_guards,
     personal_data=PERSONAL_DATA,
-    loops=frozenset({"tenant-feed", "account-feed"}),
+    loops=frozenset({"tenant-feed", "account-feed", "transfer-flush"}),
 )

@@ -1,13 +1,13 @@
 """The privacy service's tables: each export and erasure asked of a site, with its progress,
 the export's zip (a media file) and the erasure's signed receipt; the erasure ledger every
-restore replays; and its audit outbox."""
+restore replays; the site's transfer records; and its audit outbox."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Float, String, Text
+from sqlalchemy import JSON, Float, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from tenantry.platform.audit.outbox import AuditOutboxColumns
@@ -72,6 +72,36 @@ class ErasureLedgerEntry(TenantOwned, PrivacyBase):
     erased_at: Mapped[float] = mapped_column(Float)
 
 
+class TransferRecord(TenantOwned, PrivacyBase):
+    """Personal data of the site that left its home region, or was refused leaving it.
+
+    Requests forwarded by another region's edge are one row per route class (the service that
+    owns the route), day, destination and outcome, their count growing with each flush; a move
+    is a row of its own. It names no person: only the site, regions, a category and a volume.
+    """
+
+    __tablename__ = "transfer_records"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    """`request` (forwarded by an edge), `move` (the site moved to another region)."""
+    category: Mapped[str] = mapped_column(String(64))
+    """What left: for requests, the route class (`issues`, `pages`, ...); `site data` for a move."""
+    source_region: Mapped[str] = mapped_column(String(32))
+    destination_region: Mapped[str] = mapped_column(String(32))
+    legal_basis: Mapped[str] = mapped_column(String(16))
+    """`adequacy`, `scc` or `none` (`[transfers]` in the topology) when it was recorded."""
+    outcome: Mapped[str] = mapped_column(String(16))
+    """`transferred`, or `refused` (the pair's basis is `none`: nothing was sent)."""
+    day: Mapped[str] = mapped_column(String(10))
+    """The UTC day (YYYY-MM-DD) the transfers of this row happened on."""
+    volume: Mapped[int] = mapped_column(Integer)
+    """Requests forwarded (or refused); for a move, the rows copied."""
+    volume_unit: Mapped[str] = mapped_column(String(16))
+    first_at: Mapped[float] = mapped_column(Float)
+    last_at: Mapped[float] = mapped_column(Float)
+
+
 class AuditOutboxRow(AuditOutboxColumns, PrivacyBase):
     """An export's or erasure's audit event, written with the request's row, until audit has it."""
 
@@ -79,7 +109,7 @@ class AuditOutboxRow(AuditOutboxColumns, PrivacyBase):
 
 
 SCHEMA = ServiceSchema(
-    "privacy", PrivacyBase.metadata, Path(__file__).with_name("migrations"), head_revision="0002"
+    "privacy", PrivacyBase.metadata, Path(__file__).with_name("migrations"), head_revision="0003"
 )
 """The privacy service's tables on every shard and in its global database, built by its
 revisions."""

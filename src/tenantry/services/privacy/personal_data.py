@@ -6,6 +6,7 @@ from __future__ import annotations
 from tenantry.platform.personal_data import (
     AUDIT_OUTBOX,
     Holds,
+    NoPersonalData,
     OnErase,
     PersonalData,
     PersonalField,
@@ -35,6 +36,13 @@ PERSONAL_DATA = PersonalData(
             "database and the global one) for as long as any backup could bring them back",
         ),
         AUDIT_OUTBOX,
+    ),
+    free=(
+        NoPersonalData(
+            "transfer_records",
+            "counts of the site's data leaving its home region, by route class, regions and "
+            "day; no account or person is named",
+        ),
     ),
     logs="request ids, account ids and reason codes; logs are appended under the data "
     "directory's logs/ until the operator rotates them",

@@ -1,5 +1,6 @@
 """The privacy routes: exports and erasures of one account, for site admins and (an export of
-itself) for the account; the same under `/internal/privacy/` for the operator.
+itself) for the account; the same under `/internal/privacy/` for the operator. The site's
+transfer records, for its admins, and their recording by edges and moves.
 
 A site admin may export any account of the site and erase any but the last admin; an account
 may export itself; anyone else is refused (403 `not_allowed`, 403 `admin_required`). An
@@ -17,7 +18,8 @@ from tenantry.platform.personal_data_steps import require_signed_tenant
 from tenantry.platform.storage.databases import Databases
 from tenantry.platform.users import ADMIN, Admin, SignedIn, has_role
 from tenantry.services.privacy import store
-from tenantry.services.privacy.schemas import NewErasure, NewExport
+from tenantry.services.privacy.models import TransferRecord
+from tenantry.services.privacy.schemas import NewErasure, NewExport, NewTransfers
 from tenantry.services.privacy.work import Work
 from tenantry.services.privacy.zips import download_link
 
@@ -57,6 +59,31 @@ def build_router(databases: Databases, work: Work) -> APIRouter:
     async def erase(body: NewErasure, admin: Admin) -> dict[str, Any]:
         """Erase an account from every store; the answer is the signed receipt."""
         return await work.erase(body.account_id, body.content, admin.account_id)
+
+    @router.get(f"{PUBLIC}/transfers")
+    def list_transfers(admin: Admin) -> dict[str, Any]:
+        """Every transfer of the site's personal data out of its home region (and every
+        refused one), for its admins."""
+        with databases.session() as session:
+            return {"transfers": store.transfers(session)}
+
+    @router.post(f"{INTERNAL}/transfers")
+    def add_transfers(body: NewTransfers) -> dict[str, Any]:
+        """Record transfers of the site named by the signed context: an edge's counts of the
+        requests it forwarded (or refused) to the site's home region, or a move."""
+        require_signed_tenant()
+        with databases.session() as session:
+            for count in body.records:
+                row_id = store.transfer_id(
+                    count.kind,
+                    count.category,
+                    count.source_region,
+                    count.destination_region,
+                    count.day,
+                    count.outcome,
+                )
+                store.add_transfers(session, TransferRecord(id=row_id, **count.model_dump()))
+        return {"recorded": len(body.records)}
 
     @router.post(f"{INTERNAL}/exports", status_code=202)
     async def operator_export(body: NewExport) -> dict[str, Any]:

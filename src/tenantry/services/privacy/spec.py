@@ -32,6 +32,7 @@ PUBLIC_ROUTES = (
     PublicRoute("POST", "/rest/privacy/exports", "privacy"),
     PublicRoute("GET", "/rest/privacy/exports/{export_id}", "privacy"),
     PublicRoute("POST", "/rest/privacy/erasures", "privacy"),
+    PublicRoute("GET", "/rest/privacy/transfers", "privacy"),
 )
 """The URLs of privacy that every edge exposes to clients."""
 

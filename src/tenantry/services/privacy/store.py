@@ -1,8 +1,9 @@
-"""The privacy service's reads and writes of its requests and its erasure ledger, on a tenant
-session."""
+"""The privacy service's reads and writes of its requests, its erasure ledger and its transfer
+records, on a tenant session."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +12,12 @@ from sqlalchemy import select
 from tenantry.platform.context import require_tenant
 from tenantry.platform.errors import ApiError
 from tenantry.platform.storage.tenant_session import TenantSession
-from tenantry.services.privacy.models import ErasureLedgerEntry, PrivacyRequest
+from tenantry.services.privacy.models import (
+    ID_LENGTH,
+    ErasureLedgerEntry,
+    PrivacyRequest,
+    TransferRecord,
+)
 
 EXPORT = "export"
 ERASURE = "erasure"
@@ -85,3 +91,53 @@ def enter(session: TenantSession, erased: Erased) -> None:
         )
     )
     session.flush()
+
+
+TRANSFER_KINDS = ("request", "move")
+TRANSFERRED = "transferred"
+REFUSED = "refused"
+
+
+def transfer_id(
+    kind: str, category: str, source: str, destination: str, day: str, outcome: str
+) -> str:
+    """The id of the one row that aggregates transfers of the same kind, category, pair, day and
+    outcome (so a flush sent twice for different counts adds to one row)."""
+    key = "\x1f".join((kind, category, source, destination, day, outcome))
+    return hashlib.sha256(key.encode()).hexdigest()[:ID_LENGTH]
+
+
+def add_transfers(session: TenantSession, record: TransferRecord) -> None:
+    """Add `record` to the site's transfer records: its volume to the row of the same id, or as
+    a new row."""
+    found = session.get(TransferRecord, (require_tenant().cloud_id, record.id))
+    if found is None:
+        session.add(record)
+    else:
+        found.volume += record.volume
+        found.first_at = min(found.first_at, record.first_at)
+        found.last_at = max(found.last_at, record.last_at)
+        found.legal_basis = record.legal_basis
+    session.flush()
+
+
+def transfers(session: TenantSession) -> list[dict[str, Any]]:
+    """Every transfer record of the site, newest first."""
+    query = select(TransferRecord).order_by(TransferRecord.last_at.desc(), TransferRecord.id)
+    return [
+        {
+            "id": row.id,
+            "kind": row.kind,
+            "category": row.category,
+            "source_region": row.source_region,
+            "destination_region": row.destination_region,
+            "legal_basis": row.legal_basis,
+            "outcome": row.outcome,
+            "day": row.day,
+            "volume": row.volume,
+            "volume_unit": row.volume_unit,
+            "first_at": row.first_at,
+            "last_at": row.last_at,
+        }
+        for row in session.scalars(query).all()
+    ]
